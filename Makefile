@@ -1,0 +1,81 @@
+# lua-mtproto build. The real work lives in src/, spec/, bench/, fuzz/ and scripts/;
+# this file only wires them together. LuaRocks drives it too (see the rockspec).
+
+LUA        ?= lua5.4
+LUA_INCDIR ?= /usr/include/lua5.4
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+LIBFLAG    ?= -shared
+BUSTED     ?= busted --lua=$(LUA)
+
+# SANITIZE=1 builds everything with ASan + UBSan into a separate tree.
+ifeq ($(SANITIZE),1)
+BUILD      ?= build-san
+SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TEST_ENV    = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
+else
+BUILD      ?= build
+SANFLAGS    =
+TEST_ENV    =
+endif
+
+WARN     = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
+ALLFLAGS = $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -I$(LUA_INCDIR) -Isrc
+LIBS     = -lcrypto -lz
+
+CORE_SRC  = $(wildcard src/mt_*.c)
+BIND_SRC  = $(wildcard src/l*.c)
+DC_SRC    = $(wildcard src/testdc/*.c)
+CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+BIND_OBJ  = $(BIND_SRC:src/%.c=$(BUILD)/obj/%.o)
+DC_OBJ    = $(DC_SRC:src/%.c=$(BUILD)/obj/%.o)
+MODULE    = $(BUILD)/mtproto/core.so
+TESTDC    = $(if $(DC_SRC),$(BUILD)/mtproto-testdc)
+
+LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
+          LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
+          MTPROTO_ROOT="$(CURDIR)"
+
+.PHONY: all deps test demo bench fuzz install clean
+all: $(MODULE) $(TESTDC)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/testdc/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c -o $@ $<
+
+$(MODULE): $(CORE_OBJ) $(BIND_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(LIBFLAG) -o $@ $^ $(LIBS)
+
+$(BUILD)/mtproto-testdc: $(CORE_OBJ) $(DC_OBJ)
+	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps all
+	$(TEST_ENV) $(LUA_ENV) $(BUSTED) $(BUSTED_ARGS) spec
+
+demo: deps all
+	@$(LUA_ENV) $(LUA) examples/demo.lua
+
+bench: deps all
+	@$(LUA_ENV) $(LUA) bench/run.lua
+
+fuzz:
+	@scripts/fuzz.sh
+
+# LuaRocks passes INST_* (see the rockspec); by hand: make install INST_PREFIX=/usr/local
+INST_PREFIX ?= /usr/local
+INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/5.4
+INST_LUADIR ?= $(INST_PREFIX)/share/lua/5.4
+INST_BINDIR ?= $(INST_PREFIX)/bin
+install: all
+	mkdir -p $(INST_LIBDIR)/mtproto $(INST_LUADIR)/mtproto $(INST_BINDIR)
+	cp $(MODULE) $(INST_LIBDIR)/mtproto/core.so
+	cp lua/mtproto/*.lua $(INST_LUADIR)/mtproto/
+	mkdir -p $(INST_LUADIR)/mtproto/schema && cp schema/*.tl $(INST_LUADIR)/mtproto/schema/
+	$(if $(TESTDC),cp $(TESTDC) $(INST_BINDIR)/mtproto-testdc)
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian packages the build and the tests need (as root), or says
+# the exact command to run and stops. Also installs the pinned npm packages of
+# the interop specs (GramJS) when they are missing.
+set -e
+pkgs="lua5.4 liblua5.4-dev lua-busted luarocks libssl-dev zlib1g-dev nodejs npm"
+missing=""
+for p in $pkgs; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+# nodejs/npm may come from outside Debian (as on the CI machines): accept them on PATH.
+case "$missing" in *nodejs*|*npm*)
+    if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        missing=$(echo "$missing" | sed 's/ nodejs//; s/ npm//')
+    fi;;
+esac
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+    else
+        echo "missing Debian packages; run:" >&2
+        echo "  sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+fi
+if [ -f interop/package-lock.json ] && [ ! -d interop/node_modules ]; then
+    (cd interop && npm ci --no-audit --no-fund)
+fi

@@ -1,0 +1,22 @@
+/* luaopen_mtproto_core: the C module `mtproto.core`. */
+#include "lmt.h"
+
+static const struct { const char *name; lua_CFunction open; } parts[] = {
+    { "tl", mt_open_tl },
+    { "crypto", mt_open_crypto },
+    { "auth", mt_open_auth },
+    { "transport", mt_open_transport },
+    { "session", mt_open_session },
+    { "conn", mt_open_conn },
+};
+
+int luaopen_mtproto_core(lua_State *L)
+{
+    lua_createtable(L, 0, (int)(sizeof parts / sizeof parts[0]));
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        lua_pushcfunction(L, parts[i].open);
+        lua_call(L, 0, 1);
+        lua_setfield(L, -2, parts[i].name);
+    }
+    return 1;
+}
