@@ -76,7 +76,7 @@ int mt_transport_encode(mt_transport *t, const uint8_t *payload, size_t len, mt_
  * start; sticky). Invalidates the pointer given by the last next(). */
 int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len);
 
-/* The next complete frame. Returns 1 with *p/*n set to the payload (inside the
+/* The next complete frame. Returns 1 with *p and *n set to the payload (inside the
  * transport's buffer, valid until the next call of next/feed/free; padded gives
  * the payload with its random tail: the message layer finds the real length),
  * 0 when more bytes are needed, or a negative code:
