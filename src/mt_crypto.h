@@ -34,6 +34,14 @@ void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, s
 int mt_aes_ige_encrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len);
 int mt_aes_ige_decrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len);
 
+/* The same with reusable OpenSSL contexts: a session that encrypts many messages keeps one
+ * mt_aes_ige and skips the per-call context set-up. `enc` is 1 to encrypt, 0 to decrypt. */
+typedef struct mt_aes_ige mt_aes_ige;
+mt_aes_ige *mt_aes_ige_new(void);
+int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t iv[32],
+                   const uint8_t *in, uint8_t *out, size_t len);
+void mt_aes_ige_free(mt_aes_ige *c);
+
 /* AES-256-CTR stream state for obfuscated2 (one per direction). */
 typedef struct mt_aes_ctr mt_aes_ctr;
 mt_aes_ctr *mt_aes_ctr_new(const uint8_t key[32], const uint8_t iv[16]);

@@ -1,0 +1,260 @@
+/* MTProto 2.0 primitives over OpenSSL libcrypto (see mt_crypto.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include "mt_buf.h"
+#include "mt_crypto.h"
+
+int mt_random_system(void *ud, uint8_t *out, size_t n)
+{
+    (void)ud;
+    while (n) {
+        int k = n > 1 << 20 ? 1 << 20 : (int)n;
+        if (RAND_bytes(out, k) != 1) return MT_ERR_CRYPTO;
+        out += k;
+        n -= (size_t)k;
+    }
+    return MT_OK;
+}
+
+void mt_sha1(const void *p, size_t n, uint8_t out[20])
+{
+    SHA1(p, n, out);
+}
+
+void mt_sha256(const void *p, size_t n, uint8_t out[32])
+{
+    SHA256(p, n, out);
+}
+
+void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
+                     const void *c, size_t cn, const void *d, size_t dn)
+{
+    /* One buffer on the stack for the common small case; EVP_MD_CTX otherwise. */
+    uint8_t small[512];
+    size_t tot = (a ? an : 0) + (b ? bn : 0) + (c ? cn : 0) + (d ? dn : 0);
+    if (tot <= sizeof small) {
+        size_t o = 0;
+        if (a && an) { memcpy(small + o, a, an); o += an; }
+        if (b && bn) { memcpy(small + o, b, bn); o += bn; }
+        if (c && cn) { memcpy(small + o, c, cn); o += cn; }
+        if (d && dn) { memcpy(small + o, d, dn); o += dn; }
+        SHA256(small, o, out);
+        mt_wipe(small, o);
+        return;
+    }
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    if (!h || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
+        memset(out, 0, 32); /* only on allocation failure; callers' checks then fail */
+        EVP_MD_CTX_free(h);
+        return;
+    }
+    if (a) EVP_DigestUpdate(h, a, an);
+    if (b) EVP_DigestUpdate(h, b, bn);
+    if (c) EVP_DigestUpdate(h, c, cn);
+    if (d) EVP_DigestUpdate(h, d, dn);
+    EVP_DigestFinal_ex(h, out, NULL);
+    EVP_MD_CTX_free(h);
+}
+
+/* ---- AES-256-IGE ---------------------------------------------------------------------------
+ * IGE: y_i = E(x_i ^ y_{i-1}) ^ x_{i-1}, with y_{-1} = iv[0..16), x_{-1} = iv[16..32).
+ *
+ * Encryption is rewritten as one CBC pass so that OpenSSL's serial AES-NI CBC loop does the
+ * chaining with no per-block call: let z_i = E(x_i ^ y_{i-1}); since y_{i-1} = z_{i-1} ^ x_{i-2},
+ * z_i = E((x_i ^ x_{i-2}) ^ z_{i-1}), i.e. z = CBC_E(p) with p_i = x_i ^ x_{i-2}, CBC IV = iv1 and
+ * x_{-2} = 0; then y_i = z_i ^ x_{i-1}. Decryption has the inverse cipher inside the chain, which
+ * no OpenSSL mode offers, so it runs block by block over one ECB context. */
+
+struct mt_aes_ige {
+    EVP_CIPHER_CTX *cbc, *ecb;
+};
+
+typedef struct { uint64_t a, b; } blk;
+
+static inline blk ld(const uint8_t *p) { blk v; memcpy(&v, p, 16); return v; }
+static inline void st(uint8_t *p, blk v) { memcpy(p, &v, 16); }
+static inline blk bx(blk x, blk y) { blk r = { x.a ^ y.a, x.b ^ y.b }; return r; }
+
+#define IGE_CHUNK 4096
+
+static int ige_enc(EVP_CIPHER_CTX *ctx, const uint8_t key[32], const uint8_t iv[32],
+                   const uint8_t *in, uint8_t *out, size_t len)
+{
+    uint8_t tmp[IGE_CHUNK];
+    blk xm1 = ld(iv + 16), xm2 = { 0, 0 }; /* x_{i-1}, x_{i-2} */
+    int rc = MT_OK, n;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, key, iv) != 1) return MT_ERR_CRYPTO;
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    for (size_t off = 0; off < len; off += IGE_CHUNK) {
+        size_t m = len - off < IGE_CHUNK ? len - off : IGE_CHUNK;
+        blk a = xm1, b = xm2;
+        for (size_t i = 0; i < m; i += 16) {
+            blk x = ld(in + off + i);
+            st(tmp + i, bx(x, b));
+            b = a; a = x;
+        }
+        if (EVP_EncryptUpdate(ctx, tmp, &n, tmp, (int)m) != 1 || (size_t)n != m) {
+            rc = MT_ERR_CRYPTO;
+            break;
+        }
+        /* in and out may alias: read x_i before writing y_i. */
+        for (size_t i = 0; i < m; i += 16) {
+            blk x = ld(in + off + i);
+            st(out + off + i, bx(ld(tmp + i), xm1));
+            xm2 = xm1; xm1 = x;
+        }
+    }
+    mt_wipe(tmp, sizeof tmp);
+    return rc;
+}
+
+static int ige_dec(EVP_CIPHER_CTX *ctx, const uint8_t key[32], const uint8_t iv[32],
+                   const uint8_t *in, uint8_t *out, size_t len)
+{
+    blk ym1 = ld(iv), xm1 = ld(iv + 16);
+    uint8_t t[16];
+    int n;
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL) != 1) return MT_ERR_CRYPTO;
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    for (size_t i = 0; i < len; i += 16) {
+        blk y = ld(in + i);
+        st(t, bx(y, xm1));
+        if (EVP_DecryptUpdate(ctx, t, &n, t, 16) != 1 || n != 16) {
+            mt_wipe(t, sizeof t);
+            return MT_ERR_CRYPTO;
+        }
+        xm1 = bx(ld(t), ym1);
+        st(out + i, xm1);
+        ym1 = y;
+    }
+    mt_wipe(t, sizeof t);
+    return MT_OK;
+}
+
+mt_aes_ige *mt_aes_ige_new(void)
+{
+    mt_aes_ige *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cbc = EVP_CIPHER_CTX_new();
+    c->ecb = EVP_CIPHER_CTX_new();
+    if (!c->cbc || !c->ecb) { mt_aes_ige_free(c); return NULL; }
+    return c;
+}
+
+void mt_aes_ige_free(mt_aes_ige *c)
+{
+    if (!c) return;
+    EVP_CIPHER_CTX_free(c->cbc); /* frees (and cleanses) the key schedule */
+    EVP_CIPHER_CTX_free(c->ecb);
+    free(c);
+}
+
+int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t iv[32],
+                   const uint8_t *in, uint8_t *out, size_t len)
+{
+    if (!c || !key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX)
+        return MT_ERR_ARG;
+    if (!len) return MT_OK;
+    return enc ? ige_enc(c->cbc, key, iv, in, out, len) : ige_dec(c->ecb, key, iv, in, out, len);
+}
+
+static int ige_once(int enc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in,
+                    uint8_t *out, size_t len)
+{
+    if (!key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX) return MT_ERR_ARG;
+    if (!len) return MT_OK;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx) return MT_ERR_NOMEM;
+    int rc = enc ? ige_enc(ctx, key, iv, in, out, len) : ige_dec(ctx, key, iv, in, out, len);
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+int mt_aes_ige_encrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
+{
+    return ige_once(1, key, iv, in, out, len);
+}
+
+int mt_aes_ige_decrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
+{
+    return ige_once(0, key, iv, in, out, len);
+}
+
+/* ---- AES-256-CTR ---------------------------------------------------------------------------- */
+
+struct mt_aes_ctr {
+    EVP_CIPHER_CTX *ctx;
+};
+
+mt_aes_ctr *mt_aes_ctr_new(const uint8_t key[32], const uint8_t iv[16])
+{
+    mt_aes_ctr *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->ctx = EVP_CIPHER_CTX_new();
+    if (!c->ctx || EVP_EncryptInit_ex(c->ctx, EVP_aes_256_ctr(), NULL, key, iv) != 1) {
+        mt_aes_ctr_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void mt_aes_ctr_apply(mt_aes_ctr *c, const uint8_t *in, uint8_t *out, size_t len)
+{
+    int n;
+    while (len) {
+        int k = len > 1 << 30 ? 1 << 30 : (int)len;
+        /* CTR cannot fail once initialised with a valid key. */
+        EVP_EncryptUpdate(c->ctx, out, &n, in, k);
+        in += k; out += k; len -= (size_t)k;
+    }
+}
+
+void mt_aes_ctr_free(mt_aes_ctr *c)
+{
+    if (!c) return;
+    EVP_CIPHER_CTX_free(c->ctx);
+    free(c);
+}
+
+/* ---- MTProto 2.0 keys ----------------------------------------------------------------------- */
+
+void mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16])
+{
+    uint8_t h[32];
+    mt_sha256_parts(h, auth_key + 88 + x, 32, plain, len, NULL, 0, NULL, 0);
+    memcpy(msg_key, h + 8, 16);
+    mt_wipe(h, sizeof h);
+}
+
+void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32])
+{
+    uint8_t a[32], b[32];
+    mt_sha256_parts(a, msg_key, 16, auth_key + x, 36, NULL, 0, NULL, 0);
+    mt_sha256_parts(b, auth_key + 40 + x, 36, msg_key, 16, NULL, 0, NULL, 0);
+    memcpy(aes_key, a, 8);
+    memcpy(aes_key + 8, b + 8, 16);
+    memcpy(aes_key + 24, a + 24, 8);
+    memcpy(aes_iv, b, 8);
+    memcpy(aes_iv + 8, a + 8, 16);
+    memcpy(aes_iv + 24, b + 24, 8);
+    mt_wipe(a, sizeof a);
+    mt_wipe(b, sizeof b);
+}
+
+uint64_t mt_auth_key_id(const uint8_t auth_key[256])
+{
+    uint8_t h[20];
+    mt_sha1(auth_key, 256, h);
+    return mt_le64(h + 12);
+}
+
+int mt_ct_memcmp(const void *a, const void *b, size_t n)
+{
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; i++) d |= x[i] ^ y[i];
+    return d != 0;
+}
