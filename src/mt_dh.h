@@ -1,0 +1,37 @@
+/* Number theory of the handshake: pq factoring and the Diffie-Hellman checks.
+ * Owned by the crypto issue. Lua-free. Big numbers cross this API as big-endian bytes. */
+#ifndef MT_DH_H
+#define MT_DH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The 2048-bit safe prime the Telegram servers send (big-endian). */
+extern const uint8_t mt_dh_known_prime[256];
+
+/* Factors pq = p * q (p, q prime, p <= q) with Pollard-Brent. MT_OK, or MT_ERR_HANDSHAKE when
+ * pq < 4 or no non-trivial factor is found. */
+int mt_dh_factor_pq(uint64_t pq, uint64_t *p, uint64_t *q);
+
+/* Checks dh_prime (len bytes, big-endian) and g as auth_key 4.5 asks: a 2048-bit safe prime
+ * (the known prime passes at once; others get BN_check_prime on p and (p-1)/2, and a passing
+ * prime is remembered in `cache`, which the caller owns), 2 <= g <= 7 and g's residue condition.
+ * MT_OK or MT_ERR_HANDSHAKE with *why set to a fixed text. */
+typedef struct mt_dh_cache {
+    uint8_t good[4][256]; /* primes that passed the full check */
+    int n;
+} mt_dh_cache;
+int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, const char **why);
+
+/* 1 < x < p - 1 and 2^(2048-64) <= x <= p - 2^(2048-64): MT_OK or MT_ERR_HANDSHAKE. */
+int mt_dh_check_ga(const uint8_t *prime, size_t plen, const uint8_t *x, size_t xlen);
+
+/* out[0..256) = base^exp mod prime, big-endian, left-padded with zeros. */
+int mt_dh_modexp(const uint8_t *base, size_t blen, const uint8_t *exp, size_t elen,
+                 const uint8_t *prime, size_t plen, uint8_t out[256]);
+
+/* A random prime of exactly `bits` bits (2 < bits <= 32), from rnd: the server's p and q. */
+struct mt_random;
+int mt_dh_random_prime(const struct mt_random *rnd, int bits, uint64_t *out);
+
+#endif
