@@ -1,0 +1,421 @@
+/* MTProto transports: framing, server-side detection, obfuscated2.
+ * See mt_transport.h for the contract. */
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "mt_transport.h"
+
+struct mt_transport {
+    int server;          /* 1: kind detected from the first bytes */
+    int kind;            /* MT_TR_* as seen from outside */
+    int inner;           /* the framing actually parsed/written */
+    int started;         /* client: start() done; server: kind known */
+    int err;             /* sticky MT_ERR_FRAME once the stream lost sync */
+    int dc_id;
+    mt_random rnd;
+    mt_buf rx;           /* received (decrypted) bytes; [head, len) unparsed */
+    size_t head;
+    uint32_t tx_seq, rx_seq;   /* full transport */
+    mt_aes_ctr *enc, *dec;     /* obfuscated2 */
+};
+
+static const uint8_t TAG_ABRIDGED = 0xef;
+static const uint8_t TAG_INTERMEDIATE[4] = { 0xee, 0xee, 0xee, 0xee };
+static const uint8_t TAG_PADDED[4] = { 0xdd, 0xdd, 0xdd, 0xdd };
+static const uint8_t TAG_OBF_ABRIDGED[4] = { 0xef, 0xef, 0xef, 0xef };
+
+#define OBF_HEADER 64
+#define FULL_OVERHEAD 12     /* len | seqno | ... | crc32 */
+#define PADDED_MAX_PAD 15
+/* The smallest MTProto packet (a plain message with a 4-byte body) is 24 bytes,
+ * so a padded frame under 4 + 16 bytes can only be a 4-byte error plus padding. */
+#define PADDED_ERROR_BELOW 20
+
+static int is_inner_kind(int k)
+{
+    return k == MT_TR_ABRIDGED || k == MT_TR_INTERMEDIATE || k == MT_TR_PADDED;
+}
+
+static mt_transport *alloc_transport(const mt_random *rnd)
+{
+    mt_transport *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    mt_buf_init(&t->rx);
+    mt_transport_set_random(t, rnd);
+    return t;
+}
+
+mt_transport *mt_transport_new_client(int kind, int inner_kind, int16_t dc_id, const mt_random *rnd)
+{
+    if (kind == MT_TR_OBFUSCATED) {
+        if (inner_kind == 0) inner_kind = MT_TR_INTERMEDIATE;
+        if (!is_inner_kind(inner_kind)) return NULL;
+    } else if (is_inner_kind(kind) || kind == MT_TR_FULL) {
+        inner_kind = kind;
+        dc_id = 0;
+    } else {
+        return NULL;
+    }
+    mt_transport *t = alloc_transport(rnd);
+    if (!t) return NULL;
+    t->kind = kind;
+    t->inner = inner_kind;
+    t->dc_id = dc_id;
+    return t;
+}
+
+mt_transport *mt_transport_new_server(void)
+{
+    mt_transport *t = alloc_transport(NULL);
+    if (t) t->server = 1;
+    return t;
+}
+
+void mt_transport_set_random(mt_transport *t, const mt_random *rnd)
+{
+    if (rnd) t->rnd = *rnd;
+    else { t->rnd.fn = NULL; t->rnd.ud = NULL; }
+}
+
+int mt_transport_kind(const mt_transport *t) { return t->kind; }
+int mt_transport_inner_kind(const mt_transport *t) { return t->inner; }
+int mt_transport_dc_id(const mt_transport *t) { return t->dc_id; }
+
+void mt_transport_free(mt_transport *t)
+{
+    if (!t) return;
+    mt_buf_free(&t->rx);
+    mt_aes_ctr_free(t->enc);
+    mt_aes_ctr_free(t->dec);
+    mt_wipe(t, sizeof *t);
+    free(t);
+}
+
+static const char *const kind_names[] = {
+    "unknown", "abridged", "intermediate", "padded", "full", "obfuscated",
+};
+
+int mt_transport_kind_from_name(const char *name)
+{
+    if (!name) return MT_ERR_ARG;
+    for (int k = MT_TR_ABRIDGED; k <= MT_TR_OBFUSCATED; k++)
+        if (strcmp(name, kind_names[k]) == 0) return k;
+    return MT_ERR_ARG;
+}
+
+const char *mt_transport_kind_name(int kind)
+{
+    return kind >= MT_TR_ABRIDGED && kind <= MT_TR_OBFUSCATED ? kind_names[kind] : kind_names[0];
+}
+
+/* ---- obfuscated2 ------------------------------------------------------------
+ *
+ *   0       8                     40              56      60   62    64
+ *   | rand  | key (32)            | iv (16)       | tag   | dc | rand |
+ *   |<------ sent in clear ---------------------->|<-- encrypted --->|
+ *
+ * The sender's AES-256-CTR stream uses key/iv as they are; the receiver of the
+ * other direction uses bytes 8..56 reversed (key = rev[0..32), iv = rev[32..48)).
+ * The stream starts at byte 0 of the header: its first 64 bytes of keystream are
+ * spent on the header and the data continues from there. */
+
+static void obf_keys(const uint8_t h[OBF_HEADER], uint8_t key[32], uint8_t iv[16],
+                     uint8_t rkey[32], uint8_t riv[16])
+{
+    uint8_t rev[48];
+    for (int i = 0; i < 48; i++) rev[i] = h[55 - i];
+    memcpy(key, h + 8, 32);
+    memcpy(iv, h + 40, 16);
+    memcpy(rkey, rev, 32);
+    memcpy(riv, rev + 32, 16);
+    mt_wipe(rev, sizeof rev);
+}
+
+/* A client header must not look like another transport (or HTTP/TLS) to the
+ * server's detection: see the list in the transports page. */
+static int obf_header_ok(const uint8_t h[OBF_HEADER])
+{
+    static const char *const bad[] = { "HEAD", "POST", "GET ", "OPTI", "\xdd\xdd\xdd\xdd",
+                                       "\xee\xee\xee\xee", "\x16\x03\x01\x02" };
+    if (h[0] == TAG_ABRIDGED) return 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (memcmp(h, bad[i], 4) == 0) return 0;
+    return (h[4] | h[5] | h[6] | h[7]) != 0;
+}
+
+static const uint8_t *inner_tag4(int inner)
+{
+    return inner == MT_TR_ABRIDGED ? TAG_OBF_ABRIDGED
+         : inner == MT_TR_PADDED ? TAG_PADDED : TAG_INTERMEDIATE;
+}
+
+static int obf_client_start(mt_transport *t, mt_buf *out)
+{
+    uint8_t h[OBF_HEADER], key[32], iv[16], rkey[32], riv[16];
+    int rc = MT_ERR_CRYPTO;
+    /* Each try rejects with probability ~2^-8; 64 failures mean a broken source. */
+    for (int tries = 0; tries < 64; tries++) {
+        rc = mt_random_fill(&t->rnd, h, sizeof h);
+        if (rc < 0) goto done;
+        if (obf_header_ok(h)) { rc = MT_OK; break; }
+        rc = MT_ERR_CRYPTO;
+    }
+    if (rc < 0) goto done;
+    memcpy(h + 56, inner_tag4(t->inner), 4);
+    h[60] = (uint8_t)(t->dc_id & 0xff);
+    h[61] = (uint8_t)((t->dc_id >> 8) & 0xff);
+    obf_keys(h, key, iv, rkey, riv);
+    t->enc = mt_aes_ctr_new(key, iv);
+    t->dec = mt_aes_ctr_new(rkey, riv);
+    if (!t->enc || !t->dec) { rc = MT_ERR_CRYPTO; goto done; }
+    uint8_t *o = mt_buf_extend(out, OBF_HEADER);
+    if (!o) { rc = MT_ERR_NOMEM; goto done; }
+    mt_aes_ctr_apply(t->enc, h, o, OBF_HEADER);
+    memcpy(o, h, 56);  /* only the tail travels encrypted */
+    rc = MT_OK;
+done:
+    if (rc < 0) {
+        mt_aes_ctr_free(t->enc); mt_aes_ctr_free(t->dec);
+        t->enc = t->dec = NULL;
+    }
+    mt_wipe(h, sizeof h); mt_wipe(key, sizeof key); mt_wipe(iv, sizeof iv);
+    mt_wipe(rkey, sizeof rkey); mt_wipe(riv, sizeof riv);
+    return rc;
+}
+
+/* Server side: rx holds at least 64 raw bytes from head on. Sets up both
+ * streams, checks the tag, and decrypts whatever followed the header in place. */
+static int obf_server_accept(mt_transport *t)
+{
+    uint8_t *h = t->rx.data + t->head;
+    uint8_t d[OBF_HEADER], key[32], iv[16], rkey[32], riv[16];
+    int rc = MT_OK;
+    obf_keys(h, key, iv, rkey, riv);
+    t->dec = mt_aes_ctr_new(key, iv);
+    t->enc = mt_aes_ctr_new(rkey, riv);
+    if (!t->enc || !t->dec) { rc = MT_ERR_CRYPTO; goto done; }
+    mt_aes_ctr_apply(t->dec, h, d, OBF_HEADER);
+    if (memcmp(d + 56, TAG_OBF_ABRIDGED, 4) == 0) t->inner = MT_TR_ABRIDGED;
+    else if (memcmp(d + 56, TAG_INTERMEDIATE, 4) == 0) t->inner = MT_TR_INTERMEDIATE;
+    else if (memcmp(d + 56, TAG_PADDED, 4) == 0) t->inner = MT_TR_PADDED;
+    else { rc = MT_ERR_FRAME; goto done; }
+    t->dc_id = (int16_t)(uint16_t)(d[60] | d[61] << 8);
+    t->kind = MT_TR_OBFUSCATED;
+    t->head += OBF_HEADER;
+    if (t->rx.len > t->head)
+        mt_aes_ctr_apply(t->dec, t->rx.data + t->head, t->rx.data + t->head, t->rx.len - t->head);
+done:
+    if (rc < 0) {
+        mt_aes_ctr_free(t->enc); mt_aes_ctr_free(t->dec);
+        t->enc = t->dec = NULL;
+    }
+    mt_wipe(d, sizeof d); mt_wipe(key, sizeof key); mt_wipe(iv, sizeof iv);
+    mt_wipe(rkey, sizeof rkey); mt_wipe(riv, sizeof riv);
+    return rc;
+}
+
+/* Server detection over the raw bytes at rx[head..). Returns MT_OK (known now
+ * or needs more bytes: check t->started) or MT_ERR_FRAME. */
+static int detect(mt_transport *t)
+{
+    const uint8_t *p = t->rx.data + t->head;
+    size_t n = t->rx.len - t->head;
+    if (n >= 1 && p[0] == TAG_ABRIDGED) {
+        t->kind = t->inner = MT_TR_ABRIDGED;
+        t->head += 1;
+    } else if (n < 4) {
+        return MT_OK;
+    } else if (memcmp(p, TAG_INTERMEDIATE, 4) == 0) {
+        t->kind = t->inner = MT_TR_INTERMEDIATE;
+        t->head += 4;
+    } else if (memcmp(p, TAG_PADDED, 4) == 0) {
+        t->kind = t->inner = MT_TR_PADDED;
+        t->head += 4;
+    } else if (n < 8) {
+        return MT_OK;
+    } else if ((p[4] | p[5] | p[6] | p[7]) == 0) {
+        /* full: a length, then seqno 0 (an obfuscated header never has zeros here) */
+        t->kind = t->inner = MT_TR_FULL;
+    } else if (n < OBF_HEADER) {
+        return MT_OK;
+    } else {
+        int rc = obf_server_accept(t);
+        if (rc < 0) return rc;
+    }
+    t->started = 1;
+    return MT_OK;
+}
+
+int mt_transport_start(mt_transport *t, mt_buf *out)
+{
+    if (t->server) return MT_OK;
+    if (t->started) return MT_ERR_ARG;
+    int rc = MT_OK;
+    switch (t->kind) {
+    case MT_TR_ABRIDGED: mt_buf_put(out, &TAG_ABRIDGED, 1); break;
+    case MT_TR_INTERMEDIATE: mt_buf_put(out, TAG_INTERMEDIATE, 4); break;
+    case MT_TR_PADDED: mt_buf_put(out, TAG_PADDED, 4); break;
+    case MT_TR_FULL: break;
+    case MT_TR_OBFUSCATED: rc = obf_client_start(t, out); break;
+    default: return MT_ERR_ARG;
+    }
+    if (rc == MT_OK && out->oom) rc = MT_ERR_NOMEM;
+    if (rc == MT_OK) t->started = 1;
+    return rc;
+}
+
+/* ---- encode ------------------------------------------------------------------
+ *
+ * abridged:      | n/4 (1) | payload |               n/4 < 0x7f
+ *                | 0x7f | n/4 (3, LE) | payload |    otherwise
+ * intermediate:  | n (4, LE) | payload |
+ * padded:        | n+k (4, LE) | payload | k random bytes (0..15) |
+ * full:          | n+12 (4) | seqno (4) | payload | crc32 of all before (4) |
+ */
+int mt_transport_encode(mt_transport *t, const uint8_t *payload, size_t len, mt_buf *out)
+{
+    if (!t->started) return MT_ERR_ARG;
+    if (len > MT_TRANSPORT_MAX_FRAME) return MT_ERR_RANGE;
+    if (len && !payload) return MT_ERR_ARG;
+    size_t base = out->len;
+    int rc = MT_OK;
+    switch (t->inner) {
+    case MT_TR_ABRIDGED: {
+        if (len % 4) return MT_ERR_ARG;
+        size_t w = len / 4;
+        if (w < 0x7f) {
+            uint8_t b = (uint8_t)w;
+            mt_buf_put(out, &b, 1);
+        } else {
+            uint8_t h[4] = { 0x7f, (uint8_t)w, (uint8_t)(w >> 8), (uint8_t)(w >> 16) };
+            mt_buf_put(out, h, 4);
+        }
+        mt_buf_put(out, payload, len);
+        break;
+    }
+    case MT_TR_INTERMEDIATE:
+        mt_buf_put_u32(out, (uint32_t)len);
+        mt_buf_put(out, payload, len);
+        break;
+    case MT_TR_PADDED: {
+        uint8_t k = 0, pad[PADDED_MAX_PAD];
+        /* a bare 4-byte error code goes unpadded */
+        if (len != 4) {
+            if ((rc = mt_random_fill(&t->rnd, &k, 1)) < 0) return rc;
+            k %= PADDED_MAX_PAD + 1;
+            if (k && (rc = mt_random_fill(&t->rnd, pad, k)) < 0) return rc;
+        }
+        mt_buf_put_u32(out, (uint32_t)(len + k));
+        mt_buf_put(out, payload, len);
+        mt_buf_put(out, pad, k);
+        break;
+    }
+    case MT_TR_FULL:
+        mt_buf_put_u32(out, (uint32_t)(len + FULL_OVERHEAD));
+        mt_buf_put_u32(out, t->tx_seq);
+        mt_buf_put(out, payload, len);
+        if (!out->oom)
+            mt_buf_put_u32(out, (uint32_t)crc32(0L, out->data + base, (uInt)(out->len - base)));
+        break;
+    default:
+        return MT_ERR_ARG;
+    }
+    if (out->oom) { out->len = base; return MT_ERR_NOMEM; }
+    if (t->inner == MT_TR_FULL) t->tx_seq++;
+    if (t->enc) mt_aes_ctr_apply(t->enc, out->data + base, out->data + base, out->len - base);
+    return MT_OK;
+}
+
+/* ---- receive ----------------------------------------------------------------- */
+
+int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len)
+{
+    if (t->err) return t->err;
+    if (!len) return MT_OK;
+    if (t->head) {
+        mt_buf_consume(&t->rx, t->head);
+        t->head = 0;
+    }
+    uint8_t *dst = mt_buf_extend(&t->rx, len);
+    if (!dst) return MT_ERR_NOMEM;
+    if (t->dec) mt_aes_ctr_apply(t->dec, in, dst, len);
+    else memcpy(dst, in, len);
+    if (t->server && !t->started) {
+        int rc = detect(t);
+        if (rc < 0) { t->err = rc; return rc; }
+    }
+    return MT_OK;
+}
+
+static int frame_error(mt_transport *t)
+{
+    t->err = MT_ERR_FRAME;
+    return MT_ERR_FRAME;
+}
+
+int mt_transport_next(mt_transport *t, const uint8_t **p, size_t *n, int32_t *transport_code)
+{
+    if (transport_code) *transport_code = 0;
+    if (t->err) return t->err;
+    if (!t->started) return 0;
+    const uint8_t *b = t->rx.data + t->head;
+    size_t avail = t->rx.len - t->head, hdr, plen, tail = 0;
+    if (avail == 0) return 0;
+    switch (t->inner) {
+    case MT_TR_ABRIDGED:
+        if (b[0] < 0x7f) {
+            hdr = 1;
+            plen = (size_t)b[0] * 4;
+        } else if (b[0] == 0x7f) {
+            if (avail < 4) return 0;
+            hdr = 4;
+            plen = ((size_t)b[1] | (size_t)b[2] << 8 | (size_t)b[3] << 16) * 4;
+        } else {
+            return frame_error(t);  /* quick-ack flag: never requested */
+        }
+        if (plen == 0 || plen > MT_TRANSPORT_MAX_FRAME) return frame_error(t);
+        break;
+    case MT_TR_INTERMEDIATE:
+    case MT_TR_PADDED:
+        if (avail < 4) return 0;
+        hdr = 4;
+        plen = mt_le32(b);
+        if (plen < 4 || plen > MT_TRANSPORT_MAX_FRAME + PADDED_MAX_PAD) return frame_error(t);
+        if (t->inner == MT_TR_INTERMEDIATE && (plen % 4 || plen > MT_TRANSPORT_MAX_FRAME))
+            return frame_error(t);
+        break;
+    case MT_TR_FULL: {
+        if (avail < 4) return 0;
+        size_t flen = mt_le32(b);
+        if (flen < FULL_OVERHEAD || flen % 4 || flen - FULL_OVERHEAD > MT_TRANSPORT_MAX_FRAME)
+            return frame_error(t);
+        hdr = 8;
+        tail = 4;
+        plen = flen - FULL_OVERHEAD;
+        break;
+    }
+    default:
+        return frame_error(t);
+    }
+    if (avail < hdr || avail - hdr < plen + tail) return 0;
+    const uint8_t *payload = b + hdr;
+    if (t->inner == MT_TR_FULL) {
+        if (mt_le32(b + 4) != t->rx_seq) return frame_error(t);
+        uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(hdr + plen));
+        if (mt_le32(payload + plen) != crc) return frame_error(t);
+        t->rx_seq++;
+    }
+    t->head += hdr + plen + tail;
+    if (t->head == t->rx.len) {
+        /* nothing left: rewind without moving bytes (payload stays readable) */
+        t->rx.len = 0;
+        t->head = 0;
+    }
+    if (plen == 4 || (t->inner == MT_TR_PADDED && plen < PADDED_ERROR_BELOW)) {
+        if (transport_code) *transport_code = (int32_t)mt_le32(payload);
+        return MT_ERR_TRANSPORT;
+    }
+    *p = payload;
+    *n = plen;
+    return 1;
+}
