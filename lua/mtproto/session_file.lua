@@ -1,0 +1,187 @@
+-- mtproto.session_file: the file a client keeps its auth keys in.
+--
+-- A versioned line-based text format; every value is a decimal integer, a
+-- bare word, or hex (strings, keys), so no quoting is needed:
+--
+--   mtproto-lua-session 1
+--   home_dc 2
+--   test_mode 0
+--   bot 0
+--   user_id 123456                      (optional)
+--   dc 2 <auth_key hex> <key_id> <salt> <time_offset>
+--   login <phone hex> <hash hex> <dc> <type> <next_type|-> <timeout|-> <deadline|-> <key_id>
+--   crc32 <8 hex digits over every byte before this line>
+--
+-- `deadline` is a wall-clock Unix time (the monotonic clock does not survive the
+-- process); the login helper turns it back into a monotonic deadline on load.
+-- Writes are atomic (temp file in the same directory, fsync, rename) with mode
+-- 0600. A file that is not ours, of another version, or whose checksum does not
+-- match gives a clear error; the caller must then not write over it.
+local errors = require("mtproto.errors")
+
+local M = {}
+M.MAGIC = "mtproto-lua-session"
+M.VERSION = 1
+
+local function crc_table()
+  local t = {}
+  for i = 0, 255 do
+    local c = i
+    for _ = 1, 8 do
+      if c & 1 == 1 then c = 0xEDB88320 ~ (c >> 1) else c = c >> 1 end
+    end
+    t[i] = c
+  end
+  return t
+end
+local CRC = crc_table() -- read-only after this line
+
+local function crc32(s)
+  local c = 0xFFFFFFFF
+  for i = 1, #s do
+    c = CRC[(c ~ s:byte(i)) & 0xFF] ~ (c >> 8)
+  end
+  return c ~ 0xFFFFFFFF
+end
+M.crc32 = crc32
+
+local function tohex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+local function fromhex(h)
+  if #h % 2 ~= 0 or h:find("[^0-9a-fA-F]") then return nil end
+  return (h:gsub("..", function(x) return string.char(tonumber(x, 16)) end))
+end
+
+local function ferr(message, path, detail)
+  return errors.Error.new{ code = 0, message = message, is_local = true, kind = "final",
+    detail = (path and (path .. ": ") or "") .. detail }
+end
+
+-- data -> text
+function M.encode(d)
+  local out = { M.MAGIC .. " " .. M.VERSION }
+  out[#out + 1] = "home_dc " .. math.tointeger(d.home_dc or 2)
+  out[#out + 1] = "test_mode " .. (d.test_mode and 1 or 0)
+  out[#out + 1] = "bot " .. (d.bot and 1 or 0)
+  if d.user_id then out[#out + 1] = "user_id " .. math.tointeger(d.user_id) end
+  local ids = {}
+  for id in pairs(d.dcs or {}) do ids[#ids + 1] = id end
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    local s = d.dcs[id]
+    if s.auth_key then
+      out[#out + 1] = string.format("dc %d %s %d %d %d", id, tohex(s.auth_key),
+        s.key_id or 0, s.salt or 0, s.time_offset or 0)
+    end
+  end
+  local l = d.login
+  if l then
+    local function opt(v) return v ~= nil and tostring(v) or "-" end
+    out[#out + 1] = string.format("login %s %s %d %s %s %s %s %d", tohex(l.phone),
+      tohex(l.phone_code_hash), l.dc, l.type or "-", opt(l.next_type), opt(l.timeout),
+      opt(l.deadline), l.key_id or 0)
+  end
+  local body = table.concat(out, "\n") .. "\n"
+  return body .. string.format("crc32 %08x\n", crc32(body))
+end
+
+local function int(s)
+  return s and s:match("^%-?%d+$") and math.tointeger(tonumber(s)) or nil
+end
+
+-- text -> data | nil, err
+function M.decode(text, path)
+  if type(text) ~= "string" then return nil, ferr("SESSION_FOREIGN", path, "not a session file") end
+  local first = text:match("^([^\n]*)\n")
+  if not first or first:sub(1, #M.MAGIC + 1) ~= M.MAGIC .. " " then
+    return nil, ferr("SESSION_FOREIGN", path,
+      "not a mtproto-lua session file (no '" .. M.MAGIC .. "' header); refusing to use or overwrite it")
+  end
+  local ver = int(first:sub(#M.MAGIC + 2))
+  if ver ~= M.VERSION then
+    return nil, ferr("SESSION_VERSION", path, "session file version " .. tostring(first:sub(#M.MAGIC + 2)) ..
+      " is not supported (this is version " .. M.VERSION .. ")")
+  end
+  local body, sum = text:match("^(.*\n)crc32 (%x%x%x%x%x%x%x%x)\n$")
+  if not body then
+    return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: the checksum line is missing (truncated?)")
+  end
+  if tonumber(sum, 16) ~= crc32(body) then
+    return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: checksum mismatch")
+  end
+  local d = { dcs = {}, home_dc = 2, test_mode = false, bot = false }
+  local n = 0
+  for line in body:gmatch("([^\n]*)\n") do
+    n = n + 1
+    local f = {}
+    for w in line:gmatch("%S+") do f[#f + 1] = w end
+    local k = f[1]
+    local function bad(why)
+      return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: line " .. n .. ": " .. why)
+    end
+    if n == 1 then -- the header, checked above
+    elseif k == "home_dc" and #f == 2 and int(f[2]) then d.home_dc = int(f[2])
+    elseif k == "test_mode" and #f == 2 then d.test_mode = f[2] == "1"
+    elseif k == "bot" and #f == 2 then d.bot = f[2] == "1"
+    elseif k == "user_id" and #f == 2 and int(f[2]) then d.user_id = int(f[2])
+    elseif k == "dc" then
+      local id, key = int(f[2]), fromhex(f[3] or "")
+      if #f ~= 6 or not id or not key or #key ~= 256 or not (int(f[4]) and int(f[5]) and int(f[6])) then
+        return bad("bad dc line")
+      end
+      d.dcs[id] = { auth_key = key, key_id = int(f[4]), salt = int(f[5]), time_offset = int(f[6]) }
+    elseif k == "login" then
+      local phone, hash, dc = fromhex(f[2] or ""), fromhex(f[3] or ""), int(f[4])
+      if #f ~= 9 or not phone or not hash or not dc or not int(f[9]) then return bad("bad login line") end
+      local function opt(v) if v == "-" then return nil end return v end
+      d.login = { phone = phone, phone_code_hash = hash, dc = dc, type = opt(f[5]),
+        next_type = opt(f[6]), timeout = int(opt(f[7])), deadline = int(opt(f[8])), key_id = int(f[9]) }
+    elseif k ~= nil then
+      return bad("unknown entry '" .. k .. "'")
+    end
+  end
+  return d
+end
+
+-- path -> data (a fresh one when the file does not exist) | nil, err
+function M.load(path)
+  local f, msg, errno = io.open(path, "rb")
+  if not f then
+    if errno == 2 then return { dcs = {}, home_dc = nil, test_mode = nil, bot = false, new = true } end
+    return nil, ferr("SESSION_IO", nil, msg)
+  end
+  local text = f:read("a")
+  f:close()
+  if not text then return nil, ferr("SESSION_IO", path, "cannot read") end
+  return M.decode(text, path)
+end
+
+-- Atomic write: temp file in the same directory, fsync, rename, mode 0600.
+-- The C helper does the fsync and the mode; without it (an older core) the
+-- fallback still writes a temp file and renames it.
+function M.write_atomic(path, data)
+  local ok, core = pcall(require, "mtproto.core")
+  local w = ok and core.conn and core.conn.write_file_atomic
+  if w then
+    local r, err = w(path, data, tonumber("600", 8))
+    if not r then return nil, ferr("SESSION_IO", path, tostring(type(err) == "table" and err.detail or err)) end
+    return true
+  end
+  local tmp = path .. ".tmp" .. tostring(os.time()) .. tostring(math.random(1 << 30))
+  local f, msg = io.open(tmp, "wb")
+  if not f then return nil, ferr("SESSION_IO", nil, msg) end
+  local okw, werr = f:write(data)
+  local okf = okw and f:flush()
+  f:close()
+  if not okw or not okf then os.remove(tmp); return nil, ferr("SESSION_IO", path, tostring(werr)) end
+  local r, rerr = os.rename(tmp, path)
+  if not r then os.remove(tmp); return nil, ferr("SESSION_IO", path, rerr) end
+  return true
+end
+
+function M.save(path, d)
+  return M.write_atomic(path, M.encode(d))
+end
+
+return M
