@@ -31,6 +31,8 @@ BIND_OBJ  = $(BIND_SRC:src/%.c=$(BUILD)/obj/%.o)
 DC_OBJ    = $(DC_SRC:src/%.c=$(BUILD)/obj/%.o)
 MODULE    = $(BUILD)/mtproto/core.so
 TESTDC    = $(if $(DC_SRC),$(BUILD)/mtproto-testdc)
+# schema/*.tl embedded into the binaries (parsed at load time by src/mt_schema.c)
+GEN_OBJ   = $(BUILD)/obj/schema_data.o
 
 LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
@@ -43,11 +45,18 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/testdc/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
 
-$(MODULE): $(CORE_OBJ) $(BIND_OBJ)
+$(BUILD)/gen/schema_data.c: schema/mtproto.tl schema/api.tl scripts/embed_schema.lua
+	@mkdir -p $(dir $@)
+	$(LUA) scripts/embed_schema.lua $@ schema/mtproto.tl schema/api.tl
+
+$(GEN_OBJ): $(BUILD)/gen/schema_data.c
+	$(CC) $(ALLFLAGS) -c -o $@ $<
+
+$(MODULE): $(CORE_OBJ) $(BIND_OBJ) $(GEN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(LIBFLAG) -o $@ $^ $(LIBS)
 
-$(BUILD)/mtproto-testdc: $(CORE_OBJ) $(DC_OBJ)
+$(BUILD)/mtproto-testdc: $(CORE_OBJ) $(DC_OBJ) $(GEN_OBJ)
 	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
 
 deps:
