@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+"use strict";
+// GramJS logs in against the local test DC over one transport and checks every answer.
+//
+//   node interop/gramjs_login.js '<json>'    or    node interop/gramjs_login.js @file.json
+//
+// <json> is the test DC's start-up line (host, ports, rsa_public_pem, fingerprint) plus
+//   transport  full|abridged|obfuscated|intermediate|padded|obfuscated-intermediate|obfuscated-padded
+//   dc         home DC (default 2)
+//   migrate    also follow a PHONE_MIGRATE_X to the other DC and sign in there (default true)
+//   flood      also call auth.sendCode until FLOOD_WAIT_N (only if the server floods; default false)
+//   timeout_ms watchdog for the whole run (default 30000)
+// Prints ONE JSON line {ok, transport, dc, auth_key_id, checks, failures, ...}; exit status 0 when
+// every check passed, 1 on a mismatch, 2 on a crash, 3 on the watchdog.
+
+const { Api, API_ID, API_HASH, makeClient, describeError } = require("./gramjs_common");
+
+const fs = require("fs");
+const raw = process.argv[2] || "{}";
+const args = JSON.parse(raw.startsWith("@") ? fs.readFileSync(raw.slice(1), "utf8") : raw);
+const dc = Number(args.dc || 2);
+const result = { ok: false, transport: args.transport, dc, checks: 0, failures: [], steps: [] };
+
+function emit(code) {
+    result.ok = code === 0 && result.failures.length === 0;
+    process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(result.ok ? 0 : code || 1));
+}
+
+setTimeout(() => {
+    result.failures.push(`watchdog: no end after ${args.timeout_ms || 30000} ms (last step: ${
+        result.steps.length ? result.steps[result.steps.length - 1].step : "connect"})`);
+    emit(3);
+}, Number(args.timeout_ms || 30000));
+
+function check(step, cond, what) {
+    result.checks++;
+    if (!cond) {
+        result.failures.push(`${step}: ${what}`);
+    }
+}
+
+// Runs `fn`, records its outcome as a step: { step, result: className } or { step, error }.
+async function step(name, fn) {
+    const rec = { step: name };
+    result.steps.push(rec);
+    try {
+        const r = await fn();
+        rec.result = r && r.className;
+        return { value: r };
+    } catch (e) {
+        rec.error = describeError(e);
+        return { error: rec.error };
+    }
+}
+
+function expectError(name, r, code, message) {
+    check(name, r.error !== undefined, `expected ${code} ${message}, got a result`);
+    if (r.error) {
+        check(name, r.error.code === code && r.error.message === message,
+            `expected ${code} ${message}, got ${r.error.code} ${r.error.message}`);
+    }
+}
+
+function expectValue(name, r) {
+    check(name, r.error === undefined, r.error ? `unexpected error ${r.error.code} ${r.error.message}` : "");
+    return r.value;
+}
+
+// One auth.SentCode: its type (and length/pattern), next_type and timeout.
+function checkSentCode(name, sc, type, nextType) {
+    if (!sc) {
+        return;
+    }
+    check(name, sc.className === "auth.SentCode", `got ${sc.className}`);
+    check(name, sc.type && sc.type.className === type, `type ${sc.type && sc.type.className}, want ${type}`);
+    if (type === "auth.SentCodeTypeFlashCall") {
+        check(name, typeof sc.type.pattern === "string" && sc.type.pattern.length > 0, "empty flash call pattern");
+    } else if (sc.type) {
+        check(name, sc.type.length === 5, `code length ${sc.type.length}`);
+    }
+    check(name, typeof sc.phoneCodeHash === "string" && sc.phoneCodeHash.length > 0, "empty phone_code_hash");
+    if (nextType) {
+        check(name, sc.nextType && sc.nextType.className === nextType,
+            `next_type ${sc.nextType && sc.nextType.className}, want ${nextType}`);
+        check(name, Number.isInteger(sc.timeout) && sc.timeout > 0, `timeout ${sc.timeout}`);
+    } else {
+        check(name, sc.nextType === undefined || sc.nextType === null, `next_type ${sc.nextType && sc.nextType.className} on the last step`);
+        check(name, sc.timeout === undefined || sc.timeout === null, `timeout ${sc.timeout} on the last step`);
+    }
+}
+
+const rand4 = () => String(Math.floor(Math.random() * 10000)).padStart(4, "0");
+const testPhone = (x) => `99966${x}${rand4()}`;
+const sendCode = (phone) => new Api.auth.SendCode({
+    phoneNumber: phone, apiId: API_ID, apiHash: API_HASH, settings: new Api.CodeSettings({}),
+});
+
+async function main() {
+    const client = makeClient(args, args.transport, dc);
+    const other = dc === 1 ? 2 : 1;
+
+    // Handshake (req_pq_multi, req_DH_params, set_client_DH_params) and the first call, which
+    // GramJS wraps as invokeWithLayer(initConnection(help.getConfig)).
+    const t0 = process.hrtime.bigint();
+    const connected = await client.connect();
+    result.connect_ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    check("connect", connected === true, "client.connect() did not succeed");
+    const key = client._sender && client._sender.authKey;
+    result.auth_key_id = key && key.keyId ? key.keyId.toString() : null;
+    check("connect", result.auth_key_id !== null, "no auth key after connect");
+
+    let r = await step("help.getConfig", () => client.invoke(new Api.help.GetConfig()));
+    const cfg = expectValue("help.getConfig", r);
+    if (cfg) {
+        check("help.getConfig", cfg.thisDc === dc, `this_dc ${cfg.thisDc}`);
+        for (const [id, port] of Object.entries(args.ports || {})) {
+            check("help.getConfig", cfg.dcOptions.some((o) => o.id === Number(id) && o.port === Number(port)),
+                `no dc_option for DC ${id} port ${port}`);
+        }
+    }
+    r = await step("help.getNearestDc", () => client.invoke(new Api.help.GetNearestDc()));
+    const near = expectValue("help.getNearestDc", r);
+    if (near) {
+        check("help.getNearestDc", near.thisDc === dc, `this_dc ${near.thisDc}`);
+    }
+
+    // auth.sendCode, then auth.resendCode through every type until SEND_CODE_UNAVAILABLE.
+    const phone = testPhone(dc);
+    r = await step("auth.sendCode", () => client.invoke(sendCode(phone)));
+    let sc = expectValue("auth.sendCode", r);
+    checkSentCode("auth.sendCode", sc, "auth.SentCodeTypeApp", "auth.CodeTypeSms");
+    let hash = sc && sc.phoneCodeHash;
+    const chain = [
+        ["auth.SentCodeTypeSms", "auth.CodeTypeCall"],
+        ["auth.SentCodeTypeCall", "auth.CodeTypeFlashCall"],
+        ["auth.SentCodeTypeFlashCall", null],
+    ];
+    for (const [type, next] of chain) {
+        const name = `auth.resendCode -> ${type.replace("auth.SentCodeType", "")}`;
+        r = await step(name, () => client.invoke(new Api.auth.ResendCode({ phoneNumber: phone, phoneCodeHash: hash })));
+        sc = expectValue(name, r);
+        checkSentCode(name, sc, type, next);
+        hash = (sc && sc.phoneCodeHash) || hash;
+    }
+    r = await step("auth.resendCode -> unavailable",
+        () => client.invoke(new Api.auth.ResendCode({ phoneNumber: phone, phoneCodeHash: hash })));
+    expectError("auth.resendCode -> unavailable", r, 406, "SEND_CODE_UNAVAILABLE");
+
+    // The errors of auth.resendCode and auth.sendCode.
+    r = await step("auth.resendCode empty hash",
+        () => client.invoke(new Api.auth.ResendCode({ phoneNumber: phone, phoneCodeHash: "" })));
+    expectError("auth.resendCode empty hash", r, 400, "PHONE_CODE_HASH_EMPTY");
+    r = await step("auth.resendCode unknown hash",
+        () => client.invoke(new Api.auth.ResendCode({ phoneNumber: phone, phoneCodeHash: "0badc0de0badc0de" })));
+    expectError("auth.resendCode unknown hash", r, 400, "PHONE_CODE_EXPIRED");
+    r = await step("auth.resendCode bad number",
+        () => client.invoke(new Api.auth.ResendCode({ phoneNumber: "12ab", phoneCodeHash: hash })));
+    expectError("auth.resendCode bad number", r, 400, "PHONE_NUMBER_INVALID");
+    r = await step("auth.sendCode bad number", () => client.invoke(sendCode("12ab")));
+    expectError("auth.sendCode bad number", r, 400, "PHONE_NUMBER_INVALID");
+    // Raw sender: client.invoke would follow the migration by itself.
+    r = await step("auth.sendCode other DC", () => client._sender.send(sendCode(testPhone(other))));
+    expectError("auth.sendCode other DC", r, 303, `PHONE_MIGRATE_${other}`);
+
+    // auth.signIn: a wrong code, then the test code (the DC id five times).
+    const phone2 = testPhone(dc);
+    r = await step("auth.sendCode (sign in)", () => client.invoke(sendCode(phone2)));
+    sc = expectValue("auth.sendCode (sign in)", r);
+    const hash2 = sc && sc.phoneCodeHash;
+    const wrong = String((dc % 9) + 1).repeat(5);
+    r = await step("auth.signIn wrong code", () => client.invoke(new Api.auth.SignIn({
+        phoneNumber: phone2, phoneCodeHash: hash2, phoneCode: wrong })));
+    expectError("auth.signIn wrong code", r, 400, "PHONE_CODE_INVALID");
+    r = await step("auth.signIn", () => client.invoke(new Api.auth.SignIn({
+        phoneNumber: phone2, phoneCodeHash: hash2, phoneCode: String(dc).repeat(5) })));
+    const auth = expectValue("auth.signIn", r);
+    if (auth) {
+        check("auth.signIn", auth.className === "auth.Authorization", `got ${auth.className}`);
+        check("auth.signIn", auth.user && auth.user.className === "User", `user ${auth.user && auth.user.className}`);
+        result.user_id = auth.user && auth.user.id ? auth.user.id.toString() : null;
+    }
+
+    if (args.flood) {
+        const fphone = testPhone(dc);
+        let flood;
+        for (let i = 0; i < 200 && !flood; i++) {
+            r = await step("auth.sendCode flood", () => client.invoke(sendCode(fphone)));
+            result.steps.pop();
+            if (r.error) {
+                flood = r.error;
+            }
+        }
+        result.steps.push({ step: "auth.sendCode flood", error: flood });
+        check("flood", flood && flood.code === 420 && /^FLOOD_WAIT_\d+$/.test(flood.message),
+            `expected 420 FLOOD_WAIT_N, got ${flood ? flood.code + " " + flood.message : "no error in 200 calls"}`);
+    }
+
+    // A second client follows PHONE_MIGRATE_X the way GramJS does by itself: a new auth key on the
+    // other DC (found through help.getConfig's dc_options), then the code is sent and accepted there.
+    if (args.migrate !== false) {
+        const c2 = makeClient(args, args.transport, dc);
+        check("migrate", (await c2.connect()) === true, "second client did not connect");
+        const phone3 = testPhone(other);
+        r = await step("auth.sendCode migrated", () => c2.invoke(sendCode(phone3)));
+        sc = expectValue("auth.sendCode migrated", r);
+        checkSentCode("auth.sendCode migrated", sc, "auth.SentCodeTypeApp", "auth.CodeTypeSms");
+        check("migrate", c2.session.dcId === other, `session on DC ${c2.session.dcId}, want ${other}`);
+        if (sc) {
+            r = await step("auth.signIn migrated", () => c2.invoke(new Api.auth.SignIn({
+                phoneNumber: phone3, phoneCodeHash: sc.phoneCodeHash, phoneCode: String(other).repeat(5) })));
+            const a2 = expectValue("auth.signIn migrated", r);
+            check("auth.signIn migrated", a2 && a2.className === "auth.Authorization", `got ${a2 && a2.className}`);
+        }
+        const k2 = c2._sender && c2._sender.authKey;
+        result.migrated_auth_key_id = k2 && k2.keyId ? k2.keyId.toString() : null;
+        check("migrate", result.migrated_auth_key_id && result.migrated_auth_key_id !== result.auth_key_id,
+            "the other DC did not get its own auth key");
+        await c2.destroy();
+    }
+
+    await client.destroy();
+}
+
+main().then(() => emit(0), (e) => {
+    result.failures.push(`crash: ${(e && e.stack) || e}`);
+    emit(2);
+});
