@@ -1,0 +1,584 @@
+-- mtproto.client: the public API.
+--
+--   local client = mtproto.client{ api_id = 12345, api_hash = "...", session = "my.session" }
+--   local sent, err = client.auth.sendCode{ phone_number = "...", api_id = 12345,
+--     api_hash = "...", settings = {} }
+--   client:close()
+--
+-- Every method of the schema is `client.<namespace>.<method>{...}` (or
+-- `client.<method>{...}` without a namespace) and `client:invoke(obj)`. Argument
+-- errors raise before anything is sent; RPC and network failures return nil and
+-- a mtproto.Error. One connection per DC, opened on first use; the home DC moves
+-- on 303 *_MIGRATE_N; FLOOD_WAIT_N up to `flood_sleep_threshold` is slept off.
+-- Pipelining: client:send(obj) -> pending (pending:wait()), client:invoke_all(list).
+local core = require("mtproto.core")
+local tl = require("mtproto.tl")
+local errors = require("mtproto.errors")
+local session_file = require("mtproto.session_file")
+
+local Error = errors.Error
+local M = {}
+
+M.LAYER = 223
+
+-- Built-in addresses (port 443), from ../shared/TELEGRAM.md.
+M.PRODUCTION_DCS = {
+  [1] = "149.154.175.53", [2] = "149.154.167.51", [3] = "149.154.175.100",
+  [4] = "149.154.167.91", [5] = "91.108.56.130",
+}
+M.TEST_DCS = { [1] = "149.154.175.10", [2] = "149.154.167.40", [3] = "149.154.175.117" }
+
+local TRANSPORTS = { abridged = true, intermediate = true, padded = true, full = true, obfuscated = true }
+local LEVELS = { error = 1, warn = 2, info = 3, debug = 4 }
+
+-- The login-code methods a bot session may not use.
+M.BOT_REFUSED = {
+  ["auth.sendCode"] = true, ["auth.resendCode"] = true, ["auth.signIn"] = true,
+  ["auth.signUp"] = true, ["auth.cancelCode"] = true,
+}
+
+local Client = {}
+local ClientMT = { __name = "mtproto.client" }
+local Pending = {}
+Pending.__index = Pending
+Pending.__name = "mtproto.pending"
+M.Client = Client
+
+local function argerror(n, fname, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
+end
+
+local function monotonic()
+  return core.conn.monotonic()
+end
+
+-- The private state of a client lives in one field so that every other key
+-- can be a namespace (client.auth, client.phone, client.updates, ...).
+local function S(self)
+  local s = rawget(self, "_s")
+  if not s then error("mtproto: expected a client (use client:method(), not client.method())", 3) end
+  if s.closed then error("mtproto: attempt to use a closed client", 3) end
+  return s
+end
+
+local function log(s, level, fmt, ...)
+  if s.log_level and LEVELS[level] <= s.log_level then
+    local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
+    if s.logger then
+      s.logger(level, msg)
+    else
+      io.stderr:write("mtproto [", level, "] ", msg, "\n")
+    end
+  end
+end
+
+local function save(s)
+  if not s.path then return true end
+  local d = s.data
+  d.login = nil
+  local l = s.login
+  if l then
+    d.login = { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
+      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
+      deadline = l.deadline_wall and math.ceil(l.deadline_wall) or nil }
+  end
+  local ok, err = session_file.save(s.path, d)
+  if not ok then log(s, "error", "cannot save the session: %s", tostring(err)) end
+  return ok, err
+end
+
+-- Copies the live key, salt and clock offset of a connection into the session.
+local function sync(s, dc)
+  local conn = s.conns[dc]
+  if not conn then return false end
+  local ok, st = pcall(conn.state, conn)
+  if not ok or type(st) ~= "table" or not st.auth_key then return false end
+  local d = s.data.dcs[dc]
+  local changed = not d or d.auth_key ~= st.auth_key or d.salt ~= st.salt or d.time_offset ~= st.time_offset
+  if changed then
+    if d and d.auth_key ~= st.auth_key then log(s, "info", "DC %d: the auth key changed", dc) end
+    s.data.dcs[dc] = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0,
+      time_offset = st.time_offset or 0 }
+  end
+  return changed
+end
+
+local function address(s, dc)
+  local o = s.dc_options and s.dc_options[dc]
+  if o then return o.host, o.port or 443 end
+  local host = (s.test_mode and M.TEST_DCS or M.PRODUCTION_DCS)[dc]
+  return host, host and 443 or nil
+end
+
+-- The connection to DC `dc`, opened (and keyed) on first use.
+local function connection(s, dc)
+  local conn = s.conns[dc]
+  if conn then return conn end
+  local host, port = address(s, dc)
+  if not host then
+    return nil, Error.new{ code = -4, message = "DC_UNKNOWN", is_local = true, kind = "final",
+      detail = "no address for DC " .. tostring(dc) .. " (give one in dc_options)" }
+  end
+  local saved = s.data.dcs[dc]
+  local c, err = core.conn.new{
+    host = host, port = port, dc_id = s.test_mode and dc + 10000 or dc,
+    transport = s.transport, rsa_keys = s.rsa_keys,
+    auth_key = saved and saved.auth_key, salt = saved and saved.salt,
+    time_offset = saved and saved.time_offset,
+    timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init,
+  }
+  if not c then return nil, errors.from_conn(err) end
+  log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
+    saved and "saved auth key" or "new auth key")
+  local ok, cerr = c:connect()
+  if not ok then
+    c:close()
+    local e = errors.from_conn(cerr)
+    log(s, "warn", "DC %d: connect failed: %s %s", dc, e.message, e.detail or "")
+    return nil, e
+  end
+  s.conns[dc] = c
+  if sync(s, dc) then save(s) end
+  log(s, "debug", "DC %d: connected", dc)
+  return c
+end
+
+local function decode_result(method, bytes)
+  local r, err
+  if tl.decode_result then r, err = tl.decode_result(method, bytes) else r, err = tl.decode(bytes) end
+  if r == nil then
+    return nil, Error.new{ code = -6, message = "PROTOCOL_ERROR", method = method,
+      detail = "cannot decode the answer: " .. tostring(err) }
+  end
+  return r
+end
+
+-- What a successful answer changes in the session.
+local function after_success(s, method, r)
+  if type(r) ~= "table" then return end
+  local auth = r
+  if r._ == "auth.sentCodeSuccess" or r._ == "auth.loginTokenSuccess" then auth = r.authorization end
+  if type(auth) == "table" and auth._ == "auth.authorization" and type(auth.user) == "table" then
+    s.data.user_id = auth.user.id
+    s.data.bot = auth.user.bot and true or method == "auth.importBotAuthorization"
+    s.login = nil
+    log(s, "info", "signed in as %s %s", s.data.bot and "bot" or "user", tostring(auth.user.id))
+    save(s)
+  elseif method == "auth.logOut" then
+    s.data.user_id, s.data.bot, s.login = nil, false, nil
+    save(s)
+  end
+end
+
+-- Validates and encodes before anything is sent (tl.encode raises, naming
+-- the method and the parameter).
+local function prepare(obj, level)
+  if type(obj) ~= "table" then
+    error("mtproto: expected a TL method object (a table with _), got " .. type(obj), level)
+  end
+  local name = obj._
+  if type(name) ~= "string" then error("mtproto: the object has no method name in _", level) end
+  local ok, info = pcall(tl.info, name)
+  if not ok or type(info) ~= "table" then error("mtproto: unknown method " .. name, level) end
+  if info.kind ~= "method" then error("mtproto: " .. name .. " is a constructor, not a method", level) end
+  return name, tl.encode(obj)
+end
+
+local function refused(s, method)
+  if s.data.bot and M.BOT_REFUSED[method] then
+    return Error.new{ code = 400, message = "BOT_METHOD_INVALID", method = method, is_local = true,
+      detail = "refused locally: this session is signed in as a bot (auth.importBotAuthorization)" }
+  end
+end
+
+local function is_home_migration(e)
+  return e.type == "PHONE_MIGRATE" or e.type == "NETWORK_MIGRATE" or e.type == "USER_MIGRATE"
+end
+
+-- One round trip on DC `dc`; returns the raw answer or an Error.
+local function roundtrip(s, dc, method, body, timeout)
+  local conn, err = connection(s, dc)
+  if not conn then err.method = method; return nil, err end
+  local id = conn:send(body)
+  local ok, ferr = conn:flush()
+  s.dirty[conn] = nil
+  if not ok then return nil, errors.from_conn(ferr, method) end
+  local res, werr = conn:wait(id, timeout or s.timeout)
+  if res == nil then return nil, errors.from_conn(werr, method) end
+  return res
+end
+
+-- Turns a first answer (bytes, or an error) into the final one: migrates once,
+-- sleeps off small FLOOD_WAITs, decodes. Returns result, nil, dc | nil, err.
+local function finish(s, dc, method, body, res, err, timeout, pinned)
+  local migrated, floods = false, 0
+  while true do
+    if res ~= nil then
+      local r, derr = decode_result(method, res)
+      if r == nil then return nil, derr end
+      after_success(s, method, r)
+      return r, nil, dc
+    end
+    if err.kind == "migrate" and err.value and not migrated then
+      migrated = true
+      if is_home_migration(err) and not pinned then
+        log(s, "info", "%s: %s, home DC %d -> %d", method, err.message, s.data.home_dc, err.value)
+        s.data.home_dc = err.value
+        save(s)
+      else
+        log(s, "info", "%s: %s, repeating on DC %d", method, err.message, err.value)
+      end
+      dc = err.value
+    elseif err.kind == "retry" and err.retry_after and err.code == 420
+        and err.retry_after <= s.flood_sleep_threshold and floods < 3 then
+      floods = floods + 1
+      log(s, "info", "%s: %s, sleeping %d s", method, err.message, err.retry_after)
+      core.conn.sleep(err.retry_after)
+    else
+      if err.kind == "network" then
+        if sync(s, dc) then save(s) end
+        log(s, "warn", "%s: %s", method, tostring(err))
+      else
+        log(s, "debug", "%s: %s", method, tostring(err))
+      end
+      return nil, err
+    end
+    res, err = roundtrip(s, dc, method, body, timeout)
+  end
+end
+
+-- client:invoke(obj [, opts]) -> result | nil, err.
+-- opts.dc: send to that DC (not the home DC); opts.timeout: seconds.
+-- Returns result, nil, dc_that_answered | nil, err.
+local function call(s, obj, opts, level)
+  local method, body = prepare(obj, level + 1)
+  local rerr = refused(s, method)
+  if rerr then return nil, rerr end
+  local dc = opts and opts.dc or s.data.home_dc
+  local timeout = opts and opts.timeout
+  log(s, "debug", "call %s on DC %d", method, dc)
+  local res, err = roundtrip(s, dc, method, body, timeout)
+  return finish(s, dc, method, body, res, err, timeout, opts and opts.dc ~= nil)
+end
+
+function Client:invoke(obj, opts)
+  local r, e = call(S(self), obj, opts, 3)
+  return r, e
+end
+
+-- client:send(obj [, opts]) -> pending. The request is queued at once and
+-- written on the next wait (or client:flush()), so a burst goes out together.
+function Client:send(obj, opts)
+  local s = S(self)
+  local method, body = prepare(obj, 3)
+  local p = setmetatable({ _s = s, method = method, body = body,
+    dc = opts and opts.dc or s.data.home_dc, pinned = opts and opts.dc ~= nil,
+    timeout = opts and opts.timeout }, Pending)
+  local rerr = refused(s, method)
+  if rerr then p.done, p.err = true, rerr; return p end
+  local conn, err = connection(s, p.dc)
+  if not conn then
+    err.method = method
+    p.done, p.err = true, err
+    return p
+  end
+  p.conn, p.id = conn, conn:send(body)
+  s.dirty[conn] = true
+  return p
+end
+
+-- Writes every queued request.
+function Client:flush()
+  local s = S(self)
+  for conn in pairs(s.dirty) do
+    s.dirty[conn] = nil
+    local ok, err = conn:flush()
+    if not ok then return nil, errors.from_conn(err) end
+  end
+  return true
+end
+
+-- pending:wait([timeout]) -> what client:invoke would have returned.
+function Pending:wait(timeout)
+  if self.done then
+    if self.err then return nil, self.err end
+    return self.result
+  end
+  local s = self._s
+  if s.closed then error("mtproto: attempt to use a closed client", 2) end
+  local conn = self.conn
+  local res, err
+  if s.dirty[conn] then
+    s.dirty[conn] = nil
+    local ok, ferr = conn:flush()
+    if not ok then err = errors.from_conn(ferr, self.method) end
+  end
+  timeout = timeout or self.timeout
+  if not err then
+    local werr
+    res, werr = conn:wait(self.id, timeout or s.timeout)
+    if res == nil then err = errors.from_conn(werr, self.method) end
+  end
+  local r, e = finish(s, self.dc, self.method, self.body, res, err, timeout, self.pinned)
+  self.done, self.result, self.err = true, r, e
+  self.body = nil
+  if e then return nil, e end
+  return r
+end
+
+function Pending:__tostring()
+  return string.format("mtproto.pending %s (%s)", self.method,
+    self.done and (self.err and "failed" or "done") or "in flight")
+end
+
+-- client:invoke_all{ obj1, obj2, ... } -> { result-or-error, ... } in order.
+-- Every object is checked and encoded first: a bad one raises before any is sent.
+function Client:invoke_all(list, opts)
+  local s = S(self)
+  if type(list) ~= "table" then argerror(1, "invoke_all", "expected a list of TL method objects") end
+  for i = 1, #list do
+    local ok, err = pcall(prepare, list[i], 0)
+    if not ok then error(string.format("mtproto: invoke_all: item %d: %s", i, tostring(err)), 2) end
+  end
+  local pendings = {}
+  for i = 1, #list do pendings[i] = self:send(list[i], opts) end
+  local results = {}
+  for i = 1, #pendings do
+    local r, e = pendings[i]:wait()
+    results[i] = r == nil and e or r
+  end
+  local _ = s
+  return results
+end
+
+-- Read-only facts about the session (never the keys themselves).
+function Client:session_info()
+  local s = S(self)
+  for dc in pairs(s.conns) do sync(s, dc) end
+  local dcs = {}
+  for dc, d in pairs(s.data.dcs) do
+    dcs[dc] = { key_id = d.key_id, salt = d.salt, time_offset = d.time_offset,
+      connected = s.conns[dc] ~= nil }
+  end
+  local l = s.login
+  return {
+    path = s.path, home_dc = s.data.home_dc, test_mode = s.test_mode, bot = s.data.bot,
+    user_id = s.data.user_id, dcs = dcs,
+    login = l and { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
+      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
+      wait = l.deadline_mono and math.max(0, l.deadline_mono - monotonic()) or 0 } or nil,
+  }
+end
+
+-- The driver object of a DC, for diagnostics and specs (opens it if needed).
+function Client:connection(dc)
+  local s = S(self)
+  return connection(s, dc or s.data.home_dc)
+end
+
+-- Updates the server pushed so far (raw TL bytes decoded when possible).
+function Client:get_updates()
+  local s = S(self)
+  local out = {}
+  for _, conn in pairs(s.conns) do
+    for _, bytes in ipairs(conn:updates()) do
+      out[#out + 1] = tl.decode(bytes) or bytes
+    end
+  end
+  return out
+end
+
+-- Closes every connection and saves the session. Idempotent.
+local function close(self)
+  local s = rawget(self, "_s")
+  if not s or s.closed then return end
+  local dirty = false
+  for dc, conn in pairs(s.conns) do
+    if sync(s, dc) then dirty = true end
+    pcall(conn.close, conn)
+  end
+  s.conns, s.dirty = {}, {}
+  if dirty or s.path then pcall(save, s) end
+  log(s, "debug", "closed")
+  s.closed = true
+end
+Client.close = close
+ClientMT.__gc = close
+ClientMT.__close = close
+
+function ClientMT:__tostring()
+  local s = rawget(self, "_s")
+  if s.closed then return "mtproto.client (closed)" end
+  return string.format("mtproto.client (home DC %d%s%s)", s.data.home_dc,
+    s.test_mode and ", test servers" or "", s.path and (", session " .. s.path) or "")
+end
+
+-- client.<namespace>.<method> and client.<method>, built lazily from the schema.
+local function method_fn(self, full)
+  return function(params, ...)
+    if params == nil then params = {} end
+    if type(params) ~= "table" then
+      error("mtproto: " .. full .. ": expected a table of parameters, got " .. type(params), 2)
+    end
+    if getmetatable(params) == ClientMT or rawget(params, "_ns") then
+      error("mtproto: " .. full .. ": call it with a dot: client." .. full .. "{...}", 2)
+    end
+    local obj = {}
+    for k, v in pairs(params) do obj[k] = v end
+    obj._ = full
+    return self:invoke(obj, ...)
+  end
+end
+
+local function is_method(name)
+  local ok, info = pcall(tl.info, name)
+  return ok and type(info) == "table" and info.kind == "method"
+end
+
+local function namespaces(s)
+  if s.namespaces then return s.namespaces end
+  local ns = {}
+  local list = tl.methods()
+  local function add(name)
+    if type(name) == "table" then name = name.name end
+    if type(name) == "string" then
+      local prefix = name:match("^([^.]+)%.")
+      if prefix then ns[prefix] = true end
+    end
+  end
+  if #list > 0 then
+    for _, n in ipairs(list) do add(n) end
+  else
+    for k in pairs(list) do add(k) end
+  end
+  s.namespaces = ns
+  return ns
+end
+
+function ClientMT:__index(k)
+  local m = Client[k]
+  if m ~= nil then return m end
+  if type(k) ~= "string" then return nil end
+  local s = S(self)
+  if namespaces(s)[k] then
+    local proxy = setmetatable({ _ns = k }, {
+      __name = "mtproto.namespace",
+      __index = function(t, name)
+        local full = k .. "." .. tostring(name)
+        if type(name) ~= "string" or not is_method(full) then
+          error("mtproto: unknown method " .. full, 2)
+        end
+        local f = method_fn(self, full)
+        rawset(t, name, f)
+        return f
+      end,
+      __tostring = function() return "mtproto namespace " .. k end,
+    })
+    rawset(self, k, proxy)
+    return proxy
+  end
+  if is_method(k) then
+    local f = method_fn(self, k)
+    rawset(self, k, f)
+    return f
+  end
+  error("mtproto: unknown method " .. k, 2)
+end
+
+local function check_opts(o)
+  local fname = "mtproto.client"
+  if type(o) ~= "table" then argerror(1, fname, "expected a table of options") end
+  local function bad(field, msg) argerror(1, fname, field .. ": " .. msg) end
+  if math.type(o.api_id) ~= "integer" then bad("api_id", "expected an integer") end
+  if o.api_hash ~= nil and type(o.api_hash) ~= "string" then bad("api_hash", "expected a string") end
+  if o.dc ~= nil and (math.type(o.dc) ~= "integer" or o.dc < 1 or o.dc > 1000) then
+    bad("dc", "expected a DC id (integer 1..1000)")
+  end
+  if o.dc_options ~= nil then
+    if type(o.dc_options) ~= "table" then bad("dc_options", "expected a table { [dc] = { host =, port = } }") end
+    for id, a in pairs(o.dc_options) do
+      if math.type(id) ~= "integer" or type(a) ~= "table" or type(a.host) ~= "string"
+          or (a.port ~= nil and (math.type(a.port) ~= "integer" or a.port < 1 or a.port > 65535)) then
+        bad("dc_options", "expected { [dc] = { host = string, port = 1..65535 } }")
+      end
+    end
+  end
+  if o.test_mode ~= nil and type(o.test_mode) ~= "boolean" then bad("test_mode", "expected a boolean") end
+  if o.rsa_keys ~= nil then
+    if type(o.rsa_keys) ~= "table" or #o.rsa_keys == 0 then bad("rsa_keys", "expected a non-empty list of PEM strings") end
+    for _, k in ipairs(o.rsa_keys) do
+      if type(k) ~= "string" then bad("rsa_keys", "expected a list of PEM strings") end
+    end
+  end
+  if o.transport ~= nil and not TRANSPORTS[o.transport] then
+    bad("transport", "expected \"abridged\", \"intermediate\", \"padded\", \"full\" or \"obfuscated\"")
+  end
+  if o.session ~= nil and (type(o.session) ~= "string" or o.session == "") then bad("session", "expected a file name") end
+  for _, f in ipairs { "timeout", "connect_timeout", "flood_sleep_threshold" } do
+    if o[f] ~= nil and (type(o[f]) ~= "number" or o[f] < 0) then bad(f, "expected a number of seconds >= 0") end
+  end
+  if o.log_level ~= nil and not LEVELS[o.log_level] then
+    bad("log_level", "expected \"error\", \"warn\", \"info\" or \"debug\"")
+  end
+  if o.logger ~= nil and type(o.logger) ~= "function" then bad("logger", "expected a function(level, message)") end
+end
+
+-- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
+function M.new(o)
+  check_opts(o)
+  local test_mode = o.test_mode or false
+  local s = {
+    api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode,
+    rsa_keys = o.rsa_keys, transport = o.transport or "padded", path = o.session,
+    timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
+    flood_sleep_threshold = o.flood_sleep_threshold or 10,
+    log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
+    conns = {}, dirty = {},
+    init = {
+      api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
+      system_version = o.system_version or _VERSION, app_version = o.app_version or "0.1.0",
+      system_lang_code = o.system_lang_code or "en", lang_pack = o.lang_pack or "",
+      lang_code = o.lang_code or "en", layer = M.LAYER,
+    },
+  }
+  local data
+  if s.path then
+    local err
+    data, err = session_file.load(s.path)
+    if not data then return nil, err end
+    if not data.new and data.test_mode ~= test_mode then
+      return nil, Error.new{ code = 0, message = "SESSION_MISMATCH", is_local = true, kind = "final",
+        detail = s.path .. ": the session was made for " .. (data.test_mode and "the test servers" or "production") ..
+          " but test_mode is " .. tostring(test_mode) .. "; it was left untouched" }
+    end
+  else
+    data = { dcs = {}, new = true }
+  end
+  data.new = nil
+  data.home_dc = data.home_dc or o.dc or 2
+  data.test_mode = test_mode
+  data.bot = data.bot or false
+  s.data = data
+  if data.login then
+    local l = data.login
+    local now = core.conn.now()
+    s.login = { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
+      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id, deadline_wall = l.deadline,
+      deadline_mono = l.deadline and monotonic() + math.max(0, l.deadline - now) or nil }
+  end
+  local self = setmetatable({ _s = s }, ClientMT)
+  log(s, "debug", "client created (home DC %d%s)", data.home_dc, s.path and ", session file" or "")
+  return self
+end
+
+-- Internals the login helper builds on.
+M._internal = {
+  S = S, save = save, sync = sync, log = log, monotonic = monotonic, connection = connection,
+  call = call, refused = refused,
+}
+
+require("mtproto.login").install(Client, M._internal)
+
+setmetatable(M, { __call = function(_, o) return M.new(o) end })
+
+return M
