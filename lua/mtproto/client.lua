@@ -370,6 +370,12 @@ function Client:session_info()
   }
 end
 
+-- client:dc_address(dc) -> host, port (dc_options, else the built-in address).
+function Client:dc_address(dc)
+  local s = S(self)
+  return address(s, dc or s.data.home_dc)
+end
+
 -- The driver object of a DC, for diagnostics and specs (opens it if needed).
 function Client:connection(dc)
   local s = S(self)

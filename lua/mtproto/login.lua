@@ -35,7 +35,7 @@ function M.install(Client, I)
     local l = s.login
     if not l then
       return nil, local_err(400, "LOGIN_NOT_STARTED", method,
-        "no login is pending in this session: call client:send_code(phone) first")
+        "this session has no pending login")
     end
     local kid = key_id(s, l.dc)
     if kid == nil or kid ~= l.key_id then
@@ -97,7 +97,7 @@ function M.install(Client, I)
     if not l then return nil, perr end
     if not l.next_type then
       return nil, local_err(406, "SEND_CODE_UNAVAILABLE", method,
-        "no more ways to send the code: the last auth.sentCode had no next_type")
+        "refused locally: the last auth.sentCode had no next_type")
     end
     if l.deadline_mono then
       local left = l.deadline_mono - I.monotonic()
