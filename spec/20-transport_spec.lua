@@ -362,3 +362,44 @@ describe("obfuscated2", function()
     assert.same(payloads, got)
   end)
 end)
+
+describe("transport robustness", function()
+  -- A fixed LCG: the same garbage on every run.
+  local function lcg(seed)
+    local s = seed
+    return function(n)
+      local t = {}
+      for i = 1, n do
+        s = (s * 6364136223846793005 + 1442695040888963407) & 0xffffffffffffffff
+        t[i] = string.char((s >> 33) & 0xff)
+      end
+      return table.concat(t)
+    end
+  end
+
+  it("answers garbage with frames, need-more or error codes, never anything else", function()
+    local rnd = lcg(42)
+    local allowed = { [E_FRAME] = true, [E_TRANSPORT] = true }
+    for round = 1, 300 do
+      local kinds = { "abridged", "intermediate", "padded", "full", "server" }
+      local kind = kinds[round % #kinds + 1]
+      local t = kind == "server" and T.server() or new_client(kind)
+      for _ = 1, 8 do
+        local chunk = rnd(string.byte(rnd(1)) % 80)
+        -- small lengths now and then, so that some frames complete
+        if #chunk > 0 and round % 3 == 0 then chunk = "\x02" .. chunk end
+        local ok, ferr = t:feed(chunk)
+        if not ok then assert.is_true(allowed[ferr.code]) end
+        for _ = 1, 10 do
+          local f, err = t:next()
+          if err then
+            assert.is_true(allowed[err.code], err.message)
+            if err.code == E_FRAME then break end
+          elseif not f then break
+          else assert.is_string(f) end
+        end
+      end
+      t:close()
+    end
+  end)
+end)

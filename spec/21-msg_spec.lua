@@ -219,3 +219,30 @@ describe("containers", function()
     assert.equal(1024, #T.container_unpack(T.container_pack(list)))
   end)
 end)
+
+describe("message layer robustness", function()
+  it("turns corrupted packets and containers into error codes", function()
+    local s = 7
+    local function byte()
+      s = (s * 6364136223846793005 + 1442695040888963407) & 0xffffffffffffffff
+      return (s >> 33) & 0xff
+    end
+    local pkt = T.msg_encrypt(AUTH_KEY, 8, { msg_id = MID, body = BODY, random = string.rep("\0", 64) })
+    local packed = T.container_pack({ { msg_id = 4, seqno = 1, body = BODY }, { msg_id = 8, seqno = 3, body = "" } })
+    for _ = 1, 500 do
+      local p = byte() % #pkt + 1
+      local bad = pkt:sub(1, p - 1) .. string.char(pkt:byte(p) ~ (byte() | 1)) .. pkt:sub(p + 1, p + byte() % #pkt)
+      local m, err = T.msg_decrypt(AUTH_KEY, 8, bad)
+      assert.is_nil(m)
+      assert.is_number(err.code)
+      local q = byte() % #packed + 1
+      local cbad = packed:sub(1, q - 1) .. string.char(byte()) .. packed:sub(q + 1, q + byte() % #packed)
+      local items, cerr = T.container_unpack(cbad)
+      if items then
+        for _, it in ipairs(items) do assert.is_string(it.body) end
+      else
+        assert.is_true(cerr.code == E_RANGE or cerr.code == E_TRUNCATED or cerr.code == E_PROTO)
+      end
+    end
+  end)
+end)
