@@ -118,6 +118,11 @@ static int intern(mt_schema *s, const char *p, size_t n)
     return id;
 }
 
+int mt_schema_intern(mt_schema *s, const char *name, size_t len)
+{
+    return intern(s, name, len);
+}
+
 int mt_schema_by_id(const mt_schema *s, uint32_t id)
 {
     if (!s->idcap) return -1;

@@ -107,6 +107,11 @@ int mt_schema_method(const mt_schema *s, const char *name, size_t len);
 int mt_schema_type(const mt_schema *s, const char *name, size_t len);
 /* Name id of a string, or -1 if it was never interned. */
 int mt_schema_name_id(const mt_schema *s, const char *name, size_t len);
+/* Name id of a string, interning it if new (for names the codec uses that
+ * the schema lacks); MT_ERR_NOMEM on failure. */
+int mt_schema_intern(mt_schema *s, const char *name, size_t len);
+/* (lookup only) */
+int mt_schema_name_id(const mt_schema *s, const char *name, size_t len);
 /* The string of a name id (NUL-terminated, valid until the next parse). */
 static inline const char *mt_schema_name(const mt_schema *s, int32_t name_id)
 {
