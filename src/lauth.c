@@ -1,8 +1,457 @@
-/* Lua binding: mtproto.core.auth (placeholder until its issue lands). */
+/* Lua binding: mtproto.core.auth -- the handshake client and server objects, RSA key helpers
+ * and plain-message framing.
+ *
+ *   local c = core.auth.client{ rsa_keys = { pem, ... } | nil, dc_id = 2, expires_in = 0,
+ *                               random = "<bytes fed in order>" | nil }
+ *   c:step(body | nil, now) --> "send", out | "done" | nil, err, code
+ *   c:result()              --> { auth_key=, auth_key_id=, server_salt=, time_offset= } | nil, err
+ *   local s = core.auth.server{ key_pem = pem | nil (generate), random = ... }
+ *   s:step(body, now)       --> "send", out | "done", out | nil, err, code
+ *   s:result()              --> { auth_key=, auth_key_id=, server_salt=, dc_id=, expires_in= }
+ *   s:public_pem(), s:private_pem(), s:fingerprint()
+ *   core.auth.rsa_generate() --> private_pem, public_pem, fingerprint
+ *   core.auth.rsa_fingerprint(pem) --> fingerprint | nil, err
+ *   core.auth.plain_wrap(msg_id, body) --> bytes; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include "lmt.h"
+#include "mt_auth.h"
+#include "mt_dh.h"
+
+#define CLIENT_MT "mtproto.auth.client"
+#define SERVER_MT "mtproto.auth.server"
+
+/* Replayed random bytes (specs): a Lua string anchored in the userdata's user value. */
+typedef struct replay {
+    const char *p;
+    size_t len, pos;
+} replay;
+
+static int replay_fill(void *ud, uint8_t *out, size_t n)
+{
+    replay *r = ud;
+    if (r->len - r->pos < n) return MT_ERR_ARG;
+    memcpy(out, r->p + r->pos, n);
+    r->pos += n;
+    return MT_OK;
+}
+
+typedef struct lclient {
+    mt_auth_client *c;
+    mt_rsa_keys *keys;
+    mt_dh_cache cache;
+    replay rep;
+} lclient;
+
+typedef struct lserver {
+    mt_auth_server *s;
+    mt_rsa_priv *key;
+    replay rep;
+} lserver;
+
+static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo, lua_Integer hi)
+{
+    int ty = lua_getfield(L, t, k);
+    lua_Integer v = def;
+    if (ty != LUA_TNIL) {
+        int ok;
+        v = lua_tointegerx(L, -1, &ok);
+        if (!ok || v < lo || v > hi) {
+            lua_pushfstring(L, "options.%s must be an integer in %I..%I", k, lo, hi);
+            return luaL_argerror(L, 1, lua_tostring(L, -1));
+        }
+    }
+    lua_pop(L, 1);
+    return (int)v;
+}
+
+/* options.random: anchors the string as user value 1 and points the replay at it. */
+static int opt_random(lua_State *L, int t, int ud, replay *rep, mt_random *rnd)
+{
+    int ty = lua_getfield(L, t, "random");
+    if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    if (ty != LUA_TSTRING) return luaL_argerror(L, 1, "options.random must be a string of bytes");
+    rep->p = lua_tolstring(L, -1, &rep->len);
+    rep->pos = 0;
+    lua_setiuservalue(L, ud, 1);
+    rnd->fn = replay_fill;
+    rnd->ud = rep;
+    return 1;
+}
+
+static void push_err(lua_State *L, int rc, const char *detail)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, detail ? detail : mt_strerror(rc));
+    lua_pushinteger(L, rc);
+}
+
+static const uint8_t *opt_input(lua_State *L, int i, size_t *n)
+{
+    *n = 0;
+    if (lua_isnoneornil(L, i)) return NULL;
+    return (const uint8_t *)luaL_checklstring(L, i, n);
+}
+
+static int32_t opt_now(lua_State *L, int i)
+{
+    if (lua_isnoneornil(L, i)) return (int32_t)time(NULL);
+    lua_Integer v = luaL_checkinteger(L, i);
+    if (v < INT32_MIN || v > INT32_MAX) luaL_argerror(L, i, "now must fit in 32 bits");
+    return (int32_t)v;
+}
+
+/* ---- client ---------------------------------------------------------------------------------- */
+
+static lclient *check_client(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!u->c) luaL_error(L, "attempt to use a closed auth client");
+    return u;
+}
+
+static int client_close(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    mt_auth_client_free(u->c);
+    u->c = NULL;
+    mt_rsa_keys_free(u->keys);
+    u->keys = NULL;
+    mt_wipe(&u->cache, sizeof u->cache);
+    return 0;
+}
+
+static int l_client(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lclient *u = lua_newuserdatauv(L, sizeof *u, 1);
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, CLIENT_MT);
+    int ud = lua_gettop(L);
+    int dc = opt_field_int(L, 1, "dc_id", 2, -32768 - 10000, 32767 + 10000);
+    int exp = opt_field_int(L, 1, "expires_in", 0, 0, INT32_MAX);
+    mt_random rnd = { NULL, NULL };
+    opt_random(L, 1, ud, &u->rep, &rnd);
+    int ty = lua_getfield(L, 1, "rsa_keys");
+    u->keys = mt_rsa_keys_new(ty == LUA_TNIL);
+    if (!u->keys) return luaL_error(L, "out of memory");
+    if (ty != LUA_TNIL) {
+        if (ty != LUA_TTABLE) return luaL_argerror(L, 1, "options.rsa_keys must be a list of PEM strings");
+        lua_Integer n = luaL_len(L, -1);
+        if (n == 0) return luaL_argerror(L, 1, "options.rsa_keys is empty");
+        for (lua_Integer i = 1; i <= n; i++) {
+            size_t len;
+            lua_geti(L, -1, i);
+            const char *pem = lua_tolstring(L, -1, &len);
+            if (!pem || mt_rsa_keys_add_pem(u->keys, pem, len) != MT_OK) {
+                lua_pushfstring(L, "options.rsa_keys[%I] is not a 2048-bit RSA public key in PEM", i);
+                return luaL_argerror(L, 1, lua_tostring(L, -1));
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    u->c = mt_auth_client_new(u->keys, dc, exp, rnd.fn ? &rnd : NULL);
+    if (!u->c) return luaL_error(L, "out of memory");
+    mt_auth_client_set_cache(u->c, &u->cache);
+    lua_settop(L, ud);
+    return 1;
+}
+
+static int client_step(lua_State *L)
+{
+    lclient *u = check_client(L);
+    size_t n;
+    const uint8_t *in = opt_input(L, 2, &n);
+    int32_t now = opt_now(L, 3);
+    mt_buf out;
+    mt_buf_init(&out);
+    int rc = mt_auth_client_step(u->c, in, n, now, &out);
+    if (rc == MT_AUTH_SEND) {
+        lua_pushliteral(L, "send");
+        lua_pushlstring(L, (const char *)out.data, out.len);
+        mt_buf_free(&out);
+        return 2;
+    }
+    mt_buf_free(&out);
+    if (rc == MT_AUTH_DONE) {
+        lua_pushliteral(L, "done");
+        return 1;
+    }
+    push_err(L, rc, mt_auth_client_error(u->c));
+    return 3;
+}
+
+static int client_result(lua_State *L)
+{
+    lclient *u = check_client(L);
+    uint8_t key[256];
+    int64_t salt;
+    int32_t off;
+    if (mt_auth_client_result(u->c, key, &salt, &off) != MT_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the handshake is not complete");
+        return 2;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushlstring(L, (const char *)key, 256);
+    lua_setfield(L, -2, "auth_key");
+    lua_pushinteger(L, (lua_Integer)mt_auth_key_id(key));
+    lua_setfield(L, -2, "auth_key_id");
+    lua_pushinteger(L, salt);
+    lua_setfield(L, -2, "server_salt");
+    lua_pushinteger(L, off);
+    lua_setfield(L, -2, "time_offset");
+    mt_wipe(key, sizeof key);
+    return 1;
+}
+
+static int client_tostring(lua_State *L)
+{
+    lclient *u = luaL_checkudata(L, 1, CLIENT_MT);
+    lua_pushfstring(L, "mtproto.auth.client (%s%p)", u->c ? "" : "closed, ", (void *)u);
+    return 1;
+}
+
+/* ---- server ---------------------------------------------------------------------------------- */
+
+static lserver *check_server(lua_State *L)
+{
+    lserver *u = luaL_checkudata(L, 1, SERVER_MT);
+    if (!u->s) luaL_error(L, "attempt to use a closed auth server");
+    return u;
+}
+
+static int server_close(lua_State *L)
+{
+    lserver *u = luaL_checkudata(L, 1, SERVER_MT);
+    mt_auth_server_free(u->s);
+    u->s = NULL;
+    mt_rsa_priv_free(u->key);
+    u->key = NULL;
+    return 0;
+}
+
+static int l_server(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lserver *u = lua_newuserdatauv(L, sizeof *u, 1);
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, SERVER_MT);
+    int ud = lua_gettop(L);
+    mt_random rnd = { NULL, NULL };
+    opt_random(L, 1, ud, &u->rep, &rnd);
+    int ty = lua_getfield(L, 1, "key_pem");
+    if (ty == LUA_TNIL) {
+        u->key = mt_rsa_priv_generate(2048);
+        if (!u->key) return luaL_error(L, "RSA key generation failed");
+    } else {
+        size_t len;
+        const char *pem = lua_tolstring(L, -1, &len);
+        if (ty != LUA_TSTRING || !(u->key = mt_rsa_priv_load_pem(pem, len)))
+            return luaL_argerror(L, 1, "options.key_pem is not a 2048-bit RSA private key in PEM");
+    }
+    lua_pop(L, 1);
+    u->s = mt_auth_server_new(u->key, rnd.fn ? &rnd : NULL);
+    if (!u->s) return luaL_error(L, "out of memory");
+    lua_settop(L, ud);
+    return 1;
+}
+
+static int server_step(lua_State *L)
+{
+    lserver *u = check_server(L);
+    size_t n;
+    const uint8_t *in = opt_input(L, 2, &n);
+    int32_t now = opt_now(L, 3);
+    mt_buf out;
+    mt_buf_init(&out);
+    int rc = mt_auth_server_step(u->s, in, n, now, &out);
+    if (rc == MT_AUTH_SEND || rc == MT_AUTH_DONE) {
+        lua_pushstring(L, rc == MT_AUTH_SEND ? "send" : "done");
+        lua_pushlstring(L, (const char *)out.data, out.len);
+        mt_buf_free(&out);
+        return 2;
+    }
+    mt_buf_free(&out);
+    push_err(L, rc, mt_auth_server_error(u->s));
+    return 3;
+}
+
+static int server_result(lua_State *L)
+{
+    lserver *u = check_server(L);
+    uint8_t key[256];
+    int64_t salt;
+    int32_t dc, exp;
+    if (mt_auth_server_result(u->s, key, &salt, &dc, &exp) != MT_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the handshake is not complete");
+        return 2;
+    }
+    lua_createtable(L, 0, 5);
+    lua_pushlstring(L, (const char *)key, 256);
+    lua_setfield(L, -2, "auth_key");
+    lua_pushinteger(L, (lua_Integer)mt_auth_key_id(key));
+    lua_setfield(L, -2, "auth_key_id");
+    lua_pushinteger(L, salt);
+    lua_setfield(L, -2, "server_salt");
+    lua_pushinteger(L, dc);
+    lua_setfield(L, -2, "dc_id");
+    lua_pushinteger(L, exp);
+    lua_setfield(L, -2, "expires_in");
+    mt_wipe(key, sizeof key);
+    return 1;
+}
+
+static int push_buf_result(lua_State *L, int rc, mt_buf *b)
+{
+    if (rc < 0) {
+        mt_buf_free(b);
+        return luaL_error(L, "%s", mt_strerror(rc));
+    }
+    lua_pushlstring(L, (const char *)b->data, b->len);
+    mt_buf_free(b);
+    return 1;
+}
+
+static int server_public_pem(lua_State *L)
+{
+    lserver *u = check_server(L);
+    mt_buf b;
+    mt_buf_init(&b);
+    return push_buf_result(L, mt_rsa_priv_public_pem(u->key, &b), &b);
+}
+
+static int server_private_pem(lua_State *L)
+{
+    lserver *u = check_server(L);
+    mt_buf b;
+    mt_buf_init(&b);
+    return push_buf_result(L, mt_rsa_priv_save_pem(u->key, &b), &b);
+}
+
+static int server_fingerprint(lua_State *L)
+{
+    lserver *u = check_server(L);
+    lua_pushinteger(L, mt_rsa_priv_fingerprint(u->key));
+    return 1;
+}
+
+static int server_tostring(lua_State *L)
+{
+    lserver *u = luaL_checkudata(L, 1, SERVER_MT);
+    lua_pushfstring(L, "mtproto.auth.server (%s%p)", u->s ? "" : "closed, ", (void *)u);
+    return 1;
+}
+
+/* ---- free functions -------------------------------------------------------------------------- */
+
+static int l_rsa_generate(lua_State *L)
+{
+    mt_rsa_priv *k = mt_rsa_priv_generate(2048);
+    if (!k) return luaL_error(L, "RSA key generation failed");
+    mt_buf a, b;
+    mt_buf_init(&a);
+    mt_buf_init(&b);
+    int rc = mt_rsa_priv_save_pem(k, &a);
+    if (rc >= 0) rc = mt_rsa_priv_public_pem(k, &b);
+    int64_t fp = mt_rsa_priv_fingerprint(k);
+    mt_rsa_priv_free(k);
+    if (rc < 0) { mt_buf_free(&a); mt_buf_free(&b); return luaL_error(L, "%s", mt_strerror(rc)); }
+    lua_pushlstring(L, (const char *)a.data, a.len);
+    lua_pushlstring(L, (const char *)b.data, b.len);
+    lua_pushinteger(L, fp);
+    mt_buf_free(&a);
+    mt_buf_free(&b);
+    return 3;
+}
+
+/* Fingerprint of a public PEM (PKCS#1 or SPKI), or of the built-in keys with no argument. */
+static int l_rsa_fingerprint(lua_State *L)
+{
+    size_t len;
+    const char *pem = luaL_checklstring(L, 1, &len);
+    mt_rsa_keys *ks = mt_rsa_keys_new(0);
+    if (!ks) return luaL_error(L, "out of memory");
+    int rc = mt_rsa_keys_add_pem(ks, pem, len);
+    if (rc < 0) {
+        mt_rsa_keys_free(ks);
+        lua_pushnil(L);
+        lua_pushliteral(L, "not a 2048-bit RSA public key in PEM");
+        return 2;
+    }
+    lua_pushinteger(L, mt_rsa_keys_fingerprint(ks, 0));
+    mt_rsa_keys_free(ks);
+    return 1;
+}
+
+static int l_plain_wrap(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    size_t n;
+    const char *body = luaL_checklstring(L, 2, &n);
+    mt_buf b;
+    mt_buf_init(&b);
+    return push_buf_result(L, mt_plain_wrap(&b, id, (const uint8_t *)body, n), &b);
+}
+
+static int l_plain_unwrap(lua_State *L)
+{
+    size_t n;
+    const char *in = luaL_checklstring(L, 1, &n);
+    int64_t id;
+    const uint8_t *body;
+    size_t blen;
+    int rc = mt_plain_unwrap((const uint8_t *)in, n, &id, &body, &blen);
+    if (rc < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : mt_strerror(rc));
+        return 2;
+    }
+    lua_pushinteger(L, id);
+    lua_pushlstring(L, (const char *)body, blen);
+    return 2;
+}
+
+static const luaL_Reg client_methods[] = {
+    { "step", client_step }, { "result", client_result }, { "close", client_close }, { NULL, NULL },
+};
+static const luaL_Reg server_methods[] = {
+    { "step", server_step }, { "result", server_result }, { "close", server_close },
+    { "public_pem", server_public_pem }, { "private_pem", server_private_pem },
+    { "fingerprint", server_fingerprint }, { NULL, NULL },
+};
+static const luaL_Reg funcs[] = {
+    { "client", l_client }, { "server", l_server }, { "rsa_generate", l_rsa_generate },
+    { "rsa_fingerprint", l_rsa_fingerprint }, { "plain_wrap", l_plain_wrap },
+    { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
+};
+
+static void new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                     lua_CFunction tostring)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+}
 
 int mt_open_auth(lua_State *L)
 {
-    lua_newtable(L);
+    new_type(L, CLIENT_MT, client_methods, client_close, client_tostring);
+    new_type(L, SERVER_MT, server_methods, server_close, server_tostring);
+    luaL_newlib(L, funcs);
     return 1;
 }

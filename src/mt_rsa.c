@@ -130,6 +130,11 @@ static const rsa_pub *keys_find(const mt_rsa_keys *ks, int64_t fp)
     return NULL;
 }
 
+int64_t mt_rsa_keys_fingerprint(const mt_rsa_keys *ks, int i)
+{
+    return ks && i >= 0 && i < ks->n ? ks->k[i].fp : 0;
+}
+
 int mt_rsa_keys_has(const mt_rsa_keys *ks, int64_t fp) { return keys_find(ks, fp) != NULL; }
 
 void mt_rsa_keys_free(mt_rsa_keys *ks)

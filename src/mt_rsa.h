@@ -22,6 +22,8 @@ int mt_rsa_keys_add_pem(mt_rsa_keys *ks, const char *pem, size_t len);
 int mt_rsa_keys_count(const mt_rsa_keys *ks);
 /* 1 when the set holds a key with this fingerprint. */
 int mt_rsa_keys_has(const mt_rsa_keys *ks, int64_t fingerprint);
+/* Fingerprint of the i-th key (0-based, in the order added); 0 when out of range. */
+int64_t mt_rsa_keys_fingerprint(const mt_rsa_keys *ks, int i);
 void mt_rsa_keys_free(mt_rsa_keys *ks);
 
 /* RSA_PAD(data) with the key of `fingerprint` (auth_key 4.1): data (<= 144 bytes) -> 256 bytes
