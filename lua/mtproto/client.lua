@@ -172,15 +172,17 @@ end
 
 -- Validates and encodes before anything is sent (tl.encode raises, naming
 -- the method and the parameter).
-local function prepare(obj, level)
+local function prepare(s, obj, level)
   if type(obj) ~= "table" then
     error("mtproto: expected a TL method object (a table with _), got " .. type(obj), level)
   end
   local name = obj._
   if type(name) ~= "string" then error("mtproto: the object has no method name in _", level) end
+  if s.methods[name] then return name, tl.encode(obj) end
   local ok, info = pcall(tl.info, name)
   if not ok or type(info) ~= "table" then error("mtproto: unknown method " .. name, level) end
   if info.kind ~= "method" then error("mtproto: " .. name .. " is a constructor, not a method", level) end
+  s.methods[name] = true -- a per-client cache: tl.info builds a table each time
   return name, tl.encode(obj)
 end
 
@@ -251,7 +253,7 @@ end
 -- opts.dc: send to that DC (not the home DC); opts.timeout: seconds.
 -- Returns result, nil, dc_that_answered | nil, err.
 local function call(s, obj, opts, level)
-  local method, body = prepare(obj, level + 1)
+  local method, body = prepare(s, obj, level + 1)
   local rerr = refused(s, method)
   if rerr then return nil, rerr end
   local dc = opts and opts.dc or s.data.home_dc
@@ -270,7 +272,7 @@ end
 -- written on the next wait (or client:flush()), so a burst goes out together.
 function Client:send(obj, opts)
   local s = S(self)
-  local method, body = prepare(obj, 3)
+  local method, body = prepare(s, obj, 3)
   local p = setmetatable({ _s = s, method = method, body = body,
     dc = opts and opts.dc or s.data.home_dc, pinned = opts and opts.dc ~= nil,
     timeout = opts and opts.timeout }, Pending)
@@ -337,7 +339,7 @@ function Client:invoke_all(list, opts)
   local s = S(self)
   if type(list) ~= "table" then argerror(1, "invoke_all", "expected a list of TL method objects") end
   for i = 1, #list do
-    local ok, err = pcall(prepare, list[i], 0)
+    local ok, err = pcall(prepare, s, list[i], 0)
     if not ok then error(string.format("mtproto: invoke_all: item %d: %s", i, tostring(err)), 2) end
   end
   local pendings = {}
@@ -347,7 +349,6 @@ function Client:invoke_all(list, opts)
     local r, e = pendings[i]:wait()
     results[i] = r == nil and e or r
   end
-  local _ = s
   return results
 end
 
@@ -539,7 +540,7 @@ function M.new(o)
     timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
     flood_sleep_threshold = o.flood_sleep_threshold or 10,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    conns = {}, dirty = {},
+    conns = {}, dirty = {}, methods = {},
     init = {
       api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
       system_version = o.system_version or _VERSION, app_version = o.app_version or "0.1.0",
