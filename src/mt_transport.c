@@ -362,24 +362,31 @@ int mt_transport_next(mt_transport *t, const uint8_t **p, size_t *n, int32_t *tr
     size_t avail = t->rx.len - t->head, hdr, plen, tail = 0;
     if (avail == 0) return 0;
     switch (t->inner) {
-    case MT_TR_ABRIDGED:
-        if (b[0] < 0x7f) {
+    case MT_TR_ABRIDGED: {
+        /* The top bit is a client's quick-ACK request: a server accepts the frame
+         * (it sends no quick ACKs); a client never asks, so there it is garbage. */
+        uint8_t l = b[0];
+        if (l & 0x80) {
+            if (!t->server) return frame_error(t);
+            l &= 0x7f;
+        }
+        if (l < 0x7f) {
             hdr = 1;
-            plen = (size_t)b[0] * 4;
-        } else if (b[0] == 0x7f) {
+            plen = (size_t)l * 4;
+        } else {
             if (avail < 4) return 0;
             hdr = 4;
             plen = ((size_t)b[1] | (size_t)b[2] << 8 | (size_t)b[3] << 16) * 4;
-        } else {
-            return frame_error(t);  /* quick-ack flag: never requested */
         }
         if (plen == 0 || plen > MT_TRANSPORT_MAX_FRAME) return frame_error(t);
         break;
+    }
     case MT_TR_INTERMEDIATE:
     case MT_TR_PADDED:
         if (avail < 4) return 0;
         hdr = 4;
         plen = mt_le32(b);
+        if (t->server) plen &= 0x7fffffffu;   /* quick-ACK request, as above */
         if (plen < 4 || plen > MT_TRANSPORT_MAX_FRAME + PADDED_MAX_PAD) return frame_error(t);
         if (t->inner == MT_TR_INTERMEDIATE && (plen % 4 || plen > MT_TRANSPORT_MAX_FRAME))
             return frame_error(t);

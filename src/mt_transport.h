@@ -17,6 +17,10 @@
  * Frames claiming more than MT_TRANSPORT_MAX_FRAME bytes are rejected as soon
  * as the length is read, before any of their body is buffered.
  *
+ * Quick ACK: a server accepts frames whose length carries a client's quick-ACK
+ * request bit (and sends no quick ACK); a client never asks for one, so a
+ * quick-ACK token arriving there is MT_ERR_FRAME.
+ *
  * Errors MT_ERR_FRAME (and a failed obfuscation header) are sticky: the stream
  * has lost sync, every later next() returns the same error. */
 #ifndef MT_TRANSPORT_H
