@@ -1,0 +1,1070 @@
+/* The client side of an encrypted MTProto 2.0 session (see mt_session.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mt_session.h"
+#include "mt_msg.h"
+#include "mt_gzip.h"
+
+/* constructor ids (schema/mtproto.tl, schema/api.tl) */
+#define ID_RPC_RESULT        0xf35c6d01u
+#define ID_RPC_ERROR         0x2144ca19u
+#define ID_GZIP_PACKED       0x3072cfa1u
+#define ID_CONTAINER         0x73f1f8dcu
+#define ID_NEW_SESSION       0x9ec20908u
+#define ID_MSGS_ACK          0x62d6b459u
+#define ID_BAD_SERVER_SALT   0xedab447bu
+#define ID_BAD_MSG           0xa7eff811u
+#define ID_PONG              0x347773c5u
+#define ID_FUTURE_SALTS      0xae500895u
+#define ID_DETAILED_INFO     0x276d3ec6u
+#define ID_NEW_DETAILED_INFO 0x809db6dfu
+#define ID_RESEND_REQ        0x7d861a08u
+#define ID_STATE_REQ         0xda69fb52u
+#define ID_STATE_INFO        0x04deb57du
+#define ID_ALL_INFO          0x8cc0d131u
+#define ID_DESTROY_OK        0xe22045fcu
+#define ID_DESTROY_NONE      0x62d350c9u
+#define ID_VECTOR            0x1cb5c415u
+#define ID_INIT_CONNECTION   0xc1cd5ea9u
+#define ID_INVOKE_WITH_LAYER 0xda9b0d0du
+
+#define REQ_INLINE     56
+#define SLOT_BITS      24
+#define SLOT_MASK      ((1u << SLOT_BITS) - 1)
+#define SEEN_WINDOW    4096          /* server msg_ids remembered for replay checks */
+#define PACK_MAX_MSGS  1020
+#define PACK_MAX_BYTES ((size_t)1 << 20)
+#define MAX_ACKS       8192          /* ids in one msgs_ack */
+#define MAX_VECTOR     8192          /* ids accepted in one incoming vector */
+#define MAX_SALTS      64
+#define RECENT_CONT    64            /* container ids remembered for notifications */
+#define MAX_TIME_BEHIND 300
+#define MAX_TIME_AHEAD  30
+
+/* ---- a small open-addressing hash map uint64 -> uint32 (key 0 = empty) ---- */
+typedef struct u64map {
+    uint64_t *keys;
+    uint32_t *vals;
+    size_t cap, n;      /* cap is a power of two, or 0 */
+} u64map;
+
+static size_t map_slot(const u64map *m, uint64_t k)
+{
+    return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17) & (m->cap - 1);
+}
+
+static int map_get(const u64map *m, uint64_t k, uint32_t *v)
+{
+    if (!m->cap || !k) return 0;
+    for (size_t i = map_slot(m, k);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == k) { if (v) *v = m->vals[i]; return 1; }
+        if (!m->keys[i]) return 0;
+    }
+}
+
+static int map_grow(u64map *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 64;
+    uint64_t *k = calloc(ncap, sizeof *k);
+    uint32_t *v = malloc(ncap * sizeof *v);
+    if (!k || !v) { free(k); free(v); return MT_ERR_NOMEM; }
+    u64map nm = { k, v, ncap, 0 };
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = map_slot(&nm, m->keys[i]);
+        while (nm.keys[j]) j = (j + 1) & (ncap - 1);
+        nm.keys[j] = m->keys[i]; nm.vals[j] = m->vals[i]; nm.n++;
+    }
+    free(m->keys); free(m->vals);
+    *m = nm;
+    return MT_OK;
+}
+
+static int map_put(u64map *m, uint64_t k, uint32_t v)
+{
+    if (!k) return MT_ERR_ARG;
+    if ((m->n + 1) * 2 > m->cap && map_grow(m) != MT_OK) return MT_ERR_NOMEM;
+    size_t i = map_slot(m, k);
+    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & (m->cap - 1);
+    if (!m->keys[i]) m->n++;
+    m->keys[i] = k; m->vals[i] = v;
+    return MT_OK;
+}
+
+/* Deletion with backward shift: no tombstones, lookups stay short. */
+static void map_del(u64map *m, uint64_t k)
+{
+    if (!m->cap || !k) return;
+    size_t mask = m->cap - 1, i = map_slot(m, k);
+    while (m->keys[i] != k) {
+        if (!m->keys[i]) return;
+        i = (i + 1) & mask;
+    }
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!m->keys[j]) break;
+        size_t h = map_slot(m, m->keys[j]);
+        /* move j back to i unless its home lies cyclically in (i, j] */
+        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+            m->keys[i] = m->keys[j]; m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->keys[i] = 0;
+    m->n--;
+}
+
+static void map_free(u64map *m)
+{
+    free(m->keys); free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- the session ---- */
+typedef struct req {
+    uint64_t handle;        /* 0: free slot */
+    int64_t msg_id;         /* last msg_id sent under (0: never sent) */
+    int64_t container_id;   /* container it last went in (0: alone) */
+    int32_t seqno;
+    int32_t code;           /* FAILED: the error code */
+    uint32_t len, heap_cap;
+    uint8_t state, queued, keep_id, wrapped;
+    uint8_t *heap;          /* body, then result, when > REQ_INLINE */
+    uint8_t small[REQ_INLINE];
+} req;
+
+struct mt_session {
+    uint8_t key[256];
+    int has_key;
+    uint64_t key_id;
+    int64_t salt, session_id;
+    mt_msgid_gen gen;
+    uint32_t seq;
+    mt_random rnd;
+    mt_log_fn log;
+    void *log_ud;
+    int log_level;
+
+    mt_session_init init;
+    char *init_str;         /* one block holding the init strings */
+    int need_init;
+
+    req *reqs;
+    size_t reqs_cap, reqs_used;
+    uint32_t *free_slots;
+    size_t nfree;
+    uint64_t handle_seq;
+    size_t pending;
+    u64map by_msgid;        /* msg_id -> slot for requests sent */
+
+    uint64_t *queue;        /* ring of handles to pack */
+    size_t qcap, qhead, qlen;
+
+    int64_t *acks;
+    size_t nacks, acks_cap;
+    mt_buf svc;             /* service messages to send: u32 len | body ... */
+    size_t nsvc;
+
+    mt_session_event *ev;
+    size_t nev, ev_cap;
+    mt_buf upd;
+
+    int64_t seen_ring[SEEN_WINDOW];
+    size_t seen_pos, seen_n;
+    int64_t seen_max, evicted_max;
+    u64map seen;
+
+    int64_t recent_cont[RECENT_CONT];
+    size_t recent_pos;
+
+    struct { int32_t since, until; int64_t salt; } salts[MAX_SALTS];
+    size_t nsalts;
+
+    mt_buf plain, body, scratch, inflated;
+    uint64_t dropped;
+};
+
+static void slog(mt_session *s, int level, const char *fmt, ...)
+{
+    if (!s->log || level > s->log_level) return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->log(s->log_ud, level, msg);
+}
+
+static uint8_t *req_data(req *r) { return r->heap && r->len > REQ_INLINE ? r->heap : r->small; }
+
+static int req_store(req *r, const uint8_t *p, size_t n)
+{
+    if (n > REQ_INLINE) {
+        if (r->heap_cap < n) {
+            uint8_t *h = malloc(n);
+            if (!h) return MT_ERR_NOMEM;
+            free(r->heap);
+            r->heap = h; r->heap_cap = (uint32_t)n;
+        }
+        memmove(r->heap, p, n);
+    } else if (n) {
+        memmove(r->small, p, n);
+    }
+    r->len = (uint32_t)n;
+    return MT_OK;
+}
+
+static req *req_by_handle(const mt_session *s, uint64_t h)
+{
+    size_t slot = (size_t)(h & SLOT_MASK);
+    if (!h || slot >= s->reqs_used || s->reqs[slot].handle != h) return NULL;
+    return &s->reqs[slot];
+}
+
+static req *req_by_msgid(const mt_session *s, int64_t id)
+{
+    uint32_t slot;
+    if (!map_get(&s->by_msgid, (uint64_t)id, &slot)) return NULL;
+    req *r = &s->reqs[slot];
+    return r->state == MT_REQ_PENDING && r->msg_id == id ? r : NULL;
+}
+
+static int push_event(mt_session *s, int kind, uint64_t id, size_t off, size_t len)
+{
+    if (s->nev == s->ev_cap) {
+        size_t nc = s->ev_cap ? s->ev_cap * 2 : 32;
+        mt_session_event *e = realloc(s->ev, nc * sizeof *e);
+        if (!e) return MT_ERR_NOMEM;
+        s->ev = e; s->ev_cap = nc;
+    }
+    s->ev[s->nev++] = (mt_session_event){ kind, id, off, len };
+    return MT_OK;
+}
+
+static int queue_push(mt_session *s, uint64_t h)
+{
+    if (s->qlen == s->qcap) {
+        size_t nc = s->qcap ? s->qcap * 2 : 64;
+        uint64_t *q = malloc(nc * sizeof *q);
+        if (!q) return MT_ERR_NOMEM;
+        for (size_t i = 0; i < s->qlen; i++) q[i] = s->queue[(s->qhead + i) % s->qcap];
+        free(s->queue);
+        s->queue = q; s->qcap = nc; s->qhead = 0;
+    }
+    s->queue[(s->qhead + s->qlen) % s->qcap] = h;
+    s->qlen++;
+    return MT_OK;
+}
+
+/* Queues a request again: under its old msg_id (keep) or a new one. */
+static int requeue(mt_session *s, req *r, int keep)
+{
+    if (r->state != MT_REQ_PENDING) return MT_OK;
+    if (!keep && r->msg_id) {
+        map_del(&s->by_msgid, (uint64_t)r->msg_id);
+        r->msg_id = 0;
+    }
+    r->keep_id = keep && r->msg_id;
+    if (r->queued) return MT_OK;
+    r->queued = 1;
+    return queue_push(s, r->handle);
+}
+
+static void finish(mt_session *s, req *r, int state, int32_t code, const uint8_t *p, size_t n)
+{
+    if (r->state != MT_REQ_PENDING) return;
+    if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
+    if (req_store(r, p, n) != MT_OK) {
+        static const char oom[] = "OUT_OF_MEMORY";
+        state = MT_REQ_FAILED; code = MT_ERR_NOMEM;
+        req_store(r, (const uint8_t *)oom, sizeof oom - 1);
+    }
+    r->state = (uint8_t)state;
+    r->code = code;
+    s->pending--;
+    push_event(s, state == MT_REQ_DONE ? MT_EV_RESULT : MT_EV_ERROR, r->handle, 0, 0);
+}
+
+static void fail_msg(mt_session *s, req *r, int32_t code, const char *text)
+{
+    finish(s, r, MT_REQ_FAILED, code, (const uint8_t *)text, strlen(text));
+}
+
+static int random_i64(mt_session *s, int64_t *v)
+{
+    uint8_t b[8];
+    int rc = mt_random_fill(&s->rnd, b, 8);
+    if (rc) return rc;
+    *v = (int64_t)mt_le64(b);
+    return MT_OK;
+}
+
+/* A fresh session: new id, seq_no from zero, msg_ids restart; every request
+ * not answered goes out again under a new msg_id. Acks owed to the old
+ * session are dropped. */
+static int new_session(mt_session *s)
+{
+    int64_t id = 0;
+    int rc;
+    do {
+        if ((rc = random_i64(s, &id)) != MT_OK) return rc;
+    } while (!id);
+    s->session_id = id;
+    s->seq = 0;
+    s->gen.last = 0;
+    s->nacks = 0;
+    s->need_init = s->init.enabled;
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *r = &s->reqs[i];
+        if (r->handle && r->state == MT_REQ_PENDING && (rc = requeue(s, r, 0)) != MT_OK) return rc;
+    }
+    return MT_OK;
+}
+
+static int copy_init(mt_session *s, const mt_session_init *in)
+{
+    const char *src[6] = { in->device_model, in->system_version, in->app_version,
+                           in->system_lang_code, in->lang_pack, in->lang_code };
+    size_t total = 0;
+    for (int i = 0; i < 6; i++) total += (src[i] ? strlen(src[i]) : 0) + 1;
+    char *blk = malloc(total), *p = blk;
+    if (!blk) return MT_ERR_NOMEM;
+    const char **dst[6] = { &s->init.device_model, &s->init.system_version, &s->init.app_version,
+                            &s->init.system_lang_code, &s->init.lang_pack, &s->init.lang_code };
+    s->init.enabled = in->enabled;
+    s->init.layer = in->layer;
+    s->init.api_id = in->api_id;
+    for (int i = 0; i < 6; i++) {
+        size_t n = src[i] ? strlen(src[i]) : 0;
+        if (n) memcpy(p, src[i], n);
+        p[n] = 0;
+        *dst[i] = p;
+        p += n + 1;
+    }
+    s->init_str = blk;
+    return MT_OK;
+}
+
+mt_session *mt_session_new(const mt_session_config *cfg)
+{
+    mt_session *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (cfg->rnd) s->rnd = *cfg->rnd;
+    s->log = cfg->log; s->log_ud = cfg->log_ud; s->log_level = cfg->log_level;
+    mt_buf_init(&s->svc); mt_buf_init(&s->upd); mt_buf_init(&s->plain);
+    mt_buf_init(&s->body); mt_buf_init(&s->scratch); mt_buf_init(&s->inflated);
+    s->gen.time_offset = cfg->time_offset;
+    s->salt = cfg->salt;
+    if (cfg->init && cfg->init->enabled && copy_init(s, cfg->init) != MT_OK) goto fail;
+    if (cfg->auth_key) {
+        memcpy(s->key, cfg->auth_key, 256);
+        s->has_key = 1;
+        s->key_id = mt_auth_key_id(s->key);
+    }
+    if (new_session(s) != MT_OK) goto fail;
+    if (cfg->session_id) s->session_id = cfg->session_id;
+    return s;
+fail:
+    mt_session_free(s);
+    return NULL;
+}
+
+void mt_session_free(mt_session *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        if (s->reqs[i].heap) {
+            mt_wipe(s->reqs[i].heap, s->reqs[i].heap_cap);
+            free(s->reqs[i].heap);
+        }
+    }
+    if (s->reqs) mt_wipe(s->reqs, s->reqs_cap * sizeof *s->reqs);
+    free(s->reqs); free(s->free_slots); free(s->queue); free(s->acks); free(s->ev);
+    free(s->init_str);
+    map_free(&s->by_msgid); map_free(&s->seen);
+    mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
+    mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
+    mt_wipe(s, sizeof *s);
+    free(s);
+}
+
+int mt_session_set_key(mt_session *s, const uint8_t auth_key[256], int64_t salt, int32_t time_offset)
+{
+    if (!auth_key) return MT_ERR_ARG;
+    memcpy(s->key, auth_key, 256);
+    s->has_key = 1;
+    s->key_id = mt_auth_key_id(s->key);
+    s->salt = salt;
+    s->gen.time_offset = time_offset;
+    s->nsalts = 0;
+    return new_session(s);
+}
+
+int mt_session_has_key(const mt_session *s) { return s->has_key; }
+void mt_session_set_salt(mt_session *s, int64_t salt) { s->salt = salt; s->nsalts = 0; }
+
+int mt_session_get_key(const mt_session *s, uint8_t auth_key[256])
+{
+    if (!s->has_key) return MT_ERR_ARG;
+    memcpy(auth_key, s->key, 256);
+    return MT_OK;
+}
+
+void mt_session_get_state(const mt_session *s, mt_session_state *st)
+{
+    st->salt = s->salt;
+    st->session_id = s->session_id;
+    st->time_offset = s->gen.time_offset;
+    st->auth_key_id = s->has_key ? s->key_id : 0;
+    st->seq = s->seq;
+    st->dropped = s->dropped;
+}
+
+void mt_session_new_connection(mt_session *s)
+{
+    s->need_init = s->init.enabled;
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *r = &s->reqs[i];
+        if (r->handle && r->state == MT_REQ_PENDING && r->msg_id && !r->queued) requeue(s, r, 1);
+    }
+}
+
+int mt_session_send(mt_session *s, const uint8_t *body, size_t len, uint64_t *id)
+{
+    if (len < 4 || len % 4) return MT_ERR_ARG;
+    if (len > PACK_MAX_BYTES) return MT_ERR_RANGE;
+    size_t slot;
+    if (s->nfree) {
+        slot = s->free_slots[--s->nfree];
+    } else {
+        if (s->reqs_used == s->reqs_cap) {
+            size_t nc = s->reqs_cap ? s->reqs_cap * 2 : 64;
+            if (nc > (size_t)SLOT_MASK + 1) return MT_ERR_RANGE;
+            req *nr = realloc(s->reqs, nc * sizeof *nr);
+            if (!nr) return MT_ERR_NOMEM;
+            uint32_t *nf = realloc(s->free_slots, nc * sizeof *nf);
+            if (!nf) { s->reqs = nr; return MT_ERR_NOMEM; }
+            s->reqs = nr; s->free_slots = nf; s->reqs_cap = nc;
+        }
+        slot = s->reqs_used++;
+        memset(&s->reqs[slot], 0, sizeof(req));
+    }
+    req *r = &s->reqs[slot];
+    uint8_t *heap = r->heap;
+    uint32_t heap_cap = r->heap_cap;
+    memset(r, 0, offsetof(req, heap));
+    r->heap = heap; r->heap_cap = heap_cap;
+    if (req_store(r, body, len) != MT_OK || queue_push(s, 0) != MT_OK) {
+        s->free_slots[s->nfree++] = (uint32_t)slot;
+        return MT_ERR_NOMEM;
+    }
+    s->qlen--; /* room is reserved; now push the real handle */
+    r->handle = (++s->handle_seq << SLOT_BITS) | slot;
+    r->state = MT_REQ_PENDING;
+    r->queued = 1;
+    queue_push(s, r->handle);
+    s->pending++;
+    *id = r->handle;
+    return MT_OK;
+}
+
+int mt_session_want_write(const mt_session *s) { return s->qlen > 0 || s->nsvc > 0; }
+size_t mt_session_acks_owed(const mt_session *s) { return s->nacks; }
+size_t mt_session_pending(const mt_session *s) { return s->pending; }
+
+/* ---- packing ---- */
+
+static int32_t next_seqno(mt_session *s, int content)
+{
+    return content ? (int32_t)(s->seq++ * 2 + 1) : (int32_t)(s->seq * 2);
+}
+
+static int64_t now_ns(double now) { return (int64_t)(now * 1e9); }
+
+static void put_str(mt_buf *b, const char *p) { mt_buf_put_tlbytes(b, p, strlen(p)); }
+
+/* invokeWithLayer(layer, initConnection(..., query)) around a body. */
+static void wrap_init(const mt_session *s, const uint8_t *body, size_t len, mt_buf *out)
+{
+    out->len = 0;
+    mt_buf_put_u32(out, ID_INVOKE_WITH_LAYER);
+    mt_buf_put_i32(out, s->init.layer);
+    mt_buf_put_u32(out, ID_INIT_CONNECTION);
+    mt_buf_put_u32(out, 0); /* flags: no proxy, no params */
+    mt_buf_put_i32(out, s->init.api_id);
+    put_str(out, s->init.device_model);
+    put_str(out, s->init.system_version);
+    put_str(out, s->init.app_version);
+    put_str(out, s->init.system_lang_code);
+    put_str(out, s->init.lang_pack);
+    put_str(out, s->init.lang_code);
+    mt_buf_put(out, body, len);
+}
+
+/* Switches to the newest future salt valid at the server's `now`. */
+static void rotate_salt(mt_session *s, double now)
+{
+    if (!s->nsalts) return;
+    int64_t t = (int64_t)now + s->gen.time_offset;
+    int best = -1;
+    for (size_t i = 0; i < s->nsalts; i++)
+        if (s->salts[i].since <= t && t < s->salts[i].until && (best < 0 || s->salts[i].since > s->salts[best].since))
+            best = (int)i;
+    if (best >= 0) s->salt = s->salts[best].salt;
+}
+
+int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
+{
+    if (!s->has_key) return MT_ERR_ARG;
+    rotate_salt(s, now);
+    int64_t tns = now_ns(now);
+    mt_buf *b = &s->body;
+    b->len = 0;
+    b->oom = 0;
+    int rc = mt_container_begin(b);
+    if (rc) return rc;
+    size_t n = 0, bytes = 0;
+    int64_t last_id = 0;
+    int32_t last_seq = 0;
+    size_t last_off = 0, last_len = 0;
+
+#define ADD_ITEM(ID, SEQ, P, L) do { \
+        last_off = b->len + 16; last_len = (L); last_id = (ID); last_seq = (SEQ); \
+        if ((rc = mt_container_add(b, 0, (ID), (SEQ), (P), (L))) != MT_OK) return rc; \
+        n++; bytes += 16 + (L); \
+    } while (0)
+
+    /* service messages first: they are small and unblock the server */
+    size_t svc_used = 0;
+    while (s->nsvc && svc_used < s->svc.len && n < PACK_MAX_MSGS) {
+        uint32_t l = mt_le32(s->svc.data + svc_used);
+        if (n && bytes + 16 + l > PACK_MAX_BYTES) break;
+        ADD_ITEM(mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 1), s->svc.data + svc_used + 4, l);
+        svc_used += 4 + l;
+        s->nsvc--;
+    }
+    mt_buf_consume(&s->svc, svc_used);
+
+    while (s->qlen && n < PACK_MAX_MSGS) {
+        uint64_t h = s->queue[s->qhead];
+        req *r = req_by_handle(s, h);
+        if (!r || r->state != MT_REQ_PENDING || !r->queued) {
+            s->qhead = (s->qhead + 1) % s->qcap; s->qlen--;
+            continue;
+        }
+        const uint8_t *p = req_data(r);
+        size_t l = r->len;
+        int wrap = s->init.enabled && (r->wrapped || s->need_init);
+        if (wrap) {
+            wrap_init(s, p, l, &s->scratch);
+            if (s->scratch.oom) return MT_ERR_NOMEM;
+            p = s->scratch.data; l = s->scratch.len;
+        }
+        if (n && bytes + 16 + l > PACK_MAX_BYTES) break;
+        s->qhead = (s->qhead + 1) % s->qcap; s->qlen--;
+        r->queued = 0;
+        if (!r->keep_id || !r->msg_id) {
+            if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
+            r->msg_id = mt_msgid_next(&s->gen, tns, 0);
+            r->seqno = next_seqno(s, 1);
+            if ((rc = map_put(&s->by_msgid, (uint64_t)r->msg_id, (uint32_t)(h & SLOT_MASK))) != MT_OK) return rc;
+        }
+        r->keep_id = 0;
+        if (wrap) { r->wrapped = 1; s->need_init = 0; }
+        r->container_id = 0;
+        ADD_ITEM(r->msg_id, r->seqno, p, l);
+        r->container_id = -1; /* set below once the container id is known */
+    }
+
+    if (s->nacks && (n || with_acks) && n < PACK_MAX_MSGS) {
+        size_t k = s->nacks < MAX_ACKS ? s->nacks : MAX_ACKS;
+        mt_buf *a = &s->scratch;
+        a->len = 0;
+        mt_buf_put_u32(a, ID_MSGS_ACK);
+        mt_buf_put_u32(a, ID_VECTOR);
+        mt_buf_put_u32(a, (uint32_t)k);
+        for (size_t i = 0; i < k; i++) mt_buf_put_i64(a, s->acks[i]);
+        if (a->oom) return MT_ERR_NOMEM;
+        ADD_ITEM(mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 0), a->data, a->len);
+        memmove(s->acks, s->acks + k, (s->nacks - k) * sizeof *s->acks);
+        s->nacks -= k;
+    }
+#undef ADD_ITEM
+    if (!n) return 0;
+
+    int64_t cid = 0;
+    size_t before = out->len;
+    if (n == 1) {
+        rc = mt_msg_encrypt(s->key, 0, s->salt, s->session_id, last_id, last_seq,
+                            b->data + last_off, last_len, &s->rnd, out);
+    } else {
+        cid = mt_msgid_next(&s->gen, tns, 0);
+        s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
+        rc = mt_msg_encrypt(s->key, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
+                            b->data, b->len, &s->rnd, out);
+    }
+    if (rc) return rc;
+    /* requests packed just now were marked -1: give them the container id */
+    mt_container_iter it;
+    if (n > 1 && mt_container_iter_init(&it, b->data, b->len) == MT_OK) {
+        int64_t mid; int32_t sq; const uint8_t *bp; size_t bl;
+        while (mt_container_next(&it, &mid, &sq, &bp, &bl) == 1) {
+            req *r = req_by_msgid(s, mid);
+            if (r && r->container_id == -1) r->container_id = cid;
+        }
+    } else if (n == 1) {
+        req *r = req_by_msgid(s, last_id);
+        if (r) r->container_id = 0;
+    }
+    slog(s, MT_LOG_DEBUG, "packed %zu message(s), %zu bytes, container %lld", n, bytes, (long long)cid);
+    return (int)(out->len - before);
+}
+
+/* ---- receiving ---- */
+
+static int add_ack(mt_session *s, int64_t id)
+{
+    if (s->nacks == s->acks_cap) {
+        size_t nc = s->acks_cap ? s->acks_cap * 2 : 64;
+        int64_t *a = realloc(s->acks, nc * sizeof *a);
+        if (!a) return MT_ERR_NOMEM;
+        s->acks = a; s->acks_cap = nc;
+    }
+    s->acks[s->nacks++] = id;
+    return MT_OK;
+}
+
+static int add_svc(mt_session *s, const mt_buf *body)
+{
+    mt_buf_put_u32(&s->svc, (uint32_t)body->len);
+    mt_buf_put(&s->svc, body->data, body->len);
+    if (s->svc.oom) return MT_ERR_NOMEM;
+    s->nsvc++;
+    return MT_OK;
+}
+
+static int seen_has(const mt_session *s, int64_t id)
+{
+    return map_get(&s->seen, (uint64_t)id, NULL);
+}
+
+static int seen_add(mt_session *s, int64_t id)
+{
+    if (s->seen_n == SEEN_WINDOW) {
+        int64_t old = s->seen_ring[s->seen_pos];
+        map_del(&s->seen, (uint64_t)old);
+        if (old > s->evicted_max) s->evicted_max = old;
+        s->seen_n--;
+    }
+    int rc = map_put(&s->seen, (uint64_t)id, 0);
+    if (rc) return rc;
+    s->seen_ring[s->seen_pos] = id;
+    s->seen_pos = (s->seen_pos + 1) % SEEN_WINDOW;
+    s->seen_n++;
+    if (id > s->seen_max) s->seen_max = id;
+    return MT_OK;
+}
+
+static int is_recent_container(const mt_session *s, int64_t id)
+{
+    for (size_t i = 0; i < RECENT_CONT; i++)
+        if (s->recent_cont[i] == id) return 1;
+    return 0;
+}
+
+/* A bad_msg_notification 16/17 about a message we really sent: let it past
+ * the time check, since it is how a skewed clock gets corrected. */
+static int is_clock_fix(const mt_session *s, const uint8_t *p, size_t n)
+{
+    if (n < 20 || mt_le32(p) != ID_BAD_MSG) return 0;
+    int64_t bad = (int64_t)mt_le64(p + 4);
+    int32_t code = (int32_t)mt_le32(p + 16);
+    if (code != 16 && code != 17) return 0;
+    if (map_get(&s->by_msgid, (uint64_t)bad, NULL) || is_recent_container(s, bad)) return 1;
+    return 0;
+}
+
+/* Parity, age and replay checks on a server msg_id. */
+static int check_msg_id(mt_session *s, int64_t id, double now, const uint8_t *p, size_t n)
+{
+    if ((id & 1) == 0) {
+        slog(s, MT_LOG_WARN, "dropped message %lld: even msg_id from the server", (long long)id);
+        return MT_ERR_MSG_ID;
+    }
+    int64_t t = (int64_t)((uint64_t)id >> 32), here = (int64_t)now + s->gen.time_offset;
+    if ((t < here - MAX_TIME_BEHIND || t > here + MAX_TIME_AHEAD) && !is_clock_fix(s, p, n)) {
+        slog(s, MT_LOG_WARN, "dropped message %lld: msg_id time %lld is %lld s away from ours",
+             (long long)id, (long long)t, (long long)(t - here));
+        return MT_ERR_MSG_ID;
+    }
+    if (seen_has(s, id) || (id <= s->evicted_max)) {
+        slog(s, MT_LOG_WARN, "dropped message %lld: msg_id seen before", (long long)id);
+        return MT_ERR_REPLAY;
+    }
+    return MT_OK;
+}
+
+/* Reads a Vector<long> (boxed) into ids pointing into the buffer. */
+static int read_long_vector(mt_reader *r, const uint8_t **ids, uint32_t *count)
+{
+    if (mt_rd_u32(r) != ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
+    uint32_t c = mt_rd_u32(r);
+    if (r->err) return r->err;
+    if (c > MAX_VECTOR || (size_t)c * 8 > mt_rd_left(r)) return MT_ERR_RANGE;
+    *ids = mt_rd_raw(r, (size_t)c * 8);
+    *count = c;
+    return MT_OK;
+}
+
+static int resend_for(mt_session *s, int64_t bad_id, int keep)
+{
+    req *r = req_by_msgid(s, bad_id);
+    if (r) return requeue(s, r, keep);
+    int found = 0, rc;
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *q = &s->reqs[i];
+        if (q->handle && q->state == MT_REQ_PENDING && q->msg_id && q->container_id == bad_id) {
+            if ((rc = requeue(s, q, keep)) != MT_OK) return rc;
+            found++;
+        }
+    }
+    if (!found) slog(s, MT_LOG_DEBUG, "notification about %lld: no request waiting in it", (long long)bad_id);
+    return MT_OK;
+}
+
+static void fail_for(mt_session *s, int64_t bad_id, int32_t code, const char *text)
+{
+    req *r = req_by_msgid(s, bad_id);
+    if (r) { fail_msg(s, r, code, text); return; }
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *q = &s->reqs[i];
+        if (q->handle && q->state == MT_REQ_PENDING && q->msg_id && q->container_id == bad_id)
+            fail_msg(s, q, code, text);
+    }
+}
+
+static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth);
+
+/* rpc_result: the answer to one of our requests. */
+static int handle_result(mt_session *s, const uint8_t *p, size_t n)
+{
+    if (n < 16) return MT_ERR_TRUNCATED;
+    int64_t req_id = (int64_t)mt_le64(p + 4);
+    const uint8_t *obj = p + 12;
+    size_t on = n - 12;
+    req *r = req_by_msgid(s, req_id);
+    if (!r) {
+        slog(s, MT_LOG_INFO, "rpc_result for %lld: no such request waiting (ignored)", (long long)req_id);
+        return MT_OK;
+    }
+    uint32_t ctor = mt_le32(obj);
+    if (ctor == ID_GZIP_PACKED) {
+        mt_reader rd;
+        const uint8_t *gz; size_t gn;
+        mt_rd_init(&rd, obj + 4, on - 4);
+        if (mt_rd_tlbytes(&rd, &gz, &gn) != MT_OK) return MT_ERR_TRUNCATED;
+        s->inflated.len = 0;
+        int rc = mt_gunzip(gz, gn, MT_GZIP_MAX_OUT, &s->inflated);
+        if (rc < 0) {
+            slog(s, MT_LOG_WARN, "rpc_result for %lld: bad gzip_packed (%s)", (long long)req_id, mt_strerror(rc));
+            fail_msg(s, r, MT_ERR_GZIP, "PROTOCOL_ERROR");
+            return MT_OK;
+        }
+        if (s->inflated.len < 4) { fail_msg(s, r, MT_ERR_PROTO, "PROTOCOL_ERROR"); return MT_OK; }
+        obj = s->inflated.data; on = s->inflated.len;
+        ctor = mt_le32(obj);
+    }
+    if (ctor == ID_RPC_ERROR) {
+        mt_reader rd;
+        mt_rd_init(&rd, obj + 4, on - 4);
+        int32_t code = mt_rd_i32(&rd);
+        const uint8_t *msg; size_t mn;
+        if (mt_rd_tlbytes(&rd, &msg, &mn) != MT_OK) return MT_ERR_TRUNCATED;
+        finish(s, r, MT_REQ_FAILED, code, msg, mn);
+        return MT_OK;
+    }
+    finish(s, r, MT_REQ_DONE, 0, obj, on);
+    return MT_OK;
+}
+
+static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int salt)
+{
+    if (n < (salt ? 28u : 20u)) return MT_ERR_TRUNCATED;
+    int64_t bad_id = (int64_t)mt_le64(p + 4);
+    int32_t code = (int32_t)mt_le32(p + 16);
+    if (salt) {
+        s->salt = (int64_t)mt_le64(p + 20);
+        s->nsalts = 0;
+        slog(s, MT_LOG_INFO, "bad_server_salt for %lld: new salt, re-sending", (long long)bad_id);
+        return resend_for(s, bad_id, 0);
+    }
+    slog(s, MT_LOG_INFO, "bad_msg_notification %d for %lld", (int)code, (long long)bad_id);
+    switch (code) {
+    case 16: case 17: {
+        int64_t server = (int64_t)((uint64_t)msg_id >> 32);
+        int64_t off = server - (int64_t)now;
+        if (off > INT32_MAX || off < INT32_MIN) return MT_ERR_RANGE;
+        s->gen.time_offset = (int32_t)off;
+        /* ids must keep increasing inside a session: if the corrected clock
+         * is behind the last id we sent, start a new session instead */
+        int64_t probe = (int64_t)(((uint64_t)(now_ns(now) / 1000000000 + off)) << 32);
+        if (probe <= s->gen.last) return new_session(s);
+        return resend_for(s, bad_id, 0);
+    }
+    case 32:
+        s->seq += 64;
+        return resend_for(s, bad_id, 0);
+    case 33:
+        return new_session(s);
+    default: {
+        char text[32];
+        snprintf(text, sizeof text, "BAD_MSG_%d", (int)code);
+        fail_for(s, bad_id, MT_ERR_PROTO, text);
+        return MT_OK;
+    }
+    }
+}
+
+static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth)
+{
+    if (n < 4) return MT_ERR_TRUNCATED;
+    uint32_t ctor = mt_le32(p);
+    mt_reader rd;
+    mt_rd_init(&rd, p + 4, n - 4);
+    switch (ctor) {
+    case ID_RPC_RESULT:
+        return handle_result(s, p, n);
+    case ID_NEW_SESSION: {
+        if (n < 28) return MT_ERR_TRUNCATED;
+        int64_t first = (int64_t)mt_le64(p + 4);
+        s->salt = (int64_t)mt_le64(p + 20);
+        s->nsalts = 0;
+        slog(s, MT_LOG_INFO, "new_session_created: first_msg_id %lld", (long long)first);
+        /* requests sent before first_msg_id belong to the old session: again */
+        for (size_t i = 0; i < s->reqs_used; i++) {
+            req *r = &s->reqs[i];
+            if (r->handle && r->state == MT_REQ_PENDING && r->msg_id && r->msg_id < first && !r->queued) {
+                int rc = requeue(s, r, 0);
+                if (rc) return rc;
+            }
+        }
+        return MT_OK;
+    }
+    case ID_MSGS_ACK: {
+        const uint8_t *ids; uint32_t c;
+        return read_long_vector(&rd, &ids, &c);
+    }
+    case ID_BAD_SERVER_SALT:
+        return handle_bad_msg(s, msg_id, p, n, now, 1);
+    case ID_BAD_MSG:
+        return handle_bad_msg(s, msg_id, p, n, now, 0);
+    case ID_PONG:
+    case ID_FUTURE_SALTS: {
+        if (n < 12) return MT_ERR_TRUNCATED;
+        int64_t req_id = (int64_t)mt_le64(p + 4);
+        if (ctor == ID_FUTURE_SALTS) {
+            mt_rd_u64(&rd);
+            int32_t server_now = mt_rd_i32(&rd);
+            uint32_t c = mt_rd_u32(&rd);
+            if (rd.err) return rd.err;
+            if ((size_t)c * 16 != mt_rd_left(&rd) || c > 1000) return MT_ERR_RANGE;
+            (void)server_now;
+            s->nsalts = 0;
+            for (uint32_t i = 0; i < c && s->nsalts < MAX_SALTS; i++) {
+                s->salts[s->nsalts].since = mt_rd_i32(&rd);
+                s->salts[s->nsalts].until = mt_rd_i32(&rd);
+                s->salts[s->nsalts].salt = mt_rd_i64(&rd);
+                s->nsalts++;
+            }
+        }
+        req *r = req_by_msgid(s, req_id);
+        if (r) finish(s, r, MT_REQ_DONE, 0, p, n);
+        return MT_OK;
+    }
+    case ID_DETAILED_INFO:
+    case ID_NEW_DETAILED_INFO: {
+        int64_t ours = ctor == ID_DETAILED_INFO ? mt_rd_i64(&rd) : 0;
+        int64_t answer = mt_rd_i64(&rd);
+        mt_rd_i32(&rd); mt_rd_i32(&rd);
+        if (rd.err) return rd.err;
+        req *r = ours ? req_by_msgid(s, ours) : NULL;
+        int need = ctor == ID_DETAILED_INFO ? r != NULL : !seen_has(s, answer);
+        if (!need) return add_ack(s, answer);
+        mt_buf *b = &s->scratch;
+        b->len = 0;
+        mt_buf_put_u32(b, ID_RESEND_REQ);
+        mt_buf_put_u32(b, ID_VECTOR);
+        mt_buf_put_u32(b, 1);
+        mt_buf_put_i64(b, answer);
+        return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
+    }
+    case ID_RESEND_REQ: {
+        const uint8_t *ids; uint32_t c;
+        int rc = read_long_vector(&rd, &ids, &c);
+        if (rc) return rc;
+        for (uint32_t i = 0; i < c; i++) {
+            req *r = req_by_msgid(s, (int64_t)mt_le64(ids + 8 * i));
+            if (r && (rc = requeue(s, r, 1)) != MT_OK) return rc;
+        }
+        return MT_OK;
+    }
+    case ID_STATE_REQ: {
+        const uint8_t *ids; uint32_t c;
+        int rc = read_long_vector(&rd, &ids, &c);
+        if (rc) return rc;
+        mt_buf *b = &s->scratch;
+        b->len = 0;
+        mt_buf_put_u32(b, ID_STATE_INFO);
+        mt_buf_put_i64(b, msg_id);
+        uint8_t *info = c ? malloc(c) : NULL;
+        if (c && !info) return MT_ERR_NOMEM;
+        for (uint32_t i = 0; i < c; i++) {
+            int64_t id = (int64_t)mt_le64(ids + 8 * i);
+            info[i] = seen_has(s, id) ? 4 : id > s->seen_max ? 3 : id <= s->evicted_max ? 1 : 2;
+        }
+        mt_buf_put_tlbytes(b, info, c);
+        free(info);
+        return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
+    }
+    case ID_STATE_INFO: case ID_ALL_INFO: case ID_DESTROY_OK: case ID_DESTROY_NONE:
+        slog(s, MT_LOG_DEBUG, "service message %08x ignored", (unsigned)ctor);
+        return MT_OK;
+    case ID_GZIP_PACKED: {
+        if (depth > 0) return MT_ERR_DEPTH;
+        const uint8_t *gz; size_t gn;
+        if (mt_rd_tlbytes(&rd, &gz, &gn) != MT_OK) return MT_ERR_TRUNCATED;
+        mt_buf in;
+        mt_buf_init(&in);
+        int rc = mt_gunzip(gz, gn, MT_GZIP_MAX_OUT, &in);
+        if (rc >= 0) rc = handle_object(s, msg_id, in.data, in.len, now, depth + 1);
+        mt_buf_free(&in);
+        return rc;
+    }
+    case ID_CONTAINER:
+        return MT_ERR_DEPTH;
+    default:
+        if ((msg_id & 3) == 3) {
+            size_t off = s->upd.len;
+            mt_buf_put(&s->upd, p, n);
+            if (s->upd.oom) return MT_ERR_NOMEM;
+            return push_event(s, MT_EV_UPDATE, 0, off, n);
+        }
+        slog(s, MT_LOG_WARN, "object %08x with answer msg_id %lld outside rpc_result: dropped",
+             (unsigned)ctor, (long long)msg_id);
+        return MT_OK;
+    }
+}
+
+/* One message (top level or inside a container) that passed the checks. */
+static int handle_message(mt_session *s, int64_t msg_id, int32_t seqno, const uint8_t *p, size_t n, double now)
+{
+    int rc = seen_add(s, msg_id);
+    if (rc) return rc;
+    if ((seqno & 1) && (rc = add_ack(s, msg_id)) != MT_OK) return rc;
+    rc = handle_object(s, msg_id, p, n, now, 0);
+    if (rc == MT_ERR_NOMEM) return rc;
+    if (rc < 0) {
+        s->dropped++;
+        slog(s, MT_LOG_WARN, "message %lld (%08x) dropped: %s", (long long)msg_id,
+             n >= 4 ? (unsigned)mt_le32(p) : 0u, mt_strerror(rc));
+    }
+    return MT_OK;
+}
+
+int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double now)
+{
+    if (!s->has_key) return MT_ERR_ARG;
+    mt_msg m;
+    int rc = mt_msg_decrypt(s->key, 8, packet, len, &s->plain, &m);
+    if (rc == MT_OK && m.session_id != s->session_id) {
+        slog(s, MT_LOG_WARN, "dropped packet: session_id %llx is not ours",
+             (unsigned long long)m.session_id);
+        rc = MT_ERR_SESSION_ID;
+    } else if (rc != MT_OK) {
+        slog(s, MT_LOG_WARN, "dropped packet of %zu bytes: %s", len, mt_strerror(rc));
+    } else {
+        rc = check_msg_id(s, m.msg_id, now, m.body, m.len);
+    }
+    if (rc != MT_OK) { s->dropped++; return rc; }
+
+    if (m.len >= 4 && mt_le32(m.body) == ID_CONTAINER) {
+        mt_container_iter it;
+        if ((rc = mt_container_iter_init(&it, m.body, m.len)) != MT_OK) {
+            s->dropped++;
+            slog(s, MT_LOG_WARN, "dropped container %lld: %s", (long long)m.msg_id, mt_strerror(rc));
+            return rc;
+        }
+        if ((rc = seen_add(s, m.msg_id)) != MT_OK) return rc;
+        int64_t id; int32_t sq; const uint8_t *bp; size_t bl;
+        while ((rc = mt_container_next(&it, &id, &sq, &bp, &bl)) == 1) {
+            if (bl >= 4 && mt_le32(bp) == ID_CONTAINER) {
+                s->dropped++;
+                slog(s, MT_LOG_WARN, "dropped nested container %lld", (long long)id);
+                continue;
+            }
+            if (check_msg_id(s, id, now, bp, bl) != MT_OK) { s->dropped++; continue; }
+            if ((rc = handle_message(s, id, sq, bp, bl, now)) != MT_OK) return rc;
+        }
+        if (rc < 0) {
+            s->dropped++;
+            slog(s, MT_LOG_WARN, "container %lld: malformed tail dropped (%s)", (long long)m.msg_id, mt_strerror(rc));
+        }
+        return MT_OK;
+    }
+    return handle_message(s, m.msg_id, m.seqno, m.body, m.len, now);
+}
+
+const mt_session_event *mt_session_events(const mt_session *s, size_t *n)
+{
+    *n = s->nev;
+    return s->ev;
+}
+
+const uint8_t *mt_session_update_data(const mt_session *s) { return s->upd.data; }
+
+void mt_session_events_clear(mt_session *s)
+{
+    s->nev = 0;
+    s->upd.len = 0;
+}
+
+int mt_session_take(const mt_session *s, uint64_t id, const uint8_t **data, size_t *len, int32_t *code)
+{
+    req *r = req_by_handle(s, id);
+    if (!r) return MT_ERR_ARG;
+    if (r->state == MT_REQ_PENDING) return MT_REQ_PENDING;
+    if (data) *data = req_data(r);
+    if (len) *len = r->len;
+    if (code) *code = r->code;
+    return r->state;
+}
+
+void mt_session_release(mt_session *s, uint64_t id)
+{
+    req *r = req_by_handle(s, id);
+    if (!r) return;
+    if (r->state == MT_REQ_PENDING) {
+        if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
+        s->pending--;
+    }
+    r->handle = 0;
+    r->state = MT_REQ_DONE;
+    r->queued = 0;
+    if (r->heap && r->heap_cap > 4096) { /* keep small buffers for reuse */
+        mt_wipe(r->heap, r->heap_cap);
+        free(r->heap);
+        r->heap = NULL; r->heap_cap = 0;
+    }
+    s->free_slots[s->nfree++] = (uint32_t)(id & SLOT_MASK);
+}
+
+void mt_session_fail_all(mt_session *s, int32_t code, const char *message)
+{
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *r = &s->reqs[i];
+        if (r->handle && r->state == MT_REQ_PENDING) fail_msg(s, r, code, message);
+    }
+}
