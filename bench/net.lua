@@ -1,0 +1,134 @@
+-- Our side of the network rows of `make bench` (bench/gramjs_net.js is GramJS's), against a
+-- running mtproto-testdc. Run by bench/run.lua:
+--
+--   lua5.4 bench/net.lua @args.json
+--
+-- args: the test DC's start-up JSON (host, ports, rsa_public_pem) plus mode ("handshake",
+-- "seq" or "pipe"), n, window (calls in flight for "pipe": invoke_all over batches of this
+-- size, as GramJS's Promise.all batches), transport (default "padded"), dc (default 2).
+-- Prints the same `name value` lines as bench/gramjs_net.js. CPU is os.clock() (this
+-- process's user+system time), peak memory VmHWM of /proc/self/status.
+local json = require("dkjson")
+local mtproto = require("mtproto")
+local core = require("mtproto.core")
+
+local function read_args()
+  local a = arg[1] or "{}"
+  if a:sub(1, 1) == "@" then
+    local f = assert(io.open(a:sub(2)))
+    a = f:read("a")
+    f:close()
+  end
+  return assert(json.decode(a))
+end
+
+local args = read_args()
+local mode = args.mode or "seq"
+local dc = math.tointeger(args.dc or 2)
+
+local function status_kb(field)
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match(field .. ":%s*(%d+)")) or 0
+end
+
+local function new_client()
+  local opts = {}
+  for id, port in pairs(args.ports) do
+    opts[math.tointeger(tonumber(id))] = { host = args.host, port = math.tointeger(port) }
+  end
+  return assert(mtproto.client{
+    api_id = 1, api_hash = "0123456789abcdef0123456789abcdef", dc = dc, dc_options = opts,
+    rsa_keys = { args.rsa_public_pem }, transport = args.transport or "padded",
+    flood_sleep_threshold = 0, timeout = 30,
+  })
+end
+
+local now = core.conn.monotonic
+
+local function handshakes(n)
+  local function one()
+    local c = new_client()
+    assert(c:connection(dc))
+    c:close()
+  end
+  one()
+  local c0, t0 = os.clock(), now()
+  for _ = 1, n do one() end
+  print(("handshake.client_cpu_ms %.3f"):format((os.clock() - c0) * 1000 / n))
+  print(("handshake.wall_ms %.3f"):format((now() - t0) * 1000 / n))
+end
+
+local function calls(n, window)
+  local client = new_client()
+  local phones = (n + 2) // 3
+  assert(phones <= 10000, "at most 30000 calls (10000 test numbers per DC)")
+  local base = math.random(1000, 8999)
+  local state = {}
+  for i = 1, phones, 256 do
+    local batch, list = {}, {}
+    for j = i, math.min(phones, i + 255) do
+      local phone = ("99966%d%04d"):format(dc, (base + j) % 10000)
+      batch[#batch + 1] = phone
+      list[#list + 1] = { _ = "auth.sendCode", phone_number = phone, api_id = 1,
+        api_hash = "0123456789abcdef0123456789abcdef", settings = { _ = "codeSettings" } }
+    end
+    local res = client:invoke_all(list)
+    for k, r in ipairs(res) do
+      assert(r._ == "auth.sentCode", "auth.sendCode failed: " .. tostring(r.message or r._))
+      state[i + k - 1] = { phone = batch[k], hash = r.phone_code_hash }
+    end
+  end
+  local errors = 0
+  local function request(k)
+    local st = state[(k - 1) % phones + 1]
+    return { _ = "auth.resendCode", phone_number = st.phone, phone_code_hash = st.hash }, st
+  end
+  local function account(r, st)
+    if type(r) == "table" and r._ == "auth.sentCode" then
+      st.hash = r.phone_code_hash
+    else
+      errors = errors + 1
+    end
+  end
+  collectgarbage()
+  local rss0 = status_kb("VmRSS")
+  local c0, t0 = os.clock(), now()
+  if window <= 1 then
+    local resend = client.auth.resendCode
+    for k = 1, n do
+      local obj, st = request(k)
+      obj._ = nil
+      account(resend(obj), st)
+    end
+  else
+    for k = 1, n, window do
+      local list, sts = {}, {}
+      for j = k, math.min(n, k + window - 1) do
+        list[#list + 1], sts[#sts + 1] = request(j)
+      end
+      for i, r in ipairs(client:invoke_all(list)) do account(r, sts[i]) end
+    end
+  end
+  local dt, dcpu = now() - t0, os.clock() - c0
+  local hwm = status_kb("VmHWM")
+  print(("net.%s_calls_per_s %.1f"):format(mode, n / dt))
+  print(("net.%s_cpu_us_per_call %.2f"):format(mode, dcpu * 1e6 / n))
+  print(("net.%s_maxrss_kb %d"):format(mode, hwm))
+  print(("net.%s_rss_bytes_per_call %.1f"):format(mode, math.max(0, (hwm - rss0) * 1024 / n)))
+  print(("net.%s_errors %d"):format(mode, errors))
+  client:close()
+end
+
+math.randomseed(os.time(), math.floor(os.clock() * 1e6))
+if mode == "handshake" then
+  handshakes(math.tointeger(args.n or 20))
+elseif mode == "seq" then
+  calls(math.tointeger(args.n or 2000), 1)
+elseif mode == "pipe" then
+  calls(math.tointeger(args.n or 10000), math.tointeger(args.window or 256))
+else
+  error("unknown mode " .. tostring(mode))
+end

@@ -1,0 +1,329 @@
+-- `make bench`: lua-mtproto side by side with GramJS (npm `telegram`, the version pinned in
+-- interop/package.json) on this machine, in this run, against the same local test DC; prints
+-- one Markdown table of ratios (the README's "Benchmarks" section holds the latest one).
+--
+-- Every number is the median of several runs of a separate process (BENCH_RUNS, default 5, for
+-- the codec/crypto rows; BENCH_NET_RUNS, default 3, for the network rows); ratios are taken
+-- between the medians of the same row. Each network run gets a fresh test DC.
+--   ours:   bench/tl.lua, bench/crypto.lua (codec, IGE, in-process handshake), bench/net.lua
+--   GramJS: bench/gramjs_micro.js, bench/gramjs_net.js
+--   floors: bench/floor.c (C echo pair over loopback TCP, pinned with taskset -c 0 and not;
+--           AES-256-CBC encryption = the serial AES-NI floor; OpenSSL's AES_ige_encrypt)
+-- Benchmarks are not tests: nothing here runs in `make test`.
+local json = require("dkjson")
+
+local ROOT = os.getenv("MTPROTO_ROOT") or "."
+local LUA = arg[-1] or "lua5.4"
+local TESTDC = os.getenv("MTPROTO_TESTDC") or (ROOT .. "/build/mtproto-testdc")
+local RUNS = tonumber(os.getenv("BENCH_RUNS")) or 5
+local NET_RUNS = tonumber(os.getenv("BENCH_NET_RUNS")) or 3
+local SEQ_N = tonumber(os.getenv("BENCH_SEQ_N")) or 2000
+local PIPE_N = tonumber(os.getenv("BENCH_PIPE_N")) or 10000
+local HANDSHAKES = tonumber(os.getenv("BENCH_HANDSHAKES")) or 20
+local TMP = os.tmpname()
+os.remove(TMP)
+assert(os.execute("mkdir -p " .. TMP))
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local function note(...) io.stderr:write(string.format(...), "\n") end
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
+-- `name value` lines -> { name = number }
+local function parse(out)
+  local t = {}
+  for name, v in out:gmatch("([%w_%.%-]+)[ \t]+([%-%d%.eE+]+)[^\n]*") do
+    local n = tonumber(v)
+    if n then t[name] = n end
+  end
+  return t
+end
+
+local samples = {} -- side -> name -> { values }
+local function add(side, t)
+  samples[side] = samples[side] or {}
+  for k, v in pairs(t) do
+    local l = samples[side][k] or {}
+    l[#l + 1] = v
+    samples[side][k] = l
+  end
+end
+
+local function median(l)
+  if not l or #l == 0 then return nil end
+  local c = {}
+  for i, v in ipairs(l) do c[i] = v end
+  table.sort(c)
+  local m = #c // 2
+  return #c % 2 == 1 and c[m + 1] or (c[m] + c[m + 1]) / 2
+end
+
+local function get(side, name) return median(samples[side] and samples[side][name]) end
+
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- Runs `cmd` and files its numbers under `side`; a failing or missing bench is reported and
+-- its rows stay empty.
+local function run(side, cmd)
+  local out, ok = sh(cmd)
+  if not ok then
+    note("bench: %s failed:\n%s", cmd, out)
+    return
+  end
+  add(side, parse(out))
+end
+
+------------------------------------------------------------------------------------------
+-- the test DC: a fresh one per network run, its stdin a FIFO we hold open (it stops at EOF)
+
+local KEY = TMP .. "/testdc.key"
+local DC_FLAGS
+local function testdc_flags()
+  if DC_FLAGS then return DC_FLAGS end
+  local help = sh(q(TESTDC) .. " --help")
+  DC_FLAGS = "--dcs 3"
+  if help:match("%-%-key") then DC_FLAGS = DC_FLAGS .. " --key " .. q(KEY) end
+  local flag = help:match("(%-%-no%-flood)") or help:match("(%-%-flood%-free)")
+  if flag then
+    DC_FLAGS = DC_FLAGS .. " " .. flag
+  else
+    note("bench: %s has no --no-flood switch: FLOOD_WAIT answers count as errors", TESTDC)
+  end
+  return DC_FLAGS
+end
+
+local function start_dc()
+  local fifo = TMP .. "/dc.stdin"
+  os.remove(fifo)
+  assert(os.execute("mkfifo " .. q(fifo)))
+  local p = assert(io.popen(("echo $$; exec %s %s < %s 2>%s"):format(q(TESTDC), testdc_flags(), q(fifo),
+    q(TMP .. "/dc.log")), "r"))
+  local pid = p:read("l")
+  local hold = assert(io.open(fifo, "w")) -- unblocks the server's open of its stdin
+  local line = p:read("l")
+  local info = line and json.decode(line)
+  if type(info) ~= "table" or not info.ports then
+    hold:close()
+    p:close()
+    error("mtproto-testdc did not start: " .. tostring(line) .. "\n" .. (sh("cat " .. q(TMP .. "/dc.log"))))
+  end
+  info.stop = function()
+    hold:close() -- EOF on its stdin stops it; SIGTERM too
+    if pid and pid:match("^%d+$") then os.execute("kill " .. pid .. " 2>/dev/null") end
+    p:close()
+  end
+  return info
+end
+
+local function args_file(info, extra)
+  local a = { host = info.host, ports = info.ports, rsa_public_pem = info.rsa_public_pem,
+    fingerprint = info.fingerprint }
+  for k, v in pairs(extra) do a[k] = v end
+  local path = TMP .. "/args.json"
+  local f = assert(io.open(path, "w"))
+  f:write(json.encode(a))
+  f:close()
+  return "@" .. path
+end
+
+------------------------------------------------------------------------------------------
+-- runs
+
+local have_node = exists(ROOT .. "/interop/node_modules/telegram/package.json")
+if not have_node then note("bench: GramJS is not installed (make deps): its columns stay empty") end
+local NODE = "node"
+
+local FLOOR = ROOT .. "/build/bench/floor"
+do
+  local _, fresh = sh(("test %s -nt %s"):format(q(FLOOR), q(ROOT .. "/bench/floor.c")))
+  if not fresh then
+    assert(os.execute("mkdir -p " .. q(ROOT .. "/build/bench")))
+    local out, ok = sh(("${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -o %s %s -lcrypto")
+      :format(q(FLOOR), q(ROOT .. "/bench/floor.c")))
+    if not ok then error("cannot build bench/floor.c:\n" .. out) end
+  end
+end
+
+note("bench: codec and crypto, %d runs each...", RUNS)
+for _ = 1, RUNS do
+  for _, f in ipairs { "tl.lua", "crypto.lua" } do
+    if exists(ROOT .. "/bench/" .. f) then run("ours", ("%s %s"):format(q(LUA), q(ROOT .. "/bench/" .. f))) end
+  end
+  if have_node then run("gramjs", ("%s %s"):format(NODE, q(ROOT .. "/bench/gramjs_micro.js"))) end
+  for _, size in ipairs { 1024, 524288 } do
+    run("floor", ("%s aes %d"):format(q(FLOOR), size))
+    run("floor", ("%s ige %d"):format(q(FLOOR), size))
+  end
+  run("floor", q(FLOOR) .. " echo")
+  local t = {}
+  local out, ok = sh("taskset -c 0 " .. q(FLOOR) .. " echo")
+  if ok then t["echo.pinned_round_trips_per_s"] = parse(out)["echo.round_trips_per_s"] end
+  add("floor", t)
+end
+
+local have_dc = exists(TESTDC)
+if not have_dc then note("bench: %s is missing: no network rows", TESTDC) end
+if have_dc then
+  note("bench: network, %d runs each (fresh test DC per run)...", NET_RUNS)
+  local jobs = {
+    { "handshake", { mode = "handshake", n = HANDSHAKES } },
+    { "seq", { mode = "seq", n = SEQ_N } },
+    { "pipe", { mode = "pipe", n = PIPE_N, window = 256 } },
+  }
+  for _ = 1, NET_RUNS do
+    for _, job in ipairs(jobs) do
+      for _, side in ipairs { "ours", "gramjs" } do
+        if side == "ours" or have_node then
+          local dc = start_dc()
+          local a = args_file(dc, job[2])
+          local cmd = side == "ours" and ("%s %s %s"):format(q(LUA), q(ROOT .. "/bench/net.lua"), q(a))
+            or ("%s %s %s"):format(NODE, q(ROOT .. "/bench/gramjs_net.js"), q(a))
+          local out, ok = sh("timeout 300 " .. cmd)
+          dc.stop()
+          if ok then
+            local t = parse(out)
+            -- the in-process handshake of bench/crypto.lua keeps its own name
+            if t["handshake.client_cpu_ms"] then
+              t["handshake.net_client_cpu_ms"], t["handshake.client_cpu_ms"] = t["handshake.client_cpu_ms"], nil
+            end
+            add(side, t)
+          else
+            note("bench: %s %s failed:\n%s", side, job[1], out)
+          end
+        end
+      end
+    end
+  end
+end
+
+------------------------------------------------------------------------------------------
+-- the table
+
+-- better: "higher" (ratio = ours / other) or "lower" (ratio = other / ours): a ratio > 1 means
+-- ours is ahead. `min` is the target ratio; `max_ours` an absolute ceiling on ours.
+local ROWS = {
+  { "TL encode auth.resendCode", "ops/s", "higher", { "ours", "tl.encode_resendCode" },
+    { "GramJS", "gramjs", "tl.encode_resendCode" }, min = 3 },
+  { "TL decode auth.sentCode", "ops/s", "higher", { "ours", "tl.decode_sentCode" },
+    { "GramJS", "gramjs", "tl.decode_sentCode" }, min = 1.5 },
+  { "AES-256-IGE 1 KiB", "MB/s", "higher", { "ours", "ige.ours_1k" }, { "GramJS", "gramjs", "ige.gramjs_1k" }, min = 9 },
+  { "AES-256-IGE 1 KiB", "MB/s", "higher", { "ours", "ige.ours_1k" },
+    { "OpenSSL AES_ige_encrypt", "floor", "ige.openssl_1k" } },
+  { "AES-256-IGE 1 KiB", "MB/s", "higher", { "ours", "ige.ours_1k" },
+    { "serial AES-NI floor (CBC)", "floor", "aes.cbc_floor_1k" }, min = 0.75 },
+  { "AES-256-IGE 512 KiB", "MB/s", "higher", { "ours", "ige.ours_512k" }, { "GramJS", "gramjs", "ige.gramjs_512k" }, min = 9 },
+  { "AES-256-IGE 512 KiB", "MB/s", "higher", { "ours", "ige.ours_512k" },
+    { "OpenSSL AES_ige_encrypt", "floor", "ige.openssl_512k" } },
+  { "AES-256-IGE 512 KiB", "MB/s", "higher", { "ours", "ige.ours_512k" },
+    { "serial AES-NI floor (CBC)", "floor", "aes.cbc_floor_512k" }, min = 0.75 },
+  { "handshake, client CPU (in process)", "ms", "lower", { "ours", "handshake.client_cpu_ms" },
+    { "GramJS (over TCP)", "gramjs", "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
+  { "handshake, client CPU over TCP", "ms", "lower", { "ours", "handshake.net_client_cpu_ms" },
+    { "GramJS", "gramjs", "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
+  { "sequential auth.resendCode", "calls/s", "higher", { "ours", "net.seq_calls_per_s" },
+    { "GramJS", "gramjs", "net.seq_calls_per_s" }, min = 1 },
+  { "sequential auth.resendCode", "calls/s", "higher", { "ours", "net.seq_calls_per_s" },
+    { "C echo pair, unpinned", "floor", "echo.round_trips_per_s" }, min = 0.5 },
+  { "sequential auth.resendCode", "calls/s", "higher", { "ours", "net.seq_calls_per_s" },
+    { "C echo pair, taskset -c 0", "floor", "echo.pinned_round_trips_per_s" }, min = 0.5 },
+  { "sequential: client CPU per call", "us", "lower", { "ours", "net.seq_cpu_us_per_call" },
+    { "GramJS", "gramjs", "net.seq_cpu_us_per_call" }, min = 1 },
+  { "sequential: peak RSS", "KiB", "lower", { "ours", "net.seq_maxrss_kb" },
+    { "GramJS", "gramjs", "net.seq_maxrss_kb" }, min = 1 },
+  { "sequential: RSS growth per call", "bytes", "lower", { "ours", "net.seq_rss_bytes_per_call" },
+    { "GramJS", "gramjs", "net.seq_rss_bytes_per_call" } },
+  { "pipelined 10k, 256 in flight", "calls/s", "higher", { "ours", "net.pipe_calls_per_s" },
+    { "GramJS", "gramjs", "net.pipe_calls_per_s" }, min = 3 },
+  { "pipelined: client CPU per call", "us", "lower", { "ours", "net.pipe_cpu_us_per_call" },
+    { "GramJS", "gramjs", "net.pipe_cpu_us_per_call" }, min = 1 },
+  { "pipelined: peak RSS", "KiB", "lower", { "ours", "net.pipe_maxrss_kb" },
+    { "GramJS", "gramjs", "net.pipe_maxrss_kb" }, min = 1 },
+  { "pipelined: RSS growth per call", "bytes", "lower", { "ours", "net.pipe_rss_bytes_per_call" },
+    { "GramJS", "gramjs", "net.pipe_rss_bytes_per_call" } },
+}
+
+local function fmt(v)
+  if v == nil then return "n/a" end
+  local a = math.abs(v)
+  if a >= 1e5 then return string.format("%.0f", v) end
+  if a >= 100 then return string.format("%.0f", v) end
+  if a >= 10 then return string.format("%.1f", v) end
+  return string.format("%.2f", v)
+end
+
+local used = {}
+local lines = {}
+local function out(s) lines[#lines + 1] = s end
+
+local function machine()
+  local cpu = sh("grep -m1 'model name' /proc/cpuinfo"):match(":%s*(.-)%s*$") or "?"
+  local n = sh("nproc"):match("%d+") or "?"
+  local kernel = sh("uname -sr"):gsub("%s+$", "")
+  local node = have_node and sh(NODE .. " --version"):gsub("%s+$", "") or "no node"
+  local gramjs = "?"
+  local f = io.open(ROOT .. "/interop/package.json")
+  if f then
+    gramjs = f:read("a"):match('"telegram"%s*:%s*"([^"]+)"') or "?"
+    f:close()
+  end
+  return ("%s, %s CPUs, %s, %s, node %s, GramJS (npm telegram) %s"):format(cpu, n, kernel, _VERSION, node, gramjs)
+end
+
+out(("lua-mtproto benchmarks, %s UTC; %s."):format(os.date("!%Y-%m-%d %H:%M"), machine()))
+out(("Medians of %d runs (network rows: %d runs, %d sequential / %d pipelined calls, %d handshakes);")
+  :format(RUNS, NET_RUNS, SEQ_N, PIPE_N, HANDSHAKES))
+out("ratio > 1 means ours is ahead (ours/other for rates, other/ours for costs). MB = 1e6 bytes.")
+out("")
+out("| row | unit | ours | compared with | theirs | ratio | target | ok |")
+out("|---|---|---:|---|---:|---:|---|---|")
+local misses = 0
+for _, r in ipairs(ROWS) do
+  local name, unit, better, o, t = r[1], r[2], r[3], r[4], r[5]
+  local ov, tv = get(o[1], o[2]), get(t[2], t[3])
+  used[o[1] .. ":" .. o[2]], used[t[2] .. ":" .. t[3]] = true, true
+  local ratio
+  if ov and tv and ov > 0 and tv > 0 then ratio = better == "higher" and ov / tv or tv / ov end
+  local target, ok = {}, nil
+  if r.min then target[#target + 1] = (">= %gx"):format(r.min) end
+  if r.max_ours then target[#target + 1] = ("ours < %g %s"):format(r.max_ours, unit) end
+  if ratio and (r.min or r.max_ours) then
+    ok = (not r.min or ratio >= r.min) and (not r.max_ours or ov < r.max_ours)
+  end
+  if ok == false then misses = misses + 1 end
+  out(("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(name, unit, fmt(ov), t[1], fmt(tv),
+    ratio and ("%.2fx"):format(ratio) or "n/a", #target > 0 and table.concat(target, ", ") or "-",
+    ok == nil and (#target > 0 and "?" or "") or (ok and "yes" or "**no**")))
+end
+local errs = {}
+for _, side in ipairs { "ours", "gramjs" } do
+  for _, m in ipairs { "seq", "pipe" } do
+    local e = get(side, "net." .. m .. "_errors")
+    used[side .. ":net." .. m .. "_errors"] = true
+    if e and e > 0 then errs[#errs + 1] = ("%s %s: %g calls did not answer auth.sentCode"):format(side, m, e) end
+  end
+end
+out("")
+if #errs > 0 then out("Errors (those rows are not valid): " .. table.concat(errs, "; ") .. ".") end
+
+-- Whatever else the benches printed, so that no measurement is hidden.
+local extra = {}
+for side, t in pairs(samples) do
+  for name, l in pairs(t) do
+    if not used[side .. ":" .. name] then extra[#extra + 1] = ("%s %s = %s"):format(side, name, fmt(median(l))) end
+  end
+end
+table.sort(extra)
+if #extra > 0 then out("Also measured: " .. table.concat(extra, "; ") .. ".") end
+out(("%d of the rows with a target missed it."):format(misses))
+
+print(table.concat(lines, "\n"))
+os.execute("rm -rf " .. q(TMP))
