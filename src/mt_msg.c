@@ -66,20 +66,23 @@ int mt_msg_decrypt(const uint8_t auth_key[256], int x, const uint8_t *packet, si
 
     const uint8_t *msg_key = packet + 8;
     uint8_t aes_key[32], aes_iv[32], want[16];
+    uint32_t mlen;
+    size_t pad;
+    int rc;
     plain->len = 0;
     uint8_t *pt = mt_buf_extend(plain, clen);
     if (!pt) return MT_ERR_NOMEM;
     mt_msg_kdf(auth_key, msg_key, x, aes_key, aes_iv);
-    int rc = mt_aes_ige_decrypt(aes_key, aes_iv, packet + PACKET_HEAD, pt, clen);
+    rc = mt_aes_ige_decrypt(aes_key, aes_iv, packet + PACKET_HEAD, pt, clen);
     mt_wipe(aes_key, sizeof aes_key);
     mt_wipe(aes_iv, sizeof aes_iv);
     if (rc < 0) goto fail;
     mt_msg_key(auth_key, x, pt, clen, want);
     if (mt_ct_memcmp(want, msg_key, 16) != 0) { rc = MT_ERR_MSG_KEY; goto fail; }
 
-    uint32_t mlen = mt_le32(pt + 28);
+    mlen = mt_le32(pt + 28);
     if (mlen % 4 || mlen > clen - MT_MSG_HEADER) { rc = MT_ERR_RANGE; goto fail; }
-    size_t pad = clen - MT_MSG_HEADER - mlen;
+    pad = clen - MT_MSG_HEADER - mlen;
     if (pad < MT_MSG_MIN_PAD || pad > MT_MSG_MAX_PAD) { rc = MT_ERR_RANGE; goto fail; }
     m->salt = (int64_t)mt_le64(pt);
     m->session_id = (int64_t)mt_le64(pt + 8);

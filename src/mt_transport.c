@@ -151,7 +151,7 @@ static const uint8_t *inner_tag4(int inner)
 
 static int obf_client_start(mt_transport *t, mt_buf *out)
 {
-    uint8_t h[OBF_HEADER], key[32], iv[16], rkey[32], riv[16];
+    uint8_t h[OBF_HEADER], key[32], iv[16], rkey[32], riv[16], *o;
     int rc = MT_ERR_CRYPTO;
     /* Each try rejects with probability ~2^-8; 64 failures mean a broken source. */
     for (int tries = 0; tries < 64; tries++) {
@@ -168,7 +168,7 @@ static int obf_client_start(mt_transport *t, mt_buf *out)
     t->enc = mt_aes_ctr_new(key, iv);
     t->dec = mt_aes_ctr_new(rkey, riv);
     if (!t->enc || !t->dec) { rc = MT_ERR_CRYPTO; goto done; }
-    uint8_t *o = mt_buf_extend(out, OBF_HEADER);
+    o = mt_buf_extend(out, OBF_HEADER);
     if (!o) { rc = MT_ERR_NOMEM; goto done; }
     mt_aes_ctr_apply(t->enc, h, o, OBF_HEADER);
     memcpy(o, h, 56);  /* only the tail travels encrypted */
