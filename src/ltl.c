@@ -1046,7 +1046,8 @@ static int l_info(lua_State *L)
     set_str(L, "name", mt_schema_name(s, c->name));
     lua_pushinteger(L, c->id);
     lua_setfield(L, -2, "id");
-    if (c->is_method) push_tref_name(L, s, c->result);
+    if (c->is_method && s->trefs[c->result].kind == MT_TL_ANY) lua_pushstring(L, "X");
+    else if (c->is_method) push_tref_name(L, s, c->result);
     else lua_pushstring(L, mt_schema_name(s, s->types[c->type].name));
     lua_setfield(L, -2, "type");
     lua_createtable(L, c->nparams, 0);
@@ -1201,6 +1202,8 @@ int mt_open_tl(lua_State *L)
         lua_pushcclosure(L, f->func, 5);
         lua_setfield(L, mod, f->name);
     }
+    lua_pushcfunction(L, mt_open_tl); /* tl.new(): an independent registry */
+    lua_setfield(L, mod, "new");
     lua_pushcfunction(L, l_crc32);
     lua_setfield(L, mod, "crc32");
     lua_pushcfunction(L, l_canonical);
