@@ -235,6 +235,25 @@ describe("transport framing", function()
     assert.equal(E_FRAME, select(2, c:next()).code)
   end)
 
+  it("takes an unframed negative length as a transport error on the client side", function()
+    for _, kind in ipairs { "intermediate", "padded", "full" } do
+      local t = new_client(kind)
+      local e = string.pack("<i4", -429)
+      t:feed(e .. e .. e)
+      for _ = 1, 3 do
+        local f, err = t:next()
+        assert.is_nil(f)
+        assert.equal(-429, err.transport_code)
+      end
+      assert.is_nil(t:next())
+      t:feed(server_bytes(kind, { P1 }))
+      assert.equal(hex(P1), hex(t:next()))
+      -- a large negative length is garbage, not an error code
+      t:feed(string.pack("<i4", -0x10000))
+      assert.equal(E_FRAME, select(2, t:next()).code)
+    end
+  end)
+
   it("full checks the CRC32 and the sequence number", function()
     local t = new_client("full")
     local f = frame.full(P1, 0)

@@ -361,6 +361,18 @@ int mt_transport_next(mt_transport *t, const uint8_t **p, size_t *n, int32_t *tr
     const uint8_t *b = t->rx.data + t->head;
     size_t avail = t->rx.len - t->head, hdr, plen, tail = 0;
     if (avail == 0) return 0;
+    /* Servers have been seen to send a transport error unframed in place of a
+     * length (full transport: -429 repeated). A client never gets a negative
+     * length otherwise; small negative values are taken as that error. */
+    if (!t->server && t->inner != MT_TR_ABRIDGED && avail >= 4) {
+        int32_t v = (int32_t)mt_le32(b);
+        if (v < 0 && v >= -0xffff) {
+            t->head += 4;
+            if (t->head == t->rx.len) t->rx.len = t->head = 0;
+            if (transport_code) *transport_code = v;
+            return MT_ERR_TRANSPORT;
+        }
+    }
     switch (t->inner) {
     case MT_TR_ABRIDGED: {
         /* The top bit is a client's quick-ACK request: a server accepts the frame

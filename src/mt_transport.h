@@ -13,7 +13,10 @@
  *   obfuscated    64-byte header; then abridged/intermediate/padded under AES-256-CTR
  *
  * A received 4-byte payload is a transport error (an int32 such as -404): next()
- * answers MT_ERR_TRANSPORT with *transport_code set, whatever the kind.
+ * answers MT_ERR_TRANSPORT with *transport_code set, whatever the kind. A client
+ * of the intermediate, padded or full transport also takes a small negative
+ * int32 (-65535..-1) in place of a length as an unframed transport error (the
+ * servers do send -429 that way on the full transport) and consumes 4 bytes.
  * Frames claiming more than MT_TRANSPORT_MAX_FRAME bytes are rejected as soon
  * as the length is read, before any of their body is buffered.
  *
