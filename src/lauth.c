@@ -11,6 +11,7 @@
  *   s:public_pem(), s:private_pem(), s:fingerprint()
  *   core.auth.rsa_generate() --> private_pem, public_pem, fingerprint
  *   core.auth.rsa_fingerprint(pem) --> fingerprint | nil, err
+ *   core.auth.rsa_unpad(private_pem, encrypted_data) --> 192 bytes | nil, err   (spec helper)
  *   core.auth.plain_wrap(msg_id, body) --> bytes; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
  */
 #include <stdlib.h>
@@ -390,6 +391,29 @@ static int l_rsa_fingerprint(lua_State *L)
     return 1;
 }
 
+/* rsa_unpad(private_pem, encrypted_data): undoes RSA_PAD (spec helper) -> the 192 padded bytes. */
+static int l_rsa_unpad(lua_State *L)
+{
+    size_t plen, n;
+    const char *pem = luaL_checklstring(L, 1, &plen);
+    const char *enc = luaL_checklstring(L, 2, &n);
+    mt_rsa_priv *k = mt_rsa_priv_load_pem(pem, plen);
+    if (!k) return luaL_argerror(L, 1, "not a 2048-bit RSA private key in PEM");
+    mt_buf b;
+    mt_buf_init(&b);
+    int rc = mt_rsa_priv_unpad_decrypt(k, (const uint8_t *)enc, n, &b);
+    mt_rsa_priv_free(k);
+    if (rc < 0) {
+        mt_buf_free(&b);
+        lua_pushnil(L);
+        lua_pushstring(L, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : mt_strerror(rc));
+        return 2;
+    }
+    lua_pushlstring(L, (const char *)b.data, b.len);
+    mt_buf_free(&b);
+    return 1;
+}
+
 static int l_plain_wrap(lua_State *L)
 {
     lua_Integer id = luaL_checkinteger(L, 1);
@@ -428,7 +452,7 @@ static const luaL_Reg server_methods[] = {
 };
 static const luaL_Reg funcs[] = {
     { "client", l_client }, { "server", l_server }, { "rsa_generate", l_rsa_generate },
-    { "rsa_fingerprint", l_rsa_fingerprint }, { "plain_wrap", l_plain_wrap },
+    { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "plain_wrap", l_plain_wrap },
     { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
 };
 
