@@ -1,0 +1,204 @@
+-- mtproto.testdc: start and stop a local test DC (the `mtproto-testdc` program).
+--
+--   local dc = require("mtproto.testdc").start{ dcs = 3, faults = { bad_salt = true } }
+--   local client = mtproto.client(dc:client_options{ api_id = 1, api_hash = "x" })
+--   ...
+--   dc:stop()            -- also on __close / __gc
+--
+-- start{...} options (all optional):
+--   dcs = 3               number of DCs (1..5), each on its own port
+--   port = 0              first port (0: free ports chosen by the system)
+--   host = "127.0.0.1"    IPv4 address; host6 = "::1" ("" for no IPv6)
+--   key = path            RSA private key file (PEM), generated there when missing
+--   code_lifetime = 300   seconds a phone_code_hash stays valid
+--   resend_timeout = 120  auth.sentCode.timeout
+--   flood = 10            auth.resendCode calls per hash per second before 420 FLOOD_WAIT
+--                         (false or 0: no limit)
+--   faults = { bad_salt = true, new_session = true, gzip = true, update_first = true,
+--              garbage = true, clock_offset = S, delay_ms = N, drop_after = N }
+--   verbose = 0|1|2       log lines of the server on stderr (-v / -vv)
+--   binary = path         the program; default $MTPROTO_TESTDC, else `mtproto-testdc` on PATH
+--
+-- The server is tied to this Lua process: it exits when the process is gone (it watches its
+-- parent pid), so a crashed spec never leaves it running.
+local M = {}
+
+local DC = {}
+DC.__index = DC
+DC.__name = "mtproto.testdc"
+
+local FAULTS = {
+  bad_salt = "boolean", new_session = "boolean", gzip = "boolean", update_first = "boolean",
+  garbage = "boolean", clock_offset = "number", delay_ms = "number", drop_after = "number",
+}
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function bad(name, msg)
+  error(("bad argument #1 to 'start' (%s: %s)"):format(name, msg), 3)
+end
+
+local function int_opt(o, name, lo, hi)
+  local v = o[name]
+  if v == nil then return nil end
+  if math.type(v) ~= "integer" or v < lo or v > hi then
+    bad(name, ("expected an integer in %d..%d"):format(lo, hi))
+  end
+  return v
+end
+
+-- Parses the start-up JSON line (fixed shape, written by the server) without a JSON library.
+local function parse_line(line)
+  local info = { ports = {}, ports6 = {} }
+  info.host = line:match('"host":"([^"]*)"')
+  info.host6 = line:match('"host6":"([^"]*)"')
+  local ports = line:match('"ports":(%b{})')
+  local ports6 = line:match('"ports6":(%b{})')
+  if not info.host or not ports then return nil end
+  for k, v in ports:gmatch('"(%d+)":(%d+)') do info.ports[tonumber(k)] = tonumber(v) end
+  for k, v in (ports6 or ""):gmatch('"(%d+)":(%d+)') do info.ports6[tonumber(k)] = tonumber(v) end
+  local pem = line:match('"rsa_public_pem":"([^"]*)"')
+  info.pem = pem and pem:gsub("\\n", "\n")
+  info.fingerprint = line:match('"fingerprint":"(%-?%d+)"')
+  info.pid = tonumber(line:match('"pid":(%d+)'))
+  if not info.pem or not info.fingerprint or not info.pid then return nil end
+  return info
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Builds the command line from the options (raises on bad ones).
+local function command(o)
+  local args = {}
+  local function add(...) for _, a in ipairs{ ... } do args[#args + 1] = quote(a) end end
+  local dcs = int_opt(o, "dcs", 1, 5)
+  if dcs then add("--dcs", dcs) end
+  local port = int_opt(o, "port", 0, 65530)
+  if port then add("--port", port) end
+  if o.host ~= nil then
+    if type(o.host) ~= "string" then bad("host", "expected a string") end
+    add("--host", o.host)
+  end
+  if o.host6 ~= nil then
+    if type(o.host6) ~= "string" then bad("host6", "expected a string") end
+    add("--host6", o.host6)
+  end
+  if o.key ~= nil then
+    if type(o.key) ~= "string" or o.key == "" then bad("key", "expected a file name") end
+    add("--key", o.key)
+  end
+  local life = int_opt(o, "code_lifetime", 1, 86400 * 365)
+  if life then add("--code-lifetime", life) end
+  local rt = int_opt(o, "resend_timeout", 0, 86400)
+  if rt then add("--resend-timeout", rt) end
+  if o.flood == false then
+    add("--no-flood")
+  elseif o.flood ~= nil then
+    add("--flood", int_opt(o, "flood", 0, 64))
+  end
+  if o.faults ~= nil then
+    if type(o.faults) ~= "table" then bad("faults", "expected a table") end
+    for name, v in pairs(o.faults) do
+      local want = FAULTS[name]
+      if not want then bad("faults", "unknown fault " .. tostring(name)) end
+      if want == "boolean" then
+        if type(v) ~= "boolean" then bad("faults." .. name, "expected a boolean") end
+        if v then add("--fault", name) end
+      else
+        if math.type(v) ~= "integer" then bad("faults." .. name, "expected an integer") end
+        add("--fault", name .. "=" .. v)
+      end
+    end
+  end
+  local verbose = int_opt(o, "verbose", 0, 2)
+  if verbose == 1 then add("-v") elseif verbose == 2 then add("-vv") end
+  return table.concat(args, " "), verbose and verbose > 0
+end
+
+-- dc = testdc.start{...} -> a running test DC, or nil, err (a string).
+function M.start(o)
+  if o ~= nil and type(o) ~= "table" then
+    error("bad argument #1 to 'start' (table expected, got " .. type(o) .. ")", 2)
+  end
+  o = o or {}
+  local bin = o.binary or os.getenv("MTPROTO_TESTDC") or "mtproto-testdc"
+  if type(bin) ~= "string" or bin == "" then bad("binary", "expected a path") end
+  local args, verbose = command(o)
+  local errfile = os.tmpname()
+  -- exec: the server replaces the shell, so its parent is this Lua process ($PPID of the shell)
+  local cmd = ("exec %s %s --no-stdin --parent-pid $PPID </dev/null %s"):format(
+    quote(bin), args, verbose and "" or ("2>" .. quote(errfile)))
+  local p, perr = io.popen(cmd, "r")
+  if not p then
+    os.remove(errfile)
+    return nil, "cannot start " .. bin .. ": " .. tostring(perr)
+  end
+  local line = p:read("l")
+  local info = line and parse_line(line)
+  if not info then
+    p:close()
+    local msg = slurp(errfile):gsub("%s+$", "")
+    os.remove(errfile)
+    return nil, "mtproto-testdc did not start (" .. bin .. ")" .. (msg ~= "" and (": " .. msg) or "")
+  end
+  local dc = setmetatable({
+    host = info.host, host6 = info.host6, ports = info.ports, ports6 = info.ports6,
+    pem = info.pem, fingerprint = info.fingerprint, pid = info.pid,
+    dcs = #info.ports, _pipe = p, _errfile = errfile, line = line,
+  }, DC)
+  return dc
+end
+
+-- dc_options for mtproto.client: { [dc] = { host =, port = } }.
+function DC:options(v6)
+  local t = {}
+  for i, port in pairs(v6 and self.ports6 or self.ports) do
+    t[i] = { host = v6 and self.host6 or self.host, port = port }
+  end
+  return t
+end
+
+-- The options of mtproto.client for this DC, merged into `extra` (copied).
+function DC:client_options(extra)
+  local t = {}
+  for k, v in pairs(extra or {}) do t[k] = v end
+  if t.dc_options == nil then t.dc_options = self:options() end
+  if t.rsa_keys == nil then t.rsa_keys = { self.pem } end
+  if t.api_id == nil then t.api_id = 1 end
+  if t.api_hash == nil then t.api_hash = "testdc" end
+  return t
+end
+
+-- Stops the server and waits for it (idempotent).
+function DC:stop()
+  local p = rawget(self, "_pipe")
+  if not p then return true end
+  self._pipe = nil
+  os.execute("kill " .. math.tointeger(self.pid) .. " 2>/dev/null")
+  p:close()
+  if self._errfile then os.remove(self._errfile) end
+  return true
+end
+
+function DC:running()
+  return rawget(self, "_pipe") ~= nil
+end
+
+DC.__close = DC.stop
+DC.__gc = DC.stop
+function DC.__tostring(self)
+  local ps = {}
+  for i = 1, #self.ports do ps[i] = tostring(self.ports[i]) end
+  return ("mtproto.testdc (%s:%s%s)"):format(self.host, table.concat(ps, ","),
+    rawget(self, "_pipe") and "" or ", stopped")
+end
+
+return M

@@ -1,0 +1,168 @@
+/* mtproto-testdc: the local test DC. Internal header shared by the files of src/testdc.
+ *
+ *   tdc_main.c   command line, RSA key, listening sockets, the poll() loop, timers
+ *   tdc_conn.c   one TCP connection: transport, handshake, encrypted sessions,
+ *                service messages, faults
+ *   tdc_api.c    the API methods (login flow, help.*): request bytes in, answer bytes out
+ *   tdc_store.c  the shared state: login codes (per phone_code_hash) and auth keys
+ *
+ * Everything lives in one tdc_server: there is no global mutable state. Time is
+ * passed in as `now_ms` (wall clock + the clock_offset fault, in milliseconds). */
+#ifndef TDC_H
+#define TDC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mt_buf.h"
+#include "mt_crypto.h"
+#include "mt_msg.h"
+#include "mt_rsa.h"
+
+#define TDC_MAX_DCS 5
+#define TDC_CODE_LEN 5
+#define TDC_HASH_LEN 32           /* phone_code_hash: 16 random bytes in hex */
+#define TDC_PHONE_MAX 15
+#define TDC_FLOOD_MAX 64
+
+/* Fault switches (--fault NAME[=N]). */
+typedef struct tdc_faults {
+    int bad_salt;        /* a new key starts with a salt the client does not know */
+    int new_session;     /* every answer goes in a container after a new_session_created */
+    int gzip;            /* answers are gzip_packed */
+    int update_first;    /* an updatesTooLong (msg_id 3 mod 4) is pushed before each answer */
+    int garbage;         /* a packet that fails msg_key checks is sent before each answer */
+    int64_t clock_offset;/* seconds added to the server clock */
+    int delay_ms;        /* answers are written this long after the request arrived */
+    int drop_after;      /* close a session's first connection after N received messages */
+} tdc_faults;
+
+typedef struct tdc_config {
+    const char *host;        /* IPv4 listen address, default 127.0.0.1 */
+    const char *host6;       /* IPv6 listen address, default ::1 ("" disables) */
+    int port;                /* first port; 0 = any free port */
+    int ndcs;                /* number of DCs, 1..TDC_MAX_DCS */
+    int code_lifetime;       /* seconds a phone_code_hash stays valid (default 300) */
+    int resend_timeout;      /* auth.sentCode.timeout (default 120) */
+    int flood_limit;         /* resendCode calls per hash per second before 420; 0 = off */
+    int verbose;
+    tdc_faults faults;
+} tdc_config;
+
+/* ---- the login store (tdc_store.c) ------------------------------------ */
+typedef struct tdc_login {
+    struct tdc_login *next;
+    char hash[TDC_HASH_LEN + 1];
+    char phone[TDC_PHONE_MAX + 1];   /* digits only */
+    int step;                        /* 0 App, 1 Sms, 2 Call, 3 FlashCall */
+    int64_t sent_ms;                 /* when the current code was sent */
+    int64_t calls[TDC_FLOOD_MAX];    /* ring of recent resendCode times */
+    unsigned ncalls;
+} tdc_login;
+
+typedef struct tdc_logins {
+    tdc_login **buckets;
+    size_t nbuckets, count;
+} tdc_logins;
+
+int tdc_logins_init(tdc_logins *ls);
+void tdc_logins_free(tdc_logins *ls);
+tdc_login *tdc_logins_find(tdc_logins *ls, const char *hash, size_t hlen);
+/* Adds a login with a fresh random hash; NULL on allocation failure. */
+tdc_login *tdc_logins_add(tdc_logins *ls, const char *phone, int64_t now_ms, int64_t lifetime_ms,
+                          const mt_random *rnd);
+void tdc_logins_remove(tdc_logins *ls, tdc_login *l);
+
+/* ---- auth keys and sessions (tdc_store.c) ------------------------------ */
+#define TDC_DEDUP 256   /* answers remembered per session for re-sent requests */
+
+typedef struct tdc_answer {
+    int64_t req_msg_id;
+    uint8_t *data;       /* the whole message body to re-send (NULL: still running) */
+    size_t len;
+    int content;         /* 1: odd seqno */
+} tdc_answer;
+
+typedef struct tdc_session {
+    struct tdc_session *next;
+    int64_t session_id;
+    uint32_t seq;                     /* content messages sent so far */
+    unsigned nrecv;                   /* messages received (drop_after) */
+    int dropped;                      /* drop_after already applied */
+    tdc_answer dedup[TDC_DEDUP];      /* ring */
+    unsigned dedup_pos;
+} tdc_session;
+
+typedef struct tdc_key {
+    struct tdc_key *next;
+    uint64_t id;
+    int dc;
+    uint8_t key[256];
+    int64_t salt;
+    tdc_session *sessions;
+} tdc_key;
+
+typedef struct tdc_keys {
+    tdc_key *head;
+    size_t count;
+} tdc_keys;
+
+tdc_key *tdc_keys_find(tdc_keys *ks, int dc, uint64_t id);
+tdc_key *tdc_keys_add(tdc_keys *ks, int dc, const uint8_t key[256], int64_t salt);
+void tdc_keys_free(tdc_keys *ks);
+/* The session, created when missing (*created set to 1). NULL on allocation failure. */
+tdc_session *tdc_session_get(tdc_key *k, int64_t session_id, int *created);
+tdc_answer *tdc_session_seen(tdc_session *s, int64_t msg_id);
+/* Records msg_id as received (answer pending). */
+tdc_answer *tdc_session_remember(tdc_session *s, int64_t msg_id);
+
+/* ---- the server ---------------------------------------------------------- */
+typedef struct tdc_server {
+    tdc_config cfg;
+    uint16_t ports[TDC_MAX_DCS + 1];   /* index = DC id */
+    uint16_t ports6[TDC_MAX_DCS + 1];
+    tdc_logins logins;
+    tdc_keys keys;
+    mt_rsa_priv *rsa;
+    int64_t rsa_fingerprint;
+    mt_random rnd;
+    mt_msgid_gen clock;                /* server msg_ids (time_offset = clock_offset) */
+} tdc_server;
+
+/* ---- the API (tdc_api.c) -------------------------------------------------- */
+/* Answers one API query `q` (wrappers like invokeWithLayer/initConnection are
+ * unwrapped here) received on DC `dc`. *layer is the connection's layer (223 until an
+ * invokeWithLayer says otherwise; updated here): layers below 223 get the user
+ * constructor of layer 198, the one other layer whose clients (GramJS) are tested. Appends the result object, or an
+ * rpc_error object, to `out`. Returns 1 for a result, 0 for an rpc_error,
+ * or MT_ERR_NOMEM. */
+int tdc_api_answer(tdc_server *srv, int dc, int *layer, const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out);
+/* Appends rpc_error#2144ca19 code message. */
+void tdc_put_rpc_error(mt_buf *out, int code, const char *message);
+/* A readable name for a constructor id, or NULL. */
+const char *tdc_name(uint32_t id);
+/* The innermost query of invokeWithLayer/initConnection/... wrappers (for logs). */
+uint32_t tdc_inner_id(const uint8_t *q, size_t n);
+
+/* ---- connections (tdc_conn.c) -------------------------------------------- */
+typedef struct tdc_conn tdc_conn;
+tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id);
+void tdc_conn_free(tdc_conn *c);
+/* Feeds received bytes (now_ms: real wall clock). Negative: close the connection now. */
+int tdc_conn_input(tdc_conn *c, const uint8_t *in, size_t n, int64_t now_ms);
+/* Moves the answers that are due into the write buffer; returns the next due
+ * time in ms, or -1 when nothing waits. */
+int64_t tdc_conn_due(tdc_conn *c, int64_t now_ms);
+/* Bytes to write (framed), and whether to close once they are written. */
+mt_buf *tdc_conn_wbuf(tdc_conn *c);
+int tdc_conn_closing(const tdc_conn *c);
+/* Server wall clock (with the clock_offset fault) in ms, from real ms. */
+int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms);
+
+/* Logs one line on stderr when verbose. */
+void tdc_log(const tdc_server *srv, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif

@@ -1,0 +1,576 @@
+/* One client connection of the test DC: transport detection, the auth-key
+ * handshake (server side), encrypted sessions and their service messages, and
+ * the fault switches. Sans-IO like the core: bytes in, framed bytes out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mt_auth.h"
+#include "mt_gzip.h"
+#include "mt_transport.h"
+#include "tdc.h"
+
+enum {
+    ID_RPC_RESULT = 0xf35c6d01u,
+    ID_GZIP_PACKED = 0x3072cfa1u,
+    ID_MSGS_ACK = 0x62d6b459u,
+    ID_BAD_MSG = 0xa7eff811u,
+    ID_BAD_SALT = 0xedab447bu,
+    ID_NEW_SESSION = 0x9ec20908u,
+    ID_PING = 0x7abe77ecu,
+    ID_PING_DELAY = 0xf3427b8cu,
+    ID_PONG = 0x347773c5u,
+    ID_GET_FUTURE_SALTS = 0xb921bd04u,
+    ID_FUTURE_SALTS = 0xae500895u,
+    ID_DESTROY_SESSION = 0xe7512126u,
+    ID_DESTROY_SESSION_OK = 0xe22045fcu,
+    ID_DESTROY_SESSION_NONE = 0x62d350c9u,
+    ID_RPC_DROP_ANSWER = 0x58e4a740u,
+    ID_RPC_ANSWER_UNKNOWN = 0x5e2ad36eu,
+    ID_MSGS_STATE_REQ = 0xda69fb52u,
+    ID_MSG_RESEND_REQ = 0x7d861a08u,
+    ID_MSGS_STATE_INFO = 0x04deb57du,
+    ID_UPDATES_TOO_LONG = 0xe317af7eu,
+    ID_VECTOR = 0x1cb5c415u,
+};
+
+/* A payload waiting for its time (the delay_ms fault), framed when due. */
+typedef struct tdc_out {
+    struct tdc_out *next;
+    int64_t due_ms;
+    size_t len;
+    uint8_t data[];
+} tdc_out;
+
+/* One message to send in the current batch. */
+typedef struct out_msg {
+    uint8_t *body;
+    size_t len;
+    int content;
+} out_msg;
+
+#define MAX_BATCH (MT_CONTAINER_MAX / 2)
+
+struct tdc_conn {
+    tdc_server *srv;
+    int dc, id;
+    int layer;               /* from invokeWithLayer; 223 until then */
+    mt_transport *tr;
+    mt_auth_server *auth;
+    mt_buf wbuf;
+    mt_buf plain;
+    tdc_out *head, *tail;
+    int closing;
+    /* the batch being built for one received packet */
+    tdc_key *key;
+    tdc_session *sess;
+    out_msg batch[MAX_BATCH];
+    int nbatch;
+    int answered;            /* the batch holds an rpc_result */
+    int64_t first_msg_id;
+};
+
+int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms)
+{
+    return real_ms + srv->cfg.faults.clock_offset * 1000;
+}
+
+tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
+{
+    tdc_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = srv;
+    c->dc = dc;
+    c->id = id;
+    c->layer = 223;
+    c->tr = mt_transport_new_server();
+    if (!c->tr) { free(c); return NULL; }
+    mt_transport_set_random(c->tr, &srv->rnd);
+    mt_buf_init(&c->wbuf);
+    mt_buf_init(&c->plain);
+    return c;
+}
+
+static void clear_batch(tdc_conn *c)
+{
+    for (int i = 0; i < c->nbatch; i++) { mt_wipe(c->batch[i].body, c->batch[i].len); free(c->batch[i].body); }
+    c->nbatch = 0;
+    c->answered = 0;
+}
+
+void tdc_conn_free(tdc_conn *c)
+{
+    if (!c) return;
+    clear_batch(c);
+    mt_transport_free(c->tr);
+    mt_auth_server_free(c->auth);
+    mt_buf_free(&c->wbuf);
+    mt_buf_free(&c->plain);
+    tdc_out *o = c->head;
+    while (o) { tdc_out *n = o->next; mt_wipe(o->data, o->len); free(o); o = n; }
+    free(c);
+}
+
+mt_buf *tdc_conn_wbuf(tdc_conn *c) { return &c->wbuf; }
+int tdc_conn_closing(const tdc_conn *c) { return c->closing; }
+
+static int64_t real_ns(int64_t real_ms) { return real_ms * 1000000; }
+
+static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno, const uint8_t *b, size_t n)
+{
+    if (c->srv->cfg.verbose < 1) return;
+    uint32_t id = n >= 4 ? mt_le32(b) : 0;
+    const char *name = tdc_name(id);
+    char inner[64] = "";
+    if (id == ID_RPC_RESULT && n >= 16) {
+        uint32_t r = mt_le32(b + 12);
+        const char *rn = tdc_name(r);
+        if (r == 0x2144ca19u && n >= 21) {          /* rpc_error: show code and message */
+            size_t ml = b[20] < n - 21 ? b[20] : n - 21;
+            snprintf(inner, sizeof inner, "(rpc_error %d %.*s)", (int)mt_le32(b + 16), (int)(ml > 40 ? 40 : ml), (const char *)b + 21);
+        } else if (rn) {
+            snprintf(inner, sizeof inner, "(%s)", rn);
+        } else {
+            snprintf(inner, sizeof inner, "(#%08x)", r);
+        }
+    } else if (name && (id == 0xda9b0d0du || id == 0xc1cd5ea9u || id == 0xbf9459b7u)) {
+        uint32_t q = tdc_inner_id(b, n);
+        const char *qn = tdc_name(q);
+        if (qn) snprintf(inner, sizeof inner, "(%s)", qn);
+        else snprintf(inner, sizeof inner, "(#%08x)", q);
+    }
+    if (name) tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d %s%s", c->dc, c->id, dir,
+                      (long long)msg_id, (int)seqno, name, inner);
+    else tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d #%08x", c->dc, c->id, dir,
+                 (long long)msg_id, (int)seqno, id);
+}
+
+/* Queues one transport payload: framed now, or when the delay fault says. */
+static int queue_payload(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
+{
+    int delay = c->srv->cfg.faults.delay_ms;
+    if (delay <= 0 && !c->head) return mt_transport_encode(c->tr, p, n, &c->wbuf);
+    tdc_out *o = malloc(sizeof *o + n);
+    if (!o) return MT_ERR_NOMEM;
+    o->next = NULL;
+    o->due_ms = now_ms + (delay > 0 ? delay : 0);
+    o->len = n;
+    memcpy(o->data, p, n);
+    if (c->tail) c->tail->next = o; else c->head = o;
+    c->tail = o;
+    return MT_OK;
+}
+
+int64_t tdc_conn_due(tdc_conn *c, int64_t now_ms)
+{
+    while (c->head && c->head->due_ms <= now_ms) {
+        tdc_out *o = c->head;
+        int rc = mt_transport_encode(c->tr, o->data, o->len, &c->wbuf);
+        c->head = o->next;
+        if (!c->head) c->tail = NULL;
+        mt_wipe(o->data, o->len);
+        free(o);
+        if (rc < 0) { c->closing = 1; return -1; }
+    }
+    return c->head ? c->head->due_ms : -1;
+}
+
+/* A transport error (-404 and friends) and close. */
+static int send_transport_error(tdc_conn *c, int32_t code)
+{
+    uint8_t b[4];
+    mt_wr32(b, (uint32_t)code);
+    c->closing = 1;
+    return mt_transport_encode(c->tr, b, 4, &c->wbuf);
+}
+
+/* ---- the handshake ----------------------------------------------------------- */
+
+static int on_plain(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
+{
+    int64_t msg_id;
+    const uint8_t *body;
+    size_t blen;
+    int rc = mt_plain_unwrap(p, n, &msg_id, &body, &blen);
+    if (rc < 0) return rc;
+    log_msg(c, "in ", msg_id, 0, body, blen);
+    if (!c->auth) {
+        c->auth = mt_auth_server_new(c->srv->rsa, &c->srv->rnd);
+        if (!c->auth) return MT_ERR_NOMEM;
+    }
+    int64_t srv_ms = tdc_server_ms(c->srv, now_ms);
+    mt_buf ans;
+    mt_buf_init(&ans);
+    rc = mt_auth_server_step(c->auth, body, blen, (int32_t)(srv_ms / 1000), &ans);
+    if (rc < 0) {
+        tdc_log(c->srv, 1, "dc%d conn%d handshake failed: %s", c->dc, c->id, mt_auth_server_error(c->auth));
+        mt_buf_free(&ans);
+        return rc;
+    }
+    if (rc == MT_AUTH_DONE) {
+        uint8_t key[256];
+        int64_t salt;
+        int32_t dc_id, expires_in;
+        int r2 = mt_auth_server_result(c->auth, key, &salt, &dc_id, &expires_in);
+        if (r2 >= 0) {
+            if (c->srv->cfg.faults.bad_salt) mt_random_fill(&c->srv->rnd, (uint8_t *)&salt, sizeof salt);
+            if (!tdc_keys_find(&c->srv->keys, c->dc, mt_auth_key_id(key)) &&
+                !tdc_keys_add(&c->srv->keys, c->dc, key, salt))
+                r2 = MT_ERR_NOMEM;
+            tdc_log(c->srv, 1, "dc%d conn%d new auth key %016llx (inner dc %d)", c->dc, c->id,
+                    (unsigned long long)mt_auth_key_id(key), (int)dc_id);
+        }
+        mt_wipe(key, sizeof key);
+        mt_auth_server_free(c->auth);
+        c->auth = NULL;
+        if (r2 < 0) { mt_buf_free(&ans); return r2; }
+    }
+    mt_buf pkt;
+    mt_buf_init(&pkt);
+    int64_t id = mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1);
+    log_msg(c, "out", id, 0, ans.data, ans.len);
+    rc = mt_plain_wrap(&pkt, id, ans.data, ans.len);
+    if (rc >= 0) rc = queue_payload(c, pkt.data, pkt.len, now_ms);
+    mt_buf_free(&ans);
+    mt_buf_free(&pkt);
+    return rc;
+}
+
+/* ---- encrypted messages ---------------------------------------------------- */
+
+static int add_out(tdc_conn *c, const mt_buf *b, int content)
+{
+    if (b->oom) return MT_ERR_NOMEM;
+    if (c->nbatch >= MAX_BATCH) return MT_ERR_RANGE;
+    uint8_t *d = malloc(b->len ? b->len : 1);
+    if (!d) return MT_ERR_NOMEM;
+    memcpy(d, b->data, b->len);
+    c->batch[c->nbatch].body = d;
+    c->batch[c->nbatch].len = b->len;
+    c->batch[c->nbatch].content = content;
+    c->nbatch++;
+    return MT_OK;
+}
+
+static int32_t next_seqno(tdc_session *s, int content)
+{
+    return content ? (int32_t)(s->seq++ * 2 + 1) : (int32_t)(s->seq * 2);
+}
+
+/* Encrypts one message body of the current key and session and queues it. */
+static int send_encrypted(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms)
+{
+    mt_buf pkt;
+    mt_buf_init(&pkt);
+    log_msg(c, "out", msg_id, seqno, body, len);
+    int rc = mt_msg_encrypt(c->key->key, 8, c->key->salt, c->sess ? c->sess->session_id : 0, msg_id, seqno,
+                            body, len, &c->srv->rnd, &pkt);
+    if (rc >= 0) rc = queue_payload(c, pkt.data, pkt.len, now_ms);
+    mt_buf_free(&pkt);
+    return rc;
+}
+
+/* Sends a bad_msg_notification / bad_server_salt outside any session batch. */
+static int send_bad_msg(tdc_conn *c, int64_t session_id, int64_t bad_id, int32_t bad_seq, int code, int64_t now_ms)
+{
+    mt_buf b;
+    mt_buf_init(&b);
+    if (code == 48) {
+        mt_buf_put_u32(&b, ID_BAD_SALT);
+        mt_buf_put_i64(&b, bad_id);
+        mt_buf_put_i32(&b, bad_seq);
+        mt_buf_put_i32(&b, code);
+        mt_buf_put_i64(&b, c->key->salt);
+    } else {
+        mt_buf_put_u32(&b, ID_BAD_MSG);
+        mt_buf_put_i64(&b, bad_id);
+        mt_buf_put_i32(&b, bad_seq);
+        mt_buf_put_i32(&b, code);
+    }
+    int rc = b.oom ? MT_ERR_NOMEM : MT_OK;
+    if (rc >= 0) {
+        tdc_session tmp = { .session_id = session_id };
+        tdc_session *saved = c->sess;
+        c->sess = c->sess ? c->sess : &tmp;
+        uint32_t seq = c->sess->seq;
+        rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), (int32_t)(seq * 2), b.data, b.len, now_ms);
+        c->sess = saved;
+    }
+    mt_buf_free(&b);
+    return rc;
+}
+
+/* rpc_result#f35c6d01 req_msg_id result, the result gzip_packed under the gzip fault. */
+static int put_rpc_result(tdc_conn *c, mt_buf *out, int64_t req_msg_id, const mt_buf *res)
+{
+    mt_buf_put_u32(out, ID_RPC_RESULT);
+    mt_buf_put_i64(out, req_msg_id);
+    if (c->srv->cfg.faults.gzip) {
+        mt_buf z;
+        mt_buf_init(&z);
+        int rc = mt_gzip(res->data, res->len, &z);
+        if (rc < 0) { mt_buf_free(&z); return rc; }
+        mt_buf_put_u32(out, ID_GZIP_PACKED);
+        mt_buf_put_tlbytes(out, z.data, z.len);
+        mt_buf_free(&z);
+    } else {
+        mt_buf_put(out, res->data, res->len);
+    }
+    return out->oom ? MT_ERR_NOMEM : MT_OK;
+}
+
+/* Answers one (non-container) message; the answer joins the batch and the dedup store. */
+static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms)
+{
+    tdc_session *s = c->sess;
+    log_msg(c, "in ", msg_id, seqno, body, len);
+    if (len < 4) return MT_ERR_PROTO;
+    uint32_t id = mt_le32(body);
+    if (id == MT_CONTAINER_ID) return MT_ERR_PROTO;          /* nested */
+    if (id == ID_MSGS_ACK) {
+        if (seqno & 1) return send_bad_msg(c, s->session_id, msg_id, seqno, 35, now_ms);
+        return MT_OK;
+    }
+    if (!(seqno & 1)) return send_bad_msg(c, s->session_id, msg_id, seqno, 34, now_ms);
+    s->nrecv++;
+    tdc_answer *seen = tdc_session_seen(s, msg_id);
+    if (seen) {
+        tdc_log(c->srv, 1, "dc%d conn%d re-sent msg_id=%lld: %s", c->dc, c->id, (long long)msg_id,
+                seen->data ? "answer re-sent" : "still running, ignored");
+        if (!seen->data) return MT_OK;
+        mt_buf b = { seen->data, seen->len, seen->len, 0 };
+        int rc = add_out(c, &b, 1);
+        if (rc >= 0) c->answered = 1;
+        return rc;
+    }
+    tdc_answer *ans = tdc_session_remember(s, msg_id);
+    mt_buf res, out;
+    mt_buf_init(&res);
+    mt_buf_init(&out);
+    mt_reader r;
+    mt_rd_init(&r, body + 4, len - 4);
+    int64_t srv_ms = tdc_server_ms(c->srv, now_ms);
+    int rc = MT_OK;
+    switch (id) {
+    case ID_PING:
+    case ID_PING_DELAY: {
+        int64_t ping_id = mt_rd_i64(&r);
+        if (r.err) { rc = r.err; break; }
+        mt_buf_put_u32(&out, ID_PONG);
+        mt_buf_put_i64(&out, msg_id);
+        mt_buf_put_i64(&out, ping_id);
+        break;
+    }
+    case ID_GET_FUTURE_SALTS: {
+        int32_t num = mt_rd_i32(&r);
+        if (r.err) { rc = r.err; break; }
+        if (num < 1) num = 1;
+        if (num > 64) num = 64;
+        int32_t now_s = (int32_t)(srv_ms / 1000);
+        mt_buf_put_u32(&out, ID_FUTURE_SALTS);
+        mt_buf_put_i64(&out, msg_id);
+        mt_buf_put_i32(&out, now_s);
+        mt_buf_put_u32(&out, (uint32_t)num);                  /* bare vector of bare future_salt */
+        for (int32_t i = 0; i < num; i++) {
+            mt_buf_put_i32(&out, now_s - 60 + i * 3600);
+            mt_buf_put_i32(&out, now_s - 60 + (i + 1) * 3600);
+            mt_buf_put_i64(&out, c->key->salt);              /* one salt stays valid throughout */
+        }
+        break;
+    }
+    case ID_DESTROY_SESSION: {
+        int64_t sid = mt_rd_i64(&r);
+        if (r.err) { rc = r.err; break; }
+        int known = 0;
+        for (tdc_session *t = c->key->sessions; t; t = t->next) known |= t->session_id == sid && t != s;
+        mt_buf_put_u32(&res, known ? ID_DESTROY_SESSION_OK : ID_DESTROY_SESSION_NONE);
+        mt_buf_put_i64(&res, sid);
+        rc = put_rpc_result(c, &out, msg_id, &res);
+        break;
+    }
+    case ID_RPC_DROP_ANSWER:
+        mt_buf_put_u32(&res, ID_RPC_ANSWER_UNKNOWN);
+        rc = put_rpc_result(c, &out, msg_id, &res);
+        break;
+    case ID_MSGS_STATE_REQ:
+    case ID_MSG_RESEND_REQ: {
+        /* msgs_state_info: 1 (nothing known) for each id asked about */
+        if (mt_rd_u32(&r) != ID_VECTOR) { rc = MT_ERR_PROTO; break; }
+        uint32_t cnt = mt_rd_u32(&r);
+        if (r.err || cnt > mt_rd_left(&r) / 8) { rc = MT_ERR_RANGE; break; }
+        mt_buf_put_u32(&out, ID_MSGS_STATE_INFO);
+        mt_buf_put_i64(&out, msg_id);
+        uint8_t *info = calloc(cnt ? cnt : 1, 1);
+        if (!info) { rc = MT_ERR_NOMEM; break; }
+        memset(info, 1, cnt);
+        mt_buf_put_tlbytes(&out, info, cnt);
+        free(info);
+        break;
+    }
+    default:
+        rc = tdc_api_answer(c->srv, c->dc, &c->layer, body, len, srv_ms, &res);
+        if (rc >= 0) rc = put_rpc_result(c, &out, msg_id, &res);
+        break;
+    }
+    if (rc >= 0) rc = out.oom ? MT_ERR_NOMEM : add_out(c, &out, 1);
+    if (rc >= 0) {
+        ans->data = malloc(out.len);
+        if (ans->data) { memcpy(ans->data, out.data, out.len); ans->len = out.len; ans->content = 1; }
+        c->answered = 1;
+    }
+    mt_buf_free(&res);
+    mt_buf_free(&out);
+    return rc;
+}
+
+/* Sends the batch built for one packet: an update and garbage first when the
+ * faults say, then the answers (in a container when more than one). */
+static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
+{
+    const tdc_faults *f = &c->srv->cfg.faults;
+    int rc = MT_OK;
+    if (c->nbatch == 0 && !new_session) return MT_OK;
+    if (c->answered && f->update_first) {
+        uint8_t u[4];
+        mt_wr32(u, ID_UPDATES_TOO_LONG);
+        rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 3), next_seqno(c->sess, 1), u, 4, now_ms);
+        if (rc < 0) return rc;
+    }
+    if (c->answered && f->garbage) {
+        /* right auth_key_id, random msg_key and data: the client's msg_key check drops it */
+        uint8_t g[8 + 16 + 64];
+        mt_wr64(g, c->key->id);
+        rc = mt_random_fill(&c->srv->rnd, g + 8, sizeof g - 8);
+        if (rc >= 0) rc = queue_payload(c, g, sizeof g, now_ms);
+        if (rc < 0) return rc;
+        tdc_log(c->srv, 1, "dc%d conn%d out garbage packet (%zu bytes)", c->dc, c->id, sizeof g);
+    }
+    mt_buf ns;
+    mt_buf_init(&ns);
+    if (new_session || (c->answered && f->new_session)) {
+        uint64_t unique;
+        mt_random_fill(&c->srv->rnd, (uint8_t *)&unique, sizeof unique);
+        mt_buf_put_u32(&ns, ID_NEW_SESSION);
+        mt_buf_put_i64(&ns, c->first_msg_id);
+        mt_buf_put_u64(&ns, unique);
+        mt_buf_put_i64(&ns, c->key->salt);
+        if (ns.oom) { mt_buf_free(&ns); return MT_ERR_NOMEM; }
+    }
+    int total = c->nbatch + (ns.len ? 1 : 0);
+    if (total == 1) {
+        const uint8_t *b = ns.len ? ns.data : c->batch[0].body;
+        size_t n = ns.len ? ns.len : c->batch[0].len;
+        int content = ns.len ? 0 : c->batch[0].content;
+        rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, content), b, n, now_ms);
+    } else {
+        mt_buf box;
+        mt_buf_init(&box);
+        size_t start = box.len;
+        rc = mt_container_begin(&box);
+        if (rc >= 0 && ns.len)
+            rc = mt_container_add(&box, start, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
+                                  next_seqno(c->sess, 0), ns.data, ns.len);
+        for (int i = 0; rc >= 0 && i < c->nbatch; i++)
+            rc = mt_container_add(&box, start, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
+                                  next_seqno(c->sess, c->batch[i].content), c->batch[i].body, c->batch[i].len);
+        if (rc >= 0)
+            rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, 0),
+                                box.data, box.len, now_ms);
+        mt_buf_free(&box);
+    }
+    mt_buf_free(&ns);
+    return rc;
+}
+
+static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
+{
+    tdc_server *srv = c->srv;
+    uint64_t key_id = mt_le64(p);
+    tdc_key *k = tdc_keys_find(&srv->keys, c->dc, key_id);
+    if (!k) {
+        tdc_log(srv, 1, "dc%d conn%d unknown auth key %016llx: -404", c->dc, c->id, (unsigned long long)key_id);
+        return send_transport_error(c, -404);
+    }
+    mt_msg m;
+    int rc = mt_msg_decrypt(k->key, 0, p, n, &c->plain, &m);
+    if (rc < 0) {
+        tdc_log(srv, 1, "dc%d conn%d undecryptable packet (%s): -404", c->dc, c->id, mt_strerror(rc));
+        return send_transport_error(c, -404);
+    }
+    c->key = k;
+    c->sess = NULL;
+    int64_t srv_s = tdc_server_ms(srv, now_ms) / 1000;
+    int64_t t = (int64_t)((uint64_t)m.msg_id >> 32);
+    int bad = (m.msg_id & 3) ? 18 : t < srv_s - 300 ? 16 : t > srv_s + 30 ? 17 : 0;
+    if (bad) {
+        log_msg(c, "in ", m.msg_id, m.seqno, m.body, m.len);
+        tdc_log(srv, 1, "dc%d conn%d bad msg_id (time %lld, server %lld): %d", c->dc, c->id, (long long)t,
+                (long long)srv_s, bad);
+        return send_bad_msg(c, m.session_id, m.msg_id, m.seqno, bad, now_ms);
+    }
+    if (m.salt != k->salt) {
+        log_msg(c, "in ", m.msg_id, m.seqno, m.body, m.len);
+        return send_bad_msg(c, m.session_id, m.msg_id, m.seqno, 48, now_ms);
+    }
+    int created;
+    c->sess = tdc_session_get(k, m.session_id, &created);
+    if (!c->sess) return MT_ERR_NOMEM;
+    c->first_msg_id = m.msg_id;
+    clear_batch(c);
+    if (m.len >= 4 && mt_le32(m.body) == MT_CONTAINER_ID) {
+        log_msg(c, "in ", m.msg_id, m.seqno, m.body, m.len);
+        mt_container_iter it;
+        rc = mt_container_iter_init(&it, m.body, m.len);
+        int first = 1;
+        while (rc >= 0) {
+            int64_t id; int32_t seq; const uint8_t *b; size_t bl;
+            rc = mt_container_next(&it, &id, &seq, &b, &bl);
+            if (rc <= 0) break;
+            if (first && id < c->first_msg_id) c->first_msg_id = id;
+            first = 0;
+            rc = on_message(c, id, seq, b, bl, now_ms);
+        }
+        if (rc < 0) {
+            clear_batch(c);
+            return send_bad_msg(c, m.session_id, m.msg_id, m.seqno, 64, now_ms);
+        }
+    } else {
+        rc = on_message(c, m.msg_id, m.seqno, m.body, m.len, now_ms);
+        if (rc < 0) { clear_batch(c); return rc; }
+    }
+    mt_wipe(c->plain.data, c->plain.len);
+    tdc_session *s = c->sess;
+    int df = srv->cfg.faults.drop_after;
+    if (df > 0 && !s->dropped && s->nrecv >= (unsigned)df) {
+        /* the answers stay in the dedup store: the client re-sends and gets them */
+        s->dropped = 1;
+        clear_batch(c);
+        tdc_log(srv, 1, "dc%d conn%d drop_after=%d: closing", c->dc, c->id, df);
+        return MT_ERR_CLOSED;
+    }
+    rc = send_batch(c, created, now_ms);
+    clear_batch(c);
+    return rc;
+}
+
+int tdc_conn_input(tdc_conn *c, const uint8_t *in, size_t n, int64_t now_ms)
+{
+    if (c->closing) return MT_OK;
+    int rc = mt_transport_feed(c->tr, in, n);
+    if (rc < 0) return rc;
+    for (;;) {
+        const uint8_t *p;
+        size_t len;
+        int32_t code;
+        rc = mt_transport_next(c->tr, &p, &len, &code);
+        if (rc == 0) return MT_OK;
+        if (rc == MT_ERR_TRANSPORT) {
+            tdc_log(c->srv, 1, "dc%d conn%d transport error %d from the client", c->dc, c->id, (int)code);
+            continue;
+        }
+        if (rc < 0) return rc;
+        if (len < 8) return MT_ERR_PROTO;
+        rc = mt_le64(p) == 0 ? on_plain(c, p, len, now_ms) : on_encrypted(c, p, len, now_ms);
+        if (rc < 0) return rc;
+        if (c->closing) return MT_OK;
+    }
+}

@@ -1,0 +1,420 @@
+/* mtproto-testdc: a local Telegram data centre for specs, demos and benchmarks.
+ *
+ *   mtproto-testdc [--host 127.0.0.1] [--host6 ::1|""] [--port P] [--dcs 3] [--key FILE]
+ *                  [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]
+ *                  [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]
+ *
+ * Prints one JSON line on stdout once it listens (see docs/DESIGN.md), then serves
+ * until SIGTERM/SIGINT, EOF on stdin (unless --no-stdin) or the end of --parent-pid. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "tdc.h"
+
+static int64_t real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: mtproto-testdc [--host ADDR] [--host6 ADDR|\"\"] [--port P] [--dcs N] [--key FILE]\n"
+          "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
+          "                      [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
+          "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
+          "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_fault(tdc_faults *f, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
+    long v = 1;
+    if (eq && parse_int(eq + 1, -86400 * 365L, 86400 * 365L, &v) < 0) return -1;
+#define IS(name) (nl == strlen(name) && memcmp(arg, name, nl) == 0)
+    if (IS("bad_salt")) f->bad_salt = v != 0;
+    else if (IS("new_session")) f->new_session = v != 0;
+    else if (IS("gzip")) f->gzip = v != 0;
+    else if (IS("update_first")) f->update_first = v != 0;
+    else if (IS("garbage")) f->garbage = v != 0;
+    else if (IS("clock_offset") && eq) f->clock_offset = v;
+    else if (IS("delay_ms") && eq && v >= 0 && v <= 600000) f->delay_ms = (int)v;
+    else if (IS("drop_after") && eq && v >= 0) f->drop_after = (int)v;
+    else return -1;
+#undef IS
+    return 0;
+}
+
+typedef struct opts {
+    tdc_config cfg;
+    const char *key_file;
+    long parent_pid;
+    int watch_stdin;
+} opts;
+
+static int parse_args(int argc, char **argv, opts *o)
+{
+    tdc_config *c = &o->cfg;
+    c->host = "127.0.0.1";
+    c->host6 = "::1";
+    c->ndcs = 3;
+    c->code_lifetime = 300;
+    c->resend_timeout = 120;
+    c->flood_limit = 10;
+    o->watch_stdin = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+#define NEEDV() do { if (!v) { fprintf(stderr, "mtproto-testdc: %s needs a value\n", a); return -1; } i++; } while (0)
+#define NUM(lo, hi) do { NEEDV(); if (parse_int(v, lo, hi, &n) < 0) { \
+            fprintf(stderr, "mtproto-testdc: bad value for %s: %s\n", a, v); return -1; } } while (0)
+        if (!strcmp(a, "--host")) { NEEDV(); c->host = v; }
+        else if (!strcmp(a, "--host6")) { NEEDV(); c->host6 = v; }
+        else if (!strcmp(a, "--port")) { NUM(0, 65535 - TDC_MAX_DCS); c->port = (int)n; }
+        else if (!strcmp(a, "--dcs")) { NUM(1, TDC_MAX_DCS); c->ndcs = (int)n; }
+        else if (!strcmp(a, "--key")) { NEEDV(); o->key_file = v; }
+        else if (!strcmp(a, "--code-lifetime")) { NUM(1, 86400 * 365L); c->code_lifetime = (int)n; }
+        else if (!strcmp(a, "--resend-timeout")) { NUM(0, 86400); c->resend_timeout = (int)n; }
+        else if (!strcmp(a, "--flood")) { NUM(0, TDC_FLOOD_MAX); c->flood_limit = (int)n; }
+        else if (!strcmp(a, "--no-flood")) c->flood_limit = 0;
+        else if (!strcmp(a, "--parent-pid")) { NUM(1, 0x7fffffffL); o->parent_pid = n; }
+        else if (!strcmp(a, "--no-stdin")) o->watch_stdin = 0;
+        else if (!strcmp(a, "--fault")) {
+            NEEDV();
+            if (parse_fault(&c->faults, v) < 0) { fprintf(stderr, "mtproto-testdc: bad fault: %s\n", v); return -1; }
+        }
+        else if (!strcmp(a, "-v")) c->verbose = 1;
+        else if (!strcmp(a, "-vv")) c->verbose = 2;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+        else { fprintf(stderr, "mtproto-testdc: unknown argument: %s\n", a); usage(stderr); return -1; }
+#undef NUM
+#undef NEEDV
+    }
+    return 0;
+}
+
+/* ---- the RSA key ------------------------------------------------------------ */
+
+static mt_rsa_priv *load_or_make_key(const char *file)
+{
+    if (file) {
+        FILE *f = fopen(file, "rb");
+        if (f) {
+            char buf[16384];
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            mt_rsa_priv *k = mt_rsa_priv_load_pem(buf, n);
+            mt_wipe(buf, sizeof buf);
+            if (!k) fprintf(stderr, "mtproto-testdc: %s: not an RSA private key\n", file);
+            return k;
+        }
+    }
+    mt_rsa_priv *k = mt_rsa_priv_generate(2048);
+    if (!k) { fprintf(stderr, "mtproto-testdc: RSA key generation failed\n"); return NULL; }
+    if (file) {
+        /* written to a temporary name, then renamed: concurrent starts see a whole file */
+        mt_buf pem;
+        mt_buf_init(&pem);
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
+        int fd = -1;
+        if (mt_rsa_priv_save_pem(k, &pem) >= 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0) {
+            ssize_t w = write(fd, pem.data, pem.len);
+            close(fd);
+            if (w != (ssize_t)pem.len || rename(tmp, file) != 0) unlink(tmp);
+        } else {
+            fprintf(stderr, "mtproto-testdc: cannot write %s: %s\n", file, strerror(errno));
+        }
+        mt_buf_free(&pem);
+    }
+    return k;
+}
+
+/* ---- sockets -------------------------------------------------------------------- */
+
+static int listen_on(const char *host, int port, int v6, uint16_t *bound)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof ss);
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -1;
+        sl = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return -1;
+        sl = sizeof *a;
+    }
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) { close(fd); return -1; }
+    sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) { close(fd); return -1; }
+    *bound = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
+{
+    printf("{\"host\":\"%s\",\"ports\":{", srv->cfg.host);
+    for (int i = 1; i <= srv->cfg.ndcs; i++) printf("%s\"%d\":%u", i > 1 ? "," : "", i, srv->ports[i]);
+    printf("},\"ports6\":{");
+    int first = 1;
+    for (int i = 1; i <= srv->cfg.ndcs; i++) {
+        if (!srv->ports6[i]) continue;
+        printf("%s\"%d\":%u", first ? "" : ",", i, srv->ports6[i]);
+        first = 0;
+    }
+    printf("},\"host6\":\"%s\",\"rsa_public_pem\":\"", srv->cfg.host6);
+    for (size_t i = 0; i < pem_len; i++) {
+        if (pem[i] == '\n') fputs("\\n", stdout);
+        else if (pem[i] != '\r') putchar(pem[i]);
+    }
+    printf("\",\"fingerprint\":\"%lld\",\"pid\":%ld}\n", (long long)srv->rsa_fingerprint, (long)getpid());
+    fflush(stdout);
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+typedef struct slot {
+    int fd;
+    tdc_conn *conn;
+} slot;
+
+typedef struct loop {
+    tdc_server *srv;
+    slot *conns;
+    size_t nconns, cap;
+    int next_id;
+} loop;
+
+static void drop_conn(loop *lp, size_t i)
+{
+    close(lp->conns[i].fd);
+    tdc_conn_free(lp->conns[i].conn);
+    lp->conns[i] = lp->conns[--lp->nconns];
+}
+
+static void accept_all(loop *lp, int lfd, int dc)
+{
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) return;
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (lp->nconns == lp->cap) {
+            size_t nc = lp->cap ? lp->cap * 2 : 64;
+            slot *s = realloc(lp->conns, nc * sizeof *s);
+            if (!s) { close(fd); return; }
+            lp->conns = s;
+            lp->cap = nc;
+        }
+        tdc_conn *c = tdc_conn_new(lp->srv, dc, ++lp->next_id);
+        if (!c) { close(fd); return; }
+        lp->conns[lp->nconns].fd = fd;
+        lp->conns[lp->nconns].conn = c;
+        lp->nconns++;
+        tdc_log(lp->srv, 2, "dc%d conn%d accepted", dc, lp->next_id);
+    }
+}
+
+/* Writes what the connection has; -1 when it must be closed. */
+static int write_out(slot *s)
+{
+    mt_buf *w = tdc_conn_wbuf(s->conn);
+    while (w->len) {
+        ssize_t n = send(s->fd, w->data, w->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        mt_buf_consume(w, (size_t)n);
+    }
+    return tdc_conn_closing(s->conn) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    memset(&o, 0, sizeof o);
+    if (parse_args(argc, argv, &o) < 0) return 2;
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN);
+
+    tdc_server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.cfg = o.cfg;
+    srv.clock.time_offset = (int32_t)o.cfg.faults.clock_offset;
+    if (tdc_logins_init(&srv.logins) < 0) return 1;
+    srv.rsa = load_or_make_key(o.key_file);
+    if (!srv.rsa) return 1;
+    srv.rsa_fingerprint = mt_rsa_priv_fingerprint(srv.rsa);
+
+    int lfds[2 * TDC_MAX_DCS + 2];
+    int ldc[2 * TDC_MAX_DCS + 2];
+    int nl = 0;
+    for (int i = 1; i <= srv.cfg.ndcs; i++) {
+        int port = srv.cfg.port ? srv.cfg.port + i - 1 : 0;
+        int fd = -1;
+        /* --port 0: a free port below 32768 (GramJS keeps ports as int16), else any */
+        for (int tries = 0; !port && fd < 0 && tries < 64; tries++) {
+            uint8_t r[2];
+            mt_random_fill(&srv.rnd, r, 2);
+            fd = listen_on(srv.cfg.host, 10000 + (r[0] | r[1] << 8) % 22000, 0, &srv.ports[i]);
+        }
+        if (fd < 0) fd = listen_on(srv.cfg.host, port, 0, &srv.ports[i]);
+        if (fd < 0) {
+            fprintf(stderr, "mtproto-testdc: cannot listen on %s port %d: %s\n", srv.cfg.host, port, strerror(errno));
+            return 1;
+        }
+        lfds[nl] = fd; ldc[nl++] = i;
+        if (srv.cfg.host6[0]) {
+            /* the same port number on ::1 when free; IPv6 may be missing altogether */
+            int fd6 = listen_on(srv.cfg.host6, srv.ports[i], 1, &srv.ports6[i]);
+            if (fd6 < 0 && !srv.cfg.port) fd6 = listen_on(srv.cfg.host6, 0, 1, &srv.ports6[i]);
+            if (fd6 >= 0) { lfds[nl] = fd6; ldc[nl++] = i; }
+            else srv.ports6[i] = 0;
+        }
+    }
+
+    mt_buf pem;
+    mt_buf_init(&pem);
+    if (mt_rsa_priv_public_pem(srv.rsa, &pem) < 0) { fprintf(stderr, "mtproto-testdc: no public PEM\n"); return 1; }
+    print_json(&srv, (const char *)pem.data, pem.len);
+    mt_buf_free(&pem);
+    for (int i = 1; i <= srv.cfg.ndcs; i++)
+        tdc_log(&srv, 1, "DC %d on %s:%u and [%s]:%u", i, srv.cfg.host, srv.ports[i], srv.cfg.host6, srv.ports6[i]);
+
+    loop lp = { &srv, NULL, 0, 0, 0 };
+    struct pollfd *pfd = NULL;
+    size_t pcap = 0;
+    int stdin_open = o.watch_stdin;
+    int64_t next_parent_check = 0;
+    int running = 1;
+    while (running) {
+        int64_t now = real_ms();
+        if (o.parent_pid && now >= next_parent_check) {
+            if (getppid() != (pid_t)o.parent_pid && kill((pid_t)o.parent_pid, 0) < 0 && errno == ESRCH) break;
+            next_parent_check = now + 250;
+        }
+        /* answers that came due; write what can be written */
+        int64_t next_due = -1;
+        for (size_t i = 0; i < lp.nconns;) {
+            int64_t d = tdc_conn_due(lp.conns[i].conn, now);
+            if (d >= 0 && (next_due < 0 || d < next_due)) next_due = d;
+            if (tdc_conn_wbuf(lp.conns[i].conn)->len && write_out(&lp.conns[i]) < 0) { drop_conn(&lp, i); continue; }
+            if (tdc_conn_closing(lp.conns[i].conn) && !tdc_conn_wbuf(lp.conns[i].conn)->len) { drop_conn(&lp, i); continue; }
+            i++;
+        }
+        size_t need = (size_t)nl + 2 + lp.nconns;
+        if (need > pcap) {
+            struct pollfd *np = realloc(pfd, need * 2 * sizeof *np);
+            if (!np) break;
+            pfd = np;
+            pcap = need * 2;
+        }
+        size_t np = 0;
+        pfd[np++] = (struct pollfd){ sfd, POLLIN, 0 };
+        pfd[np++] = (struct pollfd){ stdin_open ? 0 : -1, POLLIN, 0 };
+        for (int i = 0; i < nl; i++) pfd[np++] = (struct pollfd){ lfds[i], POLLIN, 0 };
+        for (size_t i = 0; i < lp.nconns; i++)
+            pfd[np++] = (struct pollfd){ lp.conns[i].fd,
+                                         (short)(POLLIN | (tdc_conn_wbuf(lp.conns[i].conn)->len ? POLLOUT : 0)), 0 };
+        int timeout = o.parent_pid ? 250 : -1;
+        if (next_due >= 0) {
+            int64_t t = next_due - now;
+            if (t < 0) t = 0;
+            if (timeout < 0 || t < timeout) timeout = (int)t;
+        }
+        int rc = poll(pfd, np, timeout);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        now = real_ms();
+        if (pfd[0].revents) break;                              /* SIGTERM / SIGINT */
+        if (pfd[1].revents) {
+            char b[256];
+            ssize_t n = read(0, b, sizeof b);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+        }
+        for (int i = 0; i < nl; i++)
+            if (pfd[2 + i].revents & POLLIN) accept_all(&lp, lfds[i], ldc[i]);
+        /* connections: walk the poll entries back to front so drop_conn's swap is harmless */
+        size_t base = 2 + (size_t)nl;
+        for (size_t k = np; k-- > base;) {
+            size_t i = k - base;
+            if (i >= lp.nconns || lp.conns[i].fd != pfd[k].fd) continue;
+            short re = pfd[k].revents;
+            if (!re) continue;
+            int close_it = 0;
+            if (re & (POLLIN | POLLHUP | POLLERR)) {
+                uint8_t buf[65536];
+                ssize_t n = recv(lp.conns[i].fd, buf, sizeof buf, 0);
+                if (n == 0) close_it = 1;
+                else if (n < 0) close_it = errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+                else {
+                    tdc_log(lp.srv, 2, "fd %d: %zd bytes in", lp.conns[i].fd, n);
+                    int e = tdc_conn_input(lp.conns[i].conn, buf, (size_t)n, now);
+                    if (e < 0) {
+                        tdc_log(lp.srv, 1, "fd %d: closing: %s", lp.conns[i].fd, mt_strerror(e));
+                        close_it = 1;
+                    }
+                }
+            }
+            if (!close_it && tdc_conn_wbuf(lp.conns[i].conn)->len) close_it = write_out(&lp.conns[i]) < 0;
+            if (close_it) drop_conn(&lp, i);
+        }
+    }
+    while (lp.nconns) drop_conn(&lp, lp.nconns - 1);
+    free(lp.conns);
+    free(pfd);
+    for (int i = 0; i < nl; i++) close(lfds[i]);
+    tdc_logins_free(&srv.logins);
+    tdc_keys_free(&srv.keys);
+    mt_rsa_priv_free(srv.rsa);
+    if (sfd >= 0) close(sfd);
+    return 0;
+}
