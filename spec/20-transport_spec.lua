@@ -361,6 +361,16 @@ describe("obfuscated2", function()
     end)
   end
 
+  it("matches a header and frame produced by GramJS (npm telegram 2.26) from the same random bytes", function()
+    -- GramJS leaves bytes 60..62 random; here they read as dc id -9033.
+    local gram_header = "0b30557a9fc4e90e33587da2c7ec11365b80a5caef14395e83a8cdf2173c6186"
+      .. "abd0f51a3f6489aed3f81d42678cb1d6fb20456a8fb4d9feef2ca40144c3eb30"
+    local gram_frame = "80a4f206de6d212955074e92524cdc0e56db812a239006cb8fe3ef848397d8f68f5c80c3adaf122cf2"
+    local t = T.client("obfuscated", { inner = "abridged", dc_id = string.unpack("<i2", R, 61), random = R })
+    assert.equal(gram_header, hex(t:start()))
+    assert.equal(gram_frame, hex(t:encode(string.rep("\xab", 40))))
+  end)
+
   it("skips random headers that would look like another transport", function()
     local bad = "\xef" .. R:sub(2)                        -- abridged tag
     local bad2 = "\xee\xee\xee\xee" .. R:sub(5)           -- intermediate tag

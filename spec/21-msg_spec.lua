@@ -94,6 +94,18 @@ describe("encrypted messages", function()
     end
   end)
 
+  it("decrypts a packet encrypted by GramJS (npm telegram 2.26, x = 0)", function()
+    local key = {}
+    for i = 0, 255 do key[#key + 1] = string.char((i * 11 + 5) % 256) end
+    key = table.concat(key)
+    local pkt = ("b50f6e5d19d8257b8fc448378d01b5d294a178255fadf69a5df33ac3330a7260779ab293133d8a63"
+      .. "fdf02147c3d880262a1661863346e7fbfc785d8333bac0ba8309501420673b86e758d8492eccc45051bbddd9c20045a1")
+      :gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+    local m = assert(T.msg_decrypt(key, 0, pkt))
+    assert.same({ salt = 1234567890123, session_id = -987654321987, msg_id = 0x5f00000000000004, seqno = 3,
+                  body = string.pack("<I4i8i8", 0x347773c5, 8, 9), padding = 12 }, m)
+  end)
+
   it("rejects the wrong direction, a tampered msg_key or ciphertext", function()
     local pkt = T.msg_encrypt(AUTH_KEY, 0, { msg_id = MID, body = BODY })
     local _, err = T.msg_decrypt(AUTH_KEY, 8, pkt)
