@@ -16,7 +16,8 @@
 --                         (false or 0: no limit)
 --   faults = { bad_salt = true, new_session = true, gzip = true, update_first = true,
 --              garbage = true, clock_offset = S, delay_ms = N, drop_after = N }
---   verbose = 0|1|2       log lines of the server on stderr (-v / -vv)
+--   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
+--   log = path            write the server's stderr (the log lines) to this file instead
 --   binary = path         the program; default $MTPROTO_TESTDC, else `mtproto-testdc` on PATH
 --
 -- The server is tied to this Lua process: it exits when the process is gone (it watches its
@@ -132,13 +133,14 @@ function M.start(o)
   local bin = o.binary or os.getenv("MTPROTO_TESTDC") or "mtproto-testdc"
   if type(bin) ~= "string" or bin == "" then bad("binary", "expected a path") end
   local args, verbose = command(o)
-  local errfile = os.tmpname()
+  if o.log ~= nil and (type(o.log) ~= "string" or o.log == "") then bad("log", "expected a file name") end
+  local errfile = o.log or os.tmpname()
   -- exec: the server replaces the shell, so its parent is this Lua process ($PPID of the shell)
   local cmd = ("exec %s %s --no-stdin --parent-pid $PPID </dev/null %s"):format(
-    quote(bin), args, verbose and "" or ("2>" .. quote(errfile)))
+    quote(bin), args, (verbose and not o.log) and "" or ("2>" .. quote(errfile)))
   local p, perr = io.popen(cmd, "r")
   if not p then
-    os.remove(errfile)
+    if not o.log then os.remove(errfile) end
     return nil, "cannot start " .. bin .. ": " .. tostring(perr)
   end
   local line = p:read("l")
@@ -146,13 +148,13 @@ function M.start(o)
   if not info then
     p:close()
     local msg = slurp(errfile):gsub("%s+$", "")
-    os.remove(errfile)
+    if not o.log then os.remove(errfile) end
     return nil, "mtproto-testdc did not start (" .. bin .. ")" .. (msg ~= "" and (": " .. msg) or "")
   end
   local dc = setmetatable({
     host = info.host, host6 = info.host6, ports = info.ports, ports6 = info.ports6,
     pem = info.pem, fingerprint = info.fingerprint, pid = info.pid,
-    dcs = #info.ports, _pipe = p, _errfile = errfile, line = line,
+    dcs = #info.ports, _pipe = p, _errfile = not o.log and errfile or nil, line = line,
   }, DC)
   return dc
 end
