@@ -243,3 +243,246 @@ describe("the official auth key example (core.telegram.org/mtproto/samples-auth_
     assert.equal(S.pq_inner_data .. S.random_padding_bytes, hex(padded))
   end)
 end)
+
+-- Runs the client against the in-memory server. tamper[n](body, new_nonce) may rewrite the
+-- server's n-th answer (1 resPQ, 2 server_DH_params_ok, 3 dh_gen_ok) and ctamper[n](body) the
+-- client's n-th request (1 req_pq_multi, 2 req_DH_params, 3 set_client_DH_params).
+local function exchange(opts)
+  opts = opts or {}
+  local crand = bytes(8192, opts.seed or 7)
+  local c = A.client{ rsa_keys = opts.rsa_keys == nil and { PUB } or opts.rsa_keys or nil, dc_id = opts.dc_id,
+                      expires_in = opts.expires_in, random = crand }
+  local s = A.server{ key_pem = PRIV }
+  local new_nonce = crand:sub(17, 48)
+  local st, out = c:step(nil, NOW)
+  assert.equal("send", st)
+  for n = 1, 3 do
+    if opts.ctamper and opts.ctamper[n] then out = opts.ctamper[n](out) end
+    local ss, sout, scode = s:step(out, NOW + 5)
+    if not ss then return { c = c, s = s, server_err = sout, code = scode } end
+    if opts.tamper and opts.tamper[n] then sout = opts.tamper[n](sout, new_nonce, s) end
+    local cs, cout, code = c:step(sout, NOW)
+    if cs == "done" then return { c = c, s = s, done = true } end
+    if not cs then return { c = c, s = s, err = cout, code = code } end
+    out = cout
+  end
+  error("the exchange did not end")
+end
+
+-- Decrypts server_DH_params_ok, lets edit() change the 564-byte server_DH_inner_data, and
+-- re-encrypts it with a correct SHA1 (or the original one when keep_hash).
+local function reseal(edit, keep_hash)
+  return function(body, new_nonce)
+    local key, iv = tmp_key_iv(new_nonce, body:sub(21, 36))
+    local plain = C.ige_decrypt(key, iv, body:sub(41, 40 + 592))
+    local ans = edit(plain:sub(21, 20 + 564))
+    local data = (keep_hash and plain:sub(1, 20) or C.sha1(ans)) .. ans
+    data = data .. ("\0"):rep((16 - #data % 16) % 16)
+    return body:sub(1, 36) .. tlbytes(C.ige_encrypt(key, iv, data))
+  end
+end
+local function set_g(v) return function(a) return a:sub(1, 36) .. ("<i4"):pack(v) .. a:sub(41) end end
+local function set_prime(p) return function(a) return a:sub(1, 44) .. p .. a:sub(301) end end
+local function set_ga(v) return function(a) return a:sub(1, 304) .. v .. a:sub(561) end end
+local function flip(i) return function(b) return b:sub(1, i - 1) .. string.char(b:byte(i) ~ 1) .. b:sub(i + 1) end end
+local function be256(n) return ("\0"):rep(248) .. (">I8"):pack(n) end
+local function minus(p, k) -- p - k for a small k, big-endian bytes
+  local t, borrow = { p:byte(1, -1) }, k
+  for i = #t, 1, -1 do
+    local v = t[i] - borrow
+    if v < 0 then t[i] = v + 256; borrow = 1 else t[i] = v; borrow = 0 end
+    if borrow == 0 then break end
+  end
+  return string.char(table.unpack(t))
+end
+local function nonce_hash(new_nonce, n, auth_key)
+  return C.sha1(new_nonce .. string.char(n) .. C.sha1(auth_key):sub(1, 8)):sub(5, 20)
+end
+
+describe("the in-memory handshake, client against server", function()
+  it("agrees on the key, the salt and the dc (permanent key, p_q_inner_data_dc)", function()
+    local r = exchange{ dc_id = 10002 }
+    assert.is_true(r.done)
+    local a, b = r.c:result(), r.s:result()
+    assert.equal(256, #a.auth_key)
+    assert.equal(hex(b.auth_key), hex(a.auth_key))
+    assert.equal(b.auth_key_id, a.auth_key_id)
+    assert.equal(b.server_salt, a.server_salt)
+    assert.equal(5, a.time_offset)
+    assert.equal(10002, b.dc_id)
+    assert.equal(0, b.expires_in)
+    -- the salt is new_nonce[0:8] XOR server_nonce[0:8]
+    assert.is_nil(r.c:step("", NOW))
+  end)
+
+  it("makes a temporary key with p_q_inner_data_temp_dc", function()
+    local r = exchange{ dc_id = -4, expires_in = 3600, seed = 11 }
+    assert.is_true(r.done)
+    local b = r.s:result()
+    assert.equal(3600, b.expires_in)
+    assert.equal(-4, b.dc_id)
+    assert.equal(hex(b.auth_key), hex(r.c:result().auth_key))
+  end)
+
+  it("works with the system random source on both sides and gives fresh keys", function()
+    local function run()
+      local c, s = A.client{ rsa_keys = { PUB } }, A.server{ key_pem = PRIV }
+      local _, out = c:step()
+      for _ = 1, 3 do
+        local _, sout = s:step(out)
+        local st, cout = c:step(sout)
+        if st == "done" then break end
+        out = cout
+      end
+      return assert(c:result()).auth_key, s:result().auth_key
+    end
+    local k1, k1s = run()
+    local k2 = run()
+    assert.equal(k1, k1s)
+    assert.are_not.equal(k1, k2)
+  end)
+
+  it("follows dh_gen_retry with a new b and retry_id = auth_key_aux_hash", function()
+    local crand = bytes(8192, 5)
+    local new_nonce = crand:sub(17, 48)
+    local c, s = A.client{ rsa_keys = { PUB }, random = crand }, A.server{ key_pem = PRIV }
+    local _, out = c:step(nil, NOW)
+    _, out = s:step(out, NOW)
+    _, out = c:step(out, NOW)
+    _, out = s:step(out, NOW)
+    local st, first = c:step(out, NOW) -- set_client_DH_params
+    assert.equal("send", st)
+    local st2, ok = s:step(first, NOW)
+    assert.equal("done", st2)
+    local key = s:result().auth_key
+    local k, iv = tmp_key_iv(new_nonce, ok:sub(21, 36))
+    local function inner(req) return C.ige_decrypt(k, iv, req:sub(41, 40 + 336)) end
+
+    local retry = unhex("B91FDC46") .. ok:sub(5, 36) .. nonce_hash(new_nonce, 2, key)
+    local st3, again = c:step(retry, NOW)
+    assert.equal("send", st3, again)
+    local a, b = inner(first), inner(again)
+    assert.equal("54B64366", hex(b:sub(21, 24)))
+    assert.equal(("\0"):rep(8), a:sub(57, 64))                 -- first attempt: retry_id 0
+    assert.equal(hex(C.sha1(key):sub(1, 8)), hex(b:sub(57, 64))) -- then the aux hash of that key
+    assert.are_not.equal(a:sub(69, 324), b:sub(69, 324))          -- and a new g_b
+    assert.is_nil(c:result())
+    -- a dh_gen_fail carrying a hash made with the old key does not match the new one
+    local fail = unhex("02AE9DA6") .. ok:sub(5, 36) .. nonce_hash(new_nonce, 3, key)
+    local x, err, code = c:step(fail, NOW)
+    assert.is_nil(x)
+    assert.equal("new_nonce_hash3 mismatch", err)
+    assert.equal(-20, code)
+    assert.is_nil(c:result())
+  end)
+end)
+
+describe("every tampered handshake input", function()
+  local P = unhex(KNOWN_PRIME)
+  local LO = ("\0"):rep(7) .. "\1" .. ("\0"):rep(248) -- 2^(2048-64)
+  local cases = {
+    -- { name, exchange options, side, expected error, code }
+    { "wrong nonce in resPQ", { tamper = { [1] = flip(5) } }, "client", "nonce mismatch", -20 },
+    { "resPQ of another constructor", { tamper = { [1] = flip(1) } }, "client", "expected resPQ", -6 },
+    { "unknown server key fingerprint", { rsa_keys = false }, "client",
+      "no known RSA key matches the server's fingerprints", -19 },
+    { "pq that is not a product of two primes",
+      { tamper = { [1] = function(b) return b:sub(1, 36) .. tlbytes((">I8"):pack(1000000007 * 8)) .. b:sub(49) end } },
+      "client", "pq is not a product of two primes", -20 },
+    { "wrong server_nonce in server_DH_params_ok", { tamper = { [2] = flip(21) } }, "client", "server_nonce mismatch", -20 },
+    { "server_DH_params_fail", { tamper = { [2] = function(b) return unhex("5D04CB79") .. b:sub(5, 36) .. ("\0"):rep(16) end } },
+      "client", "server refused the DH exchange (server_DH_params_fail)", -20 },
+    { "bad answer hash", { tamper = { [2] = reseal(set_g(4), true) } }, "client", "answer hash mismatch", -20 },
+    { "corrupted encrypted_answer", { tamper = { [2] = function(b) return b:sub(1, -17) .. ("\0"):rep(16) end } },
+      "client", "answer hash mismatch", -20 },
+    { "wrong nonce inside server_DH_inner_data",
+      { tamper = { [2] = reseal(function(a) return a:sub(1, 4) .. ("\0"):rep(16) .. a:sub(21) end) } },
+      "client", "nonce mismatch in server_DH_inner_data", -20 },
+    { "dh_prime that is not prime", { tamper = { [2] = reseal(set_prime(minus(P, 2))) } }, "client", "dh_prime is not prime", -20 },
+    { "dh_prime that is prime but not safe", { tamper = { [2] = reseal(set_prime(unhex(NOT_SAFE_PRIME))) } },
+      "client", "dh_prime is not a safe prime", -20 },
+    { "dh_prime shorter than 2048 bits", { tamper = { [2] = reseal(set_prime("\0" .. P:sub(2))) } },
+      "client", "dh_prime is not a 2048-bit number", -20 },
+    { "g out of range", { tamper = { [2] = reseal(set_g(9)) } }, "client", "g is out of range (2..7)", -20 },
+    { "g = 2 with a prime that is 3 mod 8", { tamper = { [2] = reseal(set_g(2)) } }, "client",
+      "g fails the quadratic residue condition for dh_prime", -20 },
+    { "g_a = 1", { tamper = { [2] = reseal(set_ga(be256(1))) } }, "client", "g_a is out of range", -20 },
+    { "g_a = p - 1", { tamper = { [2] = reseal(set_ga(minus(P, 1))) } }, "client", "g_a is out of range", -20 },
+    { "g_a just below 2^(2048-64)", { tamper = { [2] = reseal(set_ga(minus(LO, 1))) } }, "client", "g_a is out of range", -20 },
+    { "bad new_nonce_hash1 in dh_gen_ok", { tamper = { [3] = flip(40) } }, "client", "new_nonce_hash1 mismatch", -20 },
+    { "wrong server_nonce in dh_gen_ok", { tamper = { [3] = flip(25) } }, "client", "server_nonce mismatch", -20 },
+    { "dh_gen_fail", { tamper = { [3] = function(b, nn, s)
+        return unhex("02AE9DA6") .. b:sub(5, 36) .. nonce_hash(nn, 3, s:result().auth_key) end } },
+      "client", "server answered dh_gen_fail", -20 },
+    -- the server's checks
+    { "server: wrong server_nonce in req_DH_params", { ctamper = { [2] = flip(21) } }, "server", "server_nonce mismatch", -20 },
+    { "server: p and q that do not match pq", { ctamper = { [2] = flip(38) } }, "server", "p and q do not match pq", -20 },
+    { "server: unknown public_key_fingerprint", { ctamper = { [2] = flip(53) } }, "server", "unknown public_key_fingerprint", -19 },
+    { "server: corrupted RSA_PAD data", { ctamper = { [2] = flip(200) } }, "server", "RSA_PAD hash mismatch in encrypted_data", -20 },
+    { "server: corrupted client_DH_inner_data", { ctamper = { [3] = function(b) return b:sub(1, -17) .. ("\0"):rep(16) end } },
+      "server", "client_DH_inner_data hash mismatch", -20 },
+  }
+  for _, case in ipairs(cases) do
+    it("is rejected: " .. case[1], function()
+      local r = exchange(case[2])
+      assert.is_nil(r.done)
+      if case[3] == "client" then
+        assert.equal(case[4], r.err)
+        assert.is_nil(r.c:result()) -- and no key
+        local again, err2 = r.c:step("", NOW)
+        assert.is_nil(again)
+        assert.equal(case[4], err2) -- the client stays failed with its first error
+      else
+        assert.equal(case[4], r.server_err)
+        assert.is_nil(r.s:result())
+      end
+      assert.equal(case[5], r.code)
+    end)
+  end
+
+  it("with a distinct error text per client check", function()
+    local seen, n = {}, 0
+    for _, case in ipairs(cases) do
+      if case[3] == "client" and not seen[case[4]] then seen[case[4]] = true; n = n + 1 end
+    end
+    assert.equal(16, n)
+  end)
+end)
+
+describe("plain messages", function()
+  it("wrap and unwrap", function()
+    local m = A.plain_wrap(0x65C53D500006720C, "abcd")
+    assert.equal("00000000000000000C72060050" .. "3DC56504000000" .. "61626364", hex(m))
+    local id, body = A.plain_unwrap(m)
+    assert.equal(0x65C53D500006720C, id)
+    assert.equal("abcd", body)
+  end)
+  it("reject what is not a plain message", function()
+    assert.same({ nil, "input is truncated" }, { A.plain_unwrap(("\0"):rep(19)) })
+    assert.same({ nil, "not a plain message (auth_key_id is not 0)" }, { A.plain_unwrap("\1" .. ("\0"):rep(23)) })
+    assert.same({ nil, "input is truncated" }, { A.plain_unwrap(("\0"):rep(16) .. "\5\0\0\0abcd") })
+  end)
+end)
+
+describe("the Lua objects", function()
+  it("check their options and close idempotently", function()
+    assert.has_error(function() A.client{ rsa_keys = { "junk" } } end,
+      "bad argument #1 to 'client' (options.rsa_keys[1] is not a 2048-bit RSA public key in PEM)")
+    assert.has_error(function() A.client{ expires_in = -1 } end)
+    assert.has_error(function() A.server{ key_pem = "junk" } end,
+      "bad argument #1 to 'server' (options.key_pem is not a 2048-bit RSA private key in PEM)")
+    local c = A.client{}
+    assert.matches("^mtproto.auth.client", tostring(c))
+    c:close(); c:close()
+    assert.has_error(function() c:step() end, "attempt to use a closed auth client")
+    do local s <close> = A.server{ key_pem = PRIV } assert.equal(FP, s:fingerprint()) end
+  end)
+  it("accept PKCS#1 and SPKI public keys with the same fingerprint", function()
+    local s = A.server{ key_pem = PRIV }
+    local pem = s:public_pem()
+    assert.matches("^%-%-%-%-%-BEGIN RSA PUBLIC KEY%-%-%-%-%-", pem)
+    assert.equal(FP, A.rsa_fingerprint(pem))
+    assert.equal(FP, A.rsa_fingerprint(PUB))
+    assert.same({ nil, "not a 2048-bit RSA public key in PEM" }, { A.rsa_fingerprint("nope") })
+  end)
+end)
