@@ -13,7 +13,9 @@
  *   obfuscated    64-byte header; then abridged/intermediate/padded under AES-256-CTR
  *
  * A received 4-byte payload is a transport error (an int32 such as -404): next()
- * answers MT_ERR_TRANSPORT with *transport_code set, whatever the kind. A client
+ * answers MT_ERR_TRANSPORT with *transport_code set, whatever the kind (padded:
+ * any payload under 20 bytes, the smallest MTProto packet being 24, and the
+ * code is its first 4 bytes). A client
  * of the intermediate, padded or full transport also takes a small negative
  * int32 (-65535..-1) in place of a length as an unframed transport error (the
  * servers do send -429 that way on the full transport) and consumes 4 bytes.
@@ -25,7 +27,7 @@
  * quick-ACK token arriving there is MT_ERR_FRAME.
  *
  * Errors MT_ERR_FRAME (and a failed obfuscation header) are sticky: the stream
- * has lost sync, every later next() returns the same error. */
+ * has lost sync, every later feed() and next() returns the same error. */
 #ifndef MT_TRANSPORT_H
 #define MT_TRANSPORT_H
 
