@@ -27,6 +27,7 @@ static const uint8_t TAG_OBF_ABRIDGED[4] = { 0xef, 0xef, 0xef, 0xef };
 #define OBF_HEADER 64
 #define FULL_OVERHEAD 12     /* len | seqno | ... | crc32 */
 #define PADDED_MAX_PAD 15
+#define RX_KEEP ((size_t)1 << 20)   /* receive buffer room kept between frames */
 /* The smallest MTProto packet (a plain message with a 4-byte body) is 24 bytes,
  * so a padded frame under 4 + 16 bytes can only be a 4-byte error plus padding. */
 #define PADDED_ERROR_BELOW 20
@@ -332,7 +333,11 @@ int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len)
 {
     if (t->err) return t->err;
     if (!len) return MT_OK;
-    if (t->head) {
+    if (t->head == t->rx.len && t->rx.cap > RX_KEEP) {
+        /* all parsed: drop the room a big frame left behind */
+        mt_buf_free(&t->rx);
+        t->head = 0;
+    } else if (t->head) {
         mt_buf_consume(&t->rx, t->head);
         t->head = 0;
     }
