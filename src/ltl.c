@@ -24,6 +24,10 @@
 #define TL_REG_MT "mtproto.tl.registry"
 #define TL_MAX_DEPTH 64
 #define TL_MAX_FLAGS 8
+/* Stack slots one nesting level may use (object or vector table, key, value,
+ * gzip text, container tables): reserved once per call, not per level. */
+#define TL_SLOTS_PER_LEVEL 6
+#define TL_STACK_NEED (TL_SLOTS_PER_LEVEL * (TL_MAX_DEPTH + 2) + 16)
 
 #define UV_REG lua_upvalueindex(1)
 #define UV_LOOKUP lua_upvalueindex(2)
@@ -188,7 +192,6 @@ static void enc_fields(enc *e, int ci, int idx);
 static void check_depth(enc *e)
 {
     if (e->depth > TL_MAX_DEPTH) enc_error(e, "nesting deeper than %d", TL_MAX_DEPTH);
-    luaL_checkstack(e->L, 8, "tl.encode");
 }
 
 /* The constructor or method a table names with `_` (pushes nothing).
@@ -552,6 +555,7 @@ static int l_encode(lua_State *L)
     tlreg *r = get_reg(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    luaL_checkstack(L, TL_STACK_NEED, "tl.encode");
     enc e;
     e.L = L; e.r = r; e.s = &r->s; e.b = &r->out; e.depth = 0; e.npath = 0;
     r->out.len = 0;
@@ -559,6 +563,7 @@ static int l_encode(lua_State *L)
     enc_any(&e, 1);
     if (r->out.oom) return luaL_error(L, "tl.encode: out of memory");
     lua_pushlstring(L, (const char *)r->out.data, r->out.len);
+    if (r->out.cap > ((size_t)1 << 20)) mt_buf_free(&r->out); /* do not keep a big buffer around */
     return 1;
 }
 
@@ -606,7 +611,6 @@ static int dec_boxed_id(dec *d, uint32_t id, int tr, int whole, size_t at);
 static int dec_enter(dec *d)
 {
     if (++d->depth > TL_MAX_DEPTH) return dfail(d, "nesting deeper than %d", TL_MAX_DEPTH);
-    if (!lua_checkstack(d->L, 8)) return dfail(d, "Lua stack overflow");
     return 0;
 }
 
@@ -896,6 +900,7 @@ static int dec_fields(dec *d, int ci)
 
 static void dec_init(dec *d, lua_State *L, tlreg *r, const char *p, size_t n)
 {
+    luaL_checkstack(L, TL_STACK_NEED, "tl.decode");
     d->L = L; d->r = r; d->s = &r->s; d->depth = 0; d->inflated = 0; d->gzoff = 0; d->ingz = 0;
     d->err[0] = 0;
     mt_rd_init(&d->rd, p, n);
