@@ -82,8 +82,9 @@ describe("transport framing", function()
   for _, kind in ipairs { "abridged", "intermediate", "padded", "full" } do
     describe(kind, function()
       it("client start sends the tag and encode gives the golden frame", function()
-        -- padded: one random byte picks the length (7 % 16), then 7 bytes of padding
-        local t = T.client(kind, { random = "\x07PADDING" .. string.rep("\x10zzzzzzzzzzzzzzzz", 1) })
+        -- padded: 16 random bytes per frame, the first picks the length (7 % 16),
+        -- the next ones are the padding
+        local t = T.client(kind, { random = "\x07PADDINGunused..\x10" .. string.rep("z", 15) })
         assert.equal(hex(TAGS[kind]), hex(t:start()))
         local want1, want2
         if kind == "padded" then
@@ -186,7 +187,7 @@ describe("transport framing", function()
       it("server detects the kind, parses, and answers in the same framing", function()
         local s = TAGS[kind] .. server_bytes(kind, { P1, P2 })
         for i = 0, #s do
-          local srv = T.server { random = "\x03xyz" }
+          local srv = T.server { random = "\x03xyz" .. string.rep("-", 12) }
           srv:feed(s:sub(1, i))
           local got = drain(srv)
           srv:feed(s:sub(i + 1))
@@ -194,7 +195,7 @@ describe("transport framing", function()
           assert.same({ hex(P1), hex(P2) }, { hex(got[1] or ""), hex(got[2] or "") })
           assert.equal(kind, srv:kind())
         end
-        local srv = T.server { random = "\x03xyz" }
+        local srv = T.server { random = "\x03xyz" .. string.rep("-", 12) }
         srv:feed(s)
         local want = kind == "padded" and frame.padded(P1, "xyz")
           or kind == "full" and frame.full(P1, 0) or frame[kind](P1)
@@ -328,7 +329,7 @@ describe("obfuscated2", function()
   for _, inner in ipairs { "abridged", "intermediate", "padded" } do
     it("client header and frames match AES-CTR over the documented layout (" .. inner .. ")", function()
       local h, key, iv = derive(inner, -2)
-      local t = T.client("obfuscated", { inner = inner, dc_id = -2, random = R .. "\x00" })
+      local t = T.client("obfuscated", { inner = inner, dc_id = -2, random = R .. string.rep("\x00", 16) })
       local start = t:start()
       local stream = crypto.ctr(key, iv, h .. frame[inner == "padded" and "intermediate" or inner](P1))
       assert.equal(64, #start)
@@ -343,10 +344,10 @@ describe("obfuscated2", function()
     it("round trips through a server object with the reversed keys (" .. inner .. ")", function()
       local dc = ({ abridged = 10002, intermediate = -2, padded = 4 })[inner]
       local _, _, _, rkey, riv = derive(inner, dc)
-      local c = T.client("obfuscated", { inner = inner, dc_id = dc, random = R .. string.rep("\x00", 8) })
+      local c = T.client("obfuscated", { inner = inner, dc_id = dc, random = R .. string.rep("\x00", 32) })
       local wire = c:start() .. c:encode(P1) .. c:encode(P2)
       for i = 0, #wire do
-        local srv = T.server { random = string.rep("\x00", 8) }
+        local srv = T.server { random = string.rep("\x00", 32) }
         srv:feed(wire:sub(1, i))
         local got = drain(srv)
         srv:feed(wire:sub(i + 1))
@@ -357,7 +358,7 @@ describe("obfuscated2", function()
         assert.equal(dc, srv:dc_id())
       end
       -- server -> client: a fresh CTR stream with the reversed key/iv
-      local srv = T.server { random = string.rep("\x00", 8) }
+      local srv = T.server { random = string.rep("\x00", 32) }
       srv:feed(wire)
       drain(srv)
       local a, b = srv:encode(P2), srv:encode(P1)

@@ -299,16 +299,16 @@ int mt_transport_encode(mt_transport *t, const uint8_t *payload, size_t len, mt_
         mt_buf_put(out, payload, len);
         break;
     case MT_TR_PADDED: {
-        uint8_t k = 0, pad[PADDED_MAX_PAD];
-        /* a bare 4-byte error code goes unpadded */
+        /* One draw of 16 bytes: the first picks the length, the rest are the
+         * padding. A bare 4-byte error code goes unpadded. */
+        uint8_t r[1 + PADDED_MAX_PAD], k = 0;
         if (len != 4) {
-            if ((rc = mt_random_fill(&t->rnd, &k, 1)) < 0) return rc;
-            k %= PADDED_MAX_PAD + 1;
-            if (k && (rc = mt_random_fill(&t->rnd, pad, k)) < 0) return rc;
+            if ((rc = mt_random_fill(&t->rnd, r, sizeof r)) < 0) return rc;
+            k = r[0] % (PADDED_MAX_PAD + 1);
         }
         mt_buf_put_u32(out, (uint32_t)(len + k));
         mt_buf_put(out, payload, len);
-        mt_buf_put(out, pad, k);
+        mt_buf_put(out, r + 1, k);
         break;
     }
     case MT_TR_FULL:
