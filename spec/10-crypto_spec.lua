@@ -35,6 +35,16 @@ describe("AES-256-IGE", function()
       assert.equal(hex(pt), hex(C.openssl_ige_decrypt(key, iv, ct)))
     end
   end)
+  it("stays right when calls reuse a key with new ivs, or switch keys (the context cache)", function()
+    local k1, k2 = bytes(32, 100), bytes(32, 101)
+    for i, key in ipairs { k1, k1, k2, k1, k2, k2 } do
+      local iv, pt = bytes(32, 200 + i), bytes(16 * i + 32, 300 + i)
+      local ct = C.ige_encrypt(key, iv, pt)
+      assert.equal(hex(C.openssl_ige_encrypt(key, iv, pt)), hex(ct))
+      assert.equal(hex(pt), hex(C.ige_decrypt(key, iv, ct)))
+      assert.equal(hex(pt), hex(C.ige_decrypt(key, iv, C.openssl_ige_encrypt(key, iv, pt))))
+    end
+  end)
   it("changes every later block when one plaintext bit flips", function()
     local key, iv, pt = bytes(32, 7), bytes(32, 8), bytes(64, 9)
     local pt2 = string.char(pt:byte(1) ~ 1) .. pt:sub(2)

@@ -449,6 +449,22 @@ describe("every tampered handshake input", function()
   end)
 end)
 
+describe("pq factoring (Pollard-Brent)", function()
+  it("splits published and edge-case pq into p < q", function()
+    assert.same({ 1513098571, 1780931429 }, { A.factor_pq(2694724800268887959) }) -- the current sample
+    assert.same({ 1229739323, 1402015859 }, { A.factor_pq(0x17ED48941A08F981) })  -- the older sample
+    assert.same({ 3, 5 }, { A.factor_pq(15) })
+    assert.same({ 2, 1000000007 }, { A.factor_pq(2000000014) })
+    assert.same({ 2147483629, 2147483647 }, { A.factor_pq(2147483629 * 2147483647) })
+    assert.same({ 3037000493, 3037000493 }, { A.factor_pq(3037000493 * 3037000493) })
+  end)
+  it("refuses what is not a product of two primes", function()
+    for _, v in ipairs { 0, 1, 2, 3, 7, 2147483647, 8 * 1000000007, 3 * 5 * 7 } do
+      assert.same({ nil, "pq is not a product of two primes" }, { A.factor_pq(v) }, tostring(v))
+    end
+  end)
+end)
+
 describe("plain messages", function()
   it("wrap and unwrap", function()
     local m = A.plain_wrap(0x65C53D500006720C, "abcd")

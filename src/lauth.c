@@ -12,6 +12,7 @@
  *   core.auth.rsa_generate() --> private_pem, public_pem, fingerprint
  *   core.auth.rsa_fingerprint(pem) --> fingerprint | nil, err
  *   core.auth.rsa_unpad(private_pem, encrypted_data) --> 192 bytes | nil, err   (spec helper)
+ *   core.auth.factor_pq(pq) --> p, q | nil, err                                  (spec helper)
  *   core.auth.plain_wrap(msg_id, body) --> bytes; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
  */
 #include <stdlib.h>
@@ -414,6 +415,21 @@ static int l_rsa_unpad(lua_State *L)
     return 1;
 }
 
+/* factor_pq(pq) --> p, q (p < q) | nil, err: the client's Pollard-Brent (spec helper). */
+static int l_factor_pq(lua_State *L)
+{
+    lua_Integer v = luaL_checkinteger(L, 1);
+    uint64_t p, q;
+    if (v < 0 || mt_dh_factor_pq((uint64_t)v, &p, &q) != MT_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "pq is not a product of two primes");
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)p);
+    lua_pushinteger(L, (lua_Integer)q);
+    return 2;
+}
+
 static int l_plain_wrap(lua_State *L)
 {
     lua_Integer id = luaL_checkinteger(L, 1);
@@ -452,7 +468,7 @@ static const luaL_Reg server_methods[] = {
 };
 static const luaL_Reg funcs[] = {
     { "client", l_client }, { "server", l_server }, { "rsa_generate", l_rsa_generate },
-    { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "plain_wrap", l_plain_wrap },
+    { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
     { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
 };
 

@@ -1,5 +1,6 @@
 /* Lua binding: mtproto.core.crypto -- hashes, AES-256-IGE, MTProto 2.0 message keys, random.
  * Every function takes and returns Lua strings of raw bytes. */
+#include <stdlib.h>
 #include <string.h>
 #include "lmt.h"
 #include "mt_buf.h"
@@ -64,11 +65,11 @@ static int ige(lua_State *L, int enc, int openssl)
     size_t n;
     const char *in = luaL_checklstring(L, 3, &n);
     if (n % 16) luaL_argerror(L, 3, "data length must be a multiple of 16");
+    mt_aes_ige **ctx = lua_touserdata(L, lua_upvalueindex(1));
     luaL_Buffer b;
     uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, n ? n : 1);
     int rc = openssl ? openssl_ige(key, iv, (const uint8_t *)in, out, n, enc)
-           : enc ? mt_aes_ige_encrypt(key, iv, (const uint8_t *)in, out, n)
-                 : mt_aes_ige_decrypt(key, iv, (const uint8_t *)in, out, n);
+                     : mt_aes_ige_run(*ctx, enc, key, iv, (const uint8_t *)in, out, n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
         lua_pushnil(L);
@@ -164,6 +165,54 @@ static int l_ctr(lua_State *L)
     return 1;
 }
 
+/* Bench only: the serial AES-NI floor, AES-256-CBC encryption of `size`-byte messages in a C
+ * loop with the key schedule made once (as bench/floor.c), for about `seconds`; -> MB/s. */
+#include <time.h>
+#include <openssl/evp.h>
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+static int l_bench_cbc_floor(lua_State *L)
+{
+    lua_Integer size = luaL_checkinteger(L, 1);
+    double secs = luaL_optnumber(L, 2, 0.3);
+    if (size <= 0 || size % 16 || size > (1 << 24)) luaL_argerror(L, 1, "size must be a positive multiple of 16");
+    uint8_t key[32] = { 1 }, iv[16] = { 2 };
+    uint8_t *buf = calloc(1, (size_t)size + 16);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl;
+    long n = 0;
+    if (!buf || !ctx || !EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, key, iv)) {
+        free(buf);
+        EVP_CIPHER_CTX_free(ctx);
+        return luaL_error(L, "cannot set up AES-256-CBC");
+    }
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    double t0 = mono(), dt;
+    do {
+        for (int k = 0; k < (size > 65536 ? 1 : 256); k++, n++) {
+            EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, iv);
+            EVP_EncryptUpdate(ctx, buf, &outl, buf, (int)size);
+        }
+        dt = mono() - t0;
+    } while (dt < secs);
+    EVP_CIPHER_CTX_free(ctx);
+    free(buf);
+    lua_pushnumber(L, (double)n * (double)size / dt / 1e6);
+    return 1;
+}
+
+static int ctx_gc(lua_State *L)
+{
+    mt_aes_ige **c = lua_touserdata(L, 1);
+    mt_aes_ige_free(*c);
+    *c = NULL;
+    return 0;
+}
+
 static const luaL_Reg funcs[] = {
     { "sha1", l_sha1 },
     { "sha256", l_sha256 },
@@ -176,11 +225,22 @@ static const luaL_Reg funcs[] = {
     { "ctr", l_ctr },
     { "openssl_ige_encrypt", l_openssl_ige_encrypt },
     { "openssl_ige_decrypt", l_openssl_ige_decrypt },
+    { "bench_cbc_floor", l_bench_cbc_floor },
     { NULL, NULL },
 };
 
+/* The IGE functions share one reusable pair of OpenSSL contexts, held as their upvalue (a
+ * userdata freed by __gc): per-state, not global. */
 int mt_open_crypto(lua_State *L)
 {
-    luaL_newlib(L, funcs);
+    lua_newtable(L);
+    mt_aes_ige **c = lua_newuserdatauv(L, sizeof *c, 0);
+    *c = NULL;
+    lua_newtable(L);
+    lua_pushcfunction(L, ctx_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    if (!(*c = mt_aes_ige_new())) return luaL_error(L, "out of memory");
+    luaL_setfuncs(L, funcs, 1);
     return 1;
 }

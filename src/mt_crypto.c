@@ -70,6 +70,8 @@ void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, s
 
 struct mt_aes_ige {
     EVP_CIPHER_CTX *cbc, *ecb;
+    int have_cbc, have_ecb;              /* the contexts hold the key below */
+    uint8_t key_cbc[32], key_ecb[32];
 };
 
 typedef struct { uint64_t a, b; } blk;
@@ -80,14 +82,30 @@ static inline blk bx(blk x, blk y) { blk r = { x.a ^ y.a, x.b ^ y.b }; return r;
 
 #define IGE_CHUNK 4096
 
-static int ige_enc(EVP_CIPHER_CTX *ctx, const uint8_t key[32], const uint8_t iv[32],
-                   const uint8_t *in, uint8_t *out, size_t len)
+/* (Re)keys ctx for cipher c. A context already set up with the same cipher and key only gets
+ * the new iv: no cipher fetch and no key schedule (`have`/`last` is that cache, may be NULL). */
+static int ctx_init(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *c, int enc, const uint8_t key[32],
+                    const uint8_t *iv, int *have, uint8_t last[32])
+{
+    int ok;
+    if (have && *have && mt_ct_memcmp(last, key, 32) == 0)
+        return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1 ? MT_OK : MT_ERR_CRYPTO;
+    if (have && *have) ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, enc);
+    else ok = EVP_CipherInit_ex(ctx, c, NULL, key, iv, enc);
+    if (ok != 1) { if (have) *have = 0; return MT_ERR_CRYPTO; }
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    if (have) { *have = 1; memcpy(last, key, 32); }
+    return MT_OK;
+}
+
+static int ige_enc(EVP_CIPHER_CTX *ctx, int *have, uint8_t last[32], const uint8_t key[32],
+                   const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
 {
     uint8_t tmp[IGE_CHUNK];
     blk xm1 = ld(iv + 16), xm2 = { 0, 0 }; /* x_{i-1}, x_{i-2} */
-    int rc = MT_OK, n;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, key, iv) != 1) return MT_ERR_CRYPTO;
-    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    int rc, n;
+    if ((rc = ctx_init(ctx, EVP_aes_256_cbc(), 1, key, iv, have, last)) < 0) return rc;
+    rc = MT_OK;
     for (size_t off = 0; off < len; off += IGE_CHUNK) {
         size_t m = len - off < IGE_CHUNK ? len - off : IGE_CHUNK;
         blk a = xm1, b = xm2;
@@ -111,14 +129,13 @@ static int ige_enc(EVP_CIPHER_CTX *ctx, const uint8_t key[32], const uint8_t iv[
     return rc;
 }
 
-static int ige_dec(EVP_CIPHER_CTX *ctx, const uint8_t key[32], const uint8_t iv[32],
-                   const uint8_t *in, uint8_t *out, size_t len)
+static int ige_dec(EVP_CIPHER_CTX *ctx, int *have, uint8_t last[32], const uint8_t key[32],
+                   const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
 {
     blk ym1 = ld(iv), xm1 = ld(iv + 16);
     uint8_t t[16];
-    int n;
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_ecb(), NULL, key, NULL) != 1) return MT_ERR_CRYPTO;
-    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    int n, rc;
+    if ((rc = ctx_init(ctx, EVP_aes_256_ecb(), 0, key, NULL, have, last)) < 0) return rc;
     for (size_t i = 0; i < len; i += 16) {
         blk y = ld(in + i);
         st(t, bx(y, xm1));
@@ -149,6 +166,7 @@ void mt_aes_ige_free(mt_aes_ige *c)
     if (!c) return;
     EVP_CIPHER_CTX_free(c->cbc); /* frees (and cleanses) the key schedule */
     EVP_CIPHER_CTX_free(c->ecb);
+    mt_wipe(c, sizeof *c);
     free(c);
 }
 
@@ -158,7 +176,8 @@ int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t 
     if (!c || !key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX)
         return MT_ERR_ARG;
     if (!len) return MT_OK;
-    return enc ? ige_enc(c->cbc, key, iv, in, out, len) : ige_dec(c->ecb, key, iv, in, out, len);
+    return enc ? ige_enc(c->cbc, &c->have_cbc, c->key_cbc, key, iv, in, out, len)
+               : ige_dec(c->ecb, &c->have_ecb, c->key_ecb, key, iv, in, out, len);
 }
 
 static int ige_once(int enc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in,
@@ -168,7 +187,7 @@ static int ige_once(int enc, const uint8_t key[32], const uint8_t iv[32], const 
     if (!len) return MT_OK;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx) return MT_ERR_NOMEM;
-    int rc = enc ? ige_enc(ctx, key, iv, in, out, len) : ige_dec(ctx, key, iv, in, out, len);
+    int rc = enc ? ige_enc(ctx, NULL, NULL, key, iv, in, out, len) : ige_dec(ctx, NULL, NULL, key, iv, in, out, len);
     EVP_CIPHER_CTX_free(ctx);
     return rc;
 }

@@ -1,0 +1,63 @@
+-- bench/crypto.lua: AES-256-IGE throughput and the client's CPU time for one handshake.
+-- Prints `name value` lines (bench/run.lua collects them):
+--   ige.ours_1k / ige.ours_512k        MB/s, our IGE encryption through the Lua binding
+--   ige.openssl_1k / ige.openssl_512k  MB/s, OpenSSL's AES_ige_encrypt through the same binding path
+--   ige.ours_dec_1k / ige.ours_dec_512k  MB/s, our IGE decryption (block by block)
+--   aes.ecb_floor                      MB/s, the serial AES-NI floor: AES-256-CBC encryption of
+--                                      512 KiB messages in a C loop (one EVP ECB call over a big
+--                                      buffer is parallel, so it is not the floor)
+--   aes.cbc_floor_1k_inproc            MB/s, the same floor for 1 KiB messages
+--   handshake.client_cpu_ms            ms of CPU for the client's steps of one in-memory handshake
+--                                      (the server's steps are not counted); median of N
+local core = require("mtproto.core")
+local C, A = core.crypto, core.auth
+
+local SECS = tonumber(os.getenv("BENCH_SECS")) or 0.3
+local HANDSHAKES = tonumber(os.getenv("BENCH_HANDSHAKES")) or 30
+
+local function throughput(f, size)
+  local key, iv, data = C.random(32), C.random(32), C.random(size)
+  local reps = size >= 65536 and 1 or 256
+  local n, t0 = 0, os.clock()
+  local dt
+  repeat
+    for _ = 1, reps do f(key, iv, data) end
+    n = n + reps
+    dt = os.clock() - t0
+  until dt >= SECS
+  return n * size / dt / 1e6
+end
+
+local out = {}
+local function put(name, v) out[#out + 1] = ("%s %.2f"):format(name, v) end
+
+for _, sz in ipairs { { "1k", 1024 }, { "512k", 524288 } } do
+  put("ige.ours_" .. sz[1], throughput(C.ige_encrypt, sz[2]))
+  put("ige.openssl_" .. sz[1], throughput(C.openssl_ige_encrypt, sz[2]))
+  put("ige.ours_dec_" .. sz[1], throughput(C.ige_decrypt, sz[2]))
+end
+put("aes.ecb_floor", C.bench_cbc_floor(524288, SECS))
+put("aes.cbc_floor_1k_inproc", C.bench_cbc_floor(1024, SECS))
+
+-- One in-memory handshake; only the client's steps are timed (os.clock = process CPU time).
+local priv = A.rsa_generate()
+local times = {}
+for i = 1, HANDSHAKES do
+  local srv = A.server{ key_pem = priv }
+  local cl = A.client{ rsa_keys = { srv:public_pem() } }
+  local cpu = 0
+  local t0 = os.clock()
+  local st, msg = cl:step()
+  cpu = cpu + os.clock() - t0
+  while st == "send" do
+    local _, answer = srv:step(msg)
+    t0 = os.clock()
+    st, msg = cl:step(answer)
+    cpu = cpu + os.clock() - t0
+  end
+  assert(st == "done", msg)
+  times[i] = cpu * 1000
+end
+table.sort(times)
+put("handshake.client_cpu_ms", times[(#times + 1) // 2])
+print(table.concat(out, "\n"))
