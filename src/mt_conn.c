@@ -382,10 +382,13 @@ static int handshake(mt_conn *c, double deadline)
     return rc;
 }
 
-int mt_conn_connect(mt_conn *c)
+/* Connects (TCP within connect_timeout, a handshake within timeout), never
+ * past `limit` (a call's deadline). */
+static int connect_until(mt_conn *c, double limit)
 {
     if (c->fd >= 0) return MT_OK;
     double deadline = mono() + c->connect_timeout;
+    if (deadline > limit) deadline = limit;
     int rc = tcp_connect(c, deadline);
     if (rc) return rc;
     c->connections++;
@@ -399,11 +402,17 @@ int mt_conn_connect(mt_conn *c)
     if (c->need_key || !mt_session_has_key(c->sess)) {
         /* the handshake may take longer than a TCP connect */
         double hd = mono() + (c->timeout > c->connect_timeout ? c->timeout : c->connect_timeout);
+        if (hd > limit) hd = limit;
         if ((rc = handshake(c, hd)) != MT_OK) { mt_conn_close(c); return rc; }
     }
     mt_session_new_connection(c->sess);
     clog_(c, MT_LOG_INFO, "connected to %s:%d (%s)", c->host, c->port, mt_transport_kind_name(c->kind));
     return MT_OK;
+}
+
+int mt_conn_connect(mt_conn *c)
+{
+    return connect_until(c, mono() + 1e9);
 }
 
 /* Connects again after a loss, with a growing pause between attempts. */
@@ -418,7 +427,7 @@ static int reconnect(mt_conn *c, double deadline)
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     }
     c->failures++;
-    return mt_conn_connect(c);
+    return connect_until(c, deadline);
 }
 
 int mt_conn_send(mt_conn *c, const uint8_t *body, size_t len, uint64_t *id)
