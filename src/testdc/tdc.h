@@ -135,7 +135,8 @@ typedef struct tdc_server {
  * constructor of layer 198, the one other layer whose clients (GramJS) are tested. Appends the result object, or an
  * rpc_error object, to `out`. Returns 1 for a result, 0 for an rpc_error,
  * or MT_ERR_NOMEM. */
-int tdc_api_answer(tdc_server *srv, int dc, int *layer, const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out);
+int tdc_api_answer(tdc_server *srv, int dc, int *layer, int64_t req_msg_id, const uint8_t *q, size_t n,
+                   int64_t now_ms, mt_buf *out);
 /* Appends rpc_error#2144ca19 code message. */
 void tdc_put_rpc_error(mt_buf *out, int code, const char *message);
 /* A readable name for a constructor id, or NULL. */

@@ -313,7 +313,7 @@ static void put_config(const tdc_server *srv, int dc, int64_t now, mt_buf *out)
 typedef struct call {
     tdc_server *srv;
     int dc, layer;
-    int64_t now_ms;
+    int64_t now_ms, req_msg_id;
     mt_buf *out;
 } call;
 
@@ -479,12 +479,13 @@ static int m_import_bot(call *c, mt_reader *r)
     return 1;
 }
 
-int tdc_api_answer(tdc_server *srv, int dc, int *layer, const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out)
+int tdc_api_answer(tdc_server *srv, int dc, int *layer, int64_t req_msg_id, const uint8_t *q, size_t n,
+                   int64_t now_ms, mt_buf *out)
 {
     size_t off;
     int rc;
     int ur = unwrap(q, n, &off, layer);
-    call c = { srv, dc, *layer, now_ms, out };
+    call c = { srv, dc, *layer, now_ms, req_msg_id, out };
     if (ur < 0) {
         rc = fail(&c, 400, "INPUT_REQUEST_INVALID");
     } else {
@@ -499,6 +500,16 @@ int tdc_api_answer(tdc_server *srv, int dc, int *layer, const uint8_t *q, size_t
         case ID_CANCEL_CODE: rc = m_cancel_code(&c, &r); break;
         case ID_IMPORT_BOT: rc = m_import_bot(&c, &r); break;
         case ID_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
+        case 0x7abe77ecu:                /* ping / ping_delay_disconnect inside a wrapper */
+        case 0xf3427b8cu: {
+            int64_t ping_id = mt_rd_i64(&r);
+            if (r.err) { rc = fail(&c, 400, "INPUT_REQUEST_INVALID"); break; }
+            mt_buf_put_u32(out, 0x347773c5u);    /* pong msg_id ping_id (msg_id: the caller's) */
+            mt_buf_put_i64(out, c.req_msg_id);
+            mt_buf_put_i64(out, ping_id);
+            rc = 1;
+            break;
+        }
         case ID_GET_NEAREST_DC:
             mt_buf_put_u32(out, ID_NEAREST_DC);
             put_str(out, "ZZ");

@@ -407,7 +407,7 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         break;
     }
     default:
-        rc = tdc_api_answer(c->srv, c->dc, &c->layer, body, len, srv_ms, &res);
+        rc = tdc_api_answer(c->srv, c->dc, &c->layer, msg_id, body, len, srv_ms, &res);
         if (rc >= 0) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
@@ -466,12 +466,14 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         mt_buf_init(&box);
         size_t start = box.len;
         rc = mt_container_begin(&box);
-        if (rc >= 0 && ns.len)
-            rc = mt_container_add(&box, start, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
-                                  next_seqno(c->sess, 0), ns.data, ns.len);
-        for (int i = 0; rc >= 0 && i < c->nbatch; i++)
-            rc = mt_container_add(&box, start, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
-                                  next_seqno(c->sess, c->batch[i].content), c->batch[i].body, c->batch[i].len);
+        for (int i = ns.len ? -1 : 0; rc >= 0 && i < c->nbatch; i++) {
+            const uint8_t *b = i < 0 ? ns.data : c->batch[i].body;
+            size_t n = i < 0 ? ns.len : c->batch[i].len;
+            int64_t id = mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1);
+            int32_t seq = next_seqno(c->sess, i < 0 ? 0 : c->batch[i].content);
+            log_msg(c, "out", id, seq, b, n);
+            rc = mt_container_add(&box, start, id, seq, b, n);
+        }
         if (rc >= 0)
             rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, 0),
                                 box.data, box.len, now_ms);

@@ -1,0 +1,128 @@
+-- Shared spec helpers: a test DC per spec file, raw connections to it, hex.
+--
+--   local helpers = require("helpers")
+--   local T = helpers.use_testdc{ dcs = 3 }      -- inside a describe(): started once (lazy_setup)
+--   it("...", function() local conn = helpers.conn(T.dc, 2) ... end)
+--
+-- The RSA key of every test DC a spec run starts is cached in one file (generating a
+-- 2048-bit key costs a few hundred ms), so starting many servers stays cheap.
+local M = {}
+
+M.API_ID = 12345
+M.API_HASH = "0123456789abcdef0123456789abcdef"
+
+local key_file
+
+-- The cached key file for this process (created by the first server that needs it).
+function M.key_file()
+  if not key_file then
+    key_file = os.tmpname()
+    os.remove(key_file)
+    key_file = key_file .. "-testdc.pem"
+  end
+  return key_file
+end
+
+-- Starts a test DC (asserting it started), with the shared key unless opts.key is set.
+function M.start_testdc(opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.key == nil then o.key = M.key_file() end
+  return assert(require("mtproto.testdc").start(o))
+end
+
+-- The _ENV of the function `level` levels up (busted's describe/it/lazy_setup live in the
+-- spec file's environment, not in _G).
+local function caller_env(level)
+  local info = debug.getinfo(level + 1, "f")
+  local f = info and info.func
+  for i = 1, 255 do
+    local name, v = debug.getupvalue(f, i)
+    if not name then break end
+    if name == "_ENV" then return v end
+  end
+  return _G
+end
+
+-- Registers a test DC for the enclosing describe block: started before its first test,
+-- stopped after its last. Returns a table whose `dc` field is the running server.
+function M.use_testdc(opts)
+  local env = caller_env(2)
+  local h = {}
+  env.lazy_setup(function() h.dc = M.start_testdc(opts) end)
+  env.lazy_teardown(function() if h.dc then h.dc:stop() end end)
+  return h
+end
+
+M.INIT = {
+  api_id = M.API_ID, device_model = "spec", system_version = "busted", app_version = "1.0",
+  system_lang_code = "en", lang_pack = "", lang_code = "en", layer = 223,
+}
+
+-- A connected core.conn to DC `i` of `dc` (transport default "padded").
+function M.conn(dc, i, extra)
+  local core = require("mtproto.core")
+  local o = {
+    host = dc.host, port = dc.ports[i], dc_id = i, transport = "padded", rsa_keys = { dc.pem },
+    timeout = 10, connect_timeout = 5, init = M.INIT,
+  }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  local c = core.conn.new(o)
+  assert(c:connect())
+  return c
+end
+
+-- Calls a TL object over conn: the decoded result, or nil, err; plus the raw result bytes.
+function M.call(conn, obj, timeout)
+  local tl = require("mtproto.tl")
+  local bytes, err = conn:call(tl.encode(obj), timeout)
+  if not bytes then return nil, err end
+  local r, derr = tl.decode(bytes)
+  assert(r, derr)
+  return r, bytes
+end
+
+-- A mtproto.client for dc (extra options merged).
+function M.client(dc, extra)
+  local o = dc:client_options{ api_id = M.API_ID, api_hash = M.API_HASH, timeout = 10 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return assert(require("mtproto").client(o))
+end
+
+function M.hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+-- "02 25 00 5e" -> bytes (spaces and newlines ignored).
+function M.unhex(h)
+  h = h:gsub("%s+", "")
+  return (h:gsub("%x%x", function(x) return string.char(tonumber(x, 16)) end))
+end
+
+-- Reads a whole file ("" when missing).
+function M.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Waits (up to `limit` seconds) until fn() is true; returns its last value.
+function M.eventually(fn, limit)
+  local conn = require("mtproto.core").conn
+  local deadline = conn.monotonic() + (limit or 5)
+  repeat
+    local v = fn()
+    if v then return v end
+    conn.sleep(0.02)
+  until conn.monotonic() > deadline
+  return fn()
+end
+
+-- true while process `pid` exists.
+function M.alive(pid)
+  return os.execute("kill -0 " .. math.tointeger(pid) .. " 2>/dev/null") == true
+end
+
+return M
