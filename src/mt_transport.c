@@ -363,9 +363,9 @@ int mt_transport_next(mt_transport *t, const uint8_t **p, size_t *n, int32_t *tr
     if (transport_code) *transport_code = 0;
     if (t->err) return t->err;
     if (!t->started) return 0;
-    const uint8_t *b = t->rx.data + t->head;
     size_t avail = t->rx.len - t->head, hdr, plen, tail = 0;
-    if (avail == 0) return 0;
+    if (avail == 0) return 0; /* also: rx.data may still be NULL */
+    const uint8_t *b = t->rx.data + t->head;
     /* Servers have been seen to send a transport error unframed in place of a
      * length (full transport: -429 repeated). A client never gets a negative
      * length otherwise; small negative values are taken as that error. */
