@@ -40,7 +40,7 @@ local sample = {
   },
   login = { phone = "+99966 31234", phone_code_hash = "9d5d6b5e3a1c2f4e80", dc = 3,
     type = "auth.sentCodeTypeSms", next_type = "auth.codeTypeCall", timeout = 120,
-    deadline = 1790000123, key_id = 5 },
+    deadline_ms = 1790000123456, key_id = 5 },
 }
 
 describe("session file format", function()
@@ -60,7 +60,7 @@ describe("session file format", function()
     local d2 = assert(sf.decode(sf.encode(s2)))
     assert.is_nil(d2.login.next_type)
     assert.is_nil(d2.login.timeout)
-    assert.is_nil(d2.login.deadline)
+    assert.is_nil(d2.login.deadline_ms)
     assert.is_nil(d2.user_id)
   end)
 

@@ -80,7 +80,7 @@ local function save(s)
   if l then
     d.login = { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
       next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
-      deadline = l.deadline_wall and math.ceil(l.deadline_wall) or nil }
+      deadline_ms = l.deadline_wall and math.ceil(l.deadline_wall * 1000) or nil }
   end
   local ok, err = session_file.save(s.path, d)
   if not ok then log(s, "error", "cannot save the session: %s", tostring(err)) end
@@ -570,8 +570,9 @@ function M.new(o)
     local l = data.login
     local now = core.conn.now()
     s.login = { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
-      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id, deadline_wall = l.deadline,
-      deadline_mono = l.deadline and monotonic() + math.max(0, l.deadline - now) or nil }
+      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
+      deadline_wall = l.deadline_ms and l.deadline_ms / 1000,
+      deadline_mono = l.deadline_ms and monotonic() + math.max(0, l.deadline_ms / 1000 - now) or nil }
   end
   local self = setmetatable({ _s = s }, ClientMT)
   log(s, "debug", "client created (home DC %d%s)", data.home_dc, s.path and ", session file" or "")

@@ -9,10 +9,10 @@
 --   bot 0
 --   user_id 123456                      (optional)
 --   dc 2 <auth_key hex> <key_id> <salt> <time_offset>
---   login <phone hex> <hash hex> <dc> <type> <next_type|-> <timeout|-> <deadline|-> <key_id>
+--   login <phone hex> <hash hex> <dc> <type> <next_type|-> <timeout|-> <deadline_ms|-> <key_id>
 --   crc32 <8 hex digits over every byte before this line>
 --
--- `deadline` is a wall-clock Unix time (the monotonic clock does not survive the
+-- `deadline_ms` is a wall-clock Unix time in milliseconds (the monotonic clock does not survive the
 -- process); the login helper turns it back into a monotonic deadline on load.
 -- Writes are atomic (temp file in the same directory, fsync, rename) with mode
 -- 0600. A file that is not ours, of another version, or whose checksum does not
@@ -80,7 +80,7 @@ function M.encode(d)
     local function opt(v) return v ~= nil and tostring(v) or "-" end
     out[#out + 1] = string.format("login %s %s %d %s %s %s %s %d", tohex(l.phone),
       tohex(l.phone_code_hash), l.dc, l.type or "-", opt(l.next_type), opt(l.timeout),
-      opt(l.deadline), l.key_id or 0)
+      opt(l.deadline_ms), l.key_id or 0)
   end
   local body = table.concat(out, "\n") .. "\n"
   return body .. string.format("crc32 %08x\n", crc32(body))
@@ -136,7 +136,7 @@ function M.decode(text, path)
       if #f ~= 9 or not phone or not hash or not dc or not int(f[9]) then return bad("bad login line") end
       local function opt(v) if v == "-" then return nil end return v end
       d.login = { phone = phone, phone_code_hash = hash, dc = dc, type = opt(f[5]),
-        next_type = opt(f[6]), timeout = int(opt(f[7])), deadline = int(opt(f[8])), key_id = int(f[9]) }
+        next_type = opt(f[6]), timeout = int(opt(f[7])), deadline_ms = int(opt(f[8])), key_id = int(f[9]) }
     elseif k ~= nil then
       return bad("unknown entry '" .. k .. "'")
     end
