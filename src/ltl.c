@@ -508,6 +508,7 @@ static void enc_fields(enc *e, int ci, int idx)
         if (pp->flag_param >= 0) {
             int f = 0;
             while (f < nf && fparam[f] != pp->flag_param) f++;
+            if (f == nf) enc_error(e, "internal: no flags field for %s", mt_schema_name(s, pp->name));
             uint32_t bit = (uint32_t)1 << pp->bit;
             if (kind == MT_TL_TRUE) {
                 if (vt != LUA_TNIL && vt != LUA_TBOOLEAN) {
@@ -579,6 +580,7 @@ typedef struct dec {
     size_t inflated;  /* total gzip output so far (capped) */
     size_t gzoff;     /* offset of the innermost gzip_packed, for messages */
     int ingz;
+    int keys, us;     /* stack copies of the upvalues */
     char err[200];
 } dec;
 
@@ -670,10 +672,10 @@ static int dec_message(dec *d)
         return dfail(d, "message length %u is bad (%zu bytes left)", bytes, d->rd.len - d->rd.pos - 4);
     }
     lua_createtable(L, 0, 4);
-    lua_rawgeti(L, UV_KEYS, r->k_msg_id + 1); lua_pushinteger(L, msg_id); lua_rawset(L, -3);
-    lua_rawgeti(L, UV_KEYS, r->k_seqno + 1); lua_pushinteger(L, seqno); lua_rawset(L, -3);
-    lua_rawgeti(L, UV_KEYS, r->k_bytes + 1); lua_pushinteger(L, bytes); lua_rawset(L, -3);
-    lua_rawgeti(L, UV_KEYS, r->k_body + 1);
+    lua_rawgeti(L, d->keys, r->k_msg_id + 1); lua_pushinteger(L, msg_id); lua_rawset(L, -3);
+    lua_rawgeti(L, d->keys, r->k_seqno + 1); lua_pushinteger(L, seqno); lua_rawset(L, -3);
+    lua_rawgeti(L, d->keys, r->k_bytes + 1); lua_pushinteger(L, bytes); lua_rawset(L, -3);
+    lua_rawgeti(L, d->keys, r->k_body + 1);
     size_t savedlen = d->rd.len, end = d->rd.pos + bytes;
     d->rd.len = end;
     if (dec_value(d, -1, 1) < 0) return -1;
@@ -689,7 +691,7 @@ static int dec_by_hand(dec *d, uint32_t id, size_t at, int whole)
     tlreg *r = d->r;
     if (dec_enter(d) < 0) return -1;
     lua_createtable(L, 0, 3);
-    lua_pushvalue(L, UV_US);
+    lua_pushvalue(L, d->us);
     lua_pushstring(L, id == MT_TL_MSG_CONTAINER ? "msg_container" : id == MT_TL_RPC_RESULT ? "rpc_result" : "msg_copy");
     lua_rawset(L, -3);
     if (id == MT_TL_MSG_CONTAINER) {
@@ -697,7 +699,7 @@ static int dec_by_hand(dec *d, uint32_t id, size_t at, int whole)
         uint32_t n = mt_rd_u32(&d->rd);
         if (d->rd.err) return dtrunc(d, cat, "msg_container");
         if (n > (d->rd.len - d->rd.pos) / 16) { d->rd.pos = cat; return dfail(d, "msg_container count %u exceeds the input", n); }
-        lua_rawgeti(L, UV_KEYS, r->k_messages + 1);
+        lua_rawgeti(L, d->keys, r->k_messages + 1);
         lua_createtable(L, (int)n, 0);
         for (uint32_t i = 0; i < n; i++) {
             if (dec_message(d) < 0) return -1;
@@ -705,17 +707,17 @@ static int dec_by_hand(dec *d, uint32_t id, size_t at, int whole)
         }
         lua_rawset(L, -3);
     } else if (id == MT_TL_MSG_COPY) {
-        lua_rawgeti(L, UV_KEYS, r->k_orig_message + 1);
+        lua_rawgeti(L, d->keys, r->k_orig_message + 1);
         if (dec_message(d) < 0) return -1;
         lua_rawset(L, -3);
     } else {
         size_t rat = d->rd.pos;
         int64_t req = mt_rd_i64(&d->rd);
         if (d->rd.err) return dtrunc(d, rat, "rpc_result");
-        lua_rawgeti(L, UV_KEYS, r->k_req_msg_id + 1);
+        lua_rawgeti(L, d->keys, r->k_req_msg_id + 1);
         lua_pushinteger(L, req);
         lua_rawset(L, -3);
-        lua_rawgeti(L, UV_KEYS, r->k_result + 1);
+        lua_rawgeti(L, d->keys, r->k_result + 1);
         if (dec_value(d, -1, 1) < 0) return -1;
         lua_rawset(L, -3);
     }
@@ -870,8 +872,8 @@ static int dec_fields(dec *d, int ci)
     int fparam[TL_MAX_FLAGS], nf = 0;
     if (dec_enter(d) < 0) return -1;
     lua_createtable(L, 0, np - c->nflags + 1);
-    lua_pushvalue(L, UV_US);
-    lua_rawgeti(L, UV_KEYS, c->name + 1);
+    lua_pushvalue(L, d->us);
+    lua_rawgeti(L, d->keys, c->name + 1);
     lua_rawset(L, -3);
     for (int k = 0; k < np; k++) {
         const mt_tl_param *pp = &p[k];
@@ -888,9 +890,10 @@ static int dec_fields(dec *d, int ci)
         if (pp->flag_param >= 0) {
             int f = 0;
             while (f < nf && fparam[f] != pp->flag_param) f++;
+            if (f == nf) return dfail(d, "internal: no flags field for %s", mt_schema_name(s, pp->name));
             if (!(fval[f] >> pp->bit & 1)) continue;
         }
-        lua_rawgeti(L, UV_KEYS, pp->name + 1);
+        lua_rawgeti(L, d->keys, pp->name + 1);
         if (dec_value(d, pp->tref, 0) < 0) return -1;
         lua_rawset(L, -3);
     }
@@ -901,6 +904,10 @@ static int dec_fields(dec *d, int ci)
 static void dec_init(dec *d, lua_State *L, tlreg *r, const char *p, size_t n)
 {
     luaL_checkstack(L, TL_STACK_NEED, "tl.decode");
+    lua_pushvalue(L, UV_KEYS);
+    d->keys = lua_gettop(L);
+    lua_pushvalue(L, UV_US);
+    d->us = lua_gettop(L);
     d->L = L; d->r = r; d->s = &r->s; d->depth = 0; d->inflated = 0; d->gzoff = 0; d->ingz = 0;
     d->err[0] = 0;
     mt_rd_init(&d->rd, p, n);
