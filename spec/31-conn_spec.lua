@@ -121,6 +121,17 @@ describe("core.conn against the test DC", function()
       end)
     end
 
+    it("pipelines 5000 calls (containers resized if the server limits them)", function()
+      local c <close> = connect(dc, "padded")
+      local ids = {}
+      for i = 1, 5000 do ids[i] = c:send(GET_NEAREST_DC) end
+      assert.is_true(c:flush())
+      for i = 1, 5000 do assert.equal(1, nearest(assert(c:wait(ids[i])))) end
+      local st = c:state()
+      assert.equal(0, st.pending)
+      assert.equal(1, st.connections)
+    end)
+
     it("reuses a saved key and salt without a new handshake", function()
       local c1 = connect(dc, "padded")
       assert.equal(1, nearest(c1:call(GET_NEAREST_DC)))

@@ -34,8 +34,9 @@
 #define SLOT_BITS      24
 #define SLOT_MASK      ((1u << SLOT_BITS) - 1)
 #define SEEN_WINDOW    4096          /* server msg_ids remembered for replay checks */
-#define PACK_MAX_MSGS  1020
-#define PACK_MAX_BYTES ((size_t)1 << 20)
+#define PACK_MAX_MSGS  1020          /* first try; halved when a server refuses (BAD_MSG 64) */
+#define PACK_MIN_MSGS  16
+#define PACK_MAX_BYTES ((size_t)1044448) /* the payload size Telegram accepts in a container */
 #define MAX_ACKS       8192          /* ids in one msgs_ack */
 #define MAX_VECTOR     8192          /* ids accepted in one incoming vector */
 #define MAX_SALTS      64
@@ -185,6 +186,10 @@ struct mt_session {
 
     mt_buf plain, body, scratch, inflated;
     uint64_t dropped;
+    size_t max_msgs;        /* messages per container */
+    mt_random pool_rnd;     /* padding bytes come from a pool refilled from rnd */
+    uint8_t pool[2048];
+    size_t pool_pos;
 };
 
 static void slog(mt_session *s, int level, const char *fmt, ...)
@@ -293,6 +298,26 @@ static void fail_msg(mt_session *s, req *r, int32_t code, const char *text)
     finish(s, r, MT_REQ_FAILED, code, (const uint8_t *)text, strlen(text));
 }
 
+/* Hands out bytes from a pool refilled from the session's random source:
+ * one CSPRNG call per ~100 small packets instead of one per packet. */
+static int pool_random(void *ud, uint8_t *out, size_t n)
+{
+    mt_session *s = ud;
+    while (n) {
+        if (s->pool_pos == sizeof s->pool) {
+            int rc = mt_random_fill(&s->rnd, s->pool, sizeof s->pool);
+            if (rc) return rc;
+            s->pool_pos = 0;
+        }
+        size_t k = sizeof s->pool - s->pool_pos;
+        if (k > n) k = n;
+        memcpy(out, s->pool + s->pool_pos, k);
+        mt_wipe(s->pool + s->pool_pos, k);
+        s->pool_pos += k; out += k; n -= k;
+    }
+    return MT_OK;
+}
+
 static int random_i64(mt_session *s, int64_t *v)
 {
     uint8_t b[8];
@@ -358,6 +383,10 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     mt_buf_init(&s->body); mt_buf_init(&s->scratch); mt_buf_init(&s->inflated);
     s->gen.time_offset = cfg->time_offset;
     s->salt = cfg->salt;
+    s->max_msgs = PACK_MAX_MSGS;
+    s->pool_rnd.fn = pool_random;
+    s->pool_rnd.ud = s;
+    s->pool_pos = sizeof s->pool;
     if (cfg->init && cfg->init->enabled && copy_init(s, cfg->init) != MT_OK) goto fail;
     if (cfg->auth_key) {
         memcpy(s->key, cfg->auth_key, 256);
@@ -539,7 +568,7 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
 
     /* service messages first: they are small and unblock the server */
     size_t svc_used = 0;
-    while (s->nsvc && svc_used < s->svc.len && n < PACK_MAX_MSGS) {
+    while (s->nsvc && svc_used < s->svc.len && n < s->max_msgs) {
         uint32_t l = mt_le32(s->svc.data + svc_used);
         if (n && bytes + 16 + l > PACK_MAX_BYTES) break;
         ADD_ITEM(mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 1), s->svc.data + svc_used + 4, l);
@@ -548,7 +577,7 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     }
     mt_buf_consume(&s->svc, svc_used);
 
-    while (s->qlen && n < PACK_MAX_MSGS) {
+    while (s->qlen && n < s->max_msgs) {
         uint64_t h = s->queue[s->qhead];
         req *r = req_by_handle(s, h);
         if (!r || r->state != MT_REQ_PENDING || !r->queued) {
@@ -579,7 +608,7 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         r->container_id = -1; /* set below once the container id is known */
     }
 
-    if (s->nacks && (n || with_acks) && n < PACK_MAX_MSGS) {
+    if (s->nacks && (n || with_acks) && n < s->max_msgs) {
         size_t k = s->nacks < MAX_ACKS ? s->nacks : MAX_ACKS;
         mt_buf *a = &s->scratch;
         a->len = 0;
@@ -599,12 +628,12 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     size_t before = out->len;
     if (n == 1) {
         rc = mt_msg_encrypt(s->key, 0, s->salt, s->session_id, last_id, last_seq,
-                            b->data + last_off, last_len, &s->rnd, out);
+                            b->data + last_off, last_len, &s->pool_rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
         s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
         rc = mt_msg_encrypt(s->key, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
-                            b->data, b->len, &s->rnd, out);
+                            b->data, b->len, &s->pool_rnd, out);
     }
     if (rc) return rc;
     /* requests packed just now were marked -1: give them the container id */
@@ -719,10 +748,15 @@ static int read_long_vector(mt_reader *r, const uint8_t **ids, uint32_t *count)
     return MT_OK;
 }
 
+/* Queues again the request sent as bad_id, or every request of the container
+ * bad_id. Returns how many, or an MT_ERR_*. */
 static int resend_for(mt_session *s, int64_t bad_id, int keep)
 {
     req *r = req_by_msgid(s, bad_id);
-    if (r) return requeue(s, r, keep);
+    if (r) {
+        int rc = requeue(s, r, keep);
+        return rc ? rc : 1;
+    }
     int found = 0, rc;
     for (size_t i = 0; i < s->reqs_used; i++) {
         req *q = &s->reqs[i];
@@ -732,7 +766,7 @@ static int resend_for(mt_session *s, int64_t bad_id, int keep)
         }
     }
     if (!found) slog(s, MT_LOG_DEBUG, "notification about %lld: no request waiting in it", (long long)bad_id);
-    return MT_OK;
+    return found;
 }
 
 static void fail_for(mt_session *s, int64_t bad_id, int32_t code, const char *text)
@@ -799,7 +833,8 @@ static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_
         s->salt = (int64_t)mt_le64(p + 20);
         s->nsalts = 0;
         slog(s, MT_LOG_INFO, "bad_server_salt for %lld: new salt, re-sending", (long long)bad_id);
-        return resend_for(s, bad_id, 0);
+        int rc = resend_for(s, bad_id, 0);
+        return rc < 0 ? rc : MT_OK;
     }
     slog(s, MT_LOG_INFO, "bad_msg_notification %d for %lld", (int)code, (long long)bad_id);
     switch (code) {
@@ -812,13 +847,29 @@ static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_
          * is behind the last id we sent, start a new session instead */
         int64_t probe = (int64_t)(((uint64_t)(now_ns(now) / 1000000000 + off)) << 32);
         if (probe <= s->gen.last) return new_session(s);
-        return resend_for(s, bad_id, 0);
+        int rc = resend_for(s, bad_id, 0);
+        return rc < 0 ? rc : MT_OK;
     }
-    case 32:
+    case 32: {
         s->seq += 64;
-        return resend_for(s, bad_id, 0);
+        int rc = resend_for(s, bad_id, 0);
+        return rc < 0 ? rc : MT_OK;
+    }
     case 33:
         return new_session(s);
+    case 64:
+        /* an invalid container: servers limit how many messages one may
+         * hold; send them again in smaller ones */
+        if (is_recent_container(s, bad_id) && s->max_msgs > PACK_MIN_MSGS) {
+            int rc = resend_for(s, bad_id, 0);
+            if (rc < 0) return rc;
+            size_t half = (size_t)rc / 2;
+            if (half < s->max_msgs) s->max_msgs = half > PACK_MIN_MSGS ? half : PACK_MIN_MSGS;
+            slog(s, MT_LOG_INFO, "container %lld refused: %d message(s) re-sent, now at most %zu per container",
+                 (long long)bad_id, rc, s->max_msgs);
+            return MT_OK;
+        }
+        /* fall through */
     default: {
         char text[32];
         snprintf(text, sizeof text, "BAD_MSG_%d", (int)code);
