@@ -25,6 +25,30 @@ local function client_for(dc, extra)
   return assert(mtproto.client(o))
 end
 
+-- A test DC whose log (-v) goes to a file: the server writes a line for each
+-- message it receives and for each auth key it makes, before it answers, so
+-- counting lines after an answer has arrived is free of races.
+local function logged_dc(opts)
+  local log, wrap = tmpname(), tmpname()
+  local f = assert(io.open(wrap, "w"))
+  f:write("#!/bin/sh\nexec '", assert(os.getenv("MTPROTO_TESTDC")), "' \"$@\" 2>>'", log, "'\n")
+  f:close()
+  assert(os.execute("chmod +x '" .. wrap .. "'"))
+  opts.verbose, opts.binary = 1, wrap
+  local dc = assert(testdc.start(opts))
+  local function count(pattern)
+    local n = 0
+    for _ in (read(log) or ""):gmatch(pattern) do n = n + 1 end
+    return n
+  end
+  local function stop()
+    dc:stop()
+    os.remove(log)
+    os.remove(wrap)
+  end
+  return dc, count, stop
+end
+
 local function send_code(client, phone)
   return client.auth.sendCode{ phone_number = phone, api_id = API_ID, api_hash = API_HASH, settings = {} }
 end
@@ -102,6 +126,19 @@ describe("mtproto.client", function()
       local over = assert(mtproto.client{ api_id = 1, dc_options = { [2] = { host = "127.0.0.1", port = 14402 } } })
       assert.same({ "127.0.0.1", 14402 }, { over:dc_address(2) })
       prod:close(); test:close(); over:close()
+    end)
+
+    it("puts dc + 10000 in the handshake in test_mode", function()
+      local ldc, count, stop = logged_dc{ dcs = 3 }
+      local test = client_for(ldc, { test_mode = true })
+      assert(test.help.getNearestDc{})
+      assert.equal(1, count("new auth key %x+ %(inner dc 10002%)"))
+      test:close()
+      local prod = client_for(ldc, { dc = 3 })
+      assert(prod.help.getNearestDc{})
+      assert.equal(1, count("new auth key %x+ %(inner dc 3%)"))
+      prod:close()
+      stop()
     end)
 
     it("works over every transport", function()
@@ -190,7 +227,28 @@ describe("mtproto.client", function()
   end)
 
   describe("sessions", function()
-    it("reuses the saved key when reopened: no handshake", function()
+    it("makes one key per DC and reuses it when reopened: no handshake", function()
+      local ldc, count, stop = logged_dc{ dcs = 3 }
+      local path = tmpname()
+      local a = client_for(ldc, { session = path })
+      assert(send_code(a, "9996631234")) -- DC 2, then DC 3: a new key there
+      assert(a.help.getConfig{})
+      assert.equal(1, count("dc2 conn%d+ new auth key"))
+      assert.equal(1, count("dc3 conn%d+ new auth key"))
+      local id3 = a:session_info().dcs[3].key_id
+      a:close()
+      local b = client_for(ldc, { session = path })
+      assert.equal(3, b:session_info().home_dc)
+      assert(b.help.getConfig{})
+      assert(b:invoke({ _ = "help.getNearestDc" }, { dc = 2 }))
+      assert.equal(2, count("new auth key")) -- still the two of the first client
+      assert.equal(1, count(string.format("new auth key %016x", id3)))
+      b:close()
+      stop()
+      os.remove(path)
+    end)
+
+    it("reuses the saved key without the server's RSA key", function()
       local path = tmpname()
       local a = client_for(dc, { session = path })
       assert(a.help.getConfig{})
@@ -277,8 +335,10 @@ describe("mtproto.client", function()
       client:close()
     end)
 
-    it("invoke_all returns results and errors in order", function()
-      local client = client_for(dc)
+    it("invoke_all returns results and errors in order, sent in containers", function()
+      local ldc, count, stop = logged_dc{ dcs = 3 }
+      local client = client_for(ldc)
+      assert(client.help.getConfig{}) -- handshake and first call out of the way
       local list = {}
       for i = 1, 100 do
         list[i] = i % 10 == 0 and { _ = "auth.resendCode", phone_number = "9996621234", phone_code_hash = "x" .. i }
@@ -294,7 +354,10 @@ describe("mtproto.client", function()
           assert.equal("nearestDc", results[i]._, i)
         end
       end
+      assert.is_true(count("in  msg_id=%d+ seq=%d+ msg_container") >= 1)
+      assert.is_true(count("in  msg_id=%d+ seq=%d+ help.getNearestDc") == 90)
       client:close()
+      stop()
     end)
   end)
 
