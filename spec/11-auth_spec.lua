@@ -449,6 +449,67 @@ describe("every tampered handshake input", function()
   end)
 end)
 
+describe("the server side", function()
+  -- Plays a client by hand up to req_DH_params with the given p_q_inner_data constructor.
+  local function req_dh(s, ctor, dc, expires_in)
+    local nonce, new_nonce = bytes(16, 1), bytes(32, 2)
+    local _, res = s:step(unhex("F18E7EBE") .. nonce, NOW)
+    local sn, pqb = res:sub(21, 36), res:sub(37, 48)
+    local p, q = A.factor_pq((string.unpack(">I8", res, 38)))
+    local tp, tq = tlbytes((">I4"):pack(p)), tlbytes((">I4"):pack(q))
+    local inner = unhex(ctor) .. pqb .. tp .. tq .. nonce .. sn .. new_nonce
+      .. (dc and ("<i4"):pack(dc) or "") .. (expires_in and ("<i4"):pack(expires_in) or "")
+    local req = unhex("BEE412D7") .. nonce .. sn .. tp .. tq .. ("<i8"):pack(FP) .. tlbytes(A.rsa_pad(PUB, inner))
+    return nonce, new_nonce, sn, s:step(req, NOW + 1)
+  end
+
+  it("accepts p_q_inner_data, _dc, _temp and _temp_dc and answers with g = 3 and the known prime", function()
+    for _, v in ipairs { { "EC5AC983" }, { "955FF5A9", 2 }, { "D4846A3C", nil, 600 }, { "88DFFD56", -3, 600 } } do
+      local s = A.server{ key_pem = PRIV }
+      local nonce, new_nonce, sn, st, ok = req_dh(s, v[1], v[2], v[3])
+      assert.equal("send", st, ok)
+      local k, iv = tmp_key_iv(new_nonce, sn)
+      local plain = C.ige_decrypt(k, iv, ok:sub(41, 40 + 592))
+      assert.equal(hex(C.sha1(plain:sub(21, 20 + 564))), hex(plain:sub(1, 20)))
+      assert.equal("BA0D89B5", hex(plain:sub(21, 24)))
+      assert.equal(hex(nonce .. sn), hex(plain:sub(25, 56)))
+      assert.equal(3, (string.unpack("<i4", plain, 57)))
+      assert.equal(KNOWN_PRIME, hex(plain:sub(65, 320)))
+      assert.equal(NOW + 1, (string.unpack("<i4", plain, 581)))
+    end
+  end)
+
+  it("refuses a temporary key without a positive expires_in, and an unknown inner constructor", function()
+    local _, _, _, st, err = req_dh(A.server{ key_pem = PRIV }, "D4846A3C", nil, 0)
+    assert.is_nil(st)
+    assert.equal("expires_in must be positive", err)
+    _, _, _, st, err = req_dh(A.server{ key_pem = PRIV }, "00000000")
+    assert.equal("expected p_q_inner_data", err)
+  end)
+
+  it("refuses anything but req_pq_multi (or req_pq) first", function()
+    local s = A.server{ key_pem = PRIV }
+    assert.same({ nil, "expected req_pq_multi", -6 }, { s:step(unhex("BEE412D7") .. bytes(16), NOW) })
+    assert.same({ nil, "expected req_pq_multi", -6 }, { A.server{ key_pem = PRIV }:step(nil, NOW) })
+    assert.equal("send", (A.server{ key_pem = PRIV }:step(unhex("78974660") .. bytes(16), NOW)))
+  end)
+end)
+
+describe("RSA_PAD", function()
+  it("round-trips through the private key with the padding in place, and differs per temp_key", function()
+    local data = bytes(100, 3)
+    local r1 = bytes(92, 4) .. ("\17"):rep(32) .. bytes(512, 5)
+    local r2 = bytes(92, 4) .. ("\18"):rep(32) .. bytes(512, 5)
+    local e1, e2 = A.rsa_pad(PUB, data, r1), A.rsa_pad(PUB, data, r2)
+    assert.equal(256, #e1)
+    assert.are_not.equal(e1, e2)
+    assert.equal(hex(data .. bytes(92, 4)), hex(A.rsa_unpad(PRIV, e1)))
+    assert.equal(hex(data .. bytes(92, 4)), hex(A.rsa_unpad(PRIV, e2)))
+    assert.same({ nil, "RSA_PAD hash mismatch" }, { A.rsa_unpad(PRIV, e1:sub(1, 255) .. string.char(e1:byte(256) ~ 1)) })
+    assert.has_error(function() A.rsa_pad(PUB, ("x"):rep(145)) end)
+  end)
+end)
+
 describe("pq factoring (Pollard-Brent)", function()
   it("splits published and edge-case pq into p < q", function()
     assert.same({ 1513098571, 1780931429 }, { A.factor_pq(2694724800268887959) }) -- the current sample

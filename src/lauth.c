@@ -12,6 +12,7 @@
  *   core.auth.rsa_generate() --> private_pem, public_pem, fingerprint
  *   core.auth.rsa_fingerprint(pem) --> fingerprint | nil, err
  *   core.auth.rsa_unpad(private_pem, encrypted_data) --> 192 bytes | nil, err   (spec helper)
+ *   core.auth.rsa_pad(public_pem, data [, random]) --> 256 bytes                   (spec helper)
  *   core.auth.factor_pq(pq) --> p, q | nil, err                                  (spec helper)
  *   core.auth.plain_wrap(msg_id, body) --> bytes; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
  */
@@ -415,6 +416,30 @@ static int l_rsa_unpad(lua_State *L)
     return 1;
 }
 
+/* rsa_pad(public_pem, data [, random]) --> 256 bytes: RSA_PAD of auth_key 4.1 (spec helper; the
+ * optional random string supplies the padding and temp_key bytes). */
+static int l_rsa_pad(lua_State *L)
+{
+    size_t plen, n, rlen = 0;
+    const char *pem = luaL_checklstring(L, 1, &plen);
+    const char *data = luaL_checklstring(L, 2, &n);
+    const char *rs = luaL_optlstring(L, 3, NULL, &rlen);
+    if (n > 144) luaL_argerror(L, 2, "data must be at most 144 bytes");
+    mt_rsa_keys *ks = mt_rsa_keys_new(0);
+    if (!ks) return luaL_error(L, "out of memory");
+    if (mt_rsa_keys_add_pem(ks, pem, plen) != MT_OK) {
+        mt_rsa_keys_free(ks);
+        return luaL_argerror(L, 1, "not a 2048-bit RSA public key in PEM");
+    }
+    replay rep = { rs, rlen, 0 };
+    mt_random rnd = { replay_fill, &rep };
+    mt_buf b;
+    mt_buf_init(&b);
+    int rc = mt_rsa_pad_encrypt(ks, mt_rsa_keys_fingerprint(ks, 0), (const uint8_t *)data, n, rs ? &rnd : NULL, &b);
+    mt_rsa_keys_free(ks);
+    return push_buf_result(L, rc, &b);
+}
+
 /* factor_pq(pq) --> p, q (p < q) | nil, err: the client's Pollard-Brent (spec helper). */
 static int l_factor_pq(lua_State *L)
 {
@@ -468,7 +493,7 @@ static const luaL_Reg server_methods[] = {
 };
 static const luaL_Reg funcs[] = {
     { "client", l_client }, { "server", l_server }, { "rsa_generate", l_rsa_generate },
-    { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
+    { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "rsa_pad", l_rsa_pad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
     { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
 };
 
