@@ -48,7 +48,7 @@ typedef struct out_msg {
     int content;
 } out_msg;
 
-#define MAX_BATCH (MT_CONTAINER_MAX / 2)
+#define BOX_MAX 1000          /* messages per outgoing container (MT_CONTAINER_MAX is the hard cap) */
 
 struct tdc_conn {
     tdc_server *srv;
@@ -63,8 +63,8 @@ struct tdc_conn {
     /* the batch being built for one received packet */
     tdc_key *key;
     tdc_session *sess;
-    out_msg batch[MAX_BATCH];
-    int nbatch;
+    out_msg *batch;
+    int nbatch, capbatch;
     int answered;            /* the batch holds an rpc_result */
     int64_t first_msg_id;
 };
@@ -105,6 +105,7 @@ void tdc_conn_free(tdc_conn *c)
     mt_auth_server_free(c->auth);
     mt_buf_free(&c->wbuf);
     mt_buf_free(&c->plain);
+    free(c->batch);
     tdc_out *o = c->head;
     while (o) { tdc_out *n = o->next; mt_wipe(o->data, o->len); free(o); o = n; }
     free(c);
@@ -240,7 +241,14 @@ static int on_plain(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
 static int add_out(tdc_conn *c, const mt_buf *b, int content)
 {
     if (b->oom) return MT_ERR_NOMEM;
-    if (c->nbatch >= MAX_BATCH) return MT_ERR_RANGE;
+    if (c->nbatch == c->capbatch) {
+        if (c->capbatch >= MT_CONTAINER_MAX * 4) return MT_ERR_RANGE;
+        int nc = c->capbatch ? c->capbatch * 2 : 16;
+        out_msg *nb = realloc(c->batch, (size_t)nc * sizeof *nb);
+        if (!nb) return MT_ERR_NOMEM;
+        c->batch = nb;
+        c->capbatch = nc;
+    }
     uint8_t *d = malloc(b->len ? b->len : 1);
     if (!d) return MT_ERR_NOMEM;
     memcpy(d, b->data, b->len);
@@ -461,12 +469,14 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         size_t n = ns.len ? ns.len : c->batch[0].len;
         int content = ns.len ? 0 : c->batch[0].content;
         rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, content), b, n, now_ms);
-    } else {
+    }
+    /* more: containers of up to BOX_MAX messages, new_session_created first */
+    for (int i = ns.len ? -1 : 0; total > 1 && rc >= 0 && i < c->nbatch;) {
         mt_buf box;
         mt_buf_init(&box);
         size_t start = box.len;
         rc = mt_container_begin(&box);
-        for (int i = ns.len ? -1 : 0; rc >= 0 && i < c->nbatch; i++) {
+        for (int k = 0; rc >= 0 && k < BOX_MAX && i < c->nbatch; k++, i++) {
             const uint8_t *b = i < 0 ? ns.data : c->batch[i].body;
             size_t n = i < 0 ? ns.len : c->batch[i].len;
             int64_t id = mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1);
