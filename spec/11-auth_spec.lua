@@ -563,3 +563,42 @@ describe("the Lua objects", function()
     assert.same({ nil, "not a 2048-bit RSA public key in PEM" }, { A.rsa_fingerprint("nope") })
   end)
 end)
+
+describe("over loopback TCP", function()
+  -- luasocket is not a dependency of the library: without it this one is reported pending.
+  local have, socket = pcall(require, "socket")
+  local run = have and it or pending
+  run("client and server agree on a key across a real socket (length-prefixed plain messages)", function()
+    local listener = assert(socket.bind("127.0.0.1", 0))
+    local _, port = listener:getsockname()
+    local cs = assert(socket.connect("127.0.0.1", port))
+    local ss = assert(listener:accept())
+    cs:settimeout(10); ss:settimeout(10)
+    local function send(sock, body, msg_id)
+      local m = A.plain_wrap(msg_id, body)
+      assert(sock:send(("<I4"):pack(#m) .. m))
+    end
+    local function recv(sock)
+      local h = assert(sock:receive(4))
+      local _, body = assert(A.plain_unwrap(assert(sock:receive((string.unpack("<I4", h))))))
+      return body
+    end
+    local c, s = A.client{ rsa_keys = { PUB }, dc_id = 3 }, A.server{ key_pem = PRIV }
+    local st, out = c:step()
+    local msg_id = (NOW << 32)
+    for _ = 1, 3 do
+      msg_id = msg_id + 4
+      send(cs, out, msg_id)
+      local sst, sout = s:step(recv(ss))
+      assert.is_truthy(sst, sout)
+      send(ss, sout, msg_id + 1)
+      st, out = c:step(recv(cs))
+      assert.is_truthy(st, out)
+      if st == "done" then break end
+    end
+    cs:close(); ss:close(); listener:close()
+    assert.equal("done", st)
+    assert.equal(hex(s:result().auth_key), hex(c:result().auth_key))
+    assert.equal(3, s:result().dc_id)
+  end)
+end)
