@@ -158,6 +158,9 @@ E1 12 40 36 B4 8B 97 D3]],
 -- A 2048-bit prime p whose (p-1)/2 is composite (made with `openssl prime -generate -bits 2048`,
 -- both facts checked with `openssl prime`): a prime that is not safe.
 local NOT_SAFE_PRIME = "F7A3F72701D61C135E7C179441761577AD7505BD7570BDC3AF53DDBEEB63F5E42405EB7B923D5FDFC7554CDFBF42BB50734A3646F6512BB301E2D90E381675FB75486D5649553B884567B49202A5332A89E32D450446CF13F193236805465DB0ADB314FE63C30112B575FCE1A2F3F0656824630EE94AC4EE8B14CDA0EEB707CBEBB407C0A76042EC556C1CD1393880515D7CB9A2F566D148F0EE8FC9854BCAD4ED3A68DFA195D280AF92D3E3AF7BA258501E20EFA6BB3507931B17AEE7495532DB7874039F5146F30DD5F16A16E6A36530BD08F84DAA6AE0F9347445EE06C73DA08A4F9CA82DFC30DFBC2A9BF053B68D4201245815F13E3DA76CDAFBA877AD79"
+-- Another 2048-bit safe prime (DH parameters made with `openssl genpkey -genparam -algorithm DH`,
+-- p and (p-1)/2 checked with `openssl prime`); p mod 8 = 7, p mod 3 = 2.
+local OTHER_SAFE_PRIME = "89E99F62C648375A93FE5B463A11A0D54651CCDE71EBB829FCE6A4149AA36F4588A1D9EB0665017D7656ECA776A52CC08F8864D80762CD6A78DF2E446CA8D08BB099C9C23339BD60308732017C254734AE2A590E98E518ECB55F9FBD9280FAC9173D513EE0A813A2BF18EB692B1B665D880CE825F653325EAB186C83EFBAF0CA88CAB51191BC8A9CBDA1367749BAE331469744C5BE01E031CAE156BFFF55E968FD3C3AF6A8D1F3791AA5996252925DD2951C98F92EFA4DFEB8EF1AA6AC43948E8B1BDED030F4B267B7A37DD9EAE676749727D7ACB29FD23DFC9A31EB00290B533075827FB1A22A5A942A8AFBF5B729FDB39711178E14BAA62C1231D0EDC0A34F"
 local KNOWN_PRIME = "C71CAEB9C6B1C9048E6C522F70F13F73980D40238E3E21C14934D037563D930F48198A0AA7C14058229493D22530F4DBFA336F6E0AC925139543AED44CCE7C3720FD51F69458705AC68CD4FE6B6B13ABDC9746512969328454F18FAF8C595F642477FE96BB2A941D5BCD1D4AC8CC49880708FA9B378E3C4F3A9060BEE67CF9A4A4A695811051907E162753B56B0F6B410DBA74D8A84B2A14B3144E0EF1284754FD17ED950D5965B4B9DD46582DB1178D169C6BC465B0D6FF9CA3928FEF5B9AE4E418FC15E83EBEA0F87FA9FF5EED70050DED2849F47BF959D956850CE929851F0D8115F635B105EE2E4E15D04B2454BF6F4FADF034B10403119CD8E3B92FCC5B"
 
 local function msg_id_of(msg) return (string.unpack("<i8", msg, 9)) end
@@ -251,7 +254,7 @@ local function exchange(opts)
   opts = opts or {}
   local crand = bytes(8192, opts.seed or 7)
   local c = A.client{ rsa_keys = opts.rsa_keys == nil and { PUB } or opts.rsa_keys or nil, dc_id = opts.dc_id,
-                      expires_in = opts.expires_in, random = crand }
+                      expires_in = opts.expires_in, random = crand, dh_cache = opts.dh_cache }
   local s = A.server{ key_pem = PRIV }
   local new_nonce = crand:sub(17, 48)
   local st, out = c:step(nil, NOW)
@@ -446,6 +449,27 @@ describe("every tampered handshake input", function()
       if case[3] == "client" and not seen[case[4]] then seen[case[4]] = true; n = n + 1 end
     end
     assert.equal(16, n)
+  end)
+end)
+
+describe("a dh_prime other than the known one", function()
+  it("is proven in full once (p and (p-1)/2 prime), then remembered in the shared cache", function()
+    local cache = A.dh_cache()
+    local ga = "\64" .. bytes(255, 9)
+    local other = reseal(function(a) return set_ga(ga)(set_g(2)(set_prime(unhex(OTHER_SAFE_PRIME))(a))) end)
+    for _ = 1, 2 do
+      -- The client accepts the prime and g and answers; the in-memory server keeps using the known
+      -- prime, so the keys differ and the client stops at the hash of dh_gen_ok.
+      local r = exchange{ dh_cache = cache, tamper = { [2] = other } }
+      assert.equal("new_nonce_hash1 mismatch", r.err)
+      assert.equal(1, cache:count())
+    end
+    -- the known prime needs no proof and is not cached
+    local known = A.dh_cache()
+    assert.is_true(exchange{ dh_cache = known }.done)
+    assert.equal(0, known:count())
+    assert.has_error(function() A.client{ dh_cache = {} } end,
+      "bad argument #1 to 'client' (options.dh_cache must come from core.auth.dh_cache())")
   end)
 end)
 

@@ -2,7 +2,8 @@
  * and plain-message framing.
  *
  *   local c = core.auth.client{ rsa_keys = { pem, ... } | nil, dc_id = 2, expires_in = 0,
- *                               random = "<bytes fed in order>" | nil }
+ *                               random = "<bytes fed in order>" | nil,
+ *                               dh_cache = core.auth.dh_cache() | nil (share verified primes) }
  *   c:step(body | nil, now) --> "send", out | "done" | nil, err, code
  *   c:result()              --> { auth_key=, auth_key_id=, server_salt=, time_offset= } | nil, err
  *   local s = core.auth.server{ key_pem = pem | nil (generate), random = ... }
@@ -25,6 +26,7 @@
 
 #define CLIENT_MT "mtproto.auth.client"
 #define SERVER_MT "mtproto.auth.server"
+#define CACHE_MT "mtproto.auth.dh_cache"
 
 /* Replayed random bytes (specs): a Lua string anchored in the userdata's user value. */
 typedef struct replay {
@@ -130,10 +132,18 @@ static int l_client(lua_State *L)
 {
     if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
     luaL_checktype(L, 1, LUA_TTABLE);
-    lclient *u = lua_newuserdatauv(L, sizeof *u, 1);
+    lclient *u = lua_newuserdatauv(L, sizeof *u, 2);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, CLIENT_MT);
     int ud = lua_gettop(L);
+    mt_dh_cache *cache = &u->cache;
+    if (lua_getfield(L, 1, "dh_cache") != LUA_TNIL) {
+        cache = luaL_testudata(L, -1, CACHE_MT);
+        if (!cache) return luaL_argerror(L, 1, "options.dh_cache must come from core.auth.dh_cache()");
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, ud, 2); /* keep the shared cache alive as long as the client */
+    }
+    lua_pop(L, 1);
     int dc = opt_field_int(L, 1, "dc_id", 2, -32768 - 10000, 32767 + 10000);
     int exp = opt_field_int(L, 1, "expires_in", 0, 0, INT32_MAX);
     mt_random rnd = { NULL, NULL };
@@ -159,7 +169,7 @@ static int l_client(lua_State *L)
     lua_pop(L, 1);
     u->c = mt_auth_client_new(u->keys, dc, exp, rnd.fn ? &rnd : NULL);
     if (!u->c) return luaL_error(L, "out of memory");
-    mt_auth_client_set_cache(u->c, &u->cache);
+    mt_auth_client_set_cache(u->c, cache);
     lua_settop(L, ud);
     return 1;
 }
@@ -352,6 +362,30 @@ static int server_tostring(lua_State *L)
     return 1;
 }
 
+/* ---- a cache of verified DH primes, shareable between clients ---- */
+
+static int l_dh_cache(lua_State *L)
+{
+    mt_dh_cache *c = lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CACHE_MT);
+    return 1;
+}
+
+static int cache_count(lua_State *L)
+{
+    mt_dh_cache *c = luaL_checkudata(L, 1, CACHE_MT);
+    lua_pushinteger(L, c->n);
+    return 1;
+}
+
+static int cache_tostring(lua_State *L)
+{
+    mt_dh_cache *c = luaL_checkudata(L, 1, CACHE_MT);
+    lua_pushfstring(L, "mtproto.auth.dh_cache (%d primes)", c->n);
+    return 1;
+}
+
 /* ---- free functions -------------------------------------------------------------------------- */
 
 static int l_rsa_generate(lua_State *L)
@@ -492,7 +526,7 @@ static const luaL_Reg server_methods[] = {
     { "fingerprint", server_fingerprint }, { NULL, NULL },
 };
 static const luaL_Reg funcs[] = {
-    { "client", l_client }, { "server", l_server }, { "rsa_generate", l_rsa_generate },
+    { "client", l_client }, { "server", l_server }, { "dh_cache", l_dh_cache }, { "rsa_generate", l_rsa_generate },
     { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "rsa_pad", l_rsa_pad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
     { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
 };
@@ -517,6 +551,14 @@ int mt_open_auth(lua_State *L)
 {
     new_type(L, CLIENT_MT, client_methods, client_close, client_tostring);
     new_type(L, SERVER_MT, server_methods, server_close, server_tostring);
+    luaL_newmetatable(L, CACHE_MT);
+    lua_newtable(L);
+    lua_pushcfunction(L, cache_count);
+    lua_setfield(L, -2, "count");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, cache_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
     luaL_newlib(L, funcs);
     return 1;
 }
