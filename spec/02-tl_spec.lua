@@ -88,6 +88,12 @@ describe("tl codec", function()
       assert.equal("codeSettings", v.query.query.settings._)
     end)
 
+    it("wraps already encoded bytes in a !X position", function()
+      local inner = tl.encode { _ = "help.getConfig" }
+      assert.equal(tl.encode { _ = "invokeWithLayer", layer = 223, query = { _ = "help.getConfig" } },
+        tl.encode { _ = "invokeWithLayer", layer = 223, query = inner })
+    end)
+
     it("decodes from an offset and reports the bytes read", function()
       local v, n = tl.decode("abcd" .. SENT_FLASH .. "tail", 4)
       assert.equal("auth.sentCodeTypeFlashCall", v.type._)
@@ -214,7 +220,9 @@ describe("tl codec", function()
       { { _ = "msgs_ack", msg_ids = 5 }, "msgs_ack: msg_ids: expected table (a sequence), got number" },
       { { _ = "invokeWithLayer", layer = 223, query = { _ = "auth.resendCode", phone_number = "1" } },
         "invokeWithLayer: query: auth.resendCode: phone_code_hash: expected string, got nil" },
-      { { _ = "invokeWithLayer", layer = 223, query = "x" }, "invokeWithLayer: query: expected table, got string" },
+      { { _ = "invokeWithLayer", layer = 223, query = "x" },
+        "invokeWithLayer: query: expected encoded TL bytes (a multiple of 4 bytes), got 1 bytes" },
+      { { _ = "invokeWithLayer", layer = 223, query = 5 }, "invokeWithLayer: query: expected table, got number" },
       { { _ = "channelFull", kicked_count = 1 }, "channelFull: id: expected long, got nil" },
       { { _ = "msg_container", messages = { { msg_id = 1, seqno = "2", body = {} } } },
         "msg_container: messages[1]: seqno: expected integer, got string" },

@@ -355,6 +355,13 @@ static void enc_any(enc *e, int idx)
         mt_buf_put_u32(e->b, lua_toboolean(L, idx) ? MT_TL_BOOL_TRUE : MT_TL_BOOL_FALSE);
         return;
     }
+    if (t == LUA_TSTRING) { /* bytes from an earlier tl.encode, e.g. a query to wrap */
+        size_t n;
+        const char *p = lua_tolstring(L, idx, &n);
+        if (n < 4 || n % 4) enc_error(e, "expected encoded TL bytes (a multiple of 4 bytes), got %d bytes", (int)n);
+        mt_buf_put(e->b, p, n);
+        return;
+    }
     if (t != LUA_TTABLE) enc_error(e, "expected table, got %s", luaL_typename(L, idx));
     e->depth++;
     check_depth(e);
