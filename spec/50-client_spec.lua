@@ -192,6 +192,21 @@ describe("mtproto.client", function()
     end)
   end)
 
+  describe("updates", function()
+    it("keeps updates pushed before an answer apart from the answers", function()
+      local pushy = testdc.start{ dcs = 2, faults = { update_first = true } }
+      local client = client_for(pushy)
+      local r = assert(client.help.getNearestDc{})
+      assert.equal("nearestDc", r._)
+      local ups = client:get_updates()
+      assert.is_true(#ups >= 1)
+      assert.is_string(ups[1]._)
+      assert.same({}, client:get_updates()) -- the queue was emptied
+      client:close()
+      pushy:stop()
+    end)
+  end)
+
   describe("timeouts", function()
     it("returns TIMEOUT as mtproto.Error and stays usable", function()
       local slow = testdc.start{ dcs = 2, faults = { delay_ms = 150 } }
@@ -278,6 +293,9 @@ describe("mtproto.client", function()
       assert.equal("600", p:read("l"))
       p:close()
       assert.equal("mtproto-lua-session 1\n", read(path):sub(1, 22))
+      local saved = assert(mtproto.session_file.load(path))
+      assert.equal(key, saved.dcs[2].auth_key)
+      assert.are_not.equal(0, saved.dcs[2].salt) -- the server's salt is kept too
       -- Reopen WITHOUT the test DC's RSA key (so only the built-in Telegram keys):
       -- a handshake could not succeed, so the call working proves the key was reused.
       local b = assert(mtproto.client{ api_id = API_ID, dc_options = dc:options(), session = path, timeout = 5 })
@@ -318,6 +336,7 @@ describe("mtproto.client", function()
       c, err = mtproto.client{ api_id = API_ID, session = path, test_mode = true }
       assert.is_nil(c)
       assert.equal("SESSION_MISMATCH", err.message)
+      assert.truthy(tostring(err):find("test_mode differs", 1, true))
       assert.equal(good, read(path))
       os.remove(path)
     end)

@@ -82,6 +82,8 @@ local descriptions = {
   SESSION_VERSION = "the session file has a version this client does not read; it was left untouched",
   SESSION_CORRUPT = "the session file is damaged; it was left untouched",
   SESSION_IO = "the session file cannot be read or written",
+  SESSION_MISMATCH = "the session file was made for other servers (test_mode differs); it was left untouched",
+  DC_UNKNOWN = "no address is known for this DC",
   CLIENT_CLOSED = "the client was closed",
 }
 M.descriptions = descriptions
