@@ -565,6 +565,49 @@ describe("plain messages", function()
   end)
 end)
 
+describe("server public keys", function()
+  local PROD = "E8BB3305C0B52C6CF2AFDF7637313489E63E05268E5BADB601AF417786472E5F93B85438968E20E6729A301C0AFC121BF7151F834436F7FDA680847A66BF64ACCEC78EE21C0B316F0EDAFE2F41908DA7BD1F4A5107638EEB67040ACE472A14F90D9F7C2B7DEF99688BA3073ADB5750BB02964902A359FE745D8170E36876D4FD8A5D41B2A76CBFF9A13267EB9580B2D06D10357448D20D9DA2191CB5D8C93982961CDFDEDA629E37F1FB09A0722027696032FE61ED663DB7A37F6F263D370F69DB53A0DC0A1748BDAAFF6209D5645485E6E001D1953255757E4B8E42813347B11DA6AB500FD0ACE7E6DFA3736199CCAF9397ED0745A427DCFA6CD67BCB1ACFF3"
+  local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  local function b64(s)
+    local out = {}
+    for i = 1, #s, 3 do
+      local a, b, c = s:byte(i, i + 2)
+      local n = a << 16 | (b or 0) << 8 | (c or 0)
+      for k = 0, 3 do
+        out[#out + 1] = (k <= 1 or (k == 2 and b) or (k == 3 and c)) and B64:sub((n >> (18 - 6 * k) & 63) + 1, (n >> (18 - 6 * k) & 63) + 1) or "="
+      end
+    end
+    local txt = table.concat(out)
+    return (txt:gsub(("."):rep(64), "%0\n"))
+  end
+  local function pem(label, der) return ("-----BEGIN %s-----\n%s\n-----END %s-----\n"):format(label, b64(der), label) end
+  -- DER written by hand: RSAPublicKey ::= SEQUENCE { n INTEGER, e INTEGER } and its SPKI wrapper
+  local pkcs1 = unhex("3082010A0282010100") .. unhex(PROD) .. unhex("0203010001")
+  local spki = unhex("30820122300D06092A864886F70D01010105000382010F00") .. pkcs1
+
+  it("have the published fingerprint whether given as PKCS#1 or SPKI PEM", function()
+    assert.equal(-3414540481677951611, A.rsa_fingerprint(pem("RSA PUBLIC KEY", pkcs1)))
+    assert.equal(-3414540481677951611, A.rsa_fingerprint(pem("PUBLIC KEY", spki)))
+  end)
+
+  it("built in: the client takes the production and the test key by fingerprint", function()
+    local base = body_of(unhex(S.res_pq)):sub(1, 48)
+    for _, fp in ipairs { -3414540481677951611, -5595554452916591101 } do
+      local c = A.client{ random = bytes(2048, 3) }
+      local _, first = c:step(nil, NOW)
+      local res = base:sub(1, 4) .. first:sub(5, 20) .. base:sub(21) .. unhex("15C4B51C01000000") .. ("<i8"):pack(fp)
+      local st, out = c:step(res, NOW)
+      assert.equal("send", st, out)
+      assert.equal(fp, (string.unpack("<i8", out, 53)))
+    end
+    -- a client given its own keys does not know the built-in ones
+    local c = A.client{ rsa_keys = { pem("PUBLIC KEY", spki) } }
+    local _, first = c:step(nil, NOW)
+    local res = base:sub(1, 4) .. first:sub(5, 20) .. base:sub(21) .. unhex("15C4B51C01000000") .. ("<i8"):pack(-5595554452916591101)
+    assert.same({ nil, "no known RSA key matches the server's fingerprints", -19 }, { c:step(res, NOW) })
+  end)
+end)
+
 describe("the Lua objects", function()
   it("check their options and close idempotently", function()
     assert.has_error(function() A.client{ rsa_keys = { "junk" } } end,
