@@ -439,11 +439,12 @@ describe("mtproto-testdc faults", function()
     conn:close(); dc:stop()
   end)
 
-  it("delay_ms: answers come late", function()
-    local dc, conn = faulty{ delay_ms = 300 }
+  it("delay_ms: answers come late, acked at once", function()
+    local dc, conn, log = faulty{ delay_ms = 300 }
     local t0 = core.conn.monotonic()
     assert.equal("pong", call(conn, { _ = "ping", ping_id = 1 })._)
     assert.is_true(core.conn.monotonic() - t0 >= 0.3)
+    assert.matches("out msg_id=%d+ seq=%d*[02468] msgs_ack\n", log())
     conn:close(); dc:stop()
   end)
 

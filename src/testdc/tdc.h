@@ -101,8 +101,9 @@ typedef struct tdc_key {
     tdc_session *sessions;
 } tdc_key;
 
+#define TDC_KEY_BUCKETS 4096
 typedef struct tdc_keys {
-    tdc_key *head;
+    tdc_key *buckets[TDC_KEY_BUCKETS];   /* by auth_key_id */
     size_t count;
 } tdc_keys;
 

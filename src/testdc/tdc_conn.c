@@ -65,6 +65,8 @@ struct tdc_conn {
     tdc_session *sess;
     out_msg *batch;
     int nbatch, capbatch;
+    int64_t *acks;           /* content messages of the packet (acked at once under delay_ms) */
+    int nacks, capacks;
     int answered;            /* the batch holds an rpc_result */
     int64_t first_msg_id;
 };
@@ -95,6 +97,7 @@ static void clear_batch(tdc_conn *c)
     for (int i = 0; i < c->nbatch; i++) { mt_wipe(c->batch[i].body, c->batch[i].len); free(c->batch[i].body); }
     c->nbatch = 0;
     c->answered = 0;
+    c->nacks = 0;
 }
 
 void tdc_conn_free(tdc_conn *c)
@@ -106,6 +109,7 @@ void tdc_conn_free(tdc_conn *c)
     mt_buf_free(&c->wbuf);
     mt_buf_free(&c->plain);
     free(c->batch);
+    free(c->acks);
     tdc_out *o = c->head;
     while (o) { tdc_out *n = o->next; mt_wipe(o->data, o->len); free(o); o = n; }
     free(c);
@@ -264,16 +268,41 @@ static int32_t next_seqno(tdc_session *s, int content)
     return content ? (int32_t)(s->seq++ * 2 + 1) : (int32_t)(s->seq * 2);
 }
 
-/* Encrypts one message body of the current key and session and queues it. */
+/* Encrypts one message body of the current key and session and queues it (or frames it at
+ * once, ahead of delayed answers, when `now` is set). */
+static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len,
+                              int64_t now_ms, int now);
 static int send_encrypted(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms)
+{
+    return send_encrypted_now(c, msg_id, seqno, body, len, now_ms, 0);
+}
+
+static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len,
+                              int64_t now_ms, int now)
 {
     mt_buf pkt;
     mt_buf_init(&pkt);
     log_msg(c, "out", msg_id, seqno, body, len);
     int rc = mt_msg_encrypt(c->key->key, 8, c->key->salt, c->sess ? c->sess->session_id : 0, msg_id, seqno,
                             body, len, &c->srv->rnd, &pkt);
-    if (rc >= 0) rc = queue_payload(c, pkt.data, pkt.len, now_ms);
+    if (rc >= 0) rc = now ? mt_transport_encode(c->tr, pkt.data, pkt.len, &c->wbuf) : queue_payload(c, pkt.data, pkt.len, now_ms);
     mt_buf_free(&pkt);
+    return rc;
+}
+
+/* msgs_ack for the requests of this packet, sent before their (delayed) answers. */
+static int send_acks(tdc_conn *c, int64_t now_ms)
+{
+    if (c->nacks == 0) return MT_OK;
+    mt_buf b;
+    mt_buf_init(&b);
+    mt_buf_put_u32(&b, ID_MSGS_ACK);
+    mt_buf_put_u32(&b, ID_VECTOR);
+    mt_buf_put_u32(&b, (uint32_t)c->nacks);
+    for (int i = 0; i < c->nacks; i++) mt_buf_put_i64(&b, c->acks[i]);
+    int rc = b.oom ? MT_ERR_NOMEM : send_encrypted_now(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
+                                                      next_seqno(c->sess, 0), b.data, b.len, now_ms, 1);
+    mt_buf_free(&b);
     return rc;
 }
 
@@ -340,6 +369,14 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     }
     if (!(seqno & 1)) return send_bad_msg(c, s->session_id, msg_id, seqno, 34, now_ms);
     s->nrecv++;
+    if (c->nacks == c->capacks) {
+        int nc = c->capacks ? c->capacks * 2 : 16;
+        int64_t *na = realloc(c->acks, (size_t)nc * sizeof *na);
+        if (!na) return MT_ERR_NOMEM;
+        c->acks = na;
+        c->capacks = nc;
+    }
+    c->acks[c->nacks++] = msg_id;
     tdc_answer *seen = tdc_session_seen(s, msg_id);
     if (seen) {
         tdc_log(c->srv, 1, "dc%d conn%d re-sent msg_id=%lld: %s", c->dc, c->id, (long long)msg_id,
@@ -559,7 +596,8 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         tdc_log(srv, 1, "dc%d conn%d drop_after=%d: closing", c->dc, c->id, df);
         return MT_ERR_CLOSED;
     }
-    rc = send_batch(c, created, now_ms);
+    rc = srv->cfg.faults.delay_ms > 0 ? send_acks(c, now_ms) : MT_OK;
+    if (rc >= 0) rc = send_batch(c, created, now_ms);
     clear_batch(c);
     return rc;
 }

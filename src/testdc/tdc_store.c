@@ -118,7 +118,7 @@ void tdc_logins_remove(tdc_logins *ls, tdc_login *l)
 
 tdc_key *tdc_keys_find(tdc_keys *ks, int dc, uint64_t id)
 {
-    for (tdc_key *k = ks->head; k; k = k->next)
+    for (tdc_key *k = ks->buckets[id % TDC_KEY_BUCKETS]; k; k = k->next)
         if (k->id == id && k->dc == dc) return k;
     return NULL;
 }
@@ -131,8 +131,8 @@ tdc_key *tdc_keys_add(tdc_keys *ks, int dc, const uint8_t key[256], int64_t salt
     k->id = mt_auth_key_id(key);
     k->dc = dc;
     k->salt = salt;
-    k->next = ks->head;
-    ks->head = k;
+    k->next = ks->buckets[k->id % TDC_KEY_BUCKETS];
+    ks->buckets[k->id % TDC_KEY_BUCKETS] = k;
     ks->count++;
     return k;
 }
@@ -147,16 +147,18 @@ static void session_free(tdc_session *s)
 
 void tdc_keys_free(tdc_keys *ks)
 {
-    tdc_key *k = ks->head;
-    while (k) {
-        tdc_key *n = k->next;
-        tdc_session *s = k->sessions;
-        while (s) { tdc_session *sn = s->next; session_free(s); s = sn; }
-        mt_wipe(k, sizeof *k);
-        free(k);
-        k = n;
+    for (size_t i = 0; i < TDC_KEY_BUCKETS; i++) {
+        tdc_key *k = ks->buckets[i];
+        while (k) {
+            tdc_key *n = k->next;
+            tdc_session *s = k->sessions;
+            while (s) { tdc_session *sn = s->next; session_free(s); s = sn; }
+            mt_wipe(k, sizeof *k);
+            free(k);
+            k = n;
+        }
+        ks->buckets[i] = NULL;
     }
-    ks->head = NULL;
     ks->count = 0;
 }
 
