@@ -398,6 +398,25 @@ describe("mtproto.client", function()
     end)
   end)
 
+  describe("many calls in flight, with migration", function()
+    it("a pending call that meets PHONE_MIGRATE is repeated on the new DC", function()
+      local client = client_for(dc)
+      local results = client:invoke_all{
+        { _ = "help.getNearestDc" },
+        { _ = "auth.sendCode", phone_number = "9996631234", api_id = API_ID, api_hash = API_HASH, settings = {} },
+        { _ = "help.getNearestDc" },
+      }
+      assert.equal("nearestDc", results[1]._)
+      assert.equal(2, results[1].this_dc)
+      assert.equal("auth.sentCode", results[2]._)
+      assert.equal("nearestDc", results[3]._)
+      assert.equal(3, client:session_info().home_dc)
+      local after = assert(client.help.getNearestDc{})
+      assert.equal(3, after.this_dc)
+      client:close()
+    end)
+  end)
+
   describe("bots", function()
     it("refuses the login-code methods locally after auth.importBotAuthorization", function()
       local own = testdc.start{ dcs = 1 }
