@@ -81,6 +81,20 @@ describe("mtproto.client", function()
       client:close()
     end)
 
+    it("has a function for every method of the schema", function()
+      local client = client_for(dc)
+      local n = 0
+      for _, name in ipairs(mtproto.tl.methods()) do
+        local ns, m = name:match("^([^.]+)%.(.+)$")
+        local f
+        if ns then f = client[ns][m] else f = client[name] end
+        assert.is_function(f, name)
+        n = n + 1
+      end
+      assert.is_true(n > 700, tostring(n))
+      client:close()
+    end)
+
     it("raises on unknown methods and bad arguments before anything is sent", function()
       local client = client_for(dc)
       assert.has_error(function() return client.auth.foo end, "mtproto: unknown method auth.foo")
