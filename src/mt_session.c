@@ -843,10 +843,10 @@ static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_
         int64_t off = server - (int64_t)now;
         if (off > INT32_MAX || off < INT32_MIN) return MT_ERR_RANGE;
         s->gen.time_offset = (int32_t)off;
-        /* ids must keep increasing inside a session: if the corrected clock
-         * is behind the last id we sent, start a new session instead */
-        int64_t probe = (int64_t)(((uint64_t)(now_ns(now) / 1000000000 + off)) << 32);
-        if (probe <= s->gen.last) return new_session(s);
+        /* ids must keep increasing inside a session: if the last id we sent
+         * is well ahead of the corrected clock (the server accepts 30 s),
+         * start a new session instead */
+        if ((s->gen.last >> 32) > (int64_t)now + off + 10) return new_session(s);
         int rc = resend_for(s, bad_id, 0);
         return rc < 0 ? rc : MT_OK;
     }
