@@ -119,8 +119,9 @@ void mt_session_events_clear(mt_session *s);
  * result (the object inside rpc_result, gzip_packed inflated; or a pong /
  * future_salts); MT_REQ_FAILED with *code and *data, *len the error message
  * (rpc_error's code and text, or a negative MT_ERR_* and "BAD_MSG_<n>").
- * The pointers stay valid until mt_session_release(id) or the next
- * mt_session_receive(). MT_ERR_ARG when the id is unknown. */
+ * The pointers stay valid until the next call of mt_session_send,
+ * mt_session_receive or mt_session_release. MT_ERR_ARG when the id is
+ * unknown (never sent, or released). */
 int mt_session_take(const mt_session *s, uint64_t id, const uint8_t **data, size_t *len, int32_t *code);
 /* Forgets request `id` (answered or not: a late answer is then ignored). */
 void mt_session_release(mt_session *s, uint64_t id);
