@@ -125,7 +125,8 @@ static int ige_enc(EVP_CIPHER_CTX *ctx, int *have, uint8_t last[32], const uint8
             xm2 = xm1; xm1 = x;
         }
     }
-    mt_wipe(tmp, sizeof tmp);
+    /* tmp held z_i = y_i ^ x_{i-1}: plaintext-derived, so wiped (only the part used) */
+    mt_wipe(tmp, len < IGE_CHUNK ? len : IGE_CHUNK);
     return rc;
 }
 
