@@ -560,6 +560,40 @@ describe("core.session", function()
     assert.same({ { kind = "error", id = id, code = -6, message = "BAD_MSG_64" } }, ev)
   end)
 
+  it("survives well-encrypted random service messages (nothing trusted, nothing crashes)", function()
+    local s = new_session()
+    local id = s:send(req_body(1))
+    local m1 = open(s:pack(NOW))
+    local srv = server(s)
+    math.randomseed(42)
+    local ctors = { 0xf35c6d01, 0x2144ca19, 0x3072cfa1, 0x73f1f8dc, 0x9ec20908, 0x62d6b459, 0xedab447b,
+      0xa7eff811, 0x347773c5, 0xae500895, 0x276d3ec6, 0x809db6df, 0x7d861a08, 0xda69fb52, 0x1cb5c415 }
+    local function rnd_words(n)
+      local t = {}
+      for i = 1, n do
+        local r = math.random(0, 9)
+        t[i] = r < 3 and u32(ctors[math.random(#ctors)]) or r < 5 and u32(math.random(0, 40))
+          or string.pack("<I4", math.random(0, 0xffffffff))
+      end
+      return table.concat(t)
+    end
+    for _ = 1, 3000 do
+      local body = u32(ctors[math.random(#ctors)]) .. rnd_words(math.random(0, 24))
+      local ev = s:receive(srv:packet(body, { mod4 = math.random(0, 1) * 2 + 1, seqno = math.random(0, 3) }), NOW)
+      for _, e in ipairs(ev) do
+        assert.is_true(e.kind == "update" or e.id == id, "no answer for a request never made")
+      end
+      s:pack(NOW, true)
+    end
+    -- the session still works (the request may have been failed or re-sent meanwhile)
+    assert.is_true(s:state().dropped >= 0)
+    local id2 = s:send(req_body(2))
+    local _, inner = open(s:pack(NOW))
+    local ev = s:receive(srv:packet(rpc_result(find_body(inner, req_body(2)).msg_id, answer(2))), NOW)
+    assert.same({ { kind = "result", id = id2, bytes = answer(2) } }, ev)
+    assert.is_not_nil(m1)
+  end)
+
   it("raises on misuse and after close", function()
     local s = new_session()
     assert.has_error(function() s:send("abc") end)
