@@ -139,7 +139,8 @@ static uint64_t brent(uint64_t n, uint64_t c, uint64_t y0)
 
 int mt_dh_factor_pq(uint64_t pq, uint64_t *p, uint64_t *q)
 {
-    if (pq < 4) return MT_ERR_HANDSHAKE;
+    /* A prime pq would send rho around a cycle of ~2^32 steps: refuse it up front. */
+    if (pq < 4 || is_prime64(pq)) return MT_ERR_HANDSHAKE;
     uint64_t f = 0;
     if (!(pq & 1)) {
         f = 2;
