@@ -310,6 +310,53 @@ describe("mtproto-testdc login flow over core.conn", function()
   end)
 end)
 
+describe("mtproto-testdc on hostile input", function()
+  local T = helpers.use_testdc{ dcs = 1 }
+
+  -- Writes raw bytes to the server (bash's /dev/tcp) and returns what it sent back, in hex,
+  -- once it closed the connection (nil when it kept it open for 5 s).
+  local function raw_exchange(port, bytes)
+    local f = os.tmpname()
+    local h = assert(io.open(f, "wb"))
+    h:write(bytes)
+    h:close()
+    local got = f .. ".out"
+    local p = assert(io.popen(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d && cat %s >&3 && timeout 5 cat <&3 >%s; echo $?'")
+      :format(port, f, got)))
+    local status = p:read("l")
+    p:close()
+    local out = helpers.slurp(got)
+    os.remove(f)
+    os.remove(got)
+    if status ~= "0" then return nil end
+    return hex(out)
+  end
+
+  it("answers an unknown auth key with a -404 frame and closes", function()
+    -- abridged: 0xef, then a 24-word frame: auth_key_id 1, msg_key and 72 bytes of nonsense
+    local frame = "\x01\0\0\0\0\0\0\0" .. string.rep("\x55", 88)
+    assert.equal("016cfeffff", raw_exchange(T.dc.ports[1], "\xef" .. string.char(#frame // 4) .. frame))
+    -- intermediate: the same as a 4-byte length and the int32
+    assert.equal("040000006cfeffff", raw_exchange(T.dc.ports[1], "\xee\xee\xee\xee" .. string.pack("<I4", #frame) .. frame))
+  end)
+
+  it("closes connections that break the framing or the handshake, and keeps serving", function()
+    for _, junk in ipairs {
+      "\xef\x00",                                              -- abridged length 0
+      "\xef\x7f\xff\xff\xff",                                   -- abridged length far too large
+      string.rep("\xff", 64),                                   -- not a valid obfuscation header
+      "\xee\xee\xee\xee\x08\0\0\0" .. string.rep("\0", 8),      -- plain message cut short
+      "\xee\xee\xee\xee\x28\0\0\0" .. string.rep("\0", 8) .. string.rep("\x01", 8) .. "\x14\0\0\0"
+        .. string.rep("\x42", 20),                             -- a handshake step that is none
+    } do
+      assert.equal("", raw_exchange(T.dc.ports[1], junk))
+    end
+    local conn = helpers.conn(T.dc, 1)
+    assert.equal("nearestDc", call(conn, { _ = "help.getNearestDc" })._)
+    conn:close()
+  end)
+end)
+
 describe("mtproto-testdc limits", function()
   it("expires codes after --code-lifetime", function()
     local dc <close> = helpers.start_testdc{ dcs = 1, code_lifetime = 1 }
