@@ -29,13 +29,19 @@ void mt_sha256(const void *p, size_t n, uint8_t out[32]);
 void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
                      const void *c, size_t cn, const void *d, size_t dn);
 
-/* AES-256-IGE; len must be a multiple of 16; in and out may be the same.
- * iv is 32 bytes (iv1 || iv2 as in MTProto). Returns 0 or MT_ERR_ARG/MT_ERR_CRYPTO. */
+/* AES-256-IGE; len must be a multiple of 16 (at most INT32_MAX); in and out may be the same.
+ * iv is 32 bytes (iv1 || iv2 as in MTProto, the layout of OpenSSL's AES_ige_encrypt).
+ * Encryption runs as one AES-256-CBC pass (OpenSSL's serial AES-NI loop) between two XOR
+ * passes; decryption block by block over one ECB context. Each call sets up its own OpenSSL
+ * context: a caller with many messages should keep an mt_aes_ige (below).
+ * Returns 0 or MT_ERR_ARG / MT_ERR_NOMEM / MT_ERR_CRYPTO. */
 int mt_aes_ige_encrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len);
 int mt_aes_ige_decrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len);
 
 /* The same with reusable OpenSSL contexts: a session that encrypts many messages keeps one
- * mt_aes_ige and skips the per-call context set-up. `enc` is 1 to encrypt, 0 to decrypt. */
+ * mt_aes_ige and skips the per-call context set-up (and the key schedule when the key repeats;
+ * the last key is kept inside, wiped by mt_aes_ige_free). `enc` is 1 to encrypt, 0 to decrypt.
+ * Not for concurrent use from several threads. */
 typedef struct mt_aes_ige mt_aes_ige;
 mt_aes_ige *mt_aes_ige_new(void);
 int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t iv[32],
