@@ -452,6 +452,44 @@ describe("every tampered handshake input", function()
   end)
 end)
 
+describe("truncated messages", function()
+  -- Drives a fresh pair to the point where side `who` takes its n-th input, then feeds that input
+  -- cut to `len` bytes. Every cut must give an error (never a crash, never a key).
+  local function cut_at(who, n, len)
+    local c, s = A.client{ rsa_keys = { PUB }, random = bytes(4096, 9) }, A.server{ key_pem = PRIV }
+    local _, msg = c:step(nil, NOW)
+    for k = 1, n do
+      if who == "server" and k == n then return s:step(msg:sub(1, len), NOW) end
+      local _, ans = s:step(msg, NOW)
+      if who == "client" and k == n then return c:step(ans:sub(1, len), NOW) end
+      _, msg = c:step(ans, NOW)
+    end
+  end
+  local function full_len(who, n)
+    local c, s = A.client{ rsa_keys = { PUB }, random = bytes(4096, 9) }, A.server{ key_pem = PRIV }
+    local _, msg = c:step(nil, NOW)
+    for k = 1, n do
+      if who == "server" and k == n then return #msg end
+      local _, ans = s:step(msg, NOW)
+      if who == "client" and k == n then return #ans end
+      _, msg = c:step(ans, NOW)
+    end
+  end
+  for _, where in ipairs { { "client", 1 }, { "client", 2 }, { "client", 3 }, { "server", 1 }, { "server", 2 }, { "server", 3 } } do
+    it(("are refused by the %s at step %d, cut anywhere"):format(where[1], where[2]), function()
+      local full = full_len(where[1], where[2])
+      local lens = {}
+      for len = 0, full - 1, full > 200 and 17 or 2 do lens[#lens + 1] = len end
+      lens[#lens + 1] = full - 1
+      for _, len in ipairs(lens) do
+        local st, err = cut_at(where[1], where[2], len)
+        assert.is_nil(st, ("length %d of %d"):format(len, full))
+        assert.is_string(err)
+      end
+    end)
+  end
+end)
+
 describe("a dh_prime other than the known one", function()
   it("is proven in full once (p and (p-1)/2 prime), then remembered in the shared cache", function()
     local cache = A.dh_cache()
