@@ -278,11 +278,24 @@ describe("mtproto-testdc login flow over core.conn", function()
     conn:close()
   end)
 
-  it("answers ping with pong", function()
+  it("answers ping and get_future_salts, first inside invokeWithLayer, then bare", function()
     local conn = helpers.conn(T.dc, 2)
+    local fs = call(conn, { _ = "get_future_salts", num = 2 })              -- wrapped: in an rpc_result
+    assert.equal("future_salts", fs._)
+    assert.equal(2, #fs.salts)
+    assert.equal(conn:state().salt, fs.salts[1].salt)
+    assert.is_true(fs.salts[1].valid_since <= fs.now and fs.now < fs.salts[1].valid_until)
+    assert.equal(fs.salts[1].valid_until, fs.salts[2].valid_since)
+    fs = call(conn, { _ = "get_future_salts", num = 1000 })                 -- bare; capped at 64
+    assert.equal(64, #fs.salts)
     local r = call(conn, { _ = "ping", ping_id = 77 })
     assert.equal("pong", r._)
     assert.equal(77, r.ping_id)
+    r = call(conn, { _ = "ping_delay_disconnect", ping_id = 78, disconnect_delay = 75 })
+    assert.equal(78, r.ping_id)
+    conn:close()
+    conn = helpers.conn(T.dc, 2)
+    assert.equal(79, call(conn, { _ = "ping", ping_id = 79 }).ping_id)      -- wrapped
     conn:close()
   end)
 

@@ -138,6 +138,10 @@ typedef struct tdc_server {
  * or MT_ERR_NOMEM. */
 int tdc_api_answer(tdc_server *srv, int dc, int *layer, int64_t req_msg_id, const uint8_t *q, size_t n,
                    int64_t now_ms, mt_buf *out);
+/* Skips invokeWithLayer/initConnection/invokeWithoutUpdates/invokeAfterMsg(s) around a
+ * query: *off is where the inner query starts; *layer (may be NULL) gets the layer of an
+ * invokeWithLayer. MT_OK or a negative MT_ERR_*. */
+int tdc_unwrap(const uint8_t *q, size_t n, size_t *off, int *layer);
 /* Appends rpc_error#2144ca19 code message. */
 void tdc_put_rpc_error(mt_buf *out, int code, const char *message);
 /* A readable name for a constructor id, or NULL. */

@@ -124,7 +124,7 @@ static int skip_json(mt_reader *r, int depth)
 }
 
 /* Skips the wrappers around a query; returns the inner query's offset or a negative code. */
-static int unwrap(const uint8_t *q, size_t n, size_t *off, int *layer)
+int tdc_unwrap(const uint8_t *q, size_t n, size_t *off, int *layer)
 {
     mt_reader r;
     mt_rd_init(&r, q, n);
@@ -172,7 +172,7 @@ static int unwrap(const uint8_t *q, size_t n, size_t *off, int *layer)
 uint32_t tdc_inner_id(const uint8_t *q, size_t n)
 {
     size_t off;
-    if (unwrap(q, n, &off, NULL) < 0 || n - off < 4) return n >= 4 ? mt_le32(q) : 0;
+    if (tdc_unwrap(q, n, &off, NULL) < 0 || n - off < 4) return n >= 4 ? mt_le32(q) : 0;
     return mt_le32(q + off);
 }
 
@@ -313,7 +313,7 @@ static void put_config(const tdc_server *srv, int dc, int64_t now, mt_buf *out)
 typedef struct call {
     tdc_server *srv;
     int dc, layer;
-    int64_t now_ms, req_msg_id;
+    int64_t now_ms;
     mt_buf *out;
 } call;
 
@@ -484,8 +484,9 @@ int tdc_api_answer(tdc_server *srv, int dc, int *layer, int64_t req_msg_id, cons
 {
     size_t off;
     int rc;
-    int ur = unwrap(q, n, &off, layer);
-    call c = { srv, dc, *layer, now_ms, req_msg_id, out };
+    int ur = tdc_unwrap(q, n, &off, layer);
+    call c = { srv, dc, *layer, now_ms, out };
+    (void)req_msg_id;
     if (ur < 0) {
         rc = fail(&c, 400, "INPUT_REQUEST_INVALID");
     } else {
@@ -500,16 +501,6 @@ int tdc_api_answer(tdc_server *srv, int dc, int *layer, int64_t req_msg_id, cons
         case ID_CANCEL_CODE: rc = m_cancel_code(&c, &r); break;
         case ID_IMPORT_BOT: rc = m_import_bot(&c, &r); break;
         case ID_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
-        case 0x7abe77ecu:                /* ping / ping_delay_disconnect inside a wrapper */
-        case 0xf3427b8cu: {
-            int64_t ping_id = mt_rd_i64(&r);
-            if (r.err) { rc = fail(&c, 400, "INPUT_REQUEST_INVALID"); break; }
-            mt_buf_put_u32(out, 0x347773c5u);    /* pong msg_id ping_id (msg_id: the caller's) */
-            mt_buf_put_i64(out, c.req_msg_id);
-            mt_buf_put_i64(out, ping_id);
-            rc = 1;
-            break;
-        }
         case ID_GET_NEAREST_DC:
             mt_buf_put_u32(out, ID_NEAREST_DC);
             put_str(out, "ZZ");

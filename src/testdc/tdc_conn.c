@@ -395,14 +395,29 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     mt_rd_init(&r, body + 4, len - 4);
     int64_t srv_ms = tdc_server_ms(c->srv, now_ms);
     int rc = MT_OK;
+    /* service queries inside invokeWithLayer & co (a connection's first request) are
+     * answered in an rpc_result */
+    int wrapped = 0;
+    size_t off;
+    if (tdc_unwrap(body, len, &off, &c->layer) >= 0 && off > 0 && len - off >= 4) {
+        uint32_t inner = mt_le32(body + off);
+        if (inner == ID_PING || inner == ID_PING_DELAY || inner == ID_GET_FUTURE_SALTS ||
+            inner == ID_DESTROY_SESSION || inner == ID_RPC_DROP_ANSWER) {
+            id = inner;
+            wrapped = 1;
+            mt_rd_init(&r, body + off + 4, len - off - 4);
+        }
+    }
+    mt_buf *direct = wrapped ? &res : &out;    /* pong and future_salts: bare unless wrapped */
     switch (id) {
     case ID_PING:
     case ID_PING_DELAY: {
         int64_t ping_id = mt_rd_i64(&r);
         if (r.err) { rc = r.err; break; }
-        mt_buf_put_u32(&out, ID_PONG);
-        mt_buf_put_i64(&out, msg_id);
-        mt_buf_put_i64(&out, ping_id);
+        mt_buf_put_u32(direct, ID_PONG);
+        mt_buf_put_i64(direct, msg_id);
+        mt_buf_put_i64(direct, ping_id);
+        if (wrapped) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
     case ID_GET_FUTURE_SALTS: {
@@ -411,15 +426,16 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         if (num < 1) num = 1;
         if (num > 64) num = 64;
         int32_t now_s = (int32_t)(srv_ms / 1000);
-        mt_buf_put_u32(&out, ID_FUTURE_SALTS);
-        mt_buf_put_i64(&out, msg_id);
-        mt_buf_put_i32(&out, now_s);
-        mt_buf_put_u32(&out, (uint32_t)num);                  /* bare vector of bare future_salt */
+        mt_buf_put_u32(direct, ID_FUTURE_SALTS);
+        mt_buf_put_i64(direct, msg_id);
+        mt_buf_put_i32(direct, now_s);
+        mt_buf_put_u32(direct, (uint32_t)num);                /* bare vector of bare future_salt */
         for (int32_t i = 0; i < num; i++) {
-            mt_buf_put_i32(&out, now_s - 60 + i * 3600);
-            mt_buf_put_i32(&out, now_s - 60 + (i + 1) * 3600);
-            mt_buf_put_i64(&out, c->key->salt);              /* one salt stays valid throughout */
+            mt_buf_put_i32(direct, now_s - 60 + i * 3600);
+            mt_buf_put_i32(direct, now_s - 60 + (i + 1) * 3600);
+            mt_buf_put_i64(direct, c->key->salt);            /* one salt stays valid throughout */
         }
+        if (wrapped) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
     case ID_DESTROY_SESSION: {
