@@ -1,0 +1,124 @@
+-- An independent client against the local test DC: GramJS (npm `telegram`, pinned in
+-- interop/package.json, installed by `make deps` / `npm ci`) logs in over every transport it has,
+-- plus intermediate and padded intermediate through codecs of ours (interop/gramjs_common.js).
+-- GramJS shares no code with us, so agreement checks the server and the crypto both sides share
+-- against Telegram's protocol. The test DC's key is injected into GramJS's key table; the
+-- server is not weakened.
+local json = require("dkjson")
+local testdc = require("mtproto.testdc")
+
+local ROOT = os.getenv("MTPROTO_ROOT") or "."
+local INTEROP = ROOT .. "/interop"
+
+local TRANSPORTS = {
+  "full", "abridged", "obfuscated", "intermediate", "padded",
+  "obfuscated-intermediate", "obfuscated-padded",
+}
+
+-- What every run must show, step by step: the class of the answer, or the server's error.
+local EXPECTED_STEPS = {
+  { step = "help.getConfig", result = "Config" },
+  { step = "help.getNearestDc", result = "NearestDc" },
+  { step = "auth.sendCode", result = "auth.SentCode" },
+  { step = "auth.resendCode -> Sms", result = "auth.SentCode" },
+  { step = "auth.resendCode -> Call", result = "auth.SentCode" },
+  { step = "auth.resendCode -> FlashCall", result = "auth.SentCode" },
+  { step = "auth.resendCode -> unavailable", error = { code = 406, message = "SEND_CODE_UNAVAILABLE" } },
+  { step = "auth.resendCode burst", error = { code = 420, message = "FLOOD_WAIT_1" } },
+  { step = "auth.resendCode empty hash", error = { code = 400, message = "PHONE_CODE_HASH_EMPTY" } },
+  { step = "auth.resendCode unknown hash", error = { code = 400, message = "PHONE_CODE_EXPIRED" } },
+  { step = "auth.resendCode bad number", error = { code = 400, message = "PHONE_NUMBER_INVALID" } },
+  { step = "auth.sendCode bad number", error = { code = 400, message = "PHONE_NUMBER_INVALID" } },
+  { step = "auth.sendCode other DC", error = { code = 303, message = "PHONE_MIGRATE_1" } },
+  { step = "auth.sendCode (sign in)", result = "auth.SentCode" },
+  { step = "auth.signIn wrong code", error = { code = 400, message = "PHONE_CODE_INVALID" } },
+  { step = "auth.signIn", result = "auth.Authorization" },
+  { step = "auth.sendCode migrated", result = "auth.SentCode" },
+  { step = "auth.signIn migrated", result = "auth.Authorization" },
+}
+
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function have_gramjs()
+  local f = io.open(INTEROP .. "/node_modules/telegram/package.json")
+  if f then f:close() end
+  local p = io.popen("node --version 2>/dev/null")
+  local v = p and p:read("l")
+  if p then p:close() end
+  return f ~= nil and v ~= nil and v:match("^v%d+")
+end
+
+-- Starts `node interop/<script> @args.json` without waiting; returns a function that waits for
+-- it and returns (decoded JSON line or nil, raw stdout, exit status).
+local function spawn_node(script, args)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(json.encode(args))
+  f:close()
+  local p = assert(io.popen(("node %s @%s 2>&1"):format(sh_quote(INTEROP .. "/" .. script), sh_quote(path))))
+  return function()
+    local out = p:read("a")
+    local _, _, status = p:close()
+    os.remove(path)
+    local line = out:match("(%b{})%s*$")
+    return line and json.decode(line), out, status
+  end
+end
+
+describe("GramJS (npm telegram) against mtproto-testdc", function()
+  assert(have_gramjs(), "GramJS is not installed: run `make deps` (npm ci in interop/) with node >= 18 on PATH")
+
+  local dc
+  local runs = {}
+
+  setup(function()
+    dc = assert(testdc.start{ dcs = 3 })
+    local base = { host = dc.host, ports = {}, rsa_public_pem = dc.pem, fingerprint = dc.fingerprint }
+    for i = 1, 3 do base.ports[tostring(i)] = dc.ports[i] end
+    -- All transports at once: each node process is independent and the server serves them all.
+    for _, tr in ipairs(TRANSPORTS) do
+      local args = { transport = tr, dc = 2, timeout_ms = 60000 }
+      for k, v in pairs(base) do args[k] = v end
+      runs[tr] = spawn_node("gramjs_login.js", args)
+    end
+    for _, tr in ipairs(TRANSPORTS) do
+      local res, out, status = runs[tr]()
+      runs[tr] = { res = res, out = out, status = status }
+    end
+  end)
+
+  teardown(function()
+    if dc then dc:stop() end
+  end)
+
+  for _, tr in ipairs(TRANSPORTS) do
+    it("logs in over " .. tr .. ": handshake, sendCode, every resendCode type, every error, signIn, migration", function()
+      local run = runs[tr]
+      assert(run.res, "no JSON line from node (exit " .. tostring(run.status) .. "):\n" .. run.out)
+      local res = run.res
+      assert.same({}, res.failures)
+      assert.equal(tr, res.transport)
+      assert.is_true(res.ok)
+      assert.equal(0, run.status)
+      assert.is_true(res.checks >= 70, "too few checks ran: " .. tostring(res.checks))
+      assert.matches("^%-?%d+$", res.auth_key_id)
+      assert.matches("^%-?%d+$", res.migrated_auth_key_id)
+      assert.not_equal(res.auth_key_id, res.migrated_auth_key_id)
+      local steps = {}
+      for i, s in ipairs(res.steps) do
+        steps[i] = { step = s.step, result = s.result, error = s.error }
+      end
+      assert.same(EXPECTED_STEPS, steps)
+    end)
+  end
+
+  it("gives every connection its own auth key", function()
+    local seen = {}
+    for _, tr in ipairs(TRANSPORTS) do
+      local id = runs[tr].res and runs[tr].res.auth_key_id
+      assert.is_string(id)
+      assert.is_nil(seen[id], tr .. " reused the auth key of " .. tostring(seen[id]))
+      seen[id] = tr
+    end
+  end)
+end)
