@@ -56,7 +56,7 @@ end
 describe("mtproto.client", function()
   local dc
 
-  lazy_setup(function() dc = testdc.start{ dcs = 3 } end)
+  lazy_setup(function() dc = assert(testdc.start{ dcs = 3 }) end)
   lazy_teardown(function() if dc then dc:stop() end end)
 
   describe("methods", function()
@@ -189,7 +189,7 @@ describe("mtproto.client", function()
     end)
 
     it("returns network failures as mtproto.Error with negative codes", function()
-      local gone = testdc.start{ dcs = 1 }
+      local gone = assert(testdc.start{ dcs = 1 })
       local opts = gone:options()
       local pem = gone.pem
       gone:stop()
@@ -208,7 +208,7 @@ describe("mtproto.client", function()
 
   describe("updates", function()
     it("keeps updates pushed before an answer apart from the answers", function()
-      local pushy = testdc.start{ dcs = 2, faults = { update_first = true } }
+      local pushy = assert(testdc.start{ dcs = 2, faults = { update_first = true } })
       local client = client_for(pushy)
       local r = assert(client.help.getNearestDc{})
       assert.equal("nearestDc", r._)
@@ -223,7 +223,7 @@ describe("mtproto.client", function()
 
   describe("timeouts", function()
     it("returns TIMEOUT as mtproto.Error and stays usable", function()
-      local slow = testdc.start{ dcs = 2, faults = { delay_ms = 150 } }
+      local slow = assert(testdc.start{ dcs = 2, faults = { delay_ms = 150 } })
       local client = client_for(slow)
       assert(client:connection(2)) -- the handshake, at the server's pace
       local r, err = client:invoke({ _ = "help.getNearestDc" }, { timeout = 0.01 })
@@ -433,7 +433,7 @@ describe("mtproto.client", function()
 
   describe("bots", function()
     it("refuses the login-code methods locally after auth.importBotAuthorization", function()
-      local own = testdc.start{ dcs = 1 }
+      local own = assert(testdc.start{ dcs = 1 })
       local path = tmpname()
       local client = assert(mtproto.client{ api_id = API_ID, api_hash = API_HASH, dc = 1, dc_options = own:options(),
         rsa_keys = { own.pem }, session = path, timeout = 5 })

@@ -22,7 +22,7 @@ end
 describe("login helper", function()
   local dc
 
-  lazy_setup(function() dc = testdc.start{ dcs = 3, resend_timeout = 0, flood = false } end)
+  lazy_setup(function() dc = assert(testdc.start{ dcs = 3, resend_timeout = 0, flood = false }) end)
   lazy_teardown(function() if dc then dc:stop() end end)
 
   it("walks every way of sending the code, then refuses locally", function()
@@ -182,7 +182,7 @@ end)
 
 describe("the server's timeout", function()
   it("is enforced on the monotonic clock before any resend", function()
-    local dc = testdc.start{ dcs = 1, resend_timeout = 30, flood = false }
+    local dc = assert(testdc.start{ dcs = 1, resend_timeout = 30, flood = false })
     local path = tmpname()
     local client = client_for(dc, { dc = 1, session = path })
     local sent = assert(client:send_code("9996611234"))
@@ -209,7 +209,7 @@ describe("the server's timeout", function()
   end)
 
   it("lets the resend through once the timeout has passed", function()
-    local dc = testdc.start{ dcs = 1, resend_timeout = 1, flood = false }
+    local dc = assert(testdc.start{ dcs = 1, resend_timeout = 1, flood = false })
     local client = client_for(dc, { dc = 1 })
     assert(client:send_code("9996611234"))
     local _, err = client:resend_code()
@@ -224,7 +224,7 @@ end)
 
 describe("FLOOD_WAIT", function()
   local dc
-  lazy_setup(function() dc = testdc.start{ dcs = 1, resend_timeout = 0, flood = 1 } end)
+  lazy_setup(function() dc = assert(testdc.start{ dcs = 1, resend_timeout = 0, flood = 1 }) end)
   lazy_teardown(function() if dc then dc:stop() end end)
 
   local function flood(client)
