@@ -172,7 +172,9 @@ int mt_dh_random_prime(const struct mt_random *rnd, int bits, uint64_t *out)
 
 /* ---- 2048-bit checks ------------------------------------------------------------------------ */
 
-static int g_residue_ok(const BIGNUM *p, int32_t g, BN_CTX *ctx)
+/* auth_key 4.5: g must generate the subgroup of order (p-1)/2, which for each g in 2..7 is a
+ * condition on p modulo a small number (quadratic reciprocity). */
+static int g_residue_ok(const BIGNUM *p, int32_t g)
 {
     BN_ULONG r;
     switch (g) {
@@ -184,7 +186,6 @@ static int g_residue_ok(const BIGNUM *p, int32_t g, BN_CTX *ctx)
     case 7: r = BN_mod_word(p, 7); return r == 3 || r == 5 || r == 6;
     default: return 0;
     }
-    (void)ctx;
 }
 
 int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, const char **why)
@@ -210,7 +211,7 @@ int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache
         if (r2 < 0) { rc = MT_ERR_CRYPTO; goto done; }
         if (r2 == 0) { *why = "dh_prime is not a safe prime"; rc = MT_ERR_HANDSHAKE; goto done; }
     }
-    if (!g_residue_ok(p, g, ctx)) {
+    if (!g_residue_ok(p, g)) {
         *why = "g fails the quadratic residue condition for dh_prime";
         rc = MT_ERR_HANDSHAKE;
         goto done;
