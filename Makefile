@@ -12,7 +12,7 @@ BUSTED     ?= busted --lua=$(LUA)
 ifeq ($(SANITIZE),1)
 BUILD      ?= build-san
 SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-TEST_ENV    = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
+TEST_ENV    = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 else
 BUILD      ?= build
 SANFLAGS    =
@@ -38,7 +38,7 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
           MTPROTO_ROOT="$(CURDIR)"
 
-.PHONY: all deps test demo bench fuzz install clean
+.PHONY: all deps test valgrind demo bench fuzz install clean
 all: $(MODULE) $(TESTDC)
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/testdc/*.h)
@@ -64,6 +64,13 @@ deps:
 
 test: deps all
 	$(TEST_ENV) $(LUA_ENV) $(BUSTED) $(BUSTED_ARGS) spec
+
+# The Lua-free core's specs (sans-IO: codec, crypto, handshake, transports, messages,
+# session) under valgrind memcheck; any definite leak or memory error fails.
+VALGRIND_SPECS = $(wildcard spec/0*_spec.lua spec/1*_spec.lua spec/2*_spec.lua spec/30-*_spec.lua)
+valgrind: all
+	$(LUA_ENV) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+	  --show-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted --ignore-lua $(VALGRIND_SPECS)
 
 demo: deps all
 	@$(LUA_ENV) $(LUA) examples/demo.lua
