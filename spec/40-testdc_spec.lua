@@ -532,3 +532,24 @@ describe("mtproto-testdc faults", function()
     c2:close(); dc:stop()
   end)
 end)
+
+describe("make demo (examples/demo.lua + examples/login.lua)", function()
+  it("starts the test DC, walks the login flow, signs in and stops the test DC", function()
+    local root = os.getenv("MTPROTO_ROOT") or "."
+    local p = assert(io.popen(("cd '%s' && lua5.4 examples/demo.lua 2>&1"):format(root)))
+    local out = p:read("a")
+    local ok = p:close()
+    assert.is_true(ok, out)
+    local pid = tonumber(out:match("test DC running %(pid (%d+)%)"))
+    assert.is_number(pid, out)
+    assert.is_false(helpers.alive(pid))
+    -- the number lives on DC 1, the client starts on DC 2: PHONE_MIGRATE_1 was followed
+    assert.matches("answered by DC 1", out)
+    local types = {}
+    for t in out:gmatch('type = { _ = "auth%.sentCodeType(%a+)"') do types[#types + 1] = t end
+    assert.same({ "App", "Sms", "Call", "FlashCall" }, types)
+    assert.matches("406 SEND_CODE_UNAVAILABLE", out)
+    assert.matches("auth.signIn with code 11111\nsigned in as Test %(id %d+, phone 9996611234%)", out)
+    assert.matches("test DC stopped\n$", out)
+  end)
+end)
