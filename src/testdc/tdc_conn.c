@@ -143,10 +143,17 @@ static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno,
         if (qn) snprintf(inner, sizeof inner, "(%s)", qn);
         else snprintf(inner, sizeof inner, "(#%08x)", q);
     }
-    if (name) tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d %s%s", c->dc, c->id, dir,
-                      (long long)msg_id, (int)seqno, name, inner);
-    else tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d #%08x", c->dc, c->id, dir,
-                 (long long)msg_id, (int)seqno, id);
+    /* -vv: the first bytes of the body too */
+    char dump[2 * 48 + 32] = "";
+    if (c->srv->cfg.verbose >= 2) {
+        size_t k = n < 48 ? n : 48, at = (size_t)snprintf(dump, sizeof dump, " (%zu bytes) ", n);
+        for (size_t i = 0; i < k && at + 3 < sizeof dump; i++) at += (size_t)snprintf(dump + at, 3, "%02x", b[i]);
+        if (n > k && at + 4 < sizeof dump) memcpy(dump + at, "...", 4);
+    }
+    if (name) tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d %s%s%s", c->dc, c->id, dir,
+                      (long long)msg_id, (int)seqno, name, inner, dump);
+    else tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d #%08x%s", c->dc, c->id, dir,
+                 (long long)msg_id, (int)seqno, id, dump);
 }
 
 /* Queues one transport payload: framed now, or when the delay fault says. */
