@@ -44,26 +44,28 @@ local function parse(out)
   return t
 end
 
-local samples = {} -- side -> name -> { values }
-local function add(side, t)
+local samples = {} -- side -> name -> { [run] = value }
+local function add(side, run_no, t)
   samples[side] = samples[side] or {}
   for k, v in pairs(t) do
     local l = samples[side][k] or {}
-    l[#l + 1] = v
+    l[run_no] = v
     samples[side][k] = l
   end
 end
 
 local function median(l)
-  if not l or #l == 0 then return nil end
+  if not l then return nil end
   local c = {}
-  for i, v in ipairs(l) do c[i] = v end
+  for _, v in pairs(l) do c[#c + 1] = v end
+  if #c == 0 then return nil end
   table.sort(c)
   local m = #c // 2
   return #c % 2 == 1 and c[m + 1] or (c[m] + c[m + 1]) / 2
 end
 
-local function get(side, name) return median(samples[side] and samples[side][name]) end
+local function series(side, name) return samples[side] and samples[side][name] end
+local function get(side, name) return median(series(side, name)) end
 
 local function exists(path)
   local f = io.open(path)
@@ -73,13 +75,15 @@ end
 
 -- Runs `cmd` and files its numbers under `side`; a failing or missing bench is reported and
 -- its rows stay empty.
-local function run(side, cmd)
+local function run(side, run_no, cmd, rename)
   local out, ok = sh(cmd)
   if not ok then
     note("bench: %s failed:\n%s", cmd, out)
     return
   end
-  add(side, parse(out))
+  local t = parse(out)
+  if rename then t = rename(t) end
+  add(side, run_no, t)
 end
 
 ------------------------------------------------------------------------------------------
@@ -101,11 +105,11 @@ local function testdc_flags()
   return DC_FLAGS
 end
 
-local function start_dc()
+local function start_dc(prefix)
   local fifo = TMP .. "/dc.stdin"
   os.remove(fifo)
   assert(os.execute("mkfifo " .. q(fifo)))
-  local p = assert(io.popen(("echo $$; exec %s %s < %s 2>%s"):format(q(TESTDC), testdc_flags(), q(fifo),
+  local p = assert(io.popen(("echo $$; exec %s%s %s < %s 2>%s"):format(prefix or "", q(TESTDC), testdc_flags(), q(fifo),
     q(TMP .. "/dc.log")), "r"))
   local pid = p:read("l")
   local hold = assert(io.open(fifo, "w")) -- unblocks the server's open of its stdin
@@ -154,51 +158,58 @@ do
 end
 
 note("bench: codec and crypto, %d runs each...", RUNS)
-for _ = 1, RUNS do
+for r = 1, RUNS do
   for _, f in ipairs { "tl.lua", "crypto.lua" } do
-    if exists(ROOT .. "/bench/" .. f) then run("ours", ("%s %s"):format(q(LUA), q(ROOT .. "/bench/" .. f))) end
+    if exists(ROOT .. "/bench/" .. f) then run("ours", r, ("%s %s"):format(q(LUA), q(ROOT .. "/bench/" .. f))) end
   end
-  if have_node then run("gramjs", ("%s %s"):format(NODE, q(ROOT .. "/bench/gramjs_micro.js"))) end
+  if have_node then run("gramjs", r, ("%s %s"):format(NODE, q(ROOT .. "/bench/gramjs_micro.js"))) end
   for _, size in ipairs { 1024, 524288 } do
-    run("floor", ("%s aes %d"):format(q(FLOOR), size))
-    run("floor", ("%s ige %d"):format(q(FLOOR), size))
+    run("floor", r, ("%s aes %d"):format(q(FLOOR), size))
+    run("floor", r, ("%s ige %d"):format(q(FLOOR), size))
   end
-  run("floor", q(FLOOR) .. " echo")
-  local t = {}
-  local out, ok = sh("taskset -c 0 " .. q(FLOOR) .. " echo")
-  if ok then t["echo.pinned_round_trips_per_s"] = parse(out)["echo.round_trips_per_s"] end
-  add("floor", t)
 end
 
 local have_dc = exists(TESTDC)
 if not have_dc then note("bench: %s is missing: no network rows", TESTDC) end
+-- bench/crypto.lua's in-process handshake keeps its name; the one over TCP gets another.
+local function net_names(prefix_from, prefix_to)
+  return function(t)
+    local o = {}
+    for k, v in pairs(t) do
+      if k == "handshake.client_cpu_ms" then k = "handshake.net_client_cpu_ms" end
+      if prefix_from then k = k:gsub("^" .. prefix_from:gsub("%.", "%%."), prefix_to) end
+      o[k] = v
+    end
+    return o
+  end
+end
+
 if have_dc then
   note("bench: network, %d runs each (fresh test DC per run)...", NET_RUNS)
   local jobs = {
     { "handshake", { mode = "handshake", n = HANDSHAKES } },
     { "seq", { mode = "seq", n = SEQ_N } },
+    -- ours again with the client and the test DC on one CPU, against the pinned echo pair
+    { "seqpin", { mode = "seq", n = SEQ_N }, pin = true, only = "ours" },
     { "pipe", { mode = "pipe", n = PIPE_N, window = 256 } },
   }
-  for _ = 1, NET_RUNS do
+  for r = 1, NET_RUNS do
+    -- the loopback floor, measured next to the calls it is compared with
+    run("floor", r, q(FLOOR) .. " echo")
+    run("floor", r, "taskset -c 0 " .. q(FLOOR) .. " echo", function(t)
+      return { ["echo.pinned_round_trips_per_s"] = t["echo.round_trips_per_s"] }
+    end)
     for _, job in ipairs(jobs) do
       for _, side in ipairs { "ours", "gramjs" } do
-        if side == "ours" or have_node then
-          local dc = start_dc()
+        if (side == "ours" or have_node) and (not job.only or job.only == side) then
+          local pin = job.pin and "taskset -c 0 " or ""
+          local dc = start_dc(pin)
           local a = args_file(dc, job[2])
           local cmd = side == "ours" and ("%s %s %s"):format(q(LUA), q(ROOT .. "/bench/net.lua"), q(a))
             or ("%s %s %s"):format(NODE, q(ROOT .. "/bench/gramjs_net.js"), q(a))
-          local out, ok = sh("timeout 300 " .. cmd)
+          run(side, r, "timeout 300 " .. pin .. cmd,
+            net_names(job.pin and "net.seq_" or nil, job.pin and "net.seqpin_" or nil))
           dc.stop()
-          if ok then
-            local t = parse(out)
-            -- the in-process handshake of bench/crypto.lua keeps its own name
-            if t["handshake.client_cpu_ms"] then
-              t["handshake.net_client_cpu_ms"], t["handshake.client_cpu_ms"] = t["handshake.client_cpu_ms"], nil
-            end
-            add(side, t)
-          else
-            note("bench: %s %s failed:\n%s", side, job[1], out)
-          end
         end
       end
     end
@@ -208,48 +219,60 @@ end
 ------------------------------------------------------------------------------------------
 -- the table
 
--- better: "higher" (ratio = ours / other) or "lower" (ratio = other / ours): a ratio > 1 means
--- ours is ahead. `min` is the target ratio; `max_ours` an absolute ceiling on ours.
+-- Each row: name, unit, better, ours = { side, name }, theirs = { label, { side, name }, ... }
+-- (the first candidate with numbers is used: an in-process reference of bench/crypto.lua
+-- before the separate floor process). better = "higher": ratio = ours / theirs; "lower":
+-- theirs / ours; so a ratio > 1 means ours is ahead. The ratio is the median of the per-run
+-- ratios (run i of ours against run i of theirs, measured next to each other). `min` is the
+-- target ratio, `max_ours` a ceiling on our value.
+local G = function(name) return { "gramjs", name } end
+local O = function(name) return { "ours", name } end
+local F = function(name) return { "floor", name } end
 local ROWS = {
-  { "TL encode auth.resendCode", "ops/s", "higher", { "ours", "tl.encode_resendCode" },
-    { "GramJS", "gramjs", "tl.encode_resendCode" }, min = 3 },
-  { "TL decode auth.sentCode", "ops/s", "higher", { "ours", "tl.decode_sentCode" },
-    { "GramJS", "gramjs", "tl.decode_sentCode" }, min = 1.5 },
-  { "AES-256-IGE 1 KiB", "MB/s", "higher", { "ours", "ige.ours_1k" }, { "GramJS", "gramjs", "ige.gramjs_1k" }, min = 9 },
-  { "AES-256-IGE 1 KiB", "MB/s", "higher", { "ours", "ige.ours_1k" },
-    { "OpenSSL AES_ige_encrypt", "floor", "ige.openssl_1k" } },
-  { "AES-256-IGE 1 KiB", "MB/s", "higher", { "ours", "ige.ours_1k" },
-    { "serial AES-NI floor (CBC)", "floor", "aes.cbc_floor_1k" }, min = 0.75 },
-  { "AES-256-IGE 512 KiB", "MB/s", "higher", { "ours", "ige.ours_512k" }, { "GramJS", "gramjs", "ige.gramjs_512k" }, min = 9 },
-  { "AES-256-IGE 512 KiB", "MB/s", "higher", { "ours", "ige.ours_512k" },
-    { "OpenSSL AES_ige_encrypt", "floor", "ige.openssl_512k" } },
-  { "AES-256-IGE 512 KiB", "MB/s", "higher", { "ours", "ige.ours_512k" },
-    { "serial AES-NI floor (CBC)", "floor", "aes.cbc_floor_512k" }, min = 0.75 },
-  { "handshake, client CPU (in process)", "ms", "lower", { "ours", "handshake.client_cpu_ms" },
-    { "GramJS (over TCP)", "gramjs", "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
-  { "handshake, client CPU over TCP", "ms", "lower", { "ours", "handshake.net_client_cpu_ms" },
-    { "GramJS", "gramjs", "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
-  { "sequential auth.resendCode", "calls/s", "higher", { "ours", "net.seq_calls_per_s" },
-    { "GramJS", "gramjs", "net.seq_calls_per_s" }, min = 1 },
-  { "sequential auth.resendCode", "calls/s", "higher", { "ours", "net.seq_calls_per_s" },
-    { "C echo pair, unpinned", "floor", "echo.round_trips_per_s" }, min = 0.5 },
-  { "sequential auth.resendCode", "calls/s", "higher", { "ours", "net.seq_calls_per_s" },
-    { "C echo pair, taskset -c 0", "floor", "echo.pinned_round_trips_per_s" }, min = 0.5 },
-  { "sequential: client CPU per call", "us", "lower", { "ours", "net.seq_cpu_us_per_call" },
-    { "GramJS", "gramjs", "net.seq_cpu_us_per_call" }, min = 1 },
-  { "sequential: peak RSS", "KiB", "lower", { "ours", "net.seq_maxrss_kb" },
-    { "GramJS", "gramjs", "net.seq_maxrss_kb" }, min = 1 },
-  { "sequential: RSS growth per call", "bytes", "lower", { "ours", "net.seq_rss_bytes_per_call" },
-    { "GramJS", "gramjs", "net.seq_rss_bytes_per_call" } },
-  { "pipelined 10k, 256 in flight", "calls/s", "higher", { "ours", "net.pipe_calls_per_s" },
-    { "GramJS", "gramjs", "net.pipe_calls_per_s" }, min = 3 },
-  { "pipelined: client CPU per call", "us", "lower", { "ours", "net.pipe_cpu_us_per_call" },
-    { "GramJS", "gramjs", "net.pipe_cpu_us_per_call" }, min = 1 },
-  { "pipelined: peak RSS", "KiB", "lower", { "ours", "net.pipe_maxrss_kb" },
-    { "GramJS", "gramjs", "net.pipe_maxrss_kb" }, min = 1 },
-  { "pipelined: RSS growth per call", "bytes", "lower", { "ours", "net.pipe_rss_bytes_per_call" },
-    { "GramJS", "gramjs", "net.pipe_rss_bytes_per_call" } },
+  { "TL encode auth.resendCode", "ops/s", "higher", O "tl.encode_resendCode", { "GramJS", G "tl.encode_resendCode" }, min = 3 },
+  { "TL decode auth.sentCode", "ops/s", "higher", O "tl.decode_sentCode", { "GramJS", G "tl.decode_sentCode" }, min = 1.5 },
+  { "AES-256-IGE 1 KiB", "MB/s", "higher", O "ige.ours_1k", { "GramJS", G "ige.gramjs_1k" }, min = 9 },
+  { "AES-256-IGE 1 KiB", "MB/s", "higher", O "ige.ours_1k",
+    { "OpenSSL AES_ige_encrypt", O "ige.openssl_1k", F "ige.openssl_1k" } },
+  { "AES-256-IGE 1 KiB", "MB/s", "higher", O "ige.ours_1k",
+    { "serial AES-NI floor (CBC)", O "aes.cbc_floor_1k_inproc", F "aes.cbc_floor_1k" }, min = 0.75 },
+  { "AES-256-IGE 512 KiB", "MB/s", "higher", O "ige.ours_512k", { "GramJS", G "ige.gramjs_512k" }, min = 9 },
+  { "AES-256-IGE 512 KiB", "MB/s", "higher", O "ige.ours_512k",
+    { "OpenSSL AES_ige_encrypt", O "ige.openssl_512k", F "ige.openssl_512k" } },
+  { "AES-256-IGE 512 KiB", "MB/s", "higher", O "ige.ours_512k",
+    { "serial AES-NI floor (CBC)", O "aes.ecb_floor", F "aes.cbc_floor_512k" }, min = 0.75 },
+  { "handshake, client CPU (in process)", "ms", "lower", O "handshake.client_cpu_ms",
+    { "GramJS (over TCP)", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
+  { "handshake, client CPU over TCP", "ms", "lower", O "handshake.net_client_cpu_ms",
+    { "GramJS", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
+  { "sequential auth.resendCode", "calls/s", "higher", O "net.seq_calls_per_s", { "GramJS", G "net.seq_calls_per_s" }, min = 1 },
+  { "sequential auth.resendCode", "calls/s", "higher", O "net.seq_calls_per_s",
+    { "C echo pair, unpinned", F "echo.round_trips_per_s" }, min = 0.5 },
+  { "sequential, client + DC on CPU 0", "calls/s", "higher", O "net.seqpin_calls_per_s",
+    { "C echo pair, taskset -c 0", F "echo.pinned_round_trips_per_s" }, min = 0.5 },
+  { "sequential: client CPU per call", "us", "lower", O "net.seq_cpu_us_per_call",
+    { "GramJS", G "net.seq_cpu_us_per_call" }, min = 1 },
+  { "sequential: peak RSS", "KiB", "lower", O "net.seq_maxrss_kb", { "GramJS", G "net.seq_maxrss_kb" }, min = 1 },
+  { "sequential: RSS growth per call", "bytes", "lower", O "net.seq_rss_bytes_per_call",
+    { "GramJS", G "net.seq_rss_bytes_per_call" } },
+  { "pipelined 10k, 256 in flight", "calls/s", "higher", O "net.pipe_calls_per_s", { "GramJS", G "net.pipe_calls_per_s" }, min = 3 },
+  { "pipelined: client CPU per call", "us", "lower", O "net.pipe_cpu_us_per_call",
+    { "GramJS", G "net.pipe_cpu_us_per_call" }, min = 1 },
+  { "pipelined: peak RSS", "KiB", "lower", O "net.pipe_maxrss_kb", { "GramJS", G "net.pipe_maxrss_kb" }, min = 1 },
+  { "pipelined: RSS growth per call", "bytes", "lower", O "net.pipe_rss_bytes_per_call",
+    { "GramJS", G "net.pipe_rss_bytes_per_call" } },
 }
+
+-- The median of the per-run ratios of two series.
+local function paired_ratio(a, b, better)
+  if not a or not b then return nil end
+  local l = {}
+  for r, x in pairs(a) do
+    local y = b[r]
+    if y and x > 0 and y > 0 then l[#l + 1] = better == "higher" and x / y or y / x end
+  end
+  return median(l)
+end
 
 local function fmt(v)
   if v == nil then return "n/a" end
@@ -281,17 +304,22 @@ end
 out(("lua-mtproto benchmarks, %s UTC; %s."):format(os.date("!%Y-%m-%d %H:%M"), machine()))
 out(("Medians of %d runs (network rows: %d runs, %d sequential / %d pipelined calls, %d handshakes);")
   :format(RUNS, NET_RUNS, SEQ_N, PIPE_N, HANDSHAKES))
-out("ratio > 1 means ours is ahead (ours/other for rates, other/ours for costs). MB = 1e6 bytes.")
+out("ratio > 1 means ours is ahead (ours/theirs for rates, theirs/ours for costs), the median of per-run ratios;")
+out("values are medians. MB = 1e6 bytes; CPU = user+system time of the client process alone.")
 out("")
 out("| row | unit | ours | compared with | theirs | ratio | target | ok |")
 out("|---|---|---:|---|---:|---:|---|---|")
 local misses = 0
 for _, r in ipairs(ROWS) do
   local name, unit, better, o, t = r[1], r[2], r[3], r[4], r[5]
-  local ov, tv = get(o[1], o[2]), get(t[2], t[3])
-  used[o[1] .. ":" .. o[2]], used[t[2] .. ":" .. t[3]] = true, true
-  local ratio
-  if ov and tv and ov > 0 and tv > 0 then ratio = better == "higher" and ov / tv or tv / ov end
+  used[o[1] .. ":" .. o[2]] = true
+  local tk
+  for i = 2, #t do
+    used[t[i][1] .. ":" .. t[i][2]] = true
+    if not tk and get(t[i][1], t[i][2]) then tk = t[i] end
+  end
+  local ov, tv = get(o[1], o[2]), tk and get(tk[1], tk[2])
+  local ratio = tk and paired_ratio(series(o[1], o[2]), series(tk[1], tk[2]), better)
   local target, ok = {}, nil
   if r.min then target[#target + 1] = (">= %gx"):format(r.min) end
   if r.max_ours then target[#target + 1] = ("ours < %g %s"):format(r.max_ours, unit) end
@@ -305,7 +333,7 @@ for _, r in ipairs(ROWS) do
 end
 local errs = {}
 for _, side in ipairs { "ours", "gramjs" } do
-  for _, m in ipairs { "seq", "pipe" } do
+  for _, m in ipairs { "seq", "seqpin", "pipe" } do
     local e = get(side, "net." .. m .. "_errors")
     used[side .. ":net." .. m .. "_errors"] = true
     if e and e > 0 then errs[#errs + 1] = ("%s %s: %g calls did not answer auth.sentCode"):format(side, m, e) end
