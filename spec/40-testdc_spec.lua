@@ -533,6 +533,71 @@ describe("mtproto-testdc faults", function()
   end)
 end)
 
+describe("mtproto-testdc hostile-server faults", function()
+  local log_file
+  after_each(function() if log_file then os.remove(log_file) end end)
+
+  -- A test DC with one fault; a connection to it; the log; three pings' outcomes.
+  local function run(faults, transport, timeout)
+    log_file = os.tmpname()
+    local dc <close> = helpers.start_testdc{ dcs = 1, faults = faults, verbose = 1, log = log_file }
+    local conn = helpers.conn(dc, 1, { transport = transport or "padded", timeout = timeout or 5 })
+    local got = {}
+    for i = 1, 3 do
+      local r, err = call(conn, { _ = "ping", ping_id = i })
+      got[i] = r and ("pong " .. r.ping_id) or (err.code .. " " .. err.message)
+    end
+    local conns = conn:state().connections
+    conn:close()
+    return got, helpers.slurp(log_file), conns
+  end
+
+  it("replay: every answer packet comes again, byte for byte, before the next one", function()
+    local got, log = run{ replay = true }
+    assert.same({ "pong 1", "pong 2", "pong 3" }, got)
+    local _, n = log:gsub("out replayed packet", "")
+    assert.equal(2, n)
+  end)
+
+  it("nested_container: a container in a container before each answer", function()
+    local got, log = run{ nested_container = true }
+    assert.same({ "pong 1", "pong 2", "pong 3" }, got)   -- the nested NESTED_CONTAINER_ACCEPTED is not taken
+    local _, n = log:gsub("out nested container", "")
+    assert.equal(3, n)
+  end)
+
+  it("gzip_bomb: once per session, an answer that inflates past 16 MiB", function()
+    local got, log = run{ gzip_bomb = true }
+    assert.matches("out gzip bomb %(%d+ bytes inflating to 17825792%)", log)
+    local _, n = log:gsub("gzip bomb", "")
+    assert.equal(1, n)
+    assert.same({ "pong 2", "pong 3" }, { got[2], got[3] })   -- the first: an error or the answer
+  end)
+
+  for _, tr in ipairs { "abridged", "intermediate", "full" } do
+    it("huge_frame: a frame header claiming 32 MiB, then close (" .. tr .. ")", function()
+      local got, log, conns = run({ huge_frame = true }, tr)
+      assert.same({ "pong 1", "pong 2", "pong 3" }, got)      -- answered after the reconnect
+      assert.matches("out frame header claiming 33554432 bytes, then close", log)
+      assert.equal(2, conns)
+    end)
+  end
+
+  it("cut_after: half the answer frame, then close; the re-sent request gets the kept answer", function()
+    local got, log, conns = run({ cut_after = 1 }, "obfuscated")
+    assert.same({ "pong 1", "pong 2", "pong 3" }, got)
+    assert.matches("cut_after=1: %d+ of %d+ answer bytes, then close", log)
+    assert.matches("answer re%-sent", log)
+    assert.equal(2, conns)
+  end)
+
+  it("stall_after: nothing more on that connection", function()
+    local got, log = run({ stall_after = 2 }, "padded", 0.3)
+    assert.same({ "pong 1", "-16 TIMEOUT", "-16 TIMEOUT" }, got)
+    assert.matches("stall_after=2: no more answers on this connection", log)
+  end)
+end)
+
 describe("make demo (examples/demo.lua + examples/login.lua)", function()
   it("starts the test DC, walks the login flow, signs in and stops the test DC", function()
     local root = os.getenv("MTPROTO_ROOT") or "."

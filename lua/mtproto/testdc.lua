@@ -15,7 +15,28 @@
 --   flood = 10            auth.resendCode calls per hash per second before 420 FLOOD_WAIT
 --                         (false or 0: no limit)
 --   faults = { bad_salt = true, new_session = true, gzip = true, update_first = true,
---              garbage = true, clock_offset = S, delay_ms = N, drop_after = N }
+--              garbage = true, clock_offset = S, delay_ms = N, drop_after = N,
+--              -- hostile servers:
+--              replay = true, nested_container = true, gzip_bomb = true, huge_frame = true,
+--              stall_after = N, cut_after = N }
+--     bad_salt      a new key starts with a salt the client does not know: bad_server_salt
+--     new_session   every answer in a container after a new_session_created
+--     gzip          answers gzip_packed
+--     update_first  an updatesTooLong (msg_id 3 mod 4) before each answer
+--     garbage       a packet with the right auth_key_id and a wrong msg_key before each answer
+--     clock_offset  the server clock is S seconds ahead (bad_msg_notification 16/17 for old ids)
+--     delay_ms      answers are written N ms late (msgs_ack at once)
+--     drop_after    the first connection of a session is closed after N requests, unanswered
+--     replay        the previous answer packet again, byte for byte, before each answer
+--     nested_container  a container in a container (rpc_error 500 NESTED_CONTAINER_ACCEPTED
+--                   for the request) before each answer
+--     gzip_bomb     once per session: an rpc_result whose gzip_packed inflates to 17 MiB,
+--                   before the answer
+--     huge_frame    once per session: a frame header claiming 32 MiB, then close (not obfuscated)
+--     stall_after   once per session: after N requests, nothing more on that connection
+--     cut_after     once per session: after N requests, half the answer frame, then close
+--   The once-per-session faults keep the answers: a client that reconnects and re-sends the
+--   requests in the same session gets each answered once.
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
 --   log = path            write the server's stderr (the log lines) to this file instead
 --   binary = path         the program; default $MTPROTO_TESTDC, else `mtproto-testdc` on PATH
@@ -31,6 +52,8 @@ DC.__name = "mtproto.testdc"
 local FAULTS = {
   bad_salt = "boolean", new_session = "boolean", gzip = "boolean", update_first = "boolean",
   garbage = "boolean", clock_offset = "number", delay_ms = "number", drop_after = "number",
+  replay = "boolean", nested_container = "boolean", gzip_bomb = "boolean", huge_frame = "boolean",
+  stall_after = "number", cut_after = "number",
 }
 
 local function quote(s)

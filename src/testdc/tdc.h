@@ -34,6 +34,17 @@ typedef struct tdc_faults {
     int64_t clock_offset;/* seconds added to the server clock */
     int delay_ms;        /* answers are written this long after the request arrived */
     int drop_after;      /* close a session's first connection after N received messages */
+    /* hostile servers (for the hardening specs); the once-per-session ones keep the answers
+     * in the dedup store, so a client that reconnects and re-sends gets them */
+    int replay;          /* the previous answer packet, byte for byte, before each answer */
+    int nested;          /* a container inside a container (holding an rpc_error 500
+                          * NESTED_CONTAINER_ACCEPTED for the request) before each answer */
+    int gzip_bomb;       /* once per session: an rpc_result for the request whose gzip_packed
+                          * inflates past 16 MiB, before the answer */
+    int huge_frame;      /* once per session: a frame header claiming 32 MiB, then close
+                          * (not on obfuscated connections) */
+    int stall_after;     /* once per session: after N messages, answer nothing more on that connection */
+    int cut_after;       /* once per session: after N messages, half of the answer frame, then close */
 } tdc_faults;
 
 typedef struct tdc_config {
@@ -82,12 +93,15 @@ typedef struct tdc_answer {
     int content;         /* 1: odd seqno */
 } tdc_answer;
 
+enum { TDC_ONCE_STALL = 1, TDC_ONCE_CUT = 2, TDC_ONCE_HUGE = 4, TDC_ONCE_BOMB = 8 };
+
 typedef struct tdc_session {
     struct tdc_session *next;
     int64_t session_id;
     uint32_t seq;                     /* content messages sent so far */
     unsigned nrecv;                   /* messages received (drop_after) */
     int dropped;                      /* drop_after already applied */
+    unsigned once;                    /* TDC_ONCE_* faults already applied */
     tdc_answer dedup[TDC_DEDUP];      /* ring */
     unsigned dedup_pos;
 } tdc_session;
@@ -127,6 +141,7 @@ typedef struct tdc_server {
     int64_t rsa_fingerprint;
     mt_random rnd;
     mt_msgid_gen clock;                /* server msg_ids (time_offset = clock_offset) */
+    mt_buf bomb;                       /* the gzip_bomb fault's gzip data, made on first use */
 } tdc_server;
 
 /* ---- the API (tdc_api.c) -------------------------------------------------- */

@@ -60,6 +60,9 @@ struct tdc_conn {
     mt_buf plain;
     tdc_out *head, *tail;
     int closing;
+    int stalled;             /* stall_after: input is ignored, nothing is answered */
+    int capture;             /* keep the next encrypted packets in `last` (replay fault) */
+    mt_buf last;             /* the last answer packet (replay fault) */
     /* the batch being built for one received packet */
     tdc_key *key;
     tdc_session *sess;
@@ -108,6 +111,7 @@ void tdc_conn_free(tdc_conn *c)
     mt_auth_server_free(c->auth);
     mt_buf_free(&c->wbuf);
     mt_buf_free(&c->plain);
+    mt_buf_free(&c->last);
     free(c->batch);
     free(c->acks);
     tdc_out *o = c->head;
@@ -292,6 +296,10 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
     log_msg(c, "out", msg_id, seqno, body, len);
     int rc = mt_msg_encrypt(c->key->key, 8, c->key->salt, c->sess ? c->sess->session_id : 0, msg_id, seqno,
                             body, len, &c->srv->rnd, &pkt);
+    if (rc >= 0 && c->capture) {
+        c->last.len = 0;
+        mt_buf_put(&c->last, pkt.data, pkt.len);
+    }
     if (rc >= 0) rc = now ? mt_transport_encode(c->tr, pkt.data, pkt.len, &c->wbuf) : queue_payload(c, pkt.data, pkt.len, now_ms);
     mt_buf_free(&pkt);
     return rc;
@@ -490,6 +498,87 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     return rc;
 }
 
+/* The hostile-server faults that come before an answer: the previous answer packet again
+ * (replay), a container nested in a container, a gzip bomb (once per session). The last two carry an
+ * rpc_result for the first request of the packet, so a client that accepts them shows it. */
+static int send_hostile(tdc_conn *c, int64_t now_ms)
+{
+    const tdc_faults *f = &c->srv->cfg.faults;
+    int rc = MT_OK;
+    if (f->replay && c->last.len) {
+        tdc_log(c->srv, 1, "dc%d conn%d out replayed packet (%zu bytes)", c->dc, c->id, c->last.len);
+        rc = queue_payload(c, c->last.data, c->last.len, now_ms);
+        if (rc < 0) return rc;
+    }
+    if (c->nacks == 0) return rc;
+    int64_t req = c->acks[0];
+    mt_buf b, inner, outer;
+    mt_buf_init(&b);
+    mt_buf_init(&inner);
+    mt_buf_init(&outer);
+    if (f->nested) {
+        mt_buf_put_u32(&b, ID_RPC_RESULT);
+        mt_buf_put_i64(&b, req);
+        tdc_put_rpc_error(&b, 500, "NESTED_CONTAINER_ACCEPTED");
+        size_t s1 = inner.len, s2 = outer.len;
+        rc = mt_container_begin(&inner);
+        if (rc >= 0) rc = mt_container_add(&inner, s1, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
+                                           next_seqno(c->sess, 1), b.data, b.len);
+        if (rc >= 0) rc = mt_container_begin(&outer);
+        if (rc >= 0) rc = mt_container_add(&outer, s2, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
+                                           next_seqno(c->sess, 0), inner.data, inner.len);
+        if (rc >= 0) {
+            tdc_log(c->srv, 1, "dc%d conn%d out nested container", c->dc, c->id);
+            rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, 0),
+                                outer.data, outer.len, now_ms);
+        }
+    }
+    if (rc >= 0 && f->gzip_bomb && !(c->sess->once & TDC_ONCE_BOMB)) {
+        c->sess->once |= TDC_ONCE_BOMB;
+        mt_buf *bomb = &c->srv->bomb;
+        if (bomb->len == 0) {
+            size_t n = MT_GZIP_MAX_OUT + ((size_t)1 << 20);
+            uint8_t *zeros = calloc(n, 1);
+            if (!zeros) rc = MT_ERR_NOMEM;
+            else { rc = mt_gzip(zeros, n, bomb); free(zeros); }
+        }
+        if (rc >= 0) {
+            b.len = 0;
+            mt_buf_put_u32(&b, ID_RPC_RESULT);
+            mt_buf_put_i64(&b, req);
+            mt_buf_put_u32(&b, ID_GZIP_PACKED);
+            mt_buf_put_tlbytes(&b, bomb->data, bomb->len);
+            tdc_log(c->srv, 1, "dc%d conn%d out gzip bomb (%zu bytes inflating to %zu)", c->dc, c->id, bomb->len,
+                    MT_GZIP_MAX_OUT + ((size_t)1 << 20));
+            rc = b.oom ? MT_ERR_NOMEM : send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
+                                                      next_seqno(c->sess, 1), b.data, b.len, now_ms);
+        }
+    }
+    mt_buf_free(&b);
+    mt_buf_free(&inner);
+    mt_buf_free(&outer);
+    return rc;
+}
+
+/* huge_frame: a frame header that claims 32 MiB, a few bytes of it, then the end. */
+static int send_huge_frame(tdc_conn *c)
+{
+    uint8_t h[8];
+    size_t n;
+    const uint32_t claim = (uint32_t)32 << 20;
+    switch (mt_transport_kind(c->tr)) {
+    case MT_TR_ABRIDGED: h[0] = 0x7f; h[1] = 0; h[2] = 0; h[3] = (uint8_t)(claim / 4 >> 16); n = 4; break;
+    case MT_TR_INTERMEDIATE: case MT_TR_PADDED: mt_wr32(h, claim); n = 4; break;
+    case MT_TR_FULL: mt_wr32(h, claim + 12); mt_wr32(h + 4, 0); n = 8; break;
+    default: return 0;                                     /* obfuscated: the stream is encrypted */
+    }
+    mt_buf_put(&c->wbuf, h, n);
+    mt_buf_put(&c->wbuf, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+    c->closing = 1;
+    tdc_log(c->srv, 1, "dc%d conn%d out frame header claiming %u bytes, then close", c->dc, c->id, claim);
+    return c->wbuf.oom ? MT_ERR_NOMEM : 1;
+}
+
 /* Sends the batch built for one packet: an update and garbage first when the
  * faults say, then the answers (in a container when more than one). */
 static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
@@ -512,6 +601,11 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         if (rc < 0) return rc;
         tdc_log(c->srv, 1, "dc%d conn%d out garbage packet (%zu bytes)", c->dc, c->id, sizeof g);
     }
+    if (c->answered && (f->replay || f->nested || f->gzip_bomb)) {
+        rc = send_hostile(c, now_ms);
+        if (rc < 0) return rc;
+    }
+    c->capture = f->replay;
     mt_buf ns;
     mt_buf_init(&ns);
     if (new_session || (c->answered && f->new_session)) {
@@ -550,6 +644,7 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         mt_buf_free(&box);
     }
     mt_buf_free(&ns);
+    c->capture = 0;
     return rc;
 }
 
@@ -619,15 +714,43 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         tdc_log(srv, 1, "dc%d conn%d drop_after=%d: closing", c->dc, c->id, df);
         return MT_ERR_CLOSED;
     }
-    rc = srv->cfg.faults.delay_ms > 0 ? send_acks(c, now_ms) : MT_OK;
+    const tdc_faults *f = &srv->cfg.faults;
+    if (f->stall_after > 0 && !(s->once & TDC_ONCE_STALL) && s->nrecv >= (unsigned)f->stall_after) {
+        s->once |= TDC_ONCE_STALL;
+        c->stalled = 1;
+        clear_batch(c);
+        tdc_log(srv, 1, "dc%d conn%d stall_after=%d: no more answers on this connection", c->dc, c->id, f->stall_after);
+        return MT_OK;
+    }
+    if (f->huge_frame && !(s->once & TDC_ONCE_HUGE) && c->answered) {
+        rc = send_huge_frame(c);
+        if (rc != 0) {
+            s->once |= TDC_ONCE_HUGE;
+            clear_batch(c);
+            return rc < 0 ? rc : MT_OK;
+        }
+    }
+    int cut = f->cut_after > 0 && !(s->once & TDC_ONCE_CUT) && s->nrecv >= (unsigned)f->cut_after;
+    if (cut) tdc_conn_due(c, INT64_MAX);                     /* frame what waits, then cut */
+    size_t before = c->wbuf.len;
+    rc = f->delay_ms > 0 && !cut ? send_acks(c, now_ms) : MT_OK;
     if (rc >= 0) rc = send_batch(c, created, now_ms);
     clear_batch(c);
+    if (rc >= 0 && cut) {
+        tdc_conn_due(c, INT64_MAX);
+        s->once |= TDC_ONCE_CUT;
+        size_t keep = before + (c->wbuf.len - before) / 2;
+        tdc_log(srv, 1, "dc%d conn%d cut_after=%d: %zu of %zu answer bytes, then close", c->dc, c->id,
+                f->cut_after, keep - before, c->wbuf.len - before);
+        c->wbuf.len = keep;
+        c->closing = 1;
+    }
     return rc;
 }
 
 int tdc_conn_input(tdc_conn *c, const uint8_t *in, size_t n, int64_t now_ms)
 {
-    if (c->closing) return MT_OK;
+    if (c->closing || c->stalled) return MT_OK;
     int rc = mt_transport_feed(c->tr, in, n);
     if (rc < 0) return rc;
     for (;;) {

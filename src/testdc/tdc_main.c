@@ -36,6 +36,7 @@ static void usage(FILE *f)
           "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
           "                      [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
+          "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N\n"
           "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
 }
 
@@ -64,6 +65,12 @@ static int parse_fault(tdc_faults *f, const char *arg)
     else if (IS("clock_offset") && eq) f->clock_offset = v;
     else if (IS("delay_ms") && eq && v >= 0 && v <= 600000) f->delay_ms = (int)v;
     else if (IS("drop_after") && eq && v >= 0) f->drop_after = (int)v;
+    else if (IS("replay")) f->replay = v != 0;
+    else if (IS("nested_container")) f->nested = v != 0;
+    else if (IS("gzip_bomb")) f->gzip_bomb = v != 0;
+    else if (IS("huge_frame")) f->huge_frame = v != 0;
+    else if (IS("stall_after") && eq && v >= 0) f->stall_after = (int)v;
+    else if (IS("cut_after") && eq && v >= 0) f->cut_after = (int)v;
     else return -1;
 #undef IS
     return 0;
@@ -412,6 +419,7 @@ int main(int argc, char **argv)
     free(lp.conns);
     free(pfd);
     for (int i = 0; i < nl; i++) close(lfds[i]);
+    mt_buf_free(&srv.bomb);
     tdc_logins_free(&srv.logins);
     tdc_keys_free(&srv.keys);
     mt_rsa_priv_free(srv.rsa);
