@@ -81,9 +81,16 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
       for k, v in pairs(base) do args[k] = v end
       runs[tr] = spawn_node("gramjs_login.js", args)
     end
-    for _, tr in ipairs(TRANSPORTS) do
-      local res, out, status = runs[tr]()
-      runs[tr] = { res = res, out = out, status = status }
+    -- and once over IPv6 when the test DC listens on ::1
+    if dc.host6 and dc.host6 ~= "" and dc.ports6 and dc.ports6[2] then
+      local args = { transport = "obfuscated-padded", dc = 2, timeout_ms = 60000, host = dc.host6, ports = {},
+        rsa_public_pem = dc.pem, fingerprint = dc.fingerprint }
+      for i = 1, 3 do args.ports[tostring(i)] = dc.ports6[i] end
+      runs.ipv6 = spawn_node("gramjs_login.js", args)
+    end
+    for name, wait in pairs(runs) do
+      local res, out, status = wait()
+      runs[name] = { res = res, out = out, status = status }
     end
   end)
 
@@ -111,6 +118,18 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
       assert.same(EXPECTED_STEPS, steps)
     end)
   end
+
+  it("logs in over IPv6 (::1), obfuscated padded intermediate", function()
+    local run = runs.ipv6
+    if not run then
+      pending("the test DC does not listen on IPv6 here")
+      return
+    end
+    assert(run.res, "no JSON line from node (exit " .. tostring(run.status) .. "):\n" .. run.out)
+    assert.same({}, run.res.failures)
+    assert.is_true(run.res.ok)
+    assert.equal(#EXPECTED_STEPS, #run.res.steps)
+  end)
 
   it("gives every connection its own auth key", function()
     local seen = {}
