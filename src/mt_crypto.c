@@ -70,6 +70,7 @@ void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, s
 
 struct mt_aes_ige {
     EVP_CIPHER_CTX *cbc, *ecb;
+    EVP_CIPHER *cbc_impl, *ecb_impl;     /* fetched once: no provider look-up per message */
     int have_cbc, have_ecb;              /* the contexts hold the key below */
     uint8_t key_cbc[32], key_ecb[32];
 };
@@ -87,24 +88,27 @@ static inline blk bx(blk x, blk y) { blk r = { x.a ^ y.a, x.b ^ y.b }; return r;
 static int ctx_init(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *c, int enc, const uint8_t key[32],
                     const uint8_t *iv, int *have, uint8_t last[32])
 {
-    int ok;
-    if (have && *have && mt_ct_memcmp(last, key, 32) == 0)
-        return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1 ? MT_OK : MT_ERR_CRYPTO;
-    if (have && *have) ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, enc);
-    else ok = EVP_CipherInit_ex(ctx, c, NULL, key, iv, enc);
-    if (ok != 1) { if (have) *have = 0; return MT_ERR_CRYPTO; }
+    if (have && *have) {
+        if (mt_ct_memcmp(last, key, 32) == 0)
+            return EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1 ? MT_OK : MT_ERR_CRYPTO;
+        /* same cipher, new key: the padding setting stays (a key change keeps it) */
+        if (EVP_CipherInit_ex(ctx, NULL, NULL, key, iv, enc) != 1) { *have = 0; return MT_ERR_CRYPTO; }
+        memcpy(last, key, 32);
+        return MT_OK;
+    }
+    if (EVP_CipherInit_ex(ctx, c, NULL, key, iv, enc) != 1) return MT_ERR_CRYPTO;
     EVP_CIPHER_CTX_set_padding(ctx, 0);
     if (have) { *have = 1; memcpy(last, key, 32); }
     return MT_OK;
 }
 
-static int ige_enc(EVP_CIPHER_CTX *ctx, int *have, uint8_t last[32], const uint8_t key[32],
+static int ige_enc(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *impl, int *have, uint8_t last[32], const uint8_t key[32],
                    const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
 {
     uint8_t tmp[IGE_CHUNK];
     blk xm1 = ld(iv + 16), xm2 = { 0, 0 }; /* x_{i-1}, x_{i-2} */
     int rc, n;
-    if ((rc = ctx_init(ctx, EVP_aes_256_cbc(), 1, key, iv, have, last)) < 0) return rc;
+    if ((rc = ctx_init(ctx, impl ? impl : EVP_aes_256_cbc(), 1, key, iv, have, last)) < 0) return rc;
     rc = MT_OK;
     for (size_t off = 0; off < len; off += IGE_CHUNK) {
         size_t m = len - off < IGE_CHUNK ? len - off : IGE_CHUNK;
@@ -130,13 +134,13 @@ static int ige_enc(EVP_CIPHER_CTX *ctx, int *have, uint8_t last[32], const uint8
     return rc;
 }
 
-static int ige_dec(EVP_CIPHER_CTX *ctx, int *have, uint8_t last[32], const uint8_t key[32],
+static int ige_dec(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *impl, int *have, uint8_t last[32], const uint8_t key[32],
                    const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
 {
     blk ym1 = ld(iv), xm1 = ld(iv + 16);
     uint8_t t[16];
     int n, rc;
-    if ((rc = ctx_init(ctx, EVP_aes_256_ecb(), 0, key, NULL, have, last)) < 0) return rc;
+    if ((rc = ctx_init(ctx, impl ? impl : EVP_aes_256_ecb(), 0, key, NULL, have, last)) < 0) return rc;
     for (size_t i = 0; i < len; i += 16) {
         blk y = ld(in + i);
         st(t, bx(y, xm1));
@@ -158,7 +162,9 @@ mt_aes_ige *mt_aes_ige_new(void)
     if (!c) return NULL;
     c->cbc = EVP_CIPHER_CTX_new();
     c->ecb = EVP_CIPHER_CTX_new();
-    if (!c->cbc || !c->ecb) { mt_aes_ige_free(c); return NULL; }
+    c->cbc_impl = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    c->ecb_impl = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
+    if (!c->cbc || !c->ecb || !c->cbc_impl || !c->ecb_impl) { mt_aes_ige_free(c); return NULL; }
     return c;
 }
 
@@ -167,6 +173,8 @@ void mt_aes_ige_free(mt_aes_ige *c)
     if (!c) return;
     EVP_CIPHER_CTX_free(c->cbc); /* frees (and cleanses) the key schedule */
     EVP_CIPHER_CTX_free(c->ecb);
+    EVP_CIPHER_free(c->cbc_impl);
+    EVP_CIPHER_free(c->ecb_impl);
     mt_wipe(c, sizeof *c);
     free(c);
 }
@@ -177,8 +185,8 @@ int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t 
     if (!c || !key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX)
         return MT_ERR_ARG;
     if (!len) return MT_OK;
-    return enc ? ige_enc(c->cbc, &c->have_cbc, c->key_cbc, key, iv, in, out, len)
-               : ige_dec(c->ecb, &c->have_ecb, c->key_ecb, key, iv, in, out, len);
+    return enc ? ige_enc(c->cbc, c->cbc_impl, &c->have_cbc, c->key_cbc, key, iv, in, out, len)
+               : ige_dec(c->ecb, c->ecb_impl, &c->have_ecb, c->key_ecb, key, iv, in, out, len);
 }
 
 static int ige_once(int enc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in,
@@ -188,7 +196,8 @@ static int ige_once(int enc, const uint8_t key[32], const uint8_t iv[32], const 
     if (!len) return MT_OK;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx) return MT_ERR_NOMEM;
-    int rc = enc ? ige_enc(ctx, NULL, NULL, key, iv, in, out, len) : ige_dec(ctx, NULL, NULL, key, iv, in, out, len);
+    int rc = enc ? ige_enc(ctx, NULL, NULL, NULL, key, iv, in, out, len)
+                 : ige_dec(ctx, NULL, NULL, NULL, key, iv, in, out, len);
     EVP_CIPHER_CTX_free(ctx);
     return rc;
 }
@@ -241,19 +250,78 @@ void mt_aes_ctr_free(mt_aes_ctr *c)
 
 /* ---- MTProto 2.0 keys ----------------------------------------------------------------------- */
 
-void mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16])
+/* A session's reusable OpenSSL state. OpenSSL 3's one-shot calls (SHA256(), EVP_Digest, a new
+ * EVP_CIPHER_CTX per message) look the implementation up in the provider store on every call,
+ * which cost more than the hashing and AES of a small message. */
+struct mt_crypto_ctx {
+    EVP_MD *sha256;
+    EVP_MD_CTX *md;
+    mt_aes_ige *ige;
+};
+
+mt_crypto_ctx *mt_crypto_ctx_new(void)
 {
-    uint8_t h[32];
-    mt_sha256_parts(h, auth_key + 88 + x, 32, plain, len, NULL, 0, NULL, 0);
-    memcpy(msg_key, h + 8, 16);
-    mt_wipe(h, sizeof h);
+    mt_crypto_ctx *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    c->md = EVP_MD_CTX_new();
+    c->ige = mt_aes_ige_new();
+    if (!c->sha256 || !c->md || !c->ige) { mt_crypto_ctx_free(c); return NULL; }
+    return c;
 }
 
-void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32])
+void mt_crypto_ctx_free(mt_crypto_ctx *c)
 {
-    uint8_t a[32], b[32];
-    mt_sha256_parts(a, msg_key, 16, auth_key + x, 36, NULL, 0, NULL, 0);
-    mt_sha256_parts(b, auth_key + 40 + x, 36, msg_key, 16, NULL, 0, NULL, 0);
+    if (!c) return;
+    EVP_MD_CTX_free(c->md); /* cleanses the hash state */
+    EVP_MD_free(c->sha256);
+    mt_aes_ige_free(c->ige);
+    free(c);
+}
+
+int mt_crypto_ige(mt_crypto_ctx *cc, int enc, const uint8_t key[32], const uint8_t iv[32],
+                  const uint8_t *in, uint8_t *out, size_t len)
+{
+    if (cc) return mt_aes_ige_run(cc->ige, enc, key, iv, in, out, len);
+    return enc ? mt_aes_ige_encrypt(key, iv, in, out, len) : mt_aes_ige_decrypt(key, iv, in, out, len);
+}
+
+/* SHA256(a || b) over the context's digest; without a context, mt_sha256_parts. */
+static int sha256_2(mt_crypto_ctx *cc, uint8_t out[32], const void *a, size_t an, const void *b, size_t bn)
+{
+    if (!cc) {
+        mt_sha256_parts(out, a, an, b, bn, NULL, 0, NULL, 0);
+        return MT_OK;
+    }
+    if (EVP_DigestInit_ex2(cc->md, cc->sha256, NULL) != 1 || EVP_DigestUpdate(cc->md, a, an) != 1 ||
+        (bn && EVP_DigestUpdate(cc->md, b, bn) != 1) || EVP_DigestFinal_ex(cc->md, out, NULL) != 1) {
+        memset(out, 0, 32);
+        return MT_ERR_CRYPTO;
+    }
+    return MT_OK;
+}
+
+int mt_msg_key_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len,
+                   uint8_t msg_key[16])
+{
+    uint8_t h[32];
+    int rc = sha256_2(cc, h, auth_key + 88 + x, 32, plain, len);
+    memcpy(msg_key, h + 8, 16);
+    mt_wipe(h, sizeof h);
+    return rc;
+}
+
+int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t msg_key[16], int x,
+                   uint8_t aes_key[32], uint8_t aes_iv[32])
+{
+    uint8_t a[32], b[32], in[52];
+    /* each input is 52 bytes: one contiguous update (one SHA-256 block) */
+    memcpy(in, msg_key, 16);
+    memcpy(in + 16, auth_key + x, 36);
+    int rc = sha256_2(cc, a, in, 52, NULL, 0);
+    memcpy(in, auth_key + 40 + x, 36);
+    memcpy(in + 36, msg_key, 16);
+    int rc2 = sha256_2(cc, b, in, 52, NULL, 0);
     memcpy(aes_key, a, 8);
     memcpy(aes_key + 8, b + 8, 16);
     memcpy(aes_key + 24, a + 24, 8);
@@ -262,6 +330,18 @@ void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, u
     memcpy(aes_iv + 24, b + 24, 8);
     mt_wipe(a, sizeof a);
     mt_wipe(b, sizeof b);
+    mt_wipe(in, sizeof in);
+    return rc < 0 ? rc : rc2;
+}
+
+void mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16])
+{
+    mt_msg_key_ctx(NULL, auth_key, x, plain, len, msg_key);
+}
+
+void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32])
+{
+    mt_msg_kdf_ctx(NULL, auth_key, msg_key, x, aes_key, aes_iv);
 }
 
 uint64_t mt_auth_key_id(const uint8_t auth_key[256])

@@ -62,6 +62,24 @@ void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, u
 /* auth_key_id: the last 8 bytes of SHA1(auth_key), little-endian. */
 uint64_t mt_auth_key_id(const uint8_t auth_key[256]);
 
+/* Reusable OpenSSL state for the per-message work of one session or connection: the SHA-256
+ * and AES implementations fetched once, one digest context and one mt_aes_ige. OpenSSL 3's
+ * one-shot calls fetch the implementation from the provider store on every call, which costs
+ * more than the hashing and AES of a small message. Owned by one session (no global state);
+ * not for concurrent use from several threads. mt_crypto_ctx_new: NULL on allocation failure. */
+typedef struct mt_crypto_ctx mt_crypto_ctx;
+mt_crypto_ctx *mt_crypto_ctx_new(void);
+void mt_crypto_ctx_free(mt_crypto_ctx *c);
+/* mt_msg_key, mt_msg_kdf and AES-256-IGE (mt_aes_ige_run) over a context; cc may be NULL (then
+ * one-shot contexts, as the functions above). MT_OK, or MT_ERR_CRYPTO (the outputs are then
+ * zeros) / the IGE errors. */
+int mt_msg_key_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len,
+                   uint8_t msg_key[16]);
+int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t msg_key[16], int x,
+                   uint8_t aes_key[32], uint8_t aes_iv[32]);
+int mt_crypto_ige(mt_crypto_ctx *cc, int enc, const uint8_t key[32], const uint8_t iv[32],
+                  const uint8_t *in, uint8_t *out, size_t len);
+
 /* Constant-time comparison; 0 when equal. */
 int mt_ct_memcmp(const void *a, const void *b, size_t n);
 

@@ -20,6 +20,15 @@ static int pick_padding(const mt_random *rnd, size_t body, size_t *pad)
 int mt_msg_encrypt(const uint8_t auth_key[256], int x, int64_t salt, int64_t session_id, int64_t msg_id,
                    int32_t seqno, const uint8_t *body, size_t len, const mt_random *rnd, mt_buf *out)
 {
+    if (!auth_key) return MT_ERR_ARG;
+    return mt_msg_encrypt_ctx(NULL, auth_key, mt_auth_key_id(auth_key), x, salt, session_id, msg_id, seqno,
+                              body, len, rnd, out);
+}
+
+int mt_msg_encrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t auth_key_id, int x,
+                       int64_t salt, int64_t session_id, int64_t msg_id, int32_t seqno,
+                       const uint8_t *body, size_t len, const mt_random *rnd, mt_buf *out)
+{
     if ((x != 0 && x != 8) || !auth_key || len % 4 || (len && !body)) return MT_ERR_ARG;
     if (len > MT_MSG_MAX_BODY) return MT_ERR_RANGE;
     size_t pad;
@@ -39,13 +48,13 @@ int mt_msg_encrypt(const uint8_t auth_key[256], int x, int64_t salt, int64_t ses
     if (rc < 0) goto fail;
 
     uint8_t msg_key[16], aes_key[32], aes_iv[32];
-    mt_msg_key(auth_key, x, pt, plen, msg_key);
-    mt_msg_kdf(auth_key, msg_key, x, aes_key, aes_iv);
-    rc = mt_aes_ige_encrypt(aes_key, aes_iv, pt, pt, plen);
+    if ((rc = mt_msg_key_ctx(cc, auth_key, x, pt, plen, msg_key)) == MT_OK &&
+        (rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, aes_key, aes_iv)) == MT_OK)
+        rc = mt_crypto_ige(cc, 1, aes_key, aes_iv, pt, pt, plen);
     mt_wipe(aes_key, sizeof aes_key);
     mt_wipe(aes_iv, sizeof aes_iv);
     if (rc < 0) goto fail;
-    mt_wr64(o, mt_auth_key_id(auth_key));
+    mt_wr64(o, auth_key_id);
     memcpy(o + 8, msg_key, 16);
     return MT_OK;
 fail:
@@ -57,10 +66,17 @@ fail:
 int mt_msg_decrypt(const uint8_t auth_key[256], int x, const uint8_t *packet, size_t len,
                    mt_buf *plain, mt_msg *m)
 {
+    if (!auth_key) return MT_ERR_ARG;
+    return mt_msg_decrypt_ctx(NULL, auth_key, mt_auth_key_id(auth_key), x, packet, len, plain, m);
+}
+
+int mt_msg_decrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t auth_key_id, int x,
+                       const uint8_t *packet, size_t len, mt_buf *plain, mt_msg *m)
+{
     if ((x != 0 && x != 8) || !auth_key || !packet || !plain || !m) return MT_ERR_ARG;
     /* the smallest plaintext: header + 12 bytes of padding, rounded to a block */
     if (len < PACKET_HEAD + 48) return MT_ERR_TRUNCATED;
-    if (mt_le64(packet) != mt_auth_key_id(auth_key)) return MT_ERR_AUTH_KEY_ID;
+    if (mt_le64(packet) != auth_key_id) return MT_ERR_AUTH_KEY_ID;
     size_t clen = (len - PACKET_HEAD) & ~(size_t)15;
     if (clen - MT_MSG_HEADER - MT_MSG_MIN_PAD > MT_MSG_MAX_BODY + MT_MSG_MAX_PAD) return MT_ERR_RANGE;
 
@@ -72,12 +88,12 @@ int mt_msg_decrypt(const uint8_t auth_key[256], int x, const uint8_t *packet, si
     plain->len = 0;
     uint8_t *pt = mt_buf_extend(plain, clen);
     if (!pt) return MT_ERR_NOMEM;
-    mt_msg_kdf(auth_key, msg_key, x, aes_key, aes_iv);
-    rc = mt_aes_ige_decrypt(aes_key, aes_iv, packet + PACKET_HEAD, pt, clen);
+    if ((rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, aes_key, aes_iv)) == MT_OK)
+        rc = mt_crypto_ige(cc, 0, aes_key, aes_iv, packet + PACKET_HEAD, pt, clen);
     mt_wipe(aes_key, sizeof aes_key);
     mt_wipe(aes_iv, sizeof aes_iv);
     if (rc < 0) goto fail;
-    mt_msg_key(auth_key, x, pt, clen, want);
+    if ((rc = mt_msg_key_ctx(cc, auth_key, x, pt, clen, want)) < 0) goto fail;
     if (mt_ct_memcmp(want, msg_key, 16) != 0) { rc = MT_ERR_MSG_KEY; goto fail; }
 
     mlen = mt_le32(pt + 28);

@@ -51,6 +51,16 @@ int mt_msg_encrypt(const uint8_t auth_key[256], int x, int64_t salt, int64_t ses
 int mt_msg_decrypt(const uint8_t auth_key[256], int x, const uint8_t *packet, size_t len,
                    mt_buf *plain, mt_msg *m);
 
+/* The same two with reused OpenSSL state (cc, see mt_crypto.h; may be NULL) and the key's
+ * auth_key_id computed once by the caller (mt_auth_key_id(auth_key); a wrong one gives packets
+ * the peer drops, and MT_ERR_AUTH_KEY_ID on decryption): what a session or connection that
+ * handles many messages with one key uses. Same buffers and return codes. */
+int mt_msg_encrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t auth_key_id, int x,
+                       int64_t salt, int64_t session_id, int64_t msg_id, int32_t seqno,
+                       const uint8_t *body, size_t len, const mt_random *rnd, mt_buf *out);
+int mt_msg_decrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t auth_key_id, int x,
+                       const uint8_t *packet, size_t len, mt_buf *plain, mt_msg *m);
+
 /* The msg_id clock. msg_id = (unix time + time_offset) * 2^32 + the fraction of
  * the second scaled to 2^32, its two low bits set to `mod4`, and strictly above
  * the last id given (bumped by steps that keep `mod4`). Clients use mod4 = 0,

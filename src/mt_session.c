@@ -185,6 +185,7 @@ struct mt_session {
     size_t nsalts;
 
     mt_buf plain, body, scratch, inflated;
+    mt_crypto_ctx *cc;      /* OpenSSL state reused for every packet */
     uint64_t dropped;
     size_t max_msgs;        /* messages per container */
     mt_random pool_rnd;     /* padding bytes come from a pool refilled from rnd */
@@ -387,6 +388,7 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     s->pool_rnd.fn = pool_random;
     s->pool_rnd.ud = s;
     s->pool_pos = sizeof s->pool;
+    if (!(s->cc = mt_crypto_ctx_new())) goto fail;
     if (cfg->init && cfg->init->enabled && copy_init(s, cfg->init) != MT_OK) goto fail;
     if (cfg->auth_key) {
         memcpy(s->key, cfg->auth_key, 256);
@@ -416,6 +418,7 @@ void mt_session_free(mt_session *s)
     map_free(&s->by_msgid); map_free(&s->seen);
     mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
     mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
+    mt_crypto_ctx_free(s->cc);
     mt_wipe(s, sizeof *s);
     free(s);
 }
@@ -627,13 +630,13 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     int64_t cid = 0;
     size_t before = out->len;
     if (n == 1) {
-        rc = mt_msg_encrypt(s->key, 0, s->salt, s->session_id, last_id, last_seq,
-                            b->data + last_off, last_len, &s->pool_rnd, out);
+        rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, last_id, last_seq,
+                                b->data + last_off, last_len, &s->pool_rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
         s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
-        rc = mt_msg_encrypt(s->key, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
-                            b->data, b->len, &s->pool_rnd, out);
+        rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
+                                b->data, b->len, &s->pool_rnd, out);
     }
     if (rc) return rc;
     /* requests packed just now were marked -1: give them the container id */
@@ -1029,7 +1032,7 @@ int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double 
 {
     if (!s->has_key) return MT_ERR_ARG;
     mt_msg m;
-    int rc = mt_msg_decrypt(s->key, 8, packet, len, &s->plain, &m);
+    int rc = mt_msg_decrypt_ctx(s->cc, s->key, s->key_id, 8, packet, len, &s->plain, &m);
     if (rc == MT_OK && m.session_id != s->session_id) {
         slog(s, MT_LOG_WARN, "dropped packet: session_id %llx is not ours",
              (unsigned long long)m.session_id);
