@@ -392,7 +392,8 @@ static int connect_until(mt_conn *c, double limit)
     int rc = tcp_connect(c, deadline);
     if (rc) return rc;
     c->connections++;
-    c->tr = mt_transport_new_client(c->kind, 0, (int16_t)c->dc_id, NULL);
+    /* padding and the obfuscated header draw from the session's CSPRNG pool */
+    c->tr = mt_transport_new_client(c->kind, 0, (int16_t)c->dc_id, mt_session_random(c->sess));
     if (!c->tr) { mt_conn_close(c); return fail(c, MT_ERR_NOMEM, "NETWORK_ERROR", "out of memory"); }
     c->wbuf.len = 0;
     if ((rc = mt_transport_start(c->tr, &c->wbuf)) != MT_OK) {

@@ -436,6 +436,7 @@ int mt_session_set_key(mt_session *s, const uint8_t auth_key[256], int64_t salt,
 }
 
 int mt_session_has_key(const mt_session *s) { return s->has_key; }
+const mt_random *mt_session_random(mt_session *s) { return &s->pool_rnd; }
 void mt_session_set_salt(mt_session *s, int64_t salt) { s->salt = salt; s->nsalts = 0; }
 
 int mt_session_get_key(const mt_session *s, uint8_t auth_key[256])

@@ -142,5 +142,9 @@ void mt_session_get_state(const mt_session *s, mt_session_state *st);
 /* Copies the auth key (MT_ERR_ARG when there is none). */
 int mt_session_get_key(const mt_session *s, uint8_t auth_key[256]);
 void mt_session_set_salt(mt_session *s, int64_t salt);
+/* The session's pooled random source: bytes of the configured source drawn 2 KiB at a time,
+ * each handed out once (then wiped from the pool). For the transport's padding and headers:
+ * one CSPRNG call per many packets instead of one per packet. Valid as long as the session. */
+const mt_random *mt_session_random(mt_session *s);
 
 #endif
