@@ -216,6 +216,8 @@ static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
 
 /* ---- the loop ---------------------------------------------------------------- */
 
+#define MAX_UNREAD ((size_t)64 << 20)   /* answers a client may leave unread before it is dropped */
+
 typedef struct slot {
     int fd;
     tdc_conn *conn;
@@ -412,6 +414,11 @@ int main(int argc, char **argv)
                 }
             }
             if (!close_it && tdc_conn_wbuf(lp.conns[i].conn)->len) close_it = write_out(&lp.conns[i]) < 0;
+            if (!close_it && tdc_conn_wbuf(lp.conns[i].conn)->len > MAX_UNREAD) {
+                tdc_log(lp.srv, 1, "fd %d: the client reads nothing (%zu bytes waiting): closing", lp.conns[i].fd,
+                        tdc_conn_wbuf(lp.conns[i].conn)->len);
+                close_it = 1;
+            }
             if (close_it) drop_conn(&lp, i);
         }
     }
