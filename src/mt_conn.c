@@ -288,7 +288,8 @@ static int write_all(mt_conn *c, double deadline, int handle_input)
     size_t off = 0;
     int rc = MT_OK;
     while (off < c->wbuf.len) {
-        ssize_t w = write(c->fd, c->wbuf.data + off, c->wbuf.len - off);
+        /* send(MSG_NOSIGNAL): a peer that closed must not raise SIGPIPE in the host process */
+        ssize_t w = send(c->fd, c->wbuf.data + off, c->wbuf.len - off, MSG_NOSIGNAL);
         if (w > 0) { off += (size_t)w; continue; }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
