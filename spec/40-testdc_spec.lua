@@ -465,10 +465,12 @@ describe("mtproto-testdc faults", function()
     conn:close(); dc:stop()
   end)
 
-  it("gzip: answers come gzip_packed", function()
+  it("gzip: answers come gzip_packed, rpc_errors as they are (like Telegram)", function()
     local dc, conn, log = faulty{ gzip = true }
     login_works(conn)
+    assert_error(400, "PHONE_NUMBER_INVALID", send_code(conn, "12"))
     assert.matches("rpc_result%(gzip_packed%)", log())
+    assert.matches("rpc_result%(rpc_error 400 PHONE_NUMBER_INVALID%)", log())
     conn:close(); dc:stop()
   end)
 

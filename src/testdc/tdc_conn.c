@@ -351,12 +351,13 @@ static int send_bad_msg(tdc_conn *c, int64_t session_id, int64_t bad_id, int32_t
     return rc;
 }
 
-/* rpc_result#f35c6d01 req_msg_id result, the result gzip_packed under the gzip fault. */
+/* rpc_result#f35c6d01 req_msg_id result, the result gzip_packed under the gzip fault
+ * (like Telegram, never an rpc_error: clients such as GramJS look for the error unpacked). */
 static int put_rpc_result(tdc_conn *c, mt_buf *out, int64_t req_msg_id, const mt_buf *res)
 {
     mt_buf_put_u32(out, ID_RPC_RESULT);
     mt_buf_put_i64(out, req_msg_id);
-    if (c->srv->cfg.faults.gzip) {
+    if (c->srv->cfg.faults.gzip && !(res->len >= 4 && mt_le32(res->data) == 0x2144ca19u)) {
         mt_buf z;
         mt_buf_init(&z);
         int rc = mt_gzip(res->data, res->len, &z);
