@@ -160,12 +160,7 @@ mt_aes_ige *mt_aes_ige_new(void)
 {
     mt_aes_ige *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->cbc = EVP_CIPHER_CTX_new();
-    c->ecb = EVP_CIPHER_CTX_new();
-    c->cbc_impl = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    c->ecb_impl = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
-    if (!c->cbc || !c->ecb || !c->cbc_impl || !c->ecb_impl) { mt_aes_ige_free(c); return NULL; }
-    return c;
+    return c; /* each direction's OpenSSL objects are made on its first use */
 }
 
 void mt_aes_ige_free(mt_aes_ige *c)
@@ -185,6 +180,11 @@ int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t 
     if (!c || !key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX)
         return MT_ERR_ARG;
     if (!len) return MT_OK;
+    /* the cipher is fetched once per context: no provider look-up per message */
+    EVP_CIPHER **impl = enc ? &c->cbc_impl : &c->ecb_impl;
+    EVP_CIPHER_CTX **ctx = enc ? &c->cbc : &c->ecb;
+    if (!*impl && !(*impl = EVP_CIPHER_fetch(NULL, enc ? "AES-256-CBC" : "AES-256-ECB", NULL))) return MT_ERR_CRYPTO;
+    if (!*ctx && !(*ctx = EVP_CIPHER_CTX_new())) return MT_ERR_NOMEM;
     return enc ? ige_enc(c->cbc, c->cbc_impl, &c->have_cbc, c->key_cbc, key, iv, in, out, len)
                : ige_dec(c->ecb, c->ecb_impl, &c->have_ecb, c->key_ecb, key, iv, in, out, len);
 }
