@@ -13,6 +13,7 @@ const { TelegramClient, Api } = require("telegram");
 const { StringSession } = require("telegram/sessions");
 const { Logger, LogLevel } = require("telegram/extensions/Logger");
 const RSA = require("telegram/crypto/RSA");
+const { AuthKey } = require("telegram/crypto/AuthKey");
 const errors = require("telegram/errors");
 const { Connection, PacketCodec } = require("telegram/network/connection/Connection");
 const { ConnectionTCPFull } = require("telegram/network/connection/TCPFull");
@@ -195,6 +196,26 @@ function describeError(e) {
     return { code: 0, message: String((e && e.message) || e) };
 }
 
+// --- a GramJS defect ----------------------------------------------------------------------
+
+// GramJS makes the auth key with getByteArray(g_ab): when g_ab has a leading zero byte (1 time
+// in 256) its key is 255 bytes long instead of 256, its SHA1 differs from the server's, and
+// the handshake ends in "Step 3 invalid new nonce hash". The same happens against Telegram. We
+// let GramJS retry the handshake (connectionRetries) but count such failures, and accept a
+// failure only when it is exactly this one: the last key GramJS made was shorter than 256.
+const lastKey = { length: 0 };
+const origSetKey = AuthKey.prototype.setKey;
+AuthKey.prototype.setKey = async function (key) {
+    if (key) lastKey.length = key.length;
+    return origSetKey.call(this, key);
+};
+
+// "short_key" when `e` is the defect above, else "other".
+function classifyHandshakeError(e) {
+    const msg = String((e && e.message) || e);
+    return msg.includes("Step 3 invalid new nonce hash") && lastKey.length < 256 ? "short_key" : "other";
+}
+
 // --- client ------------------------------------------------------------------------------
 
 const API_ID = 1;
@@ -210,7 +231,7 @@ function makeClient(info, transport, dc) {
     const client = new TelegramClient(session, API_ID, API_HASH, {
         connection: connectionFor(transport, info.host, info.ports),
         baseLogger: new Logger(LogLevel.NONE),
-        connectionRetries: 1,
+        connectionRetries: 3, // see classifyHandshakeError
         requestRetries: 2, // the second try follows a PHONE_MIGRATE_X
         retryDelay: 0,
         autoReconnect: false,
@@ -235,6 +256,7 @@ module.exports = {
     injectServerKey,
     connectionFor,
     describeError,
+    classifyHandshakeError,
     makeClient,
     IntermediatePacketCodec,
     PaddedPacketCodec,
