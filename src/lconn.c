@@ -6,6 +6,9 @@
  *                            salt=, time_offset=, timeout=, connect_timeout=, init=, log= }
  *   c:connect() c:send(body) c:flush() c:wait(id [, timeout]) c:call(body [, timeout])
  *   c:state() c:updates() c:close()
+ *   c:disconnect()  closes the socket only: the session and the requests waiting stay, the next
+ *                   flush/wait reconnects and re-sends them under the same msg_ids
+ *   c:release(id)   forgets a request (a late answer is ignored); unknown ids are fine
  * Runtime failures return nil, { code =, message =, detail = }. */
 #include <errno.h>
 #include <fcntl.h>
@@ -399,6 +402,22 @@ static int l_conn_call(lua_State *L)
     return nret;
 }
 
+/* For a server that stopped answering: a fresh TCP connection in the same session. */
+static int l_conn_disconnect(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    mt_conn_close(lc->c);
+    return 0;
+}
+
+/* A request given up by its caller (e.g. after a timeout): its answer is not kept. */
+static int l_conn_release(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    mt_conn_release(lc->c, (uint64_t)luaL_checkinteger(L, 2));
+    return 0;
+}
+
 static int l_conn_state(lua_State *L)
 {
     lconn *lc = check_conn(L);
@@ -464,6 +483,8 @@ static const luaL_Reg conn_methods[] = {
     { "state", l_conn_state },
     { "updates", l_conn_updates },
     { "close", l_conn_close },
+    { "disconnect", l_conn_disconnect },
+    { "release", l_conn_release },
     { NULL, NULL },
 };
 
