@@ -30,6 +30,7 @@ M.TEST_DCS = { [1] = "149.154.175.10", [2] = "149.154.167.40", [3] = "149.154.17
 
 local TRANSPORTS = { abridged = true, intermediate = true, padded = true, full = true, obfuscated = true }
 local LEVELS = { error = 1, warn = 2, info = 3, debug = 4 }
+local CORE_LEVELS = { [0] = "error", [1] = "warn", [2] = "info", [3] = "debug" } -- MT_LOG_*
 
 -- The login-code methods a bot session may not use.
 M.BOT_REFUSED = {
@@ -120,12 +121,17 @@ local function connection(s, dc)
       detail = "no address for DC " .. tostring(dc) .. " (give one in dc_options)" }
   end
   local saved = s.data.dcs[dc]
+  -- the driver's own lines (connects, losses, dropped messages) join the client's log
+  local clog
+  if s.log_level then
+    clog = function(level, msg) log(s, CORE_LEVELS[level] or "debug", "DC %d: %s", dc, msg) end
+  end
   local c, err = core.conn.new{
     host = host, port = port, dc_id = s.test_mode and dc + 10000 or dc,
     transport = s.transport, rsa_keys = s.rsa_keys,
     auth_key = saved and saved.auth_key, salt = saved and saved.salt,
     time_offset = saved and saved.time_offset,
-    timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init,
+    timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init, log = clog,
   }
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
@@ -197,6 +203,22 @@ local function is_home_migration(e)
   return e.type == "PHONE_MIGRATE" or e.type == "NETWORK_MIGRATE" or e.type == "USER_MIGRATE"
 end
 
+-- A call that timed out is given up: its answer will not be kept. The connection is
+-- dropped too (a server that stopped answering would otherwise hold every later call):
+-- the next call reconnects in the same session and the requests still waiting are
+-- re-sent under their msg_ids, so nothing else in flight is lost.
+local function waited(s, dc, conn, id, method, timeout)
+  local res, werr = conn:wait(id, timeout)
+  if res ~= nil then return res end
+  local err = errors.from_conn(werr, method)
+  if werr and werr.message == "TIMEOUT" then
+    pcall(conn.release, conn, id)
+    pcall(conn.disconnect, conn)
+    log(s, "info", "DC %d: %s got no answer in time: reconnecting for the next call", dc, method)
+  end
+  return nil, err
+end
+
 -- One round trip on DC `dc`; returns the raw answer or an Error.
 local function roundtrip(s, dc, method, body, timeout)
   local conn, err = connection(s, dc)
@@ -205,9 +227,7 @@ local function roundtrip(s, dc, method, body, timeout)
   local ok, ferr = conn:flush()
   s.dirty[conn] = nil
   if not ok then return nil, errors.from_conn(ferr, method) end
-  local res, werr = conn:wait(id, timeout or s.timeout)
-  if res == nil then return nil, errors.from_conn(werr, method) end
-  return res
+  return waited(s, dc, conn, id, method, timeout or s.timeout)
 end
 
 -- Turns a first answer (bytes, or an error) into the final one: migrates once,
@@ -317,9 +337,7 @@ function Pending:wait(timeout)
   end
   timeout = timeout or self.timeout
   if not err then
-    local werr
-    res, werr = conn:wait(self.id, timeout or s.timeout)
-    if res == nil then err = errors.from_conn(werr, self.method) end
+    res, err = waited(s, self.dc, conn, self.id, self.method, timeout or s.timeout)
   end
   local r, e = finish(s, self.dc, self.method, self.body, res, err, timeout, self.pinned)
   self.done, self.result, self.err = true, r, e
