@@ -21,7 +21,7 @@ local EXPECTED_STEPS = {
   { step = "help.getNearestDc", result = "NearestDc" },
   { step = "auth.sendCode", result = "auth.SentCode" },
   { step = "auth.resendCode -> Sms", result = "auth.SentCode" },
-  { step = "auth.resendCode -> Call", result = "auth.SentCode" },
+  { step = "auth.resendCode#3ef1a9bf -> Call", result = "auth.SentCode" },
   { step = "auth.resendCode -> FlashCall", result = "auth.SentCode" },
   { step = "auth.resendCode -> unavailable", error = { code = 406, message = "SEND_CODE_UNAVAILABLE" } },
   { step = "auth.resendCode empty hash", error = { code = 400, message = "PHONE_CODE_HASH_EMPTY" } },
