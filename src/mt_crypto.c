@@ -331,7 +331,12 @@ int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t
     mt_wipe(a, sizeof a);
     mt_wipe(b, sizeof b);
     mt_wipe(in, sizeof in);
-    return rc < 0 ? rc : rc2;
+    if (rc < 0 || rc2 < 0) {
+        mt_wipe(aes_key, 32);
+        mt_wipe(aes_iv, 32);
+        return MT_ERR_CRYPTO;
+    }
+    return MT_OK;
 }
 
 void mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16])
