@@ -9,7 +9,7 @@
 //   dc         home DC (default 2)
 //   migrate    also follow a PHONE_MIGRATE_X to the other DC and sign in there (default true)
 //   scenario   "login" (default): everything below; "flood": against a test DC started with
-//              `--flood 1`, auth.sendCode then two auth.resendCode at once, the second of which
+//              `--flood 1`, auth.sendCode then two auth.resendCode in a row, the second of which
 //              must be 420 FLOOD_WAIT_1
 //   timeout_ms watchdog for the whole run (default 30000)
 // Prints ONE JSON line {ok, transport, dc, auth_key_id, checks, failures, ...}; exit status 0 when
