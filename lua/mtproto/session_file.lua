@@ -157,26 +157,15 @@ function M.load(path)
   return M.decode(text, path)
 end
 
--- Atomic write: temp file in the same directory, fsync, rename, mode 0600.
--- The C helper does the fsync and the mode; without it (an older core) the
--- fallback still writes a temp file and renames it.
+-- Atomic write through core.conn.write_file_atomic: a temp file beside `path` made by
+-- mkstemp (mode 0600 from the start, whatever the umask), fsync, rename over `path`, fsync of
+-- the directory. A process killed at any moment leaves the old file or the new one; at worst
+-- a stale ".<name>.tmp.XXXXXX" (mode 0600) that a later save does not need. There is no
+-- fallback through io.open: it would create the file with the umask's mode.
 function M.write_atomic(path, data)
-  local ok, core = pcall(require, "mtproto.core")
-  local w = ok and core.conn and core.conn.write_file_atomic
-  if w then
-    local r, err = w(path, data, tonumber("600", 8))
-    if not r then return nil, ferr("SESSION_IO", path, tostring(type(err) == "table" and err.detail or err)) end
-    return true
-  end
-  local tmp = path .. ".tmp" .. tostring(os.time()) .. tostring(math.random(1 << 30))
-  local f, msg = io.open(tmp, "wb")
-  if not f then return nil, ferr("SESSION_IO", nil, msg) end
-  local okw, werr = f:write(data)
-  local okf = okw and f:flush()
-  f:close()
-  if not okw or not okf then os.remove(tmp); return nil, ferr("SESSION_IO", path, tostring(werr)) end
-  local r, rerr = os.rename(tmp, path)
-  if not r then os.remove(tmp); return nil, ferr("SESSION_IO", path, rerr) end
+  local core = require("mtproto.core")
+  local r, err = core.conn.write_file_atomic(path, data, tonumber("600", 8))
+  if not r then return nil, ferr("SESSION_IO", path, tostring(type(err) == "table" and err.detail or err)) end
   return true
 end
 
