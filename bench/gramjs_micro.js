@@ -7,6 +7,7 @@
 //   tl.decode_sentCode    ops/s   BinaryReader#tgReadObject on an auth.sentCode answer
 //   ige.gramjs_1k         MB/s    telegram/crypto/IGE encryptIge, 1 KiB messages (1 MB = 1e6 bytes)
 //   ige.gramjs_512k       MB/s    the same, 512 KiB messages
+//   crypto.small_msg_pair_us  us  MTProtoState encryptMessageData + decryptMessageData, small
 // Before timing, it checks its bytes against the golden vectors of TELEGRAM.md.
 const path = require("path");
 const crypto = require("crypto");
@@ -15,6 +16,7 @@ const req = (m) => require(path.join(modules, m));
 const { Api } = req("telegram");
 const { BinaryReader } = req("telegram/extensions/BinaryReader");
 const { IGE } = req("telegram/crypto/IGE");
+const bigInt = req("big-integer");
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 0.2);
 
@@ -101,3 +103,56 @@ for (const [name, size] of [["1k", 1024], ["512k", 512 * 1024]]) {
     console.log(`ige.gramjs_${name} ${(ops * size / 1e6).toFixed(2)}`);
 }
 if (sink === 42) console.log("");
+
+// --- MTProto 2.0 message crypto per small call ----------------------------------------------
+// What GramJS's MTProtoState does per call: encryptMessageData of one 80-byte message (16-byte
+// header + 64-byte body) and decryptMessageData of one server message with a 64-byte body
+// (boolTrue + filler, so that its TL read is trivial). Compare bench/callpath.c's
+// callpath.client_crypto_us_per_small_msg_pair. The server messages are made beforehand (with
+// x = 8, as a server would), each with its own msg_id (GramJS rejects duplicates).
+const { MTProtoState } = req("telegram/network/MTProtoState");
+const { AuthKey } = req("telegram/crypto/AuthKey");
+const { Logger } = req("telegram/extensions/Logger");
+(async () => {
+    const authKey = new AuthKey();
+    await authKey.setKey(crypto.randomBytes(256));
+    const key = authKey.getKey();
+    const state = new MTProtoState(authKey, new Logger("none"));
+    state.salt = bigInt(12345);
+    const toLE = (b) => { const x = Buffer.alloc(8); x.writeBigInt64LE(BigInt.asIntN(64, BigInt(b.toString()))); return x; };
+    const body = Buffer.concat([Buffer.from("b5757299", "hex"), crypto.randomBytes(60)]); // boolTrue
+    const NMSG = 2000;
+    const msgs = [];
+    const base = BigInt(Math.floor(Date.now() / 1000)) << 32n;
+    for (let i = 0; i < NMSG; i++) {
+        const head = Buffer.alloc(16);
+        head.writeBigInt64LE(base + BigInt(i * 4 + 1), 0);
+        head.writeInt32LE(2 * i + 1, 8);
+        head.writeInt32LE(body.length, 12);
+        const plain0 = Buffer.concat([toLE(state.salt), toLE(state.id), head, body]);
+        const pad = crypto.randomBytes(((16 - ((plain0.length + 12) % 16)) % 16) + 12);
+        const plain = Buffer.concat([plain0, pad]);
+        const msgKey = crypto.createHash("sha256").update(Buffer.concat([key.subarray(96, 128), plain])).digest().subarray(8, 24);
+        const { key: k, iv } = await state._calcKey(key, msgKey, false);
+        msgs.push(Buffer.concat([toLE(authKey.keyId), msgKey, Buffer.from(new IGE(k, iv).encryptIge(plain))]));
+    }
+    const out = Buffer.concat([Buffer.alloc(16), body]);
+    {
+        const m = await state.decryptMessageData(msgs[0]);
+        if (m.obj !== true) throw new Error("decryptMessageData did not read boolTrue");
+    }
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+        state.msgIds = [];
+        const t0 = process.hrtime.bigint();
+        for (let i = 1; i < NMSG; i++) {
+            sink += (await state.encryptMessageData(out)).length;
+            sink += (await state.decryptMessageData(msgs[i])).seqNo;
+        }
+        best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e3 / (NMSG - 1));
+    }
+    console.log(`crypto.small_msg_pair_us ${best.toFixed(3)}`);
+})().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});

@@ -157,11 +157,22 @@ do
   end
 end
 
+-- bench/callpath.c (the client's CPU per small call without sockets) links the core's objects
+local CALLPATH = ROOT .. "/build/bench/callpath"
+local have_callpath = false
+if exists(ROOT .. "/bench/callpath.c") then
+  local out, ok = sh(("${CC:-cc} -O2 -g -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I%s -o %s %s %s/build/obj/mt_*.o %s/build/obj/schema_data.o -lcrypto -lz")
+    :format(q(ROOT .. "/src"), q(CALLPATH), q(ROOT .. "/bench/callpath.c"), q(ROOT), q(ROOT)))
+  have_callpath = ok
+  if not ok then note("bench: cannot build bench/callpath.c (its rows stay empty):\n%s", out) end
+end
+
 note("bench: codec and crypto, %d runs each...", RUNS)
 for r = 1, RUNS do
   for _, f in ipairs { "tl.lua", "crypto.lua" } do
     if exists(ROOT .. "/bench/" .. f) then run("ours", r, ("%s %s"):format(q(LUA), q(ROOT .. "/bench/" .. f))) end
   end
+  if have_callpath then run("ours", r, q(CALLPATH)) end
   if have_node then run("gramjs", r, ("%s %s"):format(NODE, q(ROOT .. "/bench/gramjs_micro.js"))) end
   for _, size in ipairs { 1024, 524288 } do
     run("floor", r, ("%s aes %d"):format(q(FLOOR), size))
@@ -241,6 +252,8 @@ local ROWS = {
     { "OpenSSL AES_ige_encrypt", O "ige.openssl_512k", F "ige.openssl_512k" } },
   { "AES-256-IGE 512 KiB", "MB/s", "higher", O "ige.ours_512k",
     { "serial AES-NI floor (CBC)", O "aes.ecb_floor", F "aes.cbc_floor_512k" }, min = 0.75 },
+  { "client crypto per small call (encrypt + decrypt)", "us", "lower", O "callpath.client_crypto_us_per_small_msg_pair",
+    { "GramJS MTProtoState", G "crypto.small_msg_pair_us" }, min = 1, max_ours = 2 },
   { "handshake, client CPU (in process)", "ms", "lower", O "handshake.client_cpu_ms",
     { "GramJS (over TCP)", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
   { "handshake, client CPU over TCP", "ms", "lower", O "handshake.net_client_cpu_ms",
