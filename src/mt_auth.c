@@ -105,7 +105,7 @@ static uint8_t *unseal(const uint8_t *enc, size_t len, const uint8_t key[32], co
 {
     uint8_t *p = malloc(len ? len : 1);
     if (!p) return NULL;
-    if (mt_aes_ige_decrypt(key, iv, enc, p, len) < 0) { free(p); return NULL; }
+    if (mt_aes_ige_decrypt(key, iv, enc, p, len) < 0) { mt_wipe(p, len ? len : 1); free(p); return NULL; }
     return p;
 }
 

@@ -246,7 +246,7 @@ int mt_dh_modexp(const uint8_t *base, size_t blen, const uint8_t *exp, size_t el
                  const uint8_t *prime, size_t plen, uint8_t out[256])
 {
     int rc = MT_ERR_NOMEM;
-    BN_CTX *ctx = BN_CTX_new();
+    BN_CTX *ctx = BN_CTX_secure_new(); /* temporaries of a secret exponent: cleared on free */
     BIGNUM *b = BN_bin2bn(base, (int)blen, NULL), *e = BN_secure_new(), *p = BN_bin2bn(prime, (int)plen, NULL);
     BIGNUM *r = BN_new();
     if (!ctx || !b || !e || !p || !r) goto done;

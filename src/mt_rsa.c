@@ -167,7 +167,7 @@ int mt_rsa_pad_encrypt(const mt_rsa_keys *ks, int64_t fp, const uint8_t *data, s
     if ((rc = mt_random_fill(rnd, pad + len, 192 - len)) < 0) goto wipe;
     for (int i = 0; i < 192; i++) rev[i] = pad[191 - i];
     BIGNUM *x = BN_new(), *y = BN_new();
-    BN_CTX *ctx = BN_CTX_new();
+    BN_CTX *ctx = BN_CTX_secure_new(); /* its temporaries derive from x (new_nonce inside): cleared on free */
     rc = MT_ERR_NOMEM;
     if (!x || !y || !ctx) goto done;
     for (int tries = 0;; tries++) {
