@@ -16,7 +16,7 @@ local T, C = core.transport, core.crypto
 
 -- Three pings, an rpc_error and a getNearestDc in flight at once; then one more call and an
 -- invoke_all. Returns the outcomes as strings, in order.
-local function workload(client)
+local function workload(client, opts)
   local list = {
     { _ = "ping", ping_id = 101 }, { _ = "help.getNearestDc" }, { _ = "ping", ping_id = 102 },
     { _ = "auth.sendCode", phone_number = "12", api_id = helpers.API_ID, api_hash = helpers.API_HASH,
@@ -30,11 +30,11 @@ local function workload(client)
   end
   local got = {}
   local pending = {}
-  for i, obj in ipairs(list) do pending[i] = client:send(obj) end
+  for i, obj in ipairs(list) do pending[i] = client:send(obj, opts) end
   for i = 1, #pending do got[#got + 1] = show(pending[i]:wait()) end
-  got[#got + 1] = show(client:invoke{ _ = "ping", ping_id = 200 })
+  got[#got + 1] = show(client:invoke({ _ = "ping", ping_id = 200 }, opts))
   for _, x in ipairs(client:invoke_all{ { _ = "ping", ping_id = 301 }, { _ = "help.getNearestDc" },
-      { _ = "ping", ping_id = 302 } }) do
+      { _ = "ping", ping_id = 302 } }, opts) do
     got[#got + 1] = x._ and show(x) or show(nil, x)
   end
   return got
@@ -58,9 +58,10 @@ describe("mtproto.client against hostile servers (test DC faults, loopback TCP)"
     local dc <close> = helpers.start_testdc{ dcs = 1, faults = faults, verbose = 1, log = log_file }
     local lines = {}
     local client <close> = helpers.client(dc, { dc = 1, transport = o.transport or "padded",
-      timeout = o.timeout or 10, log_level = "debug",
+      timeout = 10, log_level = "debug",
       logger = function(level, msg) lines[#lines + 1] = level .. " " .. msg end })
-    local got = workload(client)
+    assert(client:connection(1))                     -- the handshake, under the client's timeout
+    local got = workload(client, o.call_timeout and { timeout = o.call_timeout })
     local st = client:connection(1):state()
     return got, helpers.slurp(log_file), st, table.concat(lines, "\n")
   end
@@ -129,7 +130,7 @@ describe("mtproto.client against hostile servers (test DC faults, loopback TCP)"
   end)
 
   it("a server that stops answering: TIMEOUT for the call waited on, the others and later calls answered", function()
-    local got, log, st, clog = run({ stall_after = 1 }, { timeout = 0.5 })
+    local got, log, st, clog = run({ stall_after = 1 }, { call_timeout = 1 })
     assert.matches("stall_after=1: no more answers on this connection", log)
     -- the first call waited on times out (and is given up); the connection is dropped, the
     -- others in flight are re-sent on a new connection in the same session and answered
