@@ -72,7 +72,31 @@ struct tdc_conn {
     int nacks, capacks;
     int answered;            /* the batch holds an rpc_result */
     int64_t first_msg_id;
+    mt_crypto_ctx *cc;       /* this connection's crypto context (lazily made) */
+    mt_random pool_rnd;      /* padding and per-message randomness, from a pool refilled from srv->rnd */
+    uint8_t pool[2048];
+    size_t pool_pos;
 };
+
+/* Hands out bytes from the connection's pool, refilled from the server's random source
+ * (one RAND_bytes per 2 KiB instead of one or more per message); used bytes are wiped. */
+static int pool_random(void *ud, uint8_t *out, size_t n)
+{
+    tdc_conn *c = ud;
+    while (n > 0) {
+        if (c->pool_pos == sizeof c->pool) {
+            int rc = mt_random_fill(&c->srv->rnd, c->pool, sizeof c->pool);
+            if (rc < 0) return rc;
+            c->pool_pos = 0;
+        }
+        size_t k = sizeof c->pool - c->pool_pos;
+        if (k > n) k = n;
+        memcpy(out, c->pool + c->pool_pos, k);
+        mt_wipe(c->pool + c->pool_pos, k);
+        c->pool_pos += k; out += k; n -= k;
+    }
+    return MT_OK;
+}
 
 int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms)
 {
@@ -89,7 +113,10 @@ tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
     c->layer = 223;
     c->tr = mt_transport_new_server();
     if (!c->tr) { free(c); return NULL; }
-    mt_transport_set_random(c->tr, &srv->rnd);
+    c->pool_rnd.fn = pool_random;
+    c->pool_rnd.ud = c;
+    c->pool_pos = sizeof c->pool;
+    mt_transport_set_random(c->tr, &c->pool_rnd);
     mt_buf_init(&c->wbuf);
     mt_buf_init(&c->plain);
     return c;
@@ -116,6 +143,8 @@ void tdc_conn_free(tdc_conn *c)
     free(c->acks);
     tdc_out *o = c->head;
     while (o) { tdc_out *n = o->next; mt_wipe(o->data, o->len); free(o); o = n; }
+    mt_crypto_ctx_free(c->cc);
+    mt_wipe(c->pool, sizeof c->pool);
     free(c);
 }
 
@@ -294,8 +323,9 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
     mt_buf pkt;
     mt_buf_init(&pkt);
     log_msg(c, "out", msg_id, seqno, body, len);
-    int rc = mt_msg_encrypt(c->key->key, 8, c->key->salt, c->sess ? c->sess->session_id : 0, msg_id, seqno,
-                            body, len, &c->srv->rnd, &pkt);
+    if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
+    int rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
+                                msg_id, seqno, body, len, &c->pool_rnd, &pkt);
     if (rc >= 0 && c->capture) {
         c->last.len = 0;
         mt_buf_put(&c->last, pkt.data, pkt.len);
@@ -659,7 +689,8 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         return send_transport_error(c, -404);
     }
     mt_msg m;
-    int rc = mt_msg_decrypt(k->key, 0, p, n, &c->plain, &m);
+    if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
+    int rc = mt_msg_decrypt_ctx(c->cc, k->key, k->id, 0, p, n, &c->plain, &m);
     if (rc < 0) {
         tdc_log(srv, 1, "dc%d conn%d undecryptable packet (%s): -404", c->dc, c->id, mt_strerror(rc));
         return send_transport_error(c, -404);
