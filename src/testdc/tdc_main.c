@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -221,9 +222,15 @@ static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
 typedef struct slot {
     int fd;
     tdc_conn *conn;
+    uint32_t events;         /* what epoll watches for it */
 } slot;
 
+/* epoll tags: the kind in the top bits, an index or fd below */
+enum { TAG_SIG = 1, TAG_STDIN = 2, TAG_LISTEN = 3, TAG_CONN = 4 };
+#define TAG(kind, v) ((uint64_t)(kind) << 32 | (uint32_t)(v))
+
 typedef struct loop {
+    int epfd;
     tdc_server *srv;
     slot *conns;
     size_t nconns, cap;
@@ -232,6 +239,7 @@ typedef struct loop {
 
 static void drop_conn(loop *lp, size_t i)
 {
+    epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->conns[i].fd, NULL);
     close(lp->conns[i].fd);
     tdc_conn_free(lp->conns[i].conn);
     lp->conns[i] = lp->conns[--lp->nconns];
@@ -255,8 +263,11 @@ static void accept_all(loop *lp, int lfd, int dc)
         }
         tdc_conn *c = tdc_conn_new(lp->srv, dc, ++lp->next_id);
         if (!c) { close(fd); return; }
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_CONN, fd) };
+        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) { tdc_conn_free(c); close(fd); return; }
         lp->conns[lp->nconns].fd = fd;
         lp->conns[lp->nconns].conn = c;
+        lp->conns[lp->nconns].events = EPOLLIN;
         lp->nconns++;
         tdc_log(lp->srv, 2, "dc%d conn%d accepted", dc, lp->next_id);
     }
@@ -336,79 +347,96 @@ int main(int argc, char **argv)
     for (int i = 1; i <= srv.cfg.ndcs; i++)
         tdc_log(&srv, 1, "DC %d on %s:%u and [%s]:%u", i, srv.cfg.host, srv.ports[i], srv.cfg.host6, srv.ports6[i]);
 
-    loop lp = { &srv, NULL, 0, 0, 0 };
-    struct pollfd *pfd = NULL;
-    size_t pcap = 0;
+    /* epoll, not poll: the signalfd, stdin and the listeners stay registered, so a round
+     * trip costs no per-descriptor wait-queue setup for the idle ones */
+    loop lp = { -1, &srv, NULL, 0, 0, 0 };
+    lp.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (lp.epfd < 0) { fprintf(stderr, "mtproto-testdc: epoll: %s\n", strerror(errno)); return 1; }
+    {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_SIG, 0) };
+        if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, sfd, &ev) < 0) { fprintf(stderr, "mtproto-testdc: epoll: %s\n", strerror(errno)); return 1; }
+        for (int i = 0; i < nl; i++) {
+            ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = TAG(TAG_LISTEN, i) };
+            if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, lfds[i], &ev) < 0) { fprintf(stderr, "mtproto-testdc: epoll: %s\n", strerror(errno)); return 1; }
+        }
+    }
     int stdin_open = o.watch_stdin;
+    if (stdin_open) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_STDIN, 0) };
+        if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, 0, &ev) < 0) {
+            /* a regular file or /dev/null (epoll refuses them): always readable, so read it to
+             * its end and stop there, as a poll on it would */
+            char b[256];
+            ssize_t n;
+            while ((n = read(0, b, sizeof b)) > 0) {}
+            if (n == 0 || (errno != EAGAIN && errno != EINTR)) stdin_open = -1;
+            else stdin_open = 0;
+        }
+    }
     int64_t next_parent_check = 0;
-    int running = 1;
+    int running = stdin_open >= 0;
+    enum { MAX_EVENTS = 64 };
+    struct epoll_event evs[MAX_EVENTS];
     while (running) {
         int64_t now = real_ms();
         if (o.parent_pid && now >= next_parent_check) {
             if (getppid() != (pid_t)o.parent_pid && kill((pid_t)o.parent_pid, 0) < 0 && errno == ESRCH) break;
             next_parent_check = now + 250;
         }
-        /* answers that came due; write what can be written */
+        /* answers that came due; write what can be written; watch for writability while
+         * some answer bytes wait */
         int64_t next_due = -1;
         for (size_t i = 0; i < lp.nconns;) {
             int64_t d = tdc_conn_due(lp.conns[i].conn, now);
             if (d >= 0 && (next_due < 0 || d < next_due)) next_due = d;
             if (tdc_conn_wbuf(lp.conns[i].conn)->len && write_out(&lp.conns[i]) < 0) { drop_conn(&lp, i); continue; }
             if (tdc_conn_closing(lp.conns[i].conn) && !tdc_conn_wbuf(lp.conns[i].conn)->len) { drop_conn(&lp, i); continue; }
+            uint32_t want = EPOLLIN | (tdc_conn_wbuf(lp.conns[i].conn)->len ? EPOLLOUT : 0);
+            if (want != lp.conns[i].events) {
+                struct epoll_event ev = { .events = want, .data.u64 = TAG(TAG_CONN, lp.conns[i].fd) };
+                if (epoll_ctl(lp.epfd, EPOLL_CTL_MOD, lp.conns[i].fd, &ev) < 0) { drop_conn(&lp, i); continue; }
+                lp.conns[i].events = want;
+            }
             i++;
         }
-        size_t need = (size_t)nl + 2 + lp.nconns;
-        if (need > pcap) {
-            struct pollfd *np = realloc(pfd, need * 2 * sizeof *np);
-            if (!np) break;
-            pfd = np;
-            pcap = need * 2;
-        }
-        size_t np = 0;
-        pfd[np++] = (struct pollfd){ sfd, POLLIN, 0 };
-        pfd[np++] = (struct pollfd){ stdin_open ? 0 : -1, POLLIN, 0 };
-        for (int i = 0; i < nl; i++) pfd[np++] = (struct pollfd){ lfds[i], POLLIN, 0 };
-        for (size_t i = 0; i < lp.nconns; i++)
-            pfd[np++] = (struct pollfd){ lp.conns[i].fd,
-                                         (short)(POLLIN | (tdc_conn_wbuf(lp.conns[i].conn)->len ? POLLOUT : 0)), 0 };
         int timeout = o.parent_pid ? 250 : -1;
         if (next_due >= 0) {
             int64_t t = next_due - now;
             if (t < 0) t = 0;
             if (timeout < 0 || t < timeout) timeout = (int)t;
         }
-        int rc = poll(pfd, np, timeout);
-        if (rc < 0) {
+        int ne = epoll_wait(lp.epfd, evs, MAX_EVENTS, timeout);
+        if (ne < 0) {
             if (errno == EINTR) continue;
             break;
         }
         now = real_ms();
-        if (pfd[0].revents) break;                              /* SIGTERM / SIGINT */
-        if (pfd[1].revents) {
-            char b[256];
-            ssize_t n = read(0, b, sizeof b);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
-        }
-        for (int i = 0; i < nl; i++)
-            if (pfd[2 + i].revents & POLLIN) accept_all(&lp, lfds[i], ldc[i]);
-        /* connections: walk the poll entries back to front so drop_conn's swap is harmless */
-        size_t base = 2 + (size_t)nl;
-        for (size_t k = np; k-- > base;) {
-            size_t i = k - base;
-            if (i >= lp.nconns || lp.conns[i].fd != pfd[k].fd) continue;
-            short re = pfd[k].revents;
-            if (!re) continue;
+        for (int e = 0; e < ne && running; e++) {
+            uint32_t kind = (uint32_t)(evs[e].data.u64 >> 32), v = (uint32_t)evs[e].data.u64;
+            uint32_t re = evs[e].events;
+            if (kind == TAG_SIG) { running = 0; break; }               /* SIGTERM / SIGINT */
+            if (kind == TAG_STDIN) {
+                char b[256];
+                ssize_t n = read(0, b, sizeof b);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { running = 0; break; }
+                continue;
+            }
+            if (kind == TAG_LISTEN) { accept_all(&lp, lfds[v], ldc[v]); continue; }
+            /* a connection: find its slot by fd (drop_conn moves slots) */
+            size_t i = 0;
+            while (i < lp.nconns && lp.conns[i].fd != (int)v) i++;
+            if (i == lp.nconns) continue;
             int close_it = 0;
-            if (re & (POLLIN | POLLHUP | POLLERR)) {
+            if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 uint8_t buf[65536];
                 ssize_t n = recv(lp.conns[i].fd, buf, sizeof buf, 0);
                 if (n == 0) close_it = 1;
                 else if (n < 0) close_it = errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
                 else {
                     tdc_log(lp.srv, 2, "fd %d: %zd bytes in", lp.conns[i].fd, n);
-                    int e = tdc_conn_input(lp.conns[i].conn, buf, (size_t)n, now);
-                    if (e < 0) {
-                        tdc_log(lp.srv, 1, "fd %d: closing: %s", lp.conns[i].fd, mt_strerror(e));
+                    int rc = tdc_conn_input(lp.conns[i].conn, buf, (size_t)n, now);
+                    if (rc < 0) {
+                        tdc_log(lp.srv, 1, "fd %d: closing: %s", lp.conns[i].fd, mt_strerror(rc));
                         close_it = 1;
                     }
                 }
@@ -424,7 +452,7 @@ int main(int argc, char **argv)
     }
     while (lp.nconns) drop_conn(&lp, lp.nconns - 1);
     free(lp.conns);
-    free(pfd);
+    close(lp.epfd);
     for (int i = 0; i < nl; i++) close(lfds[i]);
     mt_buf_free(&srv.bomb);
     tdc_logins_free(&srv.logins);
