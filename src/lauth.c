@@ -28,32 +28,17 @@
 #define SERVER_MT "mtproto.auth.server"
 #define CACHE_MT "mtproto.auth.dh_cache"
 
-/* Replayed random bytes (specs): a Lua string anchored in the userdata's user value. */
-typedef struct replay {
-    const char *p;
-    size_t len, pos;
-} replay;
-
-static int replay_fill(void *ud, uint8_t *out, size_t n)
-{
-    replay *r = ud;
-    if (r->len - r->pos < n) return MT_ERR_ARG;
-    memcpy(out, r->p + r->pos, n);
-    r->pos += n;
-    return MT_OK;
-}
-
 typedef struct lclient {
     mt_auth_client *c;
     mt_rsa_keys *keys;
     mt_dh_cache cache;
-    replay rep;
+    lmt_replay rep; /* options.random, anchored as user value 1 */
 } lclient;
 
 typedef struct lserver {
     mt_auth_server *s;
     mt_rsa_priv *key;
-    replay rep;
+    lmt_replay rep; /* options.random, anchored as user value 1 */
 } lserver;
 
 static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo, lua_Integer hi)
@@ -70,20 +55,6 @@ static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def, lu
     }
     lua_pop(L, 1);
     return (int)v;
-}
-
-/* options.random: anchors the string as user value 1 and points the replay at it. */
-static int opt_random(lua_State *L, int t, int ud, replay *rep, mt_random *rnd)
-{
-    int ty = lua_getfield(L, t, "random");
-    if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
-    if (ty != LUA_TSTRING) return luaL_argerror(L, 1, "options.random must be a string of bytes");
-    rep->p = lua_tolstring(L, -1, &rep->len);
-    rep->pos = 0;
-    lua_setiuservalue(L, ud, 1);
-    rnd->fn = replay_fill;
-    rnd->ud = rep;
-    return 1;
 }
 
 static void push_err(lua_State *L, int rc, const char *detail)
@@ -147,7 +118,7 @@ static int l_client(lua_State *L)
     int dc = opt_field_int(L, 1, "dc_id", 2, -32768 - 10000, 32767 + 10000);
     int exp = opt_field_int(L, 1, "expires_in", 0, 0, INT32_MAX);
     mt_random rnd = { NULL, NULL };
-    opt_random(L, 1, ud, &u->rep, &rnd);
+    lmt_opt_random(L, 1, ud, &u->rep, &rnd, 1, "options.random must be a string of bytes");
     int ty = lua_getfield(L, 1, "rsa_keys");
     u->keys = mt_rsa_keys_new(ty == LUA_TNIL);
     if (!u->keys) return luaL_error(L, "out of memory");
@@ -257,7 +228,7 @@ static int l_server(lua_State *L)
     luaL_setmetatable(L, SERVER_MT);
     int ud = lua_gettop(L);
     mt_random rnd = { NULL, NULL };
-    opt_random(L, 1, ud, &u->rep, &rnd);
+    lmt_opt_random(L, 1, ud, &u->rep, &rnd, 1, "options.random must be a string of bytes");
     int ty = lua_getfield(L, 1, "key_pem");
     if (ty == LUA_TNIL) {
         u->key = mt_rsa_priv_generate(2048);
@@ -465,8 +436,8 @@ static int l_rsa_pad(lua_State *L)
         mt_rsa_keys_free(ks);
         return luaL_argerror(L, 1, "not a 2048-bit RSA public key in PEM");
     }
-    replay rep = { rs, rlen, 0 };
-    mt_random rnd = { replay_fill, &rep };
+    lmt_replay rep;
+    mt_random rnd = lmt_replay_init(&rep, rs, rlen);
     mt_buf b;
     mt_buf_init(&b);
     int rc = mt_rsa_pad_encrypt(ks, mt_rsa_keys_fingerprint(ks, 0), (const uint8_t *)data, n, rs ? &rnd : NULL, &b);
@@ -525,40 +496,21 @@ static const luaL_Reg server_methods[] = {
     { "public_pem", server_public_pem }, { "private_pem", server_private_pem },
     { "fingerprint", server_fingerprint }, { NULL, NULL },
 };
+static const luaL_Reg cache_methods[] = {
+    { "count", cache_count }, { NULL, NULL },
+};
 static const luaL_Reg funcs[] = {
     { "client", l_client }, { "server", l_server }, { "dh_cache", l_dh_cache }, { "rsa_generate", l_rsa_generate },
     { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "rsa_pad", l_rsa_pad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
     { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
 };
 
-static void new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
-                     lua_CFunction tostring)
-{
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-}
-
 int mt_open_auth(lua_State *L)
 {
-    new_type(L, CLIENT_MT, client_methods, client_close, client_tostring);
-    new_type(L, SERVER_MT, server_methods, server_close, server_tostring);
-    luaL_newmetatable(L, CACHE_MT);
-    lua_newtable(L);
-    lua_pushcfunction(L, cache_count);
-    lua_setfield(L, -2, "count");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, cache_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    lmt_new_type(L, CLIENT_MT, client_methods, client_close, client_tostring);
+    lmt_new_type(L, SERVER_MT, server_methods, server_close, server_tostring);
+    lmt_new_type(L, CACHE_MT, cache_methods, NULL, cache_tostring);
+    lua_pop(L, 3);
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -5,6 +5,8 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include "mt_buf.h"
+#include "mt_crypto.h"
 
 int mt_open_tl(lua_State *L);        /* ltl.c: schema registry and TL codec */
 int mt_open_crypto(lua_State *L);    /* lcrypto.c: hashes, AES-IGE, message keys, RSA */
@@ -12,5 +14,35 @@ int mt_open_auth(lua_State *L);      /* lauth.c: handshake client and server obj
 int mt_open_transport(lua_State *L); /* ltransport.c: transport framing objects */
 int mt_open_session(lua_State *L);   /* lsession.c: the sans-IO session object */
 int mt_open_conn(lua_State *L);      /* lconn.c: the TCP driver */
+
+/* ---- helpers shared by the bindings (lmt_util.c) ---- */
+
+/* Fixed random bytes handed out in order (specs replay exchanges with them); running
+ * short fails the draw with MT_ERR_ARG and sets `exhausted`. */
+typedef struct lmt_replay {
+    const uint8_t *p;
+    size_t len, pos;
+    int exhausted;
+} lmt_replay;
+
+/* Points rep at p[0..len) (the caller keeps the string alive) and returns the source. */
+mt_random lmt_replay_init(lmt_replay *rep, const char *p, size_t len);
+/* options.random of the table at index opts: nil -> 0; a string -> rep (and *rnd unless
+ * NULL) replay it, the string is anchored as user value 1 of the userdata at index ud, 1;
+ * anything else raises luaL_argerror(L, arg, msg). */
+int lmt_opt_random(lua_State *L, int opts, int ud, lmt_replay *rep, mt_random *rnd, int arg,
+                   const char *msg);
+
+/* Registers the metatable `name` (once per state) with `methods` as __index (NULL: none),
+ * `close` as both __gc and __close (NULL: none; it must be idempotent) and `tostring`.
+ * Leaves the metatable on the stack; returns 1 if it was created now, 0 if it existed. */
+int lmt_new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                 lua_CFunction tostring);
+
+/* Runtime failures: push nil and msg (or mt_strerror(rc)); return 2 (the count pushed). */
+int lmt_fail(lua_State *L, const char *msg);
+int lmt_fail_code(lua_State *L, int rc);
+/* Pushes the bytes of b as a string (empty if it never grew), frees b; returns 1. */
+int lmt_push_buf(lua_State *L, mt_buf *b);
 
 #endif

@@ -264,13 +264,7 @@ static const luaL_Reg methods[] = {
 
 int mt_open_session(lua_State *L)
 {
-    if (luaL_newmetatable(L, SESSION_MT)) {
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_close); lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_close); lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, l_tostring); lua_setfield(L, -2, "__tostring");
-    }
+    lmt_new_type(L, SESSION_MT, methods, l_close, l_tostring);
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushcfunction(L, l_new);

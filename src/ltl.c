@@ -1179,13 +1179,7 @@ int mt_open_tl(lua_State *L)
     memset(r, 0, sizeof *r);
     mt_schema_init(&r->s);
     mt_buf_init(&r->out);
-    if (luaL_newmetatable(L, TL_REG_MT)) {
-        lua_pushcfunction(L, reg_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, reg_gc);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, reg_tostring);
-        lua_setfield(L, -2, "__tostring");
+    if (lmt_new_type(L, TL_REG_MT, NULL, reg_gc, reg_tostring)) {
         lua_pushliteral(L, "tl registry");
         lua_setfield(L, -2, "__name");
     }

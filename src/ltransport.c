@@ -21,25 +21,9 @@
 
 #define TRANSPORT_MT "mtproto.transport"
 
-/* Fixed random bytes, handed out in order. */
-typedef struct fixed_rand {
-    const uint8_t *p;
-    size_t n, pos;
-    int exhausted;
-} fixed_rand;
-
-static int fixed_rand_fn(void *ud, uint8_t *out, size_t n)
-{
-    fixed_rand *f = ud;
-    if (f->n - f->pos < n) { f->exhausted = 1; return MT_ERR_ARG; }
-    memcpy(out, f->p + f->pos, n);
-    f->pos += n;
-    return MT_OK;
-}
-
 typedef struct ltransport {
     mt_transport *t;
-    fixed_rand fr;
+    lmt_replay fr; /* options.random, anchored as user value 1 */
     int server;
 } ltransport;
 
@@ -61,18 +45,11 @@ static int push_err(lua_State *L, int code, int32_t transport_code)
     return 2;
 }
 
-/* Reads opts.random (a string) into *fr, anchoring it as the user value of
- * the userdata at index ud. */
-static int opt_random(lua_State *L, int opts, int ud, fixed_rand *fr)
+/* opts.random (a string) replaces the CSPRNG of the transport at index ud. */
+static int opt_random(lua_State *L, int opts, int ud, lmt_replay *fr, mt_random *r)
 {
     if (lua_isnoneornil(L, opts)) return 0;
-    if (lua_getfield(L, opts, "random") == LUA_TNIL) { lua_pop(L, 1); return 0; }
-    if (!lua_isstring(L, -1)) luaL_argerror(L, opts, "'random' must be a string of bytes");
-    size_t n;
-    const char *s = lua_tolstring(L, -1, &n);
-    fr->p = (const uint8_t *)s; fr->n = n; fr->pos = 0;
-    lua_setiuservalue(L, ud, 1);
-    return 1;
+    return lmt_opt_random(L, opts, ud, fr, r, opts, "'random' must be a string of bytes");
 }
 
 static ltransport *check_tr(lua_State *L)
@@ -115,8 +92,8 @@ static int l_client(lua_State *L)
     }
     ltransport *lt = new_ud(L);
     int ud = lua_gettop(L);
-    mt_random r = { fixed_rand_fn, &lt->fr };
-    int fixed = opt_random(L, 2, ud, &lt->fr);
+    mt_random r;
+    int fixed = opt_random(L, 2, ud, &lt->fr, &r);
     lt->t = mt_transport_new_client(kind, inner, (int16_t)dc, fixed ? &r : NULL);
     if (!lt->t) return luaL_error(L, "out of memory");
     return 1;
@@ -128,13 +105,11 @@ static int l_server(lua_State *L)
     ltransport *lt = new_ud(L);
     int ud = lua_gettop(L);
     lt->server = 1;
-    int fixed = opt_random(L, 1, ud, &lt->fr);
+    mt_random r;
+    int fixed = opt_random(L, 1, ud, &lt->fr, &r);
     lt->t = mt_transport_new_server();
     if (!lt->t) return luaL_error(L, "out of memory");
-    if (fixed) {
-        mt_random r = { fixed_rand_fn, &lt->fr };
-        mt_transport_set_random(lt->t, &r);
-    }
+    if (fixed) mt_transport_set_random(lt->t, &r);
     return 1;
 }
 
@@ -288,16 +263,20 @@ static int l_msg_encrypt(lua_State *L)
     size_t n;
     const uint8_t *body = (const uint8_t *)lua_tolstring(L, -1, &n);
     if (n % 4) luaL_argerror(L, 3, "body length must be a multiple of 4");
-    fixed_rand fr = { NULL, 0, 0, 0 };
-    mt_random r = { fixed_rand_fn, &fr };
+    lmt_replay fr;
+    mt_random r = lmt_replay_init(&fr, NULL, 0);
+    int fixed = 0;
     if (lua_getfield(L, 3, "random") != LUA_TNIL) {
         if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 3, "field 'random' must be a string");
-        fr.p = (const uint8_t *)lua_tolstring(L, -1, &fr.n);
+        size_t rn;
+        const char *rs = lua_tolstring(L, -1, &rn);
+        r = lmt_replay_init(&fr, rs, rn);
+        fixed = 1;
     }
     mt_buf out;
     mt_buf_init(&out);
     int rc = mt_msg_encrypt(key, x, (int64_t)salt, (int64_t)sid, (int64_t)mid, (int32_t)seq, body, n,
-                            fr.p ? &r : NULL, &out);
+                            fixed ? &r : NULL, &out);
     if (fr.exhausted) { mt_buf_free(&out); return luaL_error(L, "the fixed random bytes ran out"); }
     if (rc < 0) { mt_buf_free(&out); return push_err(L, rc, 0); }
     return push_buf(L, &out);
@@ -417,16 +396,7 @@ static const luaL_Reg funcs[] = {
 
 int mt_open_transport(lua_State *L)
 {
-    if (luaL_newmetatable(L, TRANSPORT_MT)) {
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, t_close);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, t_close);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, t_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
+    lmt_new_type(L, TRANSPORT_MT, methods, t_close, t_tostring);
     lua_pop(L, 1);
     luaL_newlib(L, funcs);
     lua_pushinteger(L, (lua_Integer)MT_TRANSPORT_MAX_FRAME);
