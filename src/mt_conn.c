@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include "mt_conn.h"
 #include "mt_transport.h"
 #include "mt_auth.h"
@@ -33,6 +34,7 @@ struct mt_conn {
     mt_session *sess;
     mt_transport *tr;
     int fd;
+    int rcvtimeo_ms;        /* the socket's SO_RCVTIMEO, -1 before it is set */
     int need_key;           /* the server forgot our key (-404): handshake on connect */
     unsigned connections;
     int failures;           /* consecutive failed connection attempts */
@@ -204,7 +206,16 @@ static int tcp_connect(mt_conn *c, double deadline)
             }
         }
         freeaddrinfo(res);
+        /* blocking from here on: a call's answer is waited for in one recv (SO_RCVTIMEO
+         * bounds it); every other read and write says MSG_DONTWAIT */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+            int e = errno;
+            close(fd);
+            return fail(c, MT_ERR_IO, "NETWORK_ERROR", "fcntl: %s", strerror(e));
+        }
         c->fd = fd;
+        c->rcvtimeo_ms = -1;
         return MT_OK;
     }
     freeaddrinfo(res);
@@ -223,7 +234,7 @@ static void drop(mt_conn *c, const char *why)
 static int read_some(mt_conn *c)
 {
     for (;;) {
-        ssize_t n = read(c->fd, c->rbuf, READ_CHUNK);
+        ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, MSG_DONTWAIT);
         if (n > 0) {
             int rc = mt_transport_feed(c->tr, c->rbuf, (size_t)n);
             if (rc) { drop(c, mt_strerror(rc)); return fail(c, rc, "PROTOCOL_ERROR", "transport: %s", mt_strerror(rc)); }
@@ -237,6 +248,39 @@ static int read_some(mt_conn *c)
         drop(c, strerror(e));
         return fail(c, MT_ERR_IO, "NETWORK_ERROR", "read: %s", strerror(e));
     }
+}
+
+/* Waits for input until `until` (monotonic) and reads it: one blocking recv bounded by
+ * SO_RCVTIMEO instead of poll + read. The timeout is set again only when it would overshoot
+ * `until` or is below half of it, so sequential calls pay no setsockopt; a wait that ends
+ * early returns 0 and the caller waits again. 1: bytes were fed to the transport; 0: nothing
+ * yet; < 0: a connection error (the socket is then closed). */
+static int recv_until(mt_conn *c, double until)
+{
+    int ms = ms_until(until), flags = 0;
+    if (ms <= 0) flags = MSG_DONTWAIT;
+    else if (c->rcvtimeo_ms < 0 || c->rcvtimeo_ms > ms || c->rcvtimeo_ms < ms / 2) {
+        int t = ms - ms / 4;
+        struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+        if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+            int e = errno;
+            drop(c, strerror(e));
+            return fail(c, MT_ERR_IO, "NETWORK_ERROR", "setsockopt: %s", strerror(e));
+        }
+        c->rcvtimeo_ms = t;
+    }
+    ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, flags);
+    if (n > 0) {
+        int rc = mt_transport_feed(c->tr, c->rbuf, (size_t)n);
+        if (rc) { drop(c, mt_strerror(rc)); return fail(c, rc, "PROTOCOL_ERROR", "transport: %s", mt_strerror(rc)); }
+        if ((size_t)n == READ_CHUNK && (rc = read_some(c)) != MT_OK) return rc;
+        return 1;
+    }
+    if (n == 0) { drop(c, "closed by the server"); return fail(c, MT_ERR_CLOSED, "CONNECTION_CLOSED", "the server closed the connection"); }
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    int e = errno;
+    drop(c, strerror(e));
+    return fail(c, MT_ERR_IO, "NETWORK_ERROR", "read: %s", strerror(e));
 }
 
 static int transport_error(mt_conn *c, int32_t code)
@@ -289,7 +333,7 @@ static int write_all(mt_conn *c, double deadline, int handle_input)
     int rc = MT_OK;
     while (off < c->wbuf.len) {
         /* send(MSG_NOSIGNAL): a peer that closed must not raise SIGPIPE in the host process */
-        ssize_t w = send(c->fd, c->wbuf.data + off, c->wbuf.len - off, MSG_NOSIGNAL);
+        ssize_t w = send(c->fd, c->wbuf.data + off, c->wbuf.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) { off += (size_t)w; continue; }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -492,16 +536,14 @@ int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, 
         double until = deadline;
         int acks = mt_session_acks_owed(c->sess) > 0;
         if (acks && quiet_since + ACK_DELAY < until) until = quiet_since + ACK_DELAY;
-        struct pollfd p = { c->fd, POLLIN, 0 };
-        int pr = poll(&p, 1, ms_until(until));
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr < 0) { int e = errno; drop(c, strerror(e)); fail(c, MT_ERR_IO, "NETWORK_ERROR", "poll: %s", strerror(e)); continue; }
-        if (pr == 0) {
+        int got = recv_until(c, until);
+        if (got < 0) continue;                     /* lost: reconnect and re-send */
+        if (got == 0) {
+            if (mono() < until) continue;          /* woke early: wait the rest */
             if (acks && (rc = flush_until(c, deadline, 1)) != MT_OK && c->fd >= 0) return rc;
             quiet_since = mono();
             continue;
         }
-        if (read_some(c) != MT_OK) continue;
         rc = process_frames(c);
         if (rc == MT_ERR_NOMEM || (rc == MT_ERR_TRANSPORT && !c->need_key)) return rc;
         if (c->fd >= 0 && mt_session_acks_owed(c->sess) >= ACK_BATCH &&
