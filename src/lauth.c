@@ -57,11 +57,12 @@ static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def, lu
     return (int)v;
 }
 
-static void push_err(lua_State *L, int rc, const char *detail)
+/* nil, err, code: a failed step. */
+static int push_step_err(lua_State *L, int rc, const char *detail)
 {
-    lua_pushnil(L);
-    lua_pushstring(L, detail ? detail : mt_strerror(rc));
+    lmt_fail(L, detail ? detail : mt_strerror(rc));
     lua_pushinteger(L, rc);
+    return 3;
 }
 
 static const uint8_t *opt_input(lua_State *L, int i, size_t *n)
@@ -165,8 +166,7 @@ static int client_step(lua_State *L)
         lua_pushliteral(L, "done");
         return 1;
     }
-    push_err(L, rc, mt_auth_client_error(u->c));
-    return 3;
+    return push_step_err(L, rc, mt_auth_client_error(u->c));
 }
 
 static int client_result(lua_State *L)
@@ -176,9 +176,7 @@ static int client_result(lua_State *L)
     int64_t salt;
     int32_t off;
     if (mt_auth_client_result(u->c, key, &salt, &off) != MT_OK) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the handshake is not complete");
-        return 2;
+        return lmt_fail(L, "the handshake is not complete");
     }
     lua_createtable(L, 0, 4);
     lua_pushlstring(L, (const char *)key, 256);
@@ -262,8 +260,7 @@ static int server_step(lua_State *L)
         return 2;
     }
     mt_buf_free(&out);
-    push_err(L, rc, mt_auth_server_error(u->s));
-    return 3;
+    return push_step_err(L, rc, mt_auth_server_error(u->s));
 }
 
 static int server_result(lua_State *L)
@@ -273,9 +270,7 @@ static int server_result(lua_State *L)
     int64_t salt;
     int32_t dc, exp;
     if (mt_auth_server_result(u->s, key, &salt, &dc, &exp) != MT_OK) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the handshake is not complete");
-        return 2;
+        return lmt_fail(L, "the handshake is not complete");
     }
     lua_createtable(L, 0, 5);
     lua_pushlstring(L, (const char *)key, 256);
@@ -298,9 +293,7 @@ static int push_buf_result(lua_State *L, int rc, mt_buf *b)
         mt_buf_free(b);
         return luaL_error(L, "%s", mt_strerror(rc));
     }
-    lua_pushlstring(L, (const char *)b->data, b->len);
-    mt_buf_free(b);
-    return 1;
+    return lmt_push_buf(L, b);
 }
 
 static int server_public_pem(lua_State *L)
@@ -371,11 +364,9 @@ static int l_rsa_generate(lua_State *L)
     int64_t fp = mt_rsa_priv_fingerprint(k);
     mt_rsa_priv_free(k);
     if (rc < 0) { mt_buf_free(&a); mt_buf_free(&b); return luaL_error(L, "%s", mt_strerror(rc)); }
-    lua_pushlstring(L, (const char *)a.data, a.len);
-    lua_pushlstring(L, (const char *)b.data, b.len);
+    lmt_push_buf(L, &a);
+    lmt_push_buf(L, &b);
     lua_pushinteger(L, fp);
-    mt_buf_free(&a);
-    mt_buf_free(&b);
     return 3;
 }
 
@@ -389,9 +380,7 @@ static int l_rsa_fingerprint(lua_State *L)
     int rc = mt_rsa_keys_add_pem(ks, pem, len);
     if (rc < 0) {
         mt_rsa_keys_free(ks);
-        lua_pushnil(L);
-        lua_pushliteral(L, "not a 2048-bit RSA public key in PEM");
-        return 2;
+        return lmt_fail(L, "not a 2048-bit RSA public key in PEM");
     }
     lua_pushinteger(L, mt_rsa_keys_fingerprint(ks, 0));
     mt_rsa_keys_free(ks);
@@ -412,13 +401,9 @@ static int l_rsa_unpad(lua_State *L)
     mt_rsa_priv_free(k);
     if (rc < 0) {
         mt_buf_free(&b);
-        lua_pushnil(L);
-        lua_pushstring(L, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : mt_strerror(rc));
-        return 2;
+        return lmt_fail(L, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : mt_strerror(rc));
     }
-    lua_pushlstring(L, (const char *)b.data, b.len);
-    mt_buf_free(&b);
-    return 1;
+    return lmt_push_buf(L, &b);
 }
 
 /* rsa_pad(public_pem, data [, random]) --> 256 bytes: RSA_PAD of auth_key 4.1 (spec helper; the
@@ -451,9 +436,7 @@ static int l_factor_pq(lua_State *L)
     lua_Integer v = luaL_checkinteger(L, 1);
     uint64_t p, q;
     if (v < 0 || mt_dh_factor_pq((uint64_t)v, &p, &q) != MT_OK) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "pq is not a product of two primes");
-        return 2;
+        return lmt_fail(L, "pq is not a product of two primes");
     }
     lua_pushinteger(L, (lua_Integer)p);
     lua_pushinteger(L, (lua_Integer)q);
@@ -478,11 +461,7 @@ static int l_plain_unwrap(lua_State *L)
     const uint8_t *body;
     size_t blen;
     int rc = mt_plain_unwrap((const uint8_t *)in, n, &id, &body, &blen);
-    if (rc < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : mt_strerror(rc));
-        return 2;
-    }
+    if (rc < 0) return lmt_fail(L, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : mt_strerror(rc));
     lua_pushinteger(L, id);
     lua_pushlstring(L, (const char *)body, blen);
     return 2;

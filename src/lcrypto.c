@@ -72,9 +72,7 @@ static int ige(lua_State *L, int enc, int openssl)
                      : mt_aes_ige_run(*ctx, enc, key, iv, (const uint8_t *)in, out, n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        lua_pushnil(L);
-        lua_pushstring(L, mt_strerror(rc));
-        return 2;
+        return lmt_fail_code(L, rc);
     }
     luaL_pushresultsize(&b, n);
     return 1;
@@ -136,9 +134,7 @@ static int l_random(lua_State *L)
     int rc = mt_random_system(NULL, out, (size_t)n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        lua_pushnil(L);
-        lua_pushstring(L, mt_strerror(rc));
-        return 2;
+        return lmt_fail_code(L, rc);
     }
     luaL_pushresultsize(&b, (size_t)n);
     return 1;
@@ -152,11 +148,7 @@ static int l_ctr(lua_State *L)
     size_t n;
     const char *in = luaL_checklstring(L, 3, &n);
     mt_aes_ctr *c = mt_aes_ctr_new(key, iv);
-    if (!c) {
-        lua_pushnil(L);
-        lua_pushstring(L, mt_strerror(MT_ERR_CRYPTO));
-        return 2;
-    }
+    if (!c) return lmt_fail_code(L, MT_ERR_CRYPTO);
     luaL_Buffer b;
     uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, n ? n : 1);
     mt_aes_ctr_apply(c, (const uint8_t *)in, out, n);

@@ -144,9 +144,9 @@ static int l_pack(lua_State *L)
     mt_buf_init(&out);
     int rc = mt_session_pack(ls->s, now, with_acks, &out);
     if (rc < 0) { mt_buf_free(&out); return luaL_error(L, "pack: %s", mt_strerror(rc)); }
-    if (rc == 0) lua_pushnil(L);
-    else lua_pushlstring(L, (const char *)out.data, out.len);
+    if (rc > 0) return lmt_push_buf(L, &out);
     mt_buf_free(&out);
+    lua_pushnil(L);
     return 1;
 }
 

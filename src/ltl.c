@@ -939,9 +939,7 @@ static int l_decode(lua_State *L)
     dec_init(&d, L, r, p + off, n - off);
     if (dec_value(&d, -1, 0) < 0) {
         lua_settop(L, 2);
-        lua_pushnil(L);
-        lua_pushstring(L, d.err);
-        return 2;
+        return lmt_fail(L, d.err);
     }
     lua_pushinteger(L, (lua_Integer)d.rd.pos);
     return 2;
@@ -963,9 +961,7 @@ static int l_decode_result(lua_State *L)
     int tr = r->s.combs[ci].result;
     if (dec_value(&d, r->s.trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0) < 0) {
         lua_settop(L, 3);
-        lua_pushnil(L);
-        lua_pushstring(L, d.err);
-        return 2;
+        return lmt_fail(L, d.err);
     }
     lua_pushinteger(L, (lua_Integer)d.rd.pos);
     return 2;
@@ -1139,9 +1135,7 @@ static int l_gzip(lua_State *L)
     mt_buf_init(&b);
     int rc = mt_gzip(p, n, &b);
     if (rc < 0) { mt_buf_free(&b); return luaL_error(L, "tl.gzip: %s", mt_strerror(rc)); }
-    lua_pushlstring(L, (const char *)b.data, b.len);
-    mt_buf_free(&b);
-    return 1;
+    return lmt_push_buf(L, &b);
 }
 
 static int l_gunzip(lua_State *L)
@@ -1153,15 +1147,8 @@ static int l_gunzip(lua_State *L)
     mt_buf b;
     mt_buf_init(&b);
     int rc = mt_gunzip(p, n, (size_t)max, &b);
-    if (rc < 0) {
-        mt_buf_free(&b);
-        lua_pushnil(L);
-        lua_pushstring(L, mt_strerror(rc));
-        return 2;
-    }
-    lua_pushlstring(L, (const char *)b.data, b.len);
-    mt_buf_free(&b);
-    return 1;
+    if (rc < 0) { mt_buf_free(&b); return lmt_fail_code(L, rc); }
+    return lmt_push_buf(L, &b);
 }
 
 static const luaL_Reg tl_funcs[] = {

@@ -113,13 +113,6 @@ static int l_server(lua_State *L)
     return 1;
 }
 
-static int push_buf(lua_State *L, mt_buf *b)
-{
-    lua_pushlstring(L, b->data ? (const char *)b->data : "", b->len);
-    mt_buf_free(b);
-    return 1;
-}
-
 static int t_start(lua_State *L)
 {
     ltransport *lt = check_tr(L);
@@ -132,7 +125,7 @@ static int t_start(lua_State *L)
         return luaL_error(L, "transport already started");
     }
     if (rc < 0) { mt_buf_free(&out); return push_err(L, rc, 0); }
-    return push_buf(L, &out);
+    return lmt_push_buf(L, &out);
 }
 
 static int t_encode(lua_State *L)
@@ -153,7 +146,7 @@ static int t_encode(lua_State *L)
         if (rc == MT_ERR_ARG && !lt->server) return luaL_error(L, "transport not started (call start first)");
         return push_err(L, rc, 0);
     }
-    return push_buf(L, &out);
+    return lmt_push_buf(L, &out);
 }
 
 static int t_feed(lua_State *L)
@@ -279,7 +272,7 @@ static int l_msg_encrypt(lua_State *L)
                             fixed ? &r : NULL, &out);
     if (fr.exhausted) { mt_buf_free(&out); return luaL_error(L, "the fixed random bytes ran out"); }
     if (rc < 0) { mt_buf_free(&out); return push_err(L, rc, 0); }
-    return push_buf(L, &out);
+    return lmt_push_buf(L, &out);
 }
 
 static int l_msg_decrypt(lua_State *L)
@@ -344,7 +337,7 @@ static int l_container_pack(lua_State *L)
         lua_settop(L, item - 1);
     }
     if (rc < 0) { mt_buf_free(&out); return push_err(L, rc, 0); }
-    return push_buf(L, &out);
+    return lmt_push_buf(L, &out);
 }
 
 static int l_container_unpack(lua_State *L)
