@@ -169,25 +169,31 @@ static int client_step(lua_State *L)
     return push_step_err(L, rc, mt_auth_client_error(u->c));
 }
 
-static int client_result(lua_State *L)
+/* The table of a finished handshake: the fields both sides share, `extra` slots left for
+ * the caller's; the key is wiped once copied into Lua. */
+static void push_key_result(lua_State *L, uint8_t key[256], int64_t salt, int extra)
 {
-    lclient *u = check_client(L);
-    uint8_t key[256];
-    int64_t salt;
-    int32_t off;
-    if (mt_auth_client_result(u->c, key, &salt, &off) != MT_OK) {
-        return lmt_fail(L, "the handshake is not complete");
-    }
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 3 + extra);
     lua_pushlstring(L, (const char *)key, 256);
     lua_setfield(L, -2, "auth_key");
     lua_pushinteger(L, (lua_Integer)mt_auth_key_id(key));
     lua_setfield(L, -2, "auth_key_id");
     lua_pushinteger(L, salt);
     lua_setfield(L, -2, "server_salt");
+    mt_wipe(key, 256);
+}
+
+static int client_result(lua_State *L)
+{
+    lclient *u = check_client(L);
+    uint8_t key[256];
+    int64_t salt;
+    int32_t off;
+    if (mt_auth_client_result(u->c, key, &salt, &off) != MT_OK)
+        return lmt_fail(L, "the handshake is not complete");
+    push_key_result(L, key, salt, 1);
     lua_pushinteger(L, off);
     lua_setfield(L, -2, "time_offset");
-    mt_wipe(key, sizeof key);
     return 1;
 }
 
@@ -269,21 +275,13 @@ static int server_result(lua_State *L)
     uint8_t key[256];
     int64_t salt;
     int32_t dc, exp;
-    if (mt_auth_server_result(u->s, key, &salt, &dc, &exp) != MT_OK) {
+    if (mt_auth_server_result(u->s, key, &salt, &dc, &exp) != MT_OK)
         return lmt_fail(L, "the handshake is not complete");
-    }
-    lua_createtable(L, 0, 5);
-    lua_pushlstring(L, (const char *)key, 256);
-    lua_setfield(L, -2, "auth_key");
-    lua_pushinteger(L, (lua_Integer)mt_auth_key_id(key));
-    lua_setfield(L, -2, "auth_key_id");
-    lua_pushinteger(L, salt);
-    lua_setfield(L, -2, "server_salt");
+    push_key_result(L, key, salt, 2);
     lua_pushinteger(L, dc);
     lua_setfield(L, -2, "dc_id");
     lua_pushinteger(L, exp);
     lua_setfield(L, -2, "expires_in");
-    mt_wipe(key, sizeof key);
     return 1;
 }
 
