@@ -38,25 +38,18 @@ static const uint8_t *check_len(lua_State *L, int i, size_t want, const char *wh
     return (const uint8_t *)s;
 }
 
-static int l_sha1(lua_State *L)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    uint8_t h[20];
-    mt_sha1(s, n, h);
-    lua_pushlstring(L, (const char *)h, 20);
-    return 1;
-}
-
-static int l_sha256(lua_State *L)
+static int hash(lua_State *L, void (*fn)(const void *, size_t, uint8_t *), size_t len)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     uint8_t h[32];
-    mt_sha256(s, n, h);
-    lua_pushlstring(L, (const char *)h, 32);
+    fn(s, n, h);
+    lua_pushlstring(L, (const char *)h, len);
     return 1;
 }
+
+static int l_sha1(lua_State *L) { return hash(L, mt_sha1, 20); }
+static int l_sha256(lua_State *L) { return hash(L, mt_sha256, 32); }
 
 static int ige(lua_State *L, int enc, int openssl)
 {
@@ -83,18 +76,11 @@ static int l_ige_decrypt(lua_State *L) { return ige(L, 0, 0); }
 static int l_openssl_ige_encrypt(lua_State *L) { return ige(L, 1, 1); }
 static int l_openssl_ige_decrypt(lua_State *L) { return ige(L, 0, 1); }
 
-static int check_x(lua_State *L, int i)
-{
-    lua_Integer x = luaL_checkinteger(L, i);
-    if (x != 0 && x != 8) luaL_argerror(L, i, "x must be 0 (client to server) or 8 (server to client)");
-    return (int)x;
-}
-
 /* msg_key(auth_key, x, plain_with_padding) */
 static int l_msg_key(lua_State *L)
 {
     const uint8_t *ak = check_len(L, 1, 256, "auth_key");
-    int x = check_x(L, 2);
+    int x = lmt_check_x(L, 2);
     size_t n;
     const char *p = luaL_checklstring(L, 3, &n);
     uint8_t mk[16];
@@ -108,7 +94,7 @@ static int l_kdf(lua_State *L)
 {
     const uint8_t *ak = check_len(L, 1, 256, "auth_key");
     const uint8_t *mk = check_len(L, 2, 16, "msg_key");
-    int x = check_x(L, 3);
+    int x = lmt_check_x(L, 3);
     uint8_t k[32], iv[32];
     mt_msg_kdf(ak, mk, x, k, iv);
     lua_pushlstring(L, (const char *)k, 32);

@@ -45,4 +45,7 @@ int lmt_fail_code(lua_State *L, int rc);
 /* Pushes the bytes of b as a string (empty if it never grew), frees b; returns 1. */
 int lmt_push_buf(lua_State *L, mt_buf *b);
 
+/* The MTProto 2.0 direction argument at index i: 0 (client to server) or 8; raises otherwise. */
+int lmt_check_x(lua_State *L, int i);
+
 #endif

@@ -74,3 +74,10 @@ int lmt_push_buf(lua_State *L, mt_buf *b)
     mt_buf_free(b);
     return 1;
 }
+
+int lmt_check_x(lua_State *L, int i)
+{
+    lua_Integer x = luaL_checkinteger(L, i);
+    if (x != 0 && x != 8) luaL_argerror(L, i, "x must be 0 (client to server) or 8 (server to client)");
+    return (int)x;
+}

@@ -173,23 +173,16 @@ static int t_next(lua_State *L)
     return 1;
 }
 
-static int t_kind(lua_State *L)
+/* A kind's name, or nil while the server side has not detected it. */
+static int push_kind(lua_State *L, int k)
 {
-    ltransport *lt = check_tr(L);
-    int k = mt_transport_kind(lt->t);
     if (k == MT_TR_UNKNOWN) lua_pushnil(L);
     else lua_pushstring(L, mt_transport_kind_name(k));
     return 1;
 }
 
-static int t_inner(lua_State *L)
-{
-    ltransport *lt = check_tr(L);
-    int k = mt_transport_inner_kind(lt->t);
-    if (k == MT_TR_UNKNOWN) lua_pushnil(L);
-    else lua_pushstring(L, mt_transport_kind_name(k));
-    return 1;
-}
+static int t_kind(lua_State *L) { return push_kind(L, mt_transport_kind(check_tr(L)->t)); }
+static int t_inner(lua_State *L) { return push_kind(L, mt_transport_inner_kind(check_tr(L)->t)); }
 
 static int t_dc_id(lua_State *L)
 {
@@ -225,13 +218,6 @@ static const uint8_t *check_key(lua_State *L, int i)
     return (const uint8_t *)s;
 }
 
-static int check_x(lua_State *L, int i)
-{
-    lua_Integer x = luaL_checkinteger(L, i);
-    if (x != 0 && x != 8) luaL_argerror(L, i, "x must be 0 (client to server) or 8 (server to client)");
-    return (int)x;
-}
-
 static lua_Integer field_int(lua_State *L, int t, const char *k, int required)
 {
     int ok;
@@ -246,7 +232,7 @@ static lua_Integer field_int(lua_State *L, int t, const char *k, int required)
 static int l_msg_encrypt(lua_State *L)
 {
     const uint8_t *key = check_key(L, 1);
-    int x = check_x(L, 2);
+    int x = lmt_check_x(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_Integer salt = field_int(L, 3, "salt", 0);
     lua_Integer sid = field_int(L, 3, "session_id", 0);
@@ -278,7 +264,7 @@ static int l_msg_encrypt(lua_State *L)
 static int l_msg_decrypt(lua_State *L)
 {
     const uint8_t *key = check_key(L, 1);
-    int x = check_x(L, 2);
+    int x = lmt_check_x(L, 2);
     size_t n;
     const uint8_t *pkt = (const uint8_t *)luaL_checklstring(L, 3, &n);
     mt_buf plain;
