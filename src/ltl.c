@@ -229,45 +229,70 @@ static int enc_resolve(enc *e, int idx, int want_type)
     return ci;
 }
 
-/* message msg_id:long seqno:int bytes:int body:Object (bytes computed). */
-static void enc_message(enc *e, int idx)
+/* The by-hand codecs read fields by name id: field_enter pushes field `key` of the table at
+ * idx and enters `name` in the error path (returns its Lua type); field_leave undoes both. */
+static int field_enter(enc *e, int idx, const char *name, int32_t key)
+{
+    path_push(e, name, 0);
+    lua_rawgeti(e->L, UV_KEYS, key + 1);
+    return lua_rawget(e->L, idx);
+}
+
+static void field_leave(enc *e)
+{
+    lua_pop(e->L, 1);
+    e->npath--;
+}
+
+/* An int (MT_TL_INT) or long field. */
+static void enc_int_field(enc *e, int idx, const char *name, int32_t key, int kind)
 {
     lua_State *L = e->L;
-    tlreg *r = e->r;
-    int32_t ks[2] = { r->k_msg_id, r->k_seqno };
-    uint8_t kinds[2] = { MT_TL_LONG, MT_TL_INT };
-    static const char *const names[2] = { "msg_id", "seqno" };
-    for (int i = 0; i < 2; i++) {
-        path_push(e, names[i], 0);
-        lua_rawgeti(L, UV_KEYS, ks[i] + 1);
-        lua_rawget(L, idx);
-        lua_Integer v;
-        int ok;
-        v = lua_tointegerx(L, -1, &ok);
-        if (!ok || lua_type(L, -1) != LUA_TNUMBER) enc_error(e, "expected integer, got %s", type_desc(L, -1));
-        if (kinds[i] == MT_TL_INT) {
-            if (v < INT32_MIN || v > INT32_MAX) enc_error(e, "int out of range (%I)", v);
-            mt_buf_put_i32(e->b, (int32_t)v);
-        } else {
-            mt_buf_put_i64(e->b, (int64_t)v);
-        }
-        lua_pop(L, 1);
-        e->npath--;
+    field_enter(e, idx, name, key);
+    int ok;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok || lua_type(L, -1) != LUA_TNUMBER) enc_error(e, "expected integer, got %s", type_desc(L, -1));
+    if (kind == MT_TL_INT) {
+        if (v < INT32_MIN || v > INT32_MAX) enc_error(e, "int out of range (%I)", v);
+        mt_buf_put_i32(e->b, (int32_t)v);
+    } else {
+        mt_buf_put_i64(e->b, (int64_t)v);
     }
-    size_t at = e->b->len;
-    mt_buf_put_u32(e->b, 0);
-    path_push(e, "body", 0);
-    lua_rawgeti(L, UV_KEYS, r->k_body + 1);
-    lua_rawget(L, idx);
-    if (lua_type(L, -1) == LUA_TSTRING) { /* raw bytes */
+    field_leave(e);
+}
+
+/* An Object field: a string is raw bytes already in TL (e.g. a Vector<int> answer), copied
+ * as is; anything else is encoded as a boxed value. */
+static void enc_object_field(enc *e, int idx, const char *name, int32_t key)
+{
+    lua_State *L = e->L;
+    if (field_enter(e, idx, name, key) == LUA_TSTRING) {
         size_t n;
         const char *p = lua_tolstring(L, -1, &n);
         mt_buf_put(e->b, p, n);
     } else {
         enc_value(e, -1, lua_gettop(L));
     }
-    lua_pop(L, 1);
-    e->npath--;
+    field_leave(e);
+}
+
+/* A field that must be a table: returns its stack index (left there until field_leave). */
+static int enc_table_field(enc *e, int idx, const char *name, int32_t key)
+{
+    if (field_enter(e, idx, name, key) != LUA_TTABLE)
+        enc_error(e, "expected table, got %s", luaL_typename(e->L, -1));
+    return lua_gettop(e->L);
+}
+
+/* message msg_id:long seqno:int bytes:int body:Object (bytes computed). */
+static void enc_message(enc *e, int idx)
+{
+    tlreg *r = e->r;
+    enc_int_field(e, idx, "msg_id", r->k_msg_id, MT_TL_LONG);
+    enc_int_field(e, idx, "seqno", r->k_seqno, MT_TL_INT);
+    size_t at = e->b->len;
+    mt_buf_put_u32(e->b, 0);
+    enc_object_field(e, idx, "body", r->k_body);
     if (!e->b->oom) mt_wr32(e->b->data + at, (uint32_t)(e->b->len - at - 4));
 }
 
@@ -278,69 +303,38 @@ static void enc_by_hand(enc *e, int code, int idx)
     switch (code) {
     case BH_MSG_CONTAINER: {
         mt_buf_put_u32(e->b, MT_TL_MSG_CONTAINER);
-        path_push(e, "messages", 0);
-        lua_rawgeti(L, UV_KEYS, r->k_messages + 1);
-        if (lua_rawget(L, idx) != LUA_TTABLE) enc_error(e, "expected table, got %s", luaL_typename(L, -1));
-        int v = lua_gettop(L);
+        int v = enc_table_field(e, idx, "messages", r->k_messages);
         lua_Integer n = (lua_Integer)lua_rawlen(L, v);
         mt_buf_put_u32(e->b, (uint32_t)n);
         for (lua_Integer i = 1; i <= n; i++) {
             path_push(e, NULL, i);
             if (lua_rawgeti(L, v, i) != LUA_TTABLE) enc_error(e, "expected table, got %s", luaL_typename(L, -1));
             enc_message(e, lua_gettop(L));
-            lua_pop(L, 1);
-            e->npath--;
+            field_leave(e);
         }
-        lua_pop(L, 1);
-        e->npath--;
+        field_leave(e);
         break;
     }
     case BH_MSG_COPY:
         mt_buf_put_u32(e->b, MT_TL_MSG_COPY);
-        path_push(e, "orig_message", 0);
-        lua_rawgeti(L, UV_KEYS, r->k_orig_message + 1);
-        if (lua_rawget(L, idx) != LUA_TTABLE) enc_error(e, "expected table, got %s", luaL_typename(L, -1));
-        enc_message(e, lua_gettop(L));
-        lua_pop(L, 1);
-        e->npath--;
+        enc_message(e, enc_table_field(e, idx, "orig_message", r->k_orig_message));
+        field_leave(e);
         break;
-    case BH_RPC_RESULT: {
+    case BH_RPC_RESULT:
         mt_buf_put_u32(e->b, MT_TL_RPC_RESULT);
-        path_push(e, "req_msg_id", 0);
-        lua_rawgeti(L, UV_KEYS, r->k_req_msg_id + 1);
-        lua_rawget(L, idx);
-        int ok;
-        lua_Integer v = lua_tointegerx(L, -1, &ok);
-        if (!ok || lua_type(L, -1) != LUA_TNUMBER) enc_error(e, "expected integer, got %s", type_desc(L, -1));
-        mt_buf_put_i64(e->b, (int64_t)v);
-        lua_pop(L, 1);
-        e->npath--;
-        path_push(e, "result", 0);
-        lua_rawgeti(L, UV_KEYS, r->k_result + 1);
-        lua_rawget(L, idx);
-        if (lua_type(L, -1) == LUA_TSTRING) { /* raw bytes, e.g. a Vector<int> answer */
-            size_t n;
-            const char *p = lua_tolstring(L, -1, &n);
-            mt_buf_put(e->b, p, n);
-        } else {
-            enc_value(e, -1, lua_gettop(L));
-        }
-        lua_pop(L, 1);
-        e->npath--;
+        enc_int_field(e, idx, "req_msg_id", r->k_req_msg_id, MT_TL_LONG);
+        enc_object_field(e, idx, "result", r->k_result);
         break;
-    }
     case BH_GZIP_PACKED: {
         /* packed_data is the gzip stream itself (see tl.gzip) */
         mt_buf_put_u32(e->b, MT_TL_GZIP_PACKED);
-        path_push(e, "packed_data", 0);
-        lua_rawgeti(L, UV_KEYS, r->k_packed_data + 1);
-        if (lua_rawget(L, idx) != LUA_TSTRING) enc_error(e, "expected string, got %s", luaL_typename(L, -1));
+        if (field_enter(e, idx, "packed_data", r->k_packed_data) != LUA_TSTRING)
+            enc_error(e, "expected string, got %s", luaL_typename(L, -1));
         size_t n;
         const char *p = lua_tolstring(L, -1, &n);
         if (n > 0xffffff) enc_error(e, "string too long (%I bytes)", (lua_Integer)n);
         mt_buf_put_tlbytes(e->b, p, n);
-        lua_pop(L, 1);
-        e->npath--;
+        field_leave(e);
         break;
     }
     }
