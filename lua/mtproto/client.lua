@@ -272,8 +272,7 @@ end
 -- client:invoke(obj [, opts]) -> result | nil, err.
 -- opts.dc: send to that DC (not the home DC); opts.timeout: seconds.
 -- Returns result, nil, dc_that_answered | nil, err.
-local function call(s, obj, opts, level)
-  local method, body = prepare(s, obj, level + 1)
+local function call_encoded(s, method, body, opts)
   local rerr = refused(s, method)
   if rerr then return nil, rerr end
   local dc = opts and opts.dc or s.data.home_dc
@@ -281,6 +280,11 @@ local function call(s, obj, opts, level)
   log(s, "debug", "call %s on DC %d", method, dc)
   local res, err = roundtrip(s, dc, method, body, timeout)
   return finish(s, dc, method, body, res, err, timeout, opts and opts.dc ~= nil)
+end
+
+local function call(s, obj, opts, level)
+  local method, body = prepare(s, obj, level + 1)
+  return call_encoded(s, method, body, opts)
 end
 
 function Client:invoke(obj, opts)
@@ -439,8 +443,13 @@ function ClientMT:__tostring()
 end
 
 -- client.<namespace>.<method> and client.<method>, built lazily from the schema.
+-- The request is encoded from a copy of the parameters with _ set: one table kept per
+-- method function, emptied after encoding. While a call uses it the slot is empty, so a
+-- call reached again meanwhile (from a __pairs of the parameters), or the next call after
+-- an encode that raised, makes a fresh one.
 local function method_fn(self, full)
-  return function(params, ...)
+  local scratch = {}
+  return function(params, opts)
     if params == nil then params = {} end
     if type(params) ~= "table" then
       error("mtproto: " .. full .. ": expected a table of parameters, got " .. type(params), 2)
@@ -448,10 +457,16 @@ local function method_fn(self, full)
     if getmetatable(params) == ClientMT or rawget(params, "_ns") then
       error("mtproto: " .. full .. ": call it with a dot: client." .. full .. "{...}", 2)
     end
-    local obj = {}
+    local s = S(self)
+    local obj = scratch or {}
+    scratch = nil
     for k, v in pairs(params) do obj[k] = v end
     obj._ = full
-    return self:invoke(obj, ...)
+    local method, body = prepare(s, obj, 2)
+    for k in next, obj do obj[k] = nil end
+    scratch = obj
+    local r, e = call_encoded(s, method, body, opts)
+    return r, e
   end
 end
 
