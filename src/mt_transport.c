@@ -120,16 +120,26 @@ const char *mt_transport_kind_name(int kind)
  * The stream starts at byte 0 of the header: its first 64 bytes of keystream are
  * spent on the header and the data continues from there. */
 
-static void obf_keys(const uint8_t h[OBF_HEADER], uint8_t key[32], uint8_t iv[16],
-                     uint8_t rkey[32], uint8_t riv[16])
+static void obf_drop_streams(mt_transport *t)
+{
+    mt_aes_ctr_free(t->enc);
+    mt_aes_ctr_free(t->dec);
+    t->enc = t->dec = NULL;
+}
+
+/* Both streams from header h: the side that sent h encrypts with its key/iv and
+ * decrypts with the reversed ones, the side that received it the other way round. */
+static int obf_streams(mt_transport *t, const uint8_t h[OBF_HEADER], int sender)
 {
     uint8_t rev[48];
     for (int i = 0; i < 48; i++) rev[i] = h[55 - i];
-    memcpy(key, h + 8, 32);
-    memcpy(iv, h + 40, 16);
-    memcpy(rkey, rev, 32);
-    memcpy(riv, rev + 32, 16);
+    mt_aes_ctr *fwd = mt_aes_ctr_new(h + 8, h + 40);
+    mt_aes_ctr *back = mt_aes_ctr_new(rev, rev + 32);
     mt_wipe(rev, sizeof rev);
+    t->enc = sender ? fwd : back;
+    t->dec = sender ? back : fwd;
+    if (!fwd || !back) { obf_drop_streams(t); return MT_ERR_CRYPTO; }
+    return MT_OK;
 }
 
 /* A client header must not look like another transport (or HTTP/TLS) to the
@@ -152,7 +162,7 @@ static const uint8_t *inner_tag4(int inner)
 
 static int obf_client_start(mt_transport *t, mt_buf *out)
 {
-    uint8_t h[OBF_HEADER], key[32], iv[16], rkey[32], riv[16], *o;
+    uint8_t h[OBF_HEADER], *o;
     int rc = MT_ERR_CRYPTO;
     /* Each try rejects with probability ~2^-8; 64 failures mean a broken source. */
     for (int tries = 0; tries < 64; tries++) {
@@ -165,22 +175,15 @@ static int obf_client_start(mt_transport *t, mt_buf *out)
     memcpy(h + 56, inner_tag4(t->inner), 4);
     h[60] = (uint8_t)(t->dc_id & 0xff);
     h[61] = (uint8_t)((t->dc_id >> 8) & 0xff);
-    obf_keys(h, key, iv, rkey, riv);
-    t->enc = mt_aes_ctr_new(key, iv);
-    t->dec = mt_aes_ctr_new(rkey, riv);
-    if (!t->enc || !t->dec) { rc = MT_ERR_CRYPTO; goto done; }
+    if ((rc = obf_streams(t, h, 1)) < 0) goto done;
     o = mt_buf_extend(out, OBF_HEADER);
     if (!o) { rc = MT_ERR_NOMEM; goto done; }
     mt_aes_ctr_apply(t->enc, h, o, OBF_HEADER);
     memcpy(o, h, 56);  /* only the tail travels encrypted */
     rc = MT_OK;
 done:
-    if (rc < 0) {
-        mt_aes_ctr_free(t->enc); mt_aes_ctr_free(t->dec);
-        t->enc = t->dec = NULL;
-    }
-    mt_wipe(h, sizeof h); mt_wipe(key, sizeof key); mt_wipe(iv, sizeof iv);
-    mt_wipe(rkey, sizeof rkey); mt_wipe(riv, sizeof riv);
+    if (rc < 0) obf_drop_streams(t);
+    mt_wipe(h, sizeof h);
     return rc;
 }
 
@@ -189,12 +192,9 @@ done:
 static int obf_server_accept(mt_transport *t)
 {
     uint8_t *h = t->rx.data + t->head;
-    uint8_t d[OBF_HEADER], key[32], iv[16], rkey[32], riv[16];
-    int rc = MT_OK;
-    obf_keys(h, key, iv, rkey, riv);
-    t->dec = mt_aes_ctr_new(key, iv);
-    t->enc = mt_aes_ctr_new(rkey, riv);
-    if (!t->enc || !t->dec) { rc = MT_ERR_CRYPTO; goto done; }
+    uint8_t d[OBF_HEADER];
+    int rc = obf_streams(t, h, 0);
+    if (rc < 0) return rc;
     mt_aes_ctr_apply(t->dec, h, d, OBF_HEADER);
     if (memcmp(d + 56, TAG_OBF_ABRIDGED, 4) == 0) t->inner = MT_TR_ABRIDGED;
     else if (memcmp(d + 56, TAG_INTERMEDIATE, 4) == 0) t->inner = MT_TR_INTERMEDIATE;
@@ -206,12 +206,8 @@ static int obf_server_accept(mt_transport *t)
     if (t->rx.len > t->head)
         mt_aes_ctr_apply(t->dec, t->rx.data + t->head, t->rx.data + t->head, t->rx.len - t->head);
 done:
-    if (rc < 0) {
-        mt_aes_ctr_free(t->enc); mt_aes_ctr_free(t->dec);
-        t->enc = t->dec = NULL;
-    }
-    mt_wipe(d, sizeof d); mt_wipe(key, sizeof key); mt_wipe(iv, sizeof iv);
-    mt_wipe(rkey, sizeof rkey); mt_wipe(riv, sizeof riv);
+    if (rc < 0) obf_drop_streams(t);
+    mt_wipe(d, sizeof d);
     return rc;
 }
 
