@@ -64,6 +64,14 @@ function M.install(Client, I)
     I.save(s)
   end
 
+  -- Calls `method` about the pending login l (its phone, phone_code_hash and DC) with the
+  -- fields of `extra`. A tail call, so error levels count as if the method called I.call.
+  local function call_pending(s, l, method, extra)
+    local q = { _ = method, phone_number = l.phone, phone_code_hash = l.phone_code_hash }
+    for k, v in pairs(extra or {}) do q[k] = v end
+    return I.call(s, q, { dc = l.dc }, 2)
+  end
+
   -- client:send_code(phone [, settings]) -> auth.SentCode | nil, err
   function Client:send_code(phone, settings)
     local s = S(self)
@@ -108,8 +116,7 @@ function M.install(Client, I)
           n, n == 1 and "" or "s", l.timeout or 0))
       end
     end
-    local r, err = I.call(s, { _ = method, phone_number = l.phone, phone_code_hash = l.phone_code_hash,
-      reason = reason }, { dc = l.dc }, 2)
+    local r, err = call_pending(s, l, method, { reason = reason })
     if r == nil then
       if err.type == "SEND_CODE_UNAVAILABLE" then
         l.next_type, l.deadline_mono, l.deadline_wall = nil, nil, nil
@@ -132,8 +139,7 @@ function M.install(Client, I)
     local method = "auth.signIn"
     local l, perr = pending(s, method)
     if not l then return nil, perr end
-    local r, err = I.call(s, { _ = method, phone_number = l.phone, phone_code_hash = l.phone_code_hash,
-      phone_code = code }, { dc = l.dc }, 2)
+    local r, err = call_pending(s, l, method, { phone_code = code })
     if r == nil then
       if err.kind == "restart_login" then forget(s) end
       return nil, err
@@ -147,8 +153,7 @@ function M.install(Client, I)
     local method = "auth.cancelCode"
     local l, perr = pending(s, method)
     if not l then return nil, perr end
-    local r, err = I.call(s, { _ = method, phone_number = l.phone, phone_code_hash = l.phone_code_hash },
-      { dc = l.dc }, 2)
+    local r, err = call_pending(s, l, method)
     forget(s)
     if r == nil then return nil, err end
     return r
