@@ -104,6 +104,8 @@ typedef struct tdc_session {
     unsigned once;                    /* TDC_ONCE_* faults already applied */
     tdc_answer dedup[TDC_DEDUP];      /* ring */
     unsigned dedup_pos;
+    int64_t dedup_max;                /* no remembered req_msg_id is above it (0: none yet) */
+    int dedup_any;
 } tdc_session;
 
 typedef struct tdc_key {

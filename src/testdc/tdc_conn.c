@@ -73,6 +73,7 @@ struct tdc_conn {
     int answered;            /* the batch holds an rpc_result */
     int64_t first_msg_id;
     mt_crypto_ctx *cc;       /* this connection's crypto context (lazily made) */
+    mt_buf res, out, pkt;    /* reused per message: an answer, its rpc_result, its packet */
     mt_random pool_rnd;      /* padding and per-message randomness, from a pool refilled from srv->rnd */
     uint8_t pool[2048];
     size_t pool_pos;
@@ -139,6 +140,9 @@ void tdc_conn_free(tdc_conn *c)
     mt_buf_free(&c->wbuf);
     mt_buf_free(&c->plain);
     mt_buf_free(&c->last);
+    mt_buf_free(&c->res);
+    mt_buf_free(&c->out);
+    mt_buf_free(&c->pkt);
     free(c->batch);
     free(c->acks);
     tdc_out *o = c->head;
@@ -320,18 +324,20 @@ static int send_encrypted(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint
 static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len,
                               int64_t now_ms, int now)
 {
-    mt_buf pkt;
-    mt_buf_init(&pkt);
+    mt_buf *pk = &c->pkt;
+    pk->len = 0;
+    pk->oom = 0;
     log_msg(c, "out", msg_id, seqno, body, len);
     if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
     int rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
-                                msg_id, seqno, body, len, &c->pool_rnd, &pkt);
+                                msg_id, seqno, body, len, &c->pool_rnd, pk);
     if (rc >= 0 && c->capture) {
         c->last.len = 0;
-        mt_buf_put(&c->last, pkt.data, pkt.len);
+        mt_buf_put(&c->last, pk->data, pk->len);
     }
-    if (rc >= 0) rc = now ? mt_transport_encode(c->tr, pkt.data, pkt.len, &c->wbuf) : queue_payload(c, pkt.data, pkt.len, now_ms);
-    mt_buf_free(&pkt);
+    if (rc >= 0) rc = now ? mt_transport_encode(c->tr, pk->data, pk->len, &c->wbuf) : queue_payload(c, pk->data, pk->len, now_ms);
+    pk->len = 0;                                             /* ciphertext: nothing to wipe */
+    if (pk->cap > ((size_t)1 << 20)) mt_buf_free(pk);        /* keep no big buffer around */
     return rc;
 }
 
@@ -434,9 +440,10 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         return rc;
     }
     tdc_answer *ans = tdc_session_remember(s, msg_id);
-    mt_buf res, out;
-    mt_buf_init(&res);
-    mt_buf_init(&out);
+    /* the connection's buffers, taken for this message and given back (wiped) at the end */
+    mt_buf res = c->res, out = c->out;
+    res.len = out.len = 0;
+    res.oom = out.oom = 0;
     mt_reader r;
     mt_rd_init(&r, body + 4, len - 4);
     int64_t srv_ms = tdc_server_ms(c->srv, now_ms);
@@ -524,8 +531,13 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         if (ans->data) { memcpy(ans->data, out.data, out.len); ans->len = out.len; ans->content = 1; }
         c->answered = 1;
     }
-    mt_buf_free(&res);
-    mt_buf_free(&out);
+    mt_wipe(res.data, res.len);
+    mt_wipe(out.data, out.len);
+    res.len = out.len = 0;
+    if (res.cap > ((size_t)1 << 20)) mt_buf_free(&res);     /* keep no big buffer around */
+    if (out.cap > ((size_t)1 << 20)) mt_buf_free(&out);
+    c->res = res;
+    c->out = out;
     return rc;
 }
 

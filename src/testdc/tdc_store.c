@@ -178,6 +178,8 @@ tdc_session *tdc_session_get(tdc_key *k, int64_t session_id, int *created)
 
 tdc_answer *tdc_session_seen(tdc_session *s, int64_t msg_id)
 {
+    /* a new request's msg_id is above every remembered one: no scan of the ring */
+    if (!s->dedup_any || msg_id > s->dedup_max) return NULL;
     for (unsigned i = 0; i < TDC_DEDUP; i++)
         if (s->dedup[i].req_msg_id == msg_id && msg_id != 0) return &s->dedup[i];
     return NULL;
@@ -191,5 +193,7 @@ tdc_answer *tdc_session_remember(tdc_session *s, int64_t msg_id)
     a->len = 0;
     a->content = 0;
     a->req_msg_id = msg_id;
+    if (!s->dedup_any || msg_id > s->dedup_max) s->dedup_max = msg_id;
+    s->dedup_any = 1;
     return a;
 }
