@@ -57,19 +57,46 @@ static int opt_field_int(lua_State *L, int t, const char *k, lua_Integer def, lu
     return (int)v;
 }
 
-/* nil, err, code: a failed step. */
-static int push_step_err(lua_State *L, int rc, const char *detail)
-{
-    lmt_fail(L, detail ? detail : mt_strerror(rc));
-    lua_pushinteger(L, rc);
-    return 3;
-}
-
 static const uint8_t *opt_input(lua_State *L, int i, size_t *n)
 {
     *n = 0;
     if (lua_isnoneornil(L, i)) return NULL;
     return (const uint8_t *)luaL_checklstring(L, i, n);
+}
+
+/* The options table at 1 (nil: an empty one) and, on top, a new closed object of type tname. */
+static void *new_object(lua_State *L, size_t size, int nuv, const char *tname)
+{
+    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    return lmt_new_object(L, size, nuv, tname);
+}
+
+/* options.random: replayed through rep, anchored in the object at ud; none: the CSPRNG. */
+static mt_random opt_random(lua_State *L, int ud, lmt_replay *rep)
+{
+    mt_random rnd = { NULL, NULL };
+    lmt_opt_random(L, 1, ud, rep, &rnd, 1, "options.random must be a string of bytes");
+    return rnd;
+}
+
+/* A step's outcome: "send", bytes | "done" [, bytes if done_sends] | nil, err, code.
+ * Frees out. */
+static int push_step(lua_State *L, int rc, mt_buf *out, int done_sends, const char *detail)
+{
+    if (rc == MT_AUTH_SEND || (rc == MT_AUTH_DONE && done_sends)) {
+        lua_pushstring(L, rc == MT_AUTH_SEND ? "send" : "done");
+        lmt_push_buf(L, out);
+        return 2;
+    }
+    mt_buf_free(out);
+    if (rc == MT_AUTH_DONE) {
+        lua_pushliteral(L, "done");
+        return 1;
+    }
+    lmt_fail(L, detail ? detail : mt_strerror(rc));
+    lua_pushinteger(L, rc);
+    return 3;
 }
 
 static int32_t opt_now(lua_State *L, int i)
@@ -102,11 +129,7 @@ static int client_close(lua_State *L)
 
 static int l_client(lua_State *L)
 {
-    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lclient *u = lua_newuserdatauv(L, sizeof *u, 2);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, CLIENT_MT);
+    lclient *u = new_object(L, sizeof *u, 2, CLIENT_MT);
     int ud = lua_gettop(L);
     mt_dh_cache *cache = &u->cache;
     if (lua_getfield(L, 1, "dh_cache") != LUA_TNIL) {
@@ -118,8 +141,7 @@ static int l_client(lua_State *L)
     lua_pop(L, 1);
     int dc = opt_field_int(L, 1, "dc_id", 2, -32768 - 10000, 32767 + 10000);
     int exp = opt_field_int(L, 1, "expires_in", 0, 0, INT32_MAX);
-    mt_random rnd = { NULL, NULL };
-    lmt_opt_random(L, 1, ud, &u->rep, &rnd, 1, "options.random must be a string of bytes");
+    mt_random rnd = opt_random(L, ud, &u->rep);
     int ty = lua_getfield(L, 1, "rsa_keys");
     u->keys = mt_rsa_keys_new(ty == LUA_TNIL);
     if (!u->keys) return luaL_error(L, "out of memory");
@@ -155,18 +177,7 @@ static int client_step(lua_State *L)
     mt_buf out;
     mt_buf_init(&out);
     int rc = mt_auth_client_step(u->c, in, n, now, &out);
-    if (rc == MT_AUTH_SEND) {
-        lua_pushliteral(L, "send");
-        lua_pushlstring(L, (const char *)out.data, out.len);
-        mt_buf_free(&out);
-        return 2;
-    }
-    mt_buf_free(&out);
-    if (rc == MT_AUTH_DONE) {
-        lua_pushliteral(L, "done");
-        return 1;
-    }
-    return push_step_err(L, rc, mt_auth_client_error(u->c));
+    return push_step(L, rc, &out, 0, mt_auth_client_error(u->c));
 }
 
 /* The table of a finished handshake: the fields both sides share, `extra` slots left for
@@ -225,14 +236,9 @@ static int server_close(lua_State *L)
 
 static int l_server(lua_State *L)
 {
-    if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lserver *u = lua_newuserdatauv(L, sizeof *u, 1);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, SERVER_MT);
+    lserver *u = new_object(L, sizeof *u, 1, SERVER_MT);
     int ud = lua_gettop(L);
-    mt_random rnd = { NULL, NULL };
-    lmt_opt_random(L, 1, ud, &u->rep, &rnd, 1, "options.random must be a string of bytes");
+    mt_random rnd = opt_random(L, ud, &u->rep);
     int ty = lua_getfield(L, 1, "key_pem");
     if (ty == LUA_TNIL) {
         u->key = mt_rsa_priv_generate(2048);
@@ -259,14 +265,7 @@ static int server_step(lua_State *L)
     mt_buf out;
     mt_buf_init(&out);
     int rc = mt_auth_server_step(u->s, in, n, now, &out);
-    if (rc == MT_AUTH_SEND || rc == MT_AUTH_DONE) {
-        lua_pushstring(L, rc == MT_AUTH_SEND ? "send" : "done");
-        lua_pushlstring(L, (const char *)out.data, out.len);
-        mt_buf_free(&out);
-        return 2;
-    }
-    mt_buf_free(&out);
-    return push_step_err(L, rc, mt_auth_server_error(u->s));
+    return push_step(L, rc, &out, 1, mt_auth_server_error(u->s));
 }
 
 static int server_result(lua_State *L)
@@ -328,9 +327,7 @@ static int server_tostring(lua_State *L)
 
 static int l_dh_cache(lua_State *L)
 {
-    mt_dh_cache *c = lua_newuserdatauv(L, sizeof *c, 0);
-    memset(c, 0, sizeof *c);
-    luaL_setmetatable(L, CACHE_MT);
+    lmt_new_object(L, sizeof(mt_dh_cache), 0, CACHE_MT);
     return 1;
 }
 

@@ -38,6 +38,10 @@ int lmt_opt_random(lua_State *L, int opts, int ud, lmt_replay *rep, mt_random *r
  * Leaves the metatable on the stack; returns 1 if it was created now, 0 if it existed. */
 int lmt_new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
                  lua_CFunction tostring);
+/* Pushes a zeroed userdata of `size` bytes with `nuv` user values and the metatable tname
+ * (registered by lmt_new_type); returns it. A zeroed object is a closed one until its
+ * constructor has acquired everything. */
+void *lmt_new_object(lua_State *L, size_t size, int nuv, const char *tname);
 
 /* Runtime failures: push nil and msg (or mt_strerror(rc)); return 2 (the count pushed). */
 int lmt_fail(lua_State *L, const char *msg);

@@ -56,6 +56,14 @@ int lmt_new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CF
     return 1;
 }
 
+void *lmt_new_object(lua_State *L, size_t size, int nuv, const char *tname)
+{
+    void *u = lua_newuserdatauv(L, size, nuv);
+    memset(u, 0, size);
+    luaL_setmetatable(L, tname);
+    return u;
+}
+
 int lmt_fail(lua_State *L, const char *msg)
 {
     lua_pushnil(L);

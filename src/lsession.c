@@ -107,9 +107,9 @@ static int l_new(lua_State *L)
     int has_log = !lua_isnil(L, -1);
     if (has_log && !lua_isfunction(L, -1)) return luaL_argerror(L, 1, "field 'log' must be a function");
 
-    lsession *ls = lua_newuserdatauv(L, sizeof *ls, 0);
-    ls->s = NULL; ls->L = L; ls->log_ref = LUA_NOREF;
-    luaL_setmetatable(L, SESSION_MT);
+    lsession *ls = lmt_new_object(L, sizeof *ls, 0, SESSION_MT);
+    ls->L = L;
+    ls->log_ref = LUA_NOREF;
     if (has_log) {
         lua_pushvalue(L, -2);
         ls->log_ref = luaL_ref(L, LUA_REGISTRYINDEX);

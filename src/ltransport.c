@@ -61,10 +61,7 @@ static ltransport *check_tr(lua_State *L)
 
 static ltransport *new_ud(lua_State *L)
 {
-    ltransport *lt = lua_newuserdatauv(L, sizeof *lt, 1);
-    memset(lt, 0, sizeof *lt);
-    luaL_setmetatable(L, TRANSPORT_MT);
-    return lt;
+    return lmt_new_object(L, sizeof(ltransport), 1, TRANSPORT_MT);
 }
 
 static int l_client(lua_State *L)
@@ -113,13 +110,21 @@ static int l_server(lua_State *L)
     return 1;
 }
 
+/* Raises if a spec's fixed random bytes ran out (the core only saw MT_ERR_ARG); frees out. */
+static void check_random_left(lua_State *L, const lmt_replay *fr, mt_buf *out)
+{
+    if (!fr->exhausted) return;
+    mt_buf_free(out);
+    luaL_error(L, "the fixed random bytes ran out");
+}
+
 static int t_start(lua_State *L)
 {
     ltransport *lt = check_tr(L);
     mt_buf out;
     mt_buf_init(&out);
     int rc = mt_transport_start(lt->t, &out);
-    if (lt->fr.exhausted) { mt_buf_free(&out); return luaL_error(L, "the fixed random bytes ran out"); }
+    check_random_left(L, &lt->fr, &out);
     if (rc == MT_ERR_ARG) {
         mt_buf_free(&out);
         return luaL_error(L, "transport already started");
@@ -140,8 +145,8 @@ static int t_encode(lua_State *L)
     mt_buf_init(&out);
     int rc = mt_transport_encode(lt->t, (const uint8_t *)s, n, &out);
     if (rc < 0) {
+        check_random_left(L, &lt->fr, &out);
         mt_buf_free(&out);
-        if (lt->fr.exhausted) return luaL_error(L, "the fixed random bytes ran out");
         if (rc == MT_ERR_ARG && k == MT_TR_UNKNOWN) return luaL_error(L, "transport kind not detected yet");
         if (rc == MT_ERR_ARG && !lt->server) return luaL_error(L, "transport not started (call start first)");
         return push_err(L, rc, 0);
@@ -256,7 +261,7 @@ static int l_msg_encrypt(lua_State *L)
     mt_buf_init(&out);
     int rc = mt_msg_encrypt(key, x, (int64_t)salt, (int64_t)sid, (int64_t)mid, (int32_t)seq, body, n,
                             fixed ? &r : NULL, &out);
-    if (fr.exhausted) { mt_buf_free(&out); return luaL_error(L, "the fixed random bytes ran out"); }
+    check_random_left(L, &fr, &out);
     if (rc < 0) { mt_buf_free(&out); return push_err(L, rc, 0); }
     return lmt_push_buf(L, &out);
 }
