@@ -1,4 +1,8 @@
 /* MTProto 2.0 primitives over OpenSSL libcrypto (see mt_crypto.h). */
+/* SHA256_Init/Update/Final: deprecated in OpenSSL 3 but kept there, and the only SHA-256
+ * without an allocation and a provider context per hash (see sha256_2); a build of OpenSSL
+ * without them (OPENSSL_NO_DEPRECATED_3_0) gets the EVP path. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
@@ -289,6 +293,18 @@ int mt_crypto_ige(mt_crypto_ctx *cc, int enc, const uint8_t key[32], const uint8
 /* SHA256(a || b) over the context's digest; without a context, mt_sha256_parts. */
 static int sha256_2(mt_crypto_ctx *cc, uint8_t out[32], const void *a, size_t an, const void *b, size_t bn)
 {
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+    /* OpenSSL 3.0's EVP_DigestInit_ex2 frees and allocates the provider's hash context each
+     * time (a malloc, a free and a cleanse per hash, six hashes per round trip): the plain
+     * SHA-256 state on the stack (the same SHA-NI/AVX2 block code) instead, wiped after use */
+    (void)cc;
+    SHA256_CTX h;
+    int ok = SHA256_Init(&h) == 1 && SHA256_Update(&h, a, an) == 1 &&
+             (!bn || SHA256_Update(&h, b, bn) == 1) && SHA256_Final(out, &h) == 1;
+    mt_wipe(&h, sizeof h);
+    if (!ok) { memset(out, 0, 32); return MT_ERR_CRYPTO; }
+    return MT_OK;
+#else
     if (!cc) {
         mt_sha256_parts(out, a, an, b, bn, NULL, 0, NULL, 0);
         return MT_OK;
@@ -299,6 +315,7 @@ static int sha256_2(mt_crypto_ctx *cc, uint8_t out[32], const void *a, size_t an
         return MT_ERR_CRYPTO;
     }
     return MT_OK;
+#endif
 }
 
 int mt_msg_key_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len,
