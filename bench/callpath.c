@@ -181,7 +181,7 @@ int main(int argc, char **argv)
     double a = best5(t_send), b = best5(t_recv);
     printf("callpath.pack_ns %.0f\n", a);
     printf("callpath.receive_ns %.0f\n", b);
-    printf("callpath.client_crypto_us_per_call %.3f\n", (a + b) / 1000);
+    printf("callpath.session_pack_receive_us_per_call %.3f\n", (a + b) / 1000);
     if (only_calls) goto done;
     printf("callpath.msg_encrypt_ns %.0f\n", best5(t_enc));
     printf("callpath.msg_decrypt_ns %.0f\n", best5(t_dec));
