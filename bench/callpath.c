@@ -64,23 +64,6 @@ static int cheap_random(void *ud, uint8_t *out, size_t n)
     return 0;
 }
 
-/* Padding from a CSPRNG pool refilled 2 KiB at a time, as mt_session draws it. */
-typedef struct pool { uint8_t b[2048]; size_t pos; } pool;
-static int pool_random(void *ud, uint8_t *out, size_t n)
-{
-    pool *p = ud;
-    while (n) {
-        if (p->pos == sizeof p->b) {
-            if (mt_random_system(NULL, p->b, sizeof p->b)) return -1;
-            p->pos = 0;
-        }
-        size_t k = sizeof p->b - p->pos < n ? sizeof p->b - p->pos : n;
-        memcpy(out, p->b + p->pos, k);
-        p->pos += k; out += k; n -= k;
-    }
-    return 0;
-}
-
 #define CHECK(x) do { if (!(x)) { fprintf(stderr, "callpath: %s failed (line %d)\n", #x, __LINE__); exit(1); } } while (0)
 
 int main(int argc, char **argv)
@@ -108,8 +91,9 @@ int main(int argc, char **argv)
     CHECK(scc);
     uint64_t key_id = mt_auth_key_id(key), seed = 88172645463325252ull;
     mt_random srnd = { cheap_random, &seed };
-    pool cpool = { { 0 }, sizeof cpool.b };
-    mt_random prnd = { pool_random, &cpool };
+    mt_random_pool cpool; /* padding drawn as mt_session draws it */
+    mt_random_pool_init(&cpool, NULL);
+    const mt_random prnd = cpool.rnd;
     double t_send[5], t_recv[5], t_enc[5], t_dec[5], t_encc[5], t_decc[5];
 
     for (int round = 0; round < 5; round++) {

@@ -23,6 +23,39 @@ int mt_random_system(void *ud, uint8_t *out, size_t n)
     return MT_OK;
 }
 
+static int pool_draw(void *ud, uint8_t *out, size_t n)
+{
+    mt_random_pool *p = ud;
+    while (n) {
+        if (p->pos == sizeof p->bytes) {
+            int rc = mt_random_fill(&p->src, p->bytes, sizeof p->bytes);
+            if (rc) return rc;
+            p->pos = 0;
+        }
+        size_t k = sizeof p->bytes - p->pos;
+        if (k > n) k = n;
+        memcpy(out, p->bytes + p->pos, k);
+        mt_wipe(p->bytes + p->pos, k);
+        p->pos += k; out += k; n -= k;
+    }
+    return MT_OK;
+}
+
+void mt_random_pool_init(mt_random_pool *p, const mt_random *src)
+{
+    p->src.fn = src ? src->fn : NULL;
+    p->src.ud = src ? src->ud : NULL;
+    p->rnd.fn = pool_draw;
+    p->rnd.ud = p;
+    p->pos = sizeof p->bytes;
+}
+
+void mt_random_pool_wipe(mt_random_pool *p)
+{
+    mt_wipe(p->bytes, sizeof p->bytes);
+    p->pos = sizeof p->bytes;
+}
+
 void mt_sha1(const void *p, size_t n, uint8_t out[20])
 {
     SHA1(p, n, out);

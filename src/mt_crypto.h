@@ -23,6 +23,21 @@ static inline int mt_random_fill(const mt_random *r, uint8_t *out, size_t n)
     return r && r->fn ? r->fn(r->ud, out, n) : mt_random_system(NULL, out, n);
 }
 
+/* A pool of random bytes refilled 2 KiB at a time from `src`: one CSPRNG call
+ * per ~100 small packets instead of one or more per packet (OpenSSL's
+ * RAND_bytes also calls getpid). Bytes handed out are wiped from the pool.
+ * Pass `&pool->rnd` wherever an mt_random is wanted; the pool must not move
+ * after mt_random_pool_init (it points to itself). */
+typedef struct mt_random_pool {
+    mt_random src;   /* refills come from here (NULL fn: the system CSPRNG) */
+    mt_random rnd;   /* draws from the pool */
+    size_t pos;
+    uint8_t bytes[2048];
+} mt_random_pool;
+void mt_random_pool_init(mt_random_pool *p, const mt_random *src);
+/* Wipes what is left in the pool; it refills on the next draw. */
+void mt_random_pool_wipe(mt_random_pool *p);
+
 void mt_sha1(const void *p, size_t n, uint8_t out[20]);
 void mt_sha256(const void *p, size_t n, uint8_t out[32]);
 /* SHA256 over the concatenation of up to 4 parts (NULL parts are skipped). */

@@ -188,9 +188,7 @@ struct mt_session {
     mt_crypto_ctx *cc;      /* OpenSSL state reused for every packet */
     uint64_t dropped;
     size_t max_msgs;        /* messages per container */
-    mt_random pool_rnd;     /* padding bytes come from a pool refilled from rnd */
-    uint8_t pool[2048];
-    size_t pool_pos;
+    mt_random_pool pool;    /* padding bytes, refilled from rnd */
 };
 
 static void slog(mt_session *s, int level, const char *fmt, ...)
@@ -299,26 +297,6 @@ static void fail_msg(mt_session *s, req *r, int32_t code, const char *text)
     finish(s, r, MT_REQ_FAILED, code, (const uint8_t *)text, strlen(text));
 }
 
-/* Hands out bytes from a pool refilled from the session's random source:
- * one CSPRNG call per ~100 small packets instead of one per packet. */
-static int pool_random(void *ud, uint8_t *out, size_t n)
-{
-    mt_session *s = ud;
-    while (n) {
-        if (s->pool_pos == sizeof s->pool) {
-            int rc = mt_random_fill(&s->rnd, s->pool, sizeof s->pool);
-            if (rc) return rc;
-            s->pool_pos = 0;
-        }
-        size_t k = sizeof s->pool - s->pool_pos;
-        if (k > n) k = n;
-        memcpy(out, s->pool + s->pool_pos, k);
-        mt_wipe(s->pool + s->pool_pos, k);
-        s->pool_pos += k; out += k; n -= k;
-    }
-    return MT_OK;
-}
-
 static int random_i64(mt_session *s, int64_t *v)
 {
     uint8_t b[8];
@@ -385,9 +363,7 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     s->gen.time_offset = cfg->time_offset;
     s->salt = cfg->salt;
     s->max_msgs = PACK_MAX_MSGS;
-    s->pool_rnd.fn = pool_random;
-    s->pool_rnd.ud = s;
-    s->pool_pos = sizeof s->pool;
+    mt_random_pool_init(&s->pool, &s->rnd);
     if (!(s->cc = mt_crypto_ctx_new())) goto fail;
     if (cfg->init && cfg->init->enabled && copy_init(s, cfg->init) != MT_OK) goto fail;
     if (cfg->auth_key) {
@@ -436,7 +412,7 @@ int mt_session_set_key(mt_session *s, const uint8_t auth_key[256], int64_t salt,
 }
 
 int mt_session_has_key(const mt_session *s) { return s->has_key; }
-const mt_random *mt_session_random(mt_session *s) { return &s->pool_rnd; }
+const mt_random *mt_session_random(mt_session *s) { return &s->pool.rnd; }
 void mt_session_set_salt(mt_session *s, int64_t salt) { s->salt = salt; s->nsalts = 0; }
 
 int mt_session_get_key(const mt_session *s, uint8_t auth_key[256])
@@ -632,12 +608,12 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     size_t before = out->len;
     if (n == 1) {
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, last_id, last_seq,
-                                b->data + last_off, last_len, &s->pool_rnd, out);
+                                b->data + last_off, last_len, &s->pool.rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
         s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
-                                b->data, b->len, &s->pool_rnd, out);
+                                b->data, b->len, &s->pool.rnd, out);
     }
     if (rc) return rc;
     /* requests packed just now were marked -1: give them the container id */

@@ -74,30 +74,8 @@ struct tdc_conn {
     int64_t first_msg_id;
     mt_crypto_ctx *cc;       /* this connection's crypto context (lazily made) */
     mt_buf res, out, pkt;    /* reused per message: an answer, its rpc_result, its packet */
-    mt_random pool_rnd;      /* padding and per-message randomness, from a pool refilled from srv->rnd */
-    uint8_t pool[2048];
-    size_t pool_pos;
+    mt_random_pool pool;     /* padding and per-message randomness, refilled from srv->rnd */
 };
-
-/* Hands out bytes from the connection's pool, refilled from the server's random source
- * (one RAND_bytes per 2 KiB instead of one or more per message); used bytes are wiped. */
-static int pool_random(void *ud, uint8_t *out, size_t n)
-{
-    tdc_conn *c = ud;
-    while (n > 0) {
-        if (c->pool_pos == sizeof c->pool) {
-            int rc = mt_random_fill(&c->srv->rnd, c->pool, sizeof c->pool);
-            if (rc < 0) return rc;
-            c->pool_pos = 0;
-        }
-        size_t k = sizeof c->pool - c->pool_pos;
-        if (k > n) k = n;
-        memcpy(out, c->pool + c->pool_pos, k);
-        mt_wipe(c->pool + c->pool_pos, k);
-        c->pool_pos += k; out += k; n -= k;
-    }
-    return MT_OK;
-}
 
 int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms)
 {
@@ -114,10 +92,8 @@ tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
     c->layer = 223;
     c->tr = mt_transport_new_server();
     if (!c->tr) { free(c); return NULL; }
-    c->pool_rnd.fn = pool_random;
-    c->pool_rnd.ud = c;
-    c->pool_pos = sizeof c->pool;
-    mt_transport_set_random(c->tr, &c->pool_rnd);
+    mt_random_pool_init(&c->pool, &srv->rnd);
+    mt_transport_set_random(c->tr, &c->pool.rnd);
     mt_buf_init(&c->wbuf);
     mt_buf_init(&c->plain);
     return c;
@@ -148,7 +124,7 @@ void tdc_conn_free(tdc_conn *c)
     tdc_out *o = c->head;
     while (o) { tdc_out *n = o->next; mt_wipe(o->data, o->len); free(o); o = n; }
     mt_crypto_ctx_free(c->cc);
-    mt_wipe(c->pool, sizeof c->pool);
+    mt_random_pool_wipe(&c->pool);
     free(c);
 }
 
@@ -330,7 +306,7 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
     log_msg(c, "out", msg_id, seqno, body, len);
     if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
     int rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
-                                msg_id, seqno, body, len, &c->pool_rnd, pk);
+                                msg_id, seqno, body, len, &c->pool.rnd, pk);
     if (rc >= 0 && c->capture) {
         c->last.len = 0;
         mt_buf_put(&c->last, pk->data, pk->len);
