@@ -23,26 +23,8 @@ local M = {}
 M.MAGIC = "mtproto-lua-session"
 M.VERSION = 1
 
-local function crc_table()
-  local t = {}
-  for i = 0, 255 do
-    local c = i
-    for _ = 1, 8 do
-      if c & 1 == 1 then c = 0xEDB88320 ~ (c >> 1) else c = c >> 1 end
-    end
-    t[i] = c
-  end
-  return t
-end
-local CRC = crc_table() -- read-only after this line
-
-local function crc32(s)
-  local c = 0xFFFFFFFF
-  for i = 1, #s do
-    c = CRC[(c ~ s:byte(i)) & 0xFF] ~ (c >> 8)
-  end
-  return c ~ 0xFFFFFFFF
-end
+-- zlib's CRC32, through the codec (tl.crc32), so the file format needs no Lua copy of it.
+local crc32 = require("mtproto.tl").crc32
 M.crc32 = crc32
 
 local function tohex(s)
