@@ -26,18 +26,14 @@
 /* core.conn.monotonic() -> seconds (CLOCK_MONOTONIC) */
 static int l_monotonic(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    lua_pushnumber(L, mt_clock_monotonic());
     return 1;
 }
 
 /* core.conn.now() -> unix time (seconds, float) */
 static int l_now(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    lua_pushnumber(L, mt_clock_wall());
     return 1;
 }
 

@@ -47,14 +47,14 @@ struct mt_conn {
     char err_msg[40], err_detail[200];
 };
 
-static double mono(void)
+double mt_clock_monotonic(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double wall(void)
+double mt_clock_wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -160,7 +160,7 @@ void mt_conn_free(mt_conn *c)
 
 static int ms_until(double deadline)
 {
-    double left = deadline - mono();
+    double left = deadline - mt_clock_monotonic();
     if (left <= 0) return 0;
     if (left > 3600) return 3600 * 1000;
     return (int)(left * 1000) + 1;
@@ -309,7 +309,7 @@ static int process_frames(mt_conn *c)
             clog_(c, MT_LOG_WARN, "plain message outside the handshake dropped");
             continue;
         }
-        rc = mt_session_receive(c->sess, p, n, wall());
+        rc = mt_session_receive(c->sess, p, n, mt_clock_wall());
         if (rc == MT_ERR_NOMEM) return fail(c, rc, "PROTOCOL_ERROR", "out of memory");
         if (rc == MT_OK) c->failures = 0;
         size_t nev;
@@ -388,7 +388,7 @@ static int handshake(mt_conn *c, double deadline)
     int rc;
     for (;;) {
         body.len = 0;
-        double now = wall();
+        double now = mt_clock_wall();
         rc = mt_auth_client_step(a, in, inlen, (int32_t)now, &body);
         if (rc < 0) {
             const char *why = mt_auth_client_error(a);
@@ -432,7 +432,7 @@ static int handshake(mt_conn *c, double deadline)
 static int connect_until(mt_conn *c, double limit)
 {
     if (c->fd >= 0) return MT_OK;
-    double deadline = mono() + c->connect_timeout;
+    double deadline = mt_clock_monotonic() + c->connect_timeout;
     if (deadline > limit) deadline = limit;
     int rc = tcp_connect(c, deadline);
     if (rc) return rc;
@@ -447,7 +447,7 @@ static int connect_until(mt_conn *c, double limit)
     }
     if (c->need_key || !mt_session_has_key(c->sess)) {
         /* the handshake may take longer than a TCP connect */
-        double hd = mono() + (c->timeout > c->connect_timeout ? c->timeout : c->connect_timeout);
+        double hd = mt_clock_monotonic() + (c->timeout > c->connect_timeout ? c->timeout : c->connect_timeout);
         if (hd > limit) hd = limit;
         if ((rc = handshake(c, hd)) != MT_OK) { mt_conn_close(c); return rc; }
     }
@@ -458,7 +458,7 @@ static int connect_until(mt_conn *c, double limit)
 
 int mt_conn_connect(mt_conn *c)
 {
-    return connect_until(c, mono() + 1e9);
+    return connect_until(c, mt_clock_monotonic() + 1e9);
 }
 
 /* Connects again after a loss, with a growing pause between attempts. */
@@ -467,7 +467,7 @@ static int reconnect(mt_conn *c, double deadline)
     if (c->failures > 0) {
         double pause = 0.05 * (double)(1 << (c->failures < 7 ? c->failures : 7));
         if (pause > BACKOFF_MAX) pause = BACKOFF_MAX;
-        double left = deadline - mono();
+        double left = deadline - mt_clock_monotonic();
         if (pause > left) pause = left > 0 ? left : 0;
         struct timespec ts = { (time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9) };
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
@@ -486,7 +486,7 @@ static int flush_until(mt_conn *c, double deadline, int with_acks)
 {
     int rc;
     while (c->fd >= 0 && (mt_session_want_write(c->sess) || (with_acks && mt_session_acks_owed(c->sess)))) {
-        double now = wall();
+        double now = mt_clock_wall();
         c->pkt.len = 0;
         while ((rc = mt_session_pack(c->sess, now, with_acks, &c->pkt)) > 0) {
             rc = mt_transport_encode(c->tr, c->pkt.data, c->pkt.len, &c->wbuf);
@@ -503,7 +503,7 @@ static int flush_until(mt_conn *c, double deadline, int with_acks)
 
 int mt_conn_flush(mt_conn *c)
 {
-    double deadline = mono() + c->timeout;
+    double deadline = mt_clock_monotonic() + c->timeout;
     int rc;
     if (c->fd < 0 && (rc = mt_conn_connect(c)) != MT_OK) return rc;
     return flush_until(c, deadline, 0);
@@ -511,12 +511,12 @@ int mt_conn_flush(mt_conn *c)
 
 int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, size_t *len, int32_t *code)
 {
-    double start = mono(), deadline = start + (timeout >= 0 ? timeout : c->timeout);
+    double start = mt_clock_monotonic(), deadline = start + (timeout >= 0 ? timeout : c->timeout);
     double quiet_since = start;
     for (;;) {
         int st = mt_session_take(c->sess, id, data, len, code);
         if (st != MT_REQ_PENDING) return st;
-        if (mono() >= deadline) {
+        if (mt_clock_monotonic() >= deadline) {
             if (c->fd < 0 && (c->err_code == MT_ERR_IO || c->err_code == MT_ERR_CLOSED)) return c->err_code;
             return fail(c, MT_ERR_TIMEOUT, "TIMEOUT", "no answer within %.3g s", deadline - start);
         }
@@ -539,16 +539,16 @@ int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, 
         int got = recv_until(c, until);
         if (got < 0) continue;                     /* lost: reconnect and re-send */
         if (got == 0) {
-            if (mono() < until) continue;          /* woke early: wait the rest */
+            if (mt_clock_monotonic() < until) continue;          /* woke early: wait the rest */
             if (acks && (rc = flush_until(c, deadline, 1)) != MT_OK && c->fd >= 0) return rc;
-            quiet_since = mono();
+            quiet_since = mt_clock_monotonic();
             continue;
         }
         rc = process_frames(c);
         if (rc == MT_ERR_NOMEM || (rc == MT_ERR_TRANSPORT && !c->need_key)) return rc;
         if (c->fd >= 0 && mt_session_acks_owed(c->sess) >= ACK_BATCH &&
             (rc = flush_until(c, deadline, 1)) != MT_OK && c->fd >= 0) return rc;
-        quiet_since = mono();
+        quiet_since = mt_clock_monotonic();
     }
 }
 

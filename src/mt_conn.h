@@ -70,5 +70,8 @@ mt_buf *mt_conn_updates(mt_conn *c);
 mt_session *mt_conn_session(mt_conn *c);
 /* Number of TCP connections opened so far. */
 unsigned mt_conn_connections(const mt_conn *c);
+/* The driver's clocks, in seconds: CLOCK_MONOTONIC and Unix time (CLOCK_REALTIME). */
+double mt_clock_monotonic(void);
+double mt_clock_wall(void);
 
 #endif
