@@ -38,8 +38,9 @@ local sample = {
     [2] = { auth_key = key2, key_id = -123456789012345678, salt = 0x7fffffffffffffff, time_offset = -3600 },
     [3] = { auth_key = key3, key_id = 5, salt = math.mininteger, time_offset = 0 },
   },
-  login = { phone = "+99966 31234", phone_code_hash = "9d5d6b5e3a1c2f4e80", dc = 3,
-    type = "auth.sentCodeTypeSms", next_type = "auth.codeTypeCall", timeout = 120,
+  future_auth_tokens = { "\0\1token", string.rep("\255", 32) },
+  login = { state = "wait_code", phone = "+99966 31234", phone_code_hash = "9d5d6b5e3a1c2f4e80", dc = 3,
+    type = { _ = "auth.sentCodeTypeSms", length = 5 }, next_type = { _ = "auth.codeTypeCall" }, timeout = 120,
     deadline_ms = 1790000123456, key_id = 5 },
 }
 
@@ -55,8 +56,9 @@ describe("session file format", function()
     assert.equal(4242, d.user_id)
     assert.same(sample.dcs, d.dcs)
     assert.same(sample.login, d.login)
+    assert.same(sample.future_auth_tokens, d.future_auth_tokens)
     -- optional login fields may be absent
-    local s2 = { home_dc = 2, dcs = {}, login = { phone = "1", phone_code_hash = "h", dc = 2, key_id = 0 } }
+    local s2 = { home_dc = 2, dcs = {}, login = { state = "wait_code", phone = "1", phone_code_hash = "h", dc = 2, key_id = 0 } }
     local d2 = assert(sf.decode(sf.encode(s2)))
     assert.is_nil(d2.login.next_type)
     assert.is_nil(d2.login.timeout)

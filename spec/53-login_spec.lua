@@ -34,7 +34,7 @@ describe("login helper", function()
     assert.equal("9996621234", login.phone)
     assert.equal(sent.phone_code_hash, login.phone_code_hash)
     assert.equal(2, login.dc)
-    assert.equal(sent.next_type._, login.next_type)
+    assert.equal(sent.next_type._, login.next_type._)
     local last = sent
     for _ = 1, 10 do
       if not last.next_type then break end

@@ -15,6 +15,7 @@ local core = require("mtproto.core")
 local tl = require("mtproto.tl")
 local errors = require("mtproto.errors")
 local session_file = require("mtproto.session_file")
+local login = require("mtproto.login")
 
 local Error = errors.Error
 local M = {}
@@ -75,15 +76,7 @@ end
 
 local function save(s)
   if not s.path then return true end
-  local d = s.data
-  d.login = nil
-  local l = s.login
-  if l then
-    d.login = { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
-      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
-      deadline_ms = l.deadline_wall and math.ceil(l.deadline_wall * 1000) or nil }
-  end
-  local ok, err = session_file.save(s.path, d)
+  local ok, err = session_file.save(s.path, s.data)
   if not ok then log(s, "error", "cannot save the session: %s", tostring(err)) end
   return ok, err
 end
@@ -159,21 +152,9 @@ local function decode_result(method, bytes)
   return r
 end
 
--- What a successful answer changes in the session.
+-- What a successful answer changes in the session: the login module looks at every one.
 local function after_success(s, method, r)
-  if type(r) ~= "table" then return end
-  local auth = r
-  if r._ == "auth.sentCodeSuccess" or r._ == "auth.loginTokenSuccess" then auth = r.authorization end
-  if type(auth) == "table" and auth._ == "auth.authorization" and type(auth.user) == "table" then
-    s.data.user_id = auth.user.id
-    s.data.bot = auth.user.bot and true or method == "auth.importBotAuthorization"
-    s.login = nil
-    log(s, "info", "signed in as %s %s", s.data.bot and "bot" or "user", tostring(auth.user.id))
-    save(s)
-  elseif method == "auth.logOut" then
-    s.data.user_id, s.data.bot, s.login = nil, false, nil
-    save(s)
-  end
+  s.login:observe(method, r)
 end
 
 -- Validates and encodes before anything is sent (tl.encode raises, naming
@@ -383,13 +364,9 @@ function Client:session_info()
     dcs[dc] = { key_id = d.key_id, salt = d.salt, time_offset = d.time_offset,
       connected = s.conns[dc] ~= nil }
   end
-  local l = s.login
   return {
     path = s.path, home_dc = s.data.home_dc, test_mode = s.test_mode, bot = s.data.bot,
-    user_id = s.data.user_id, dcs = dcs,
-    login = l and { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
-      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
-      wait = l.deadline_mono and math.max(0, l.deadline_mono - monotonic()) or 0 } or nil,
+    user_id = s.data.user_id, dcs = dcs, login = s.login:info(),
   }
 end
 
@@ -406,14 +383,21 @@ function Client:connection(dc)
 end
 
 -- Updates the server pushed so far (raw TL bytes decoded when possible).
-function Client:get_updates()
-  local s = S(self)
-  local out = {}
+-- Moves the updates the connections collected into s.backlog (decoded when possible).
+local function collect_updates(s)
+  local q = s.backlog
   for _, conn in pairs(s.conns) do
     for _, bytes in ipairs(conn:updates()) do
-      out[#out + 1] = tl.decode(bytes) or bytes
+      q[#q + 1] = tl.decode(bytes) or bytes
     end
   end
+  return q
+end
+
+function Client:get_updates()
+  local s = S(self)
+  local out = collect_updates(s)
+  s.backlog = {}
   return out
 end
 
@@ -563,6 +547,42 @@ local function check_opts(o)
   if o.logger ~= nil and type(o.logger) ~= "function" then bad("logger", "expected a function(level, message)") end
 end
 
+-- What the login module may do with the client (its whole interface to it).
+local function login_host(s)
+  return {
+    call = function(obj, opts) return call(s, obj, opts, 3) end,
+    key_id = function(dc)
+      if s.conns[dc] then sync(s, dc) end
+      local d = s.data.dcs[dc]
+      return d and d.key_id
+    end,
+    save = function() return save(s) end,
+    log = function(level, fmt, ...) return log(s, level, fmt, ...) end,
+    refused = function(method) return refused(s, method) end,
+    api = function() return s.api_id, s.api_hash end,
+    home_dc = function() return s.data.home_dc end,
+    set_home_dc = function(dc)
+      if s.data.home_dc ~= dc then
+        log(s, "info", "home DC %d -> %d", s.data.home_dc, dc)
+        s.data.home_dc = dc
+        save(s)
+      end
+    end,
+    -- the first update `pred` accepts, taken out of the backlog unless `peek`
+    take_update = function(pred, peek)
+      local q = collect_updates(s)
+      for i, u in ipairs(q) do
+        if pred(u) then
+          if not peek then table.remove(q, i) end
+          return u
+        end
+      end
+    end,
+    monotonic = monotonic, now = core.conn.now, sleep = core.conn.sleep,
+    timeout = function() return s.timeout end,
+  }
+end
+
 -- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
 function M.new(o)
   check_opts(o)
@@ -573,7 +593,7 @@ function M.new(o)
     timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
     flood_sleep_threshold = o.flood_sleep_threshold or 10,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    conns = {}, dirty = {}, methods = {},
+    conns = {}, dirty = {}, methods = {}, backlog = {},
     init = {
       api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
       system_version = o.system_version or _VERSION, app_version = o.app_version or "0.1.0",
@@ -599,26 +619,24 @@ function M.new(o)
   data.test_mode = test_mode
   data.bot = data.bot or false
   s.data = data
-  if data.login then
-    local l = data.login
-    local now = core.conn.now()
-    s.login = { phone = l.phone, phone_code_hash = l.phone_code_hash, dc = l.dc, type = l.type,
-      next_type = l.next_type, timeout = l.timeout, key_id = l.key_id,
-      deadline_wall = l.deadline_ms and l.deadline_ms / 1000,
-      deadline_mono = l.deadline_ms and monotonic() + math.max(0, l.deadline_ms / 1000 - now) or nil }
-  end
+  s.login = login.new(login_host(s), data)
   local self = setmetatable({ _s = s }, ClientMT)
   log(s, "debug", "client created (home DC %d%s)", data.home_dc, s.path and ", session file" or "")
   return self
 end
 
--- Internals the login helper builds on.
-M._internal = {
-  S = S, save = save, sync = sync, log = log, monotonic = monotonic, connection = connection,
-  call = call, refused = refused,
-}
+-- client:login_state() -> { state = ..., fields of that state } (see mtproto.login)
+function Client:login_state()
+  return S(self).login:state()
+end
 
-require("mtproto.login").install(Client, M._internal)
+-- The login steps: client:send_code(...) is the login record's send_code(...).
+for _, name in ipairs(login.METHODS) do
+  Client[name] = function(self, ...)
+    local l = S(self).login
+    return l[name](l, ...)
+  end
+end
 
 setmetatable(M, { __call = function(_, o) return M.new(o) end })
 

@@ -9,11 +9,14 @@
 --   bot 0
 --   user_id 123456                      (optional)
 --   dc 2 <auth_key hex> <key_id> <salt> <time_offset>
---   login <phone hex> <hash hex> <dc> <type> <next_type|-> <timeout|-> <deadline_ms|-> <key_id>
+--   future_auth_token <hex>             (0..20, oldest first)
+--   login state=wait_code dc=2 key_id=<id> phone=<hex> ...   (optional: the login record)
 --   crc32 <8 hex digits over every byte before this line>
 --
--- `deadline_ms` is a wall-clock Unix time in milliseconds (the monotonic clock does not survive the
--- process); the login helper turns it back into a monotonic deadline on load.
+-- The login record's fields and their text belong to mtproto.login (encode_record,
+-- decode_record); its `deadline_ms` is a wall-clock Unix time in milliseconds (the monotonic
+-- clock does not survive the process). A login line of the earlier layout (positional:
+-- phone, hash, dc, type, next_type, timeout, deadline_ms, key_id) still loads.
 -- Writes are atomic (temp file in the same directory, fsync, rename) with mode
 -- 0600. A file that is not ours, of another version, or whose checksum does not
 -- match gives a clear error; the caller must then not write over it.
@@ -34,6 +37,7 @@ local function fromhex(h)
   if #h % 2 ~= 0 or h:find("[^0-9a-fA-F]") then return nil end
   return (h:gsub("..", function(x) return string.char(tonumber(x, 16)) end))
 end
+M.tohex, M.fromhex = tohex, fromhex
 
 local function ferr(message, path, detail)
   return errors.Error.new{ code = 0, message = message, is_local = true, kind = "final",
@@ -57,13 +61,10 @@ function M.encode(d)
         s.key_id or 0, s.salt or 0, s.time_offset or 0)
     end
   end
-  local l = d.login
-  if l then
-    local function opt(v) return v ~= nil and tostring(v) or "-" end
-    out[#out + 1] = string.format("login %s %s %d %s %s %s %s %d", tohex(l.phone),
-      tohex(l.phone_code_hash), l.dc, l.type or "-", opt(l.next_type), opt(l.timeout),
-      opt(l.deadline_ms), l.key_id or 0)
+  for _, tok in ipairs(d.future_auth_tokens or {}) do
+    out[#out + 1] = "future_auth_token " .. tohex(tok)
   end
+  if d.login then out[#out + 1] = "login " .. require("mtproto.login").encode_record(d.login) end
   local body = table.concat(out, "\n") .. "\n"
   return body .. string.format("crc32 %08x\n", crc32(body))
 end
@@ -113,12 +114,15 @@ function M.decode(text, path)
         return bad("bad dc line")
       end
       d.dcs[id] = { auth_key = key, key_id = int(f[4]), salt = int(f[5]), time_offset = int(f[6]) }
+    elseif k == "future_auth_token" then
+      local tok = fromhex(f[2] or "")
+      if #f ~= 2 or not tok or tok == "" then return bad("bad future_auth_token line") end
+      d.future_auth_tokens = d.future_auth_tokens or {}
+      table.insert(d.future_auth_tokens, tok)
     elseif k == "login" then
-      local phone, hash, dc = fromhex(f[2] or ""), fromhex(f[3] or ""), int(f[4])
-      if #f ~= 9 or not phone or not hash or not dc or not int(f[9]) then return bad("bad login line") end
-      local function opt(v) if v == "-" then return nil end return v end
-      d.login = { phone = phone, phone_code_hash = hash, dc = dc, type = opt(f[5]),
-        next_type = opt(f[6]), timeout = int(opt(f[7])), deadline_ms = int(opt(f[8])), key_id = int(f[9]) }
+      local rec, why = require("mtproto.login").decode_record({ table.unpack(f, 2) })
+      if not rec then return bad(why) end
+      d.login = rec
     elseif k ~= nil then
       return bad("unknown entry '" .. k .. "'")
     end
