@@ -47,10 +47,12 @@ static uint32_t hash_bytes(const char *p, size_t n)
     return h;
 }
 
+/* p[0..n) may hold NUL bytes (a Lua string): the stored name must be exactly n bytes long
+ * (strnlen never reads past its terminator) and equal byte for byte. */
 static int name_eq(const mt_schema *s, uint32_t id, const char *p, size_t n)
 {
     const char *q = s->pool + s->noff[id];
-    return strncmp(q, p, n) == 0 && q[n] == 0;
+    return strnlen(q, n + 1) == n && memcmp(q, p, n) == 0;
 }
 
 int mt_schema_name_id(const mt_schema *s, const char *p, size_t n)
