@@ -8,6 +8,7 @@ static const struct { const char *name; lua_CFunction open; } parts[] = {
     { "transport", mt_open_transport },
     { "session", mt_open_session },
     { "conn", mt_open_conn },
+    { "srp", mt_open_srp },
 };
 
 int luaopen_mtproto_core(lua_State *L)

@@ -27,17 +27,6 @@ static int openssl_ige(const uint8_t *key, const uint8_t *iv, const uint8_t *in,
 #pragma GCC diagnostic pop
 #endif
 
-static const uint8_t *check_len(lua_State *L, int i, size_t want, const char *what)
-{
-    size_t n;
-    const char *s = luaL_checklstring(L, i, &n);
-    if (n != want) {
-        lua_pushfstring(L, "%s must be %d bytes, got %d", what, (int)want, (int)n);
-        luaL_argerror(L, i, lua_tostring(L, -1));
-    }
-    return (const uint8_t *)s;
-}
-
 static int hash(lua_State *L, void (*fn)(const void *, size_t, uint8_t *), size_t len)
 {
     size_t n;
@@ -53,8 +42,8 @@ static int l_sha256(lua_State *L) { return hash(L, mt_sha256, 32); }
 
 static int ige(lua_State *L, int enc, int openssl)
 {
-    const uint8_t *key = check_len(L, 1, 32, "key");
-    const uint8_t *iv = check_len(L, 2, 32, "iv");
+    const uint8_t *key = lmt_check_len(L, 1, 32, "key");
+    const uint8_t *iv = lmt_check_len(L, 2, 32, "iv");
     size_t n;
     const char *in = luaL_checklstring(L, 3, &n);
     if (n % 16) luaL_argerror(L, 3, "data length must be a multiple of 16");
@@ -79,7 +68,7 @@ static int l_openssl_ige_decrypt(lua_State *L) { return ige(L, 0, 1); }
 /* msg_key(auth_key, x, plain_with_padding) */
 static int l_msg_key(lua_State *L)
 {
-    const uint8_t *ak = check_len(L, 1, 256, "auth_key");
+    const uint8_t *ak = lmt_check_len(L, 1, 256, "auth_key");
     int x = lmt_check_x(L, 2);
     size_t n;
     const char *p = luaL_checklstring(L, 3, &n);
@@ -92,8 +81,8 @@ static int l_msg_key(lua_State *L)
 /* kdf(auth_key, msg_key, x) -> aes_key, aes_iv */
 static int l_kdf(lua_State *L)
 {
-    const uint8_t *ak = check_len(L, 1, 256, "auth_key");
-    const uint8_t *mk = check_len(L, 2, 16, "msg_key");
+    const uint8_t *ak = lmt_check_len(L, 1, 256, "auth_key");
+    const uint8_t *mk = lmt_check_len(L, 2, 16, "msg_key");
     int x = lmt_check_x(L, 3);
     uint8_t k[32], iv[32];
     mt_msg_kdf(ak, mk, x, k, iv);
@@ -106,7 +95,7 @@ static int l_kdf(lua_State *L)
 
 static int l_auth_key_id(lua_State *L)
 {
-    const uint8_t *ak = check_len(L, 1, 256, "auth_key");
+    const uint8_t *ak = lmt_check_len(L, 1, 256, "auth_key");
     lua_pushinteger(L, (lua_Integer)mt_auth_key_id(ak));
     return 1;
 }
@@ -129,8 +118,8 @@ static int l_random(lua_State *L)
 /* ctr(key, iv16, data): one-shot AES-256-CTR (the stream state lives in the transport). */
 static int l_ctr(lua_State *L)
 {
-    const uint8_t *key = check_len(L, 1, 32, "key");
-    const uint8_t *iv = check_len(L, 2, 16, "iv");
+    const uint8_t *key = lmt_check_len(L, 1, 32, "key");
+    const uint8_t *iv = lmt_check_len(L, 2, 16, "iv");
     size_t n;
     const char *in = luaL_checklstring(L, 3, &n);
     mt_aes_ctr *c = mt_aes_ctr_new(key, iv);

@@ -14,6 +14,7 @@ int mt_open_auth(lua_State *L);      /* lauth.c: handshake client and server obj
 int mt_open_transport(lua_State *L); /* ltransport.c: transport framing objects */
 int mt_open_session(lua_State *L);   /* lsession.c: the sans-IO session object */
 int mt_open_conn(lua_State *L);      /* lconn.c: the TCP driver */
+int mt_open_srp(lua_State *L);       /* lsrp.c: two-step verification (SRP) */
 
 /* ---- helpers shared by the bindings (lmt_util.c) ---- */
 
@@ -48,6 +49,10 @@ int lmt_fail(lua_State *L, const char *msg);
 int lmt_fail_code(lua_State *L, int rc);
 /* Pushes the bytes of b as a string (empty if it never grew), frees b; returns 1. */
 int lmt_push_buf(lua_State *L, mt_buf *b);
+
+/* The string argument i, which must be `want` bytes long ("<what> must be N bytes, got M"
+ * raised otherwise). */
+const uint8_t *lmt_check_len(lua_State *L, int i, size_t want, const char *what);
 
 /* The MTProto 2.0 direction argument at index i: 0 (client to server) or 8; raises otherwise. */
 int lmt_check_x(lua_State *L, int i);

@@ -89,3 +89,14 @@ int lmt_check_x(lua_State *L, int i)
     if (x != 0 && x != 8) luaL_argerror(L, i, "x must be 0 (client to server) or 8 (server to client)");
     return (int)x;
 }
+
+const uint8_t *lmt_check_len(lua_State *L, int i, size_t want, const char *what)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, i, &n);
+    if (n != want) {
+        lua_pushfstring(L, "%s must be %d bytes, got %d", what, (int)want, (int)n);
+        luaL_argerror(L, i, lua_tostring(L, -1));
+    }
+    return (const uint8_t *)s;
+}

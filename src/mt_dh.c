@@ -188,11 +188,10 @@ static int g_residue_ok(const BIGNUM *p, int32_t g)
     }
 }
 
-int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, const char **why)
+int mt_dh_check_group(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, int *fail)
 {
-    static const char *const txt_len = "dh_prime is not a 2048-bit number";
-    if (g < 2 || g > 7) { *why = "g is out of range (2..7)"; return MT_ERR_HANDSHAKE; }
-    if (len != 256 || !(prime[0] & 0x80)) { *why = txt_len; return MT_ERR_HANDSHAKE; }
+    if (g < 2 || g > 7) { *fail = MT_DH_G_RANGE; return MT_ERR_HANDSHAKE; }
+    if (len != 256 || !(prime[0] & 0x80)) { *fail = MT_DH_P_SIZE; return MT_ERR_HANDSHAKE; }
     int known = mt_ct_memcmp(prime, mt_dh_known_prime, 256) == 0;
     if (!known && cache)
         for (int i = 0; i < cache->n && i < 4; i++)
@@ -205,17 +204,13 @@ int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache
         /* A safe prime: p and (p-1)/2 both prime. */
         int r1 = BN_check_prime(p, ctx, NULL);
         if (r1 < 0) { rc = MT_ERR_CRYPTO; goto done; }
-        if (r1 == 0) { *why = "dh_prime is not prime"; rc = MT_ERR_HANDSHAKE; goto done; }
+        if (r1 == 0) { *fail = MT_DH_P_NOT_PRIME; rc = MT_ERR_HANDSHAKE; goto done; }
         if (!BN_rshift1(h, p)) { rc = MT_ERR_CRYPTO; goto done; }
         int r2 = BN_check_prime(h, ctx, NULL);
         if (r2 < 0) { rc = MT_ERR_CRYPTO; goto done; }
-        if (r2 == 0) { *why = "dh_prime is not a safe prime"; rc = MT_ERR_HANDSHAKE; goto done; }
+        if (r2 == 0) { *fail = MT_DH_P_NOT_SAFE; rc = MT_ERR_HANDSHAKE; goto done; }
     }
-    if (!g_residue_ok(p, g)) {
-        *why = "g fails the quadratic residue condition for dh_prime";
-        rc = MT_ERR_HANDSHAKE;
-        goto done;
-    }
+    if (!g_residue_ok(p, g)) { *fail = MT_DH_G_RESIDUE; rc = MT_ERR_HANDSHAKE; goto done; }
     if (!known && cache) {
         int slot = cache->n < 4 ? cache->n++ : 3;
         memcpy(cache->good[slot], prime, 256);
@@ -225,6 +220,21 @@ done:
     BN_free(p);
     BN_free(h);
     BN_CTX_free(ctx);
+    return rc;
+}
+
+int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, const char **why)
+{
+    static const char *const texts[] = {
+        [MT_DH_G_RANGE] = "g is out of range (2..7)",
+        [MT_DH_P_SIZE] = "dh_prime is not a 2048-bit number",
+        [MT_DH_P_NOT_PRIME] = "dh_prime is not prime",
+        [MT_DH_P_NOT_SAFE] = "dh_prime is not a safe prime",
+        [MT_DH_G_RESIDUE] = "g fails the quadratic residue condition for dh_prime",
+    };
+    int fail = 0;
+    int rc = mt_dh_check_group(prime, len, g, cache, &fail);
+    if (rc == MT_ERR_HANDSHAKE) *why = texts[fail];
     return rc;
 }
 

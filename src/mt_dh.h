@@ -1,5 +1,5 @@
 /* Number theory of the handshake: pq factoring and the Diffie-Hellman checks.
- * Owned by the crypto issue. Lua-free. Big numbers cross this API as big-endian bytes. */
+ * Lua-free. Big numbers cross this API as big-endian bytes. */
 #ifndef MT_DH_H
 #define MT_DH_H
 
@@ -22,6 +22,10 @@ typedef struct mt_dh_cache {
     int n;
 } mt_dh_cache;
 int mt_dh_check_prime_g(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, const char **why);
+/* The same checks, saying which one failed in *fail (one of MT_DH_*) instead of a text, for
+ * callers with their own names for p and g (SRP). */
+enum { MT_DH_G_RANGE = 1, MT_DH_P_SIZE, MT_DH_P_NOT_PRIME, MT_DH_P_NOT_SAFE, MT_DH_G_RESIDUE };
+int mt_dh_check_group(const uint8_t *prime, size_t len, int32_t g, mt_dh_cache *cache, int *fail);
 
 /* 1 < x < p - 1 and 2^(2048-64) <= x <= p - 2^(2048-64): MT_OK or MT_ERR_HANDSHAKE. */
 int mt_dh_check_ga(const uint8_t *prime, size_t plen, const uint8_t *x, size_t xlen);

@@ -34,6 +34,17 @@ local descriptions = {
   PHONE_PASSWORD_FLOOD = "too many login attempts; try again later",
   SESSION_PASSWORD_NEEDED = "two-step verification is on: the account password is needed (auth.checkPassword)",
   PASSWORD_HASH_INVALID = "the password is wrong",
+  -- two-step verification (SRP) and password recovery
+  SRP_ID_INVALID = "the srp_id was used already or has expired: call account.getPassword again for a new one",
+  SRP_PASSWORD_CHANGED = "the password was changed since account.getPassword: get the new parameters and try again",
+  CODE_INVALID = "the recovery code is wrong",
+  PASSWORD_RECOVERY_NA = "no recovery email is set up for this account: the password cannot be recovered",
+  PASSWORD_RECOVERY_EXPIRED = "the recovery code has expired: ask for a new one",
+  PASSWORD_EMPTY = "the password is empty",
+  PASSWORD_MISSING = "the account has no cloud password",
+  NEW_SALT_INVALID = "the new salt1 must be the server's salt1 followed by random bytes",
+  NEW_SETTINGS_INVALID = "the new password settings are invalid",
+  EMAIL_UNCONFIRMED = "the recovery email is not confirmed yet",
   FIRSTNAME_INVALID = "the first name is invalid",
   LASTNAME_INVALID = "the last name is invalid",
   API_ID_INVALID = "api_id/api_hash is invalid",
@@ -84,6 +95,9 @@ local descriptions = {
   SESSION_IO = "the session file cannot be read or written",
   SESSION_MISMATCH = "the session file was made for other servers (test_mode differs); it was left untouched",
   DC_UNKNOWN = "no address is known for this DC",
+  SRP_PARAMS_INVALID = "the server's two-step verification parameters failed a safety check; nothing was sent",
+  PASSWORD_ALGO_UNKNOWN = "the password uses an algorithm this client does not know",
+  PASSWORD_NOT_SET = "the account has no cloud password (account.password has no current_algo)",
   CLIENT_CLOSED = "the client was closed",
 }
 M.descriptions = descriptions

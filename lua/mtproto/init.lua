@@ -19,6 +19,7 @@ local lazy = {
   Error = function() return require("mtproto.errors").Error end,
   session_file = function() return require("mtproto.session_file") end,
   testdc = function() return require("mtproto.testdc") end,
+  srp = function() return require("mtproto.srp") end,
 }
 setmetatable(M, {
   __index = function(t, k)
