@@ -21,42 +21,6 @@ describe("core.conn utilities", function()
     assert.has_error(function() conn.sleep(-1) end)
     assert.has_error(function() conn.sleep("x") end)
   end)
-
-  describe("write_file_atomic", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir))
-    local path = dir .. "/session.bin"
-
-    teardown(function() os.execute("rm -rf " .. dir) end)
-
-    local function slurp(p)
-      local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s
-    end
-
-    it("writes binary data with the given mode and replaces the old file", function()
-      assert.is_true(conn.write_file_atomic(path, "old\0data", 0x180))
-      assert.equal("old\0data", slurp(path))
-      assert.is_true(conn.write_file_atomic(path, string.rep("n", 100000), 0x180))
-      assert.equal(string.rep("n", 100000), slurp(path))
-      local p = io.popen("stat -c %a " .. path); local m = p:read("l"); p:close()
-      assert.equal("600", m)
-      -- no temporary file is left behind
-      local l = io.popen("ls -A " .. dir); local names = l:read("a"); l:close()
-      assert.equal("session.bin\n", names)
-    end)
-
-    it("returns nil, err when the directory does not exist, leaving nothing", function()
-      local ok, err = conn.write_file_atomic(dir .. "/missing/x", "data")
-      assert.is_nil(ok)
-      assert.matches("missing/x", err)
-    end)
-
-    it("raises on a bad path or mode", function()
-      assert.has_error(function() conn.write_file_atomic("", "x") end)
-      assert.has_error(function() conn.write_file_atomic(path, "x", -1) end)
-    end)
-  end)
 end)
 
 -- The driver over loopback TCP against the local test DC.

@@ -9,6 +9,7 @@ static const struct { const char *name; lua_CFunction open; } parts[] = {
     { "session", mt_open_session },
     { "conn", mt_open_conn },
     { "srp", mt_open_srp },
+    { "file", mt_open_file },
 };
 
 int luaopen_mtproto_core(lua_State *L)

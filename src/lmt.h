@@ -15,6 +15,7 @@ int mt_open_transport(lua_State *L); /* ltransport.c: transport framing objects 
 int mt_open_session(lua_State *L);   /* lsession.c: the sans-IO session object */
 int mt_open_conn(lua_State *L);      /* lconn.c: the TCP driver */
 int mt_open_srp(lua_State *L);       /* lsrp.c: two-step verification (SRP) */
+int mt_open_file(lua_State *L);      /* lfile.c: session-file reads, atomic writes, locks */
 
 /* ---- helpers shared by the bindings (lmt_util.c) ---- */
 

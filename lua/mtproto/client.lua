@@ -74,11 +74,19 @@ local function log(s, level, fmt, ...)
   end
 end
 
+-- Writes the session file. A failure (I/O, or SESSION_CONFLICT: the file changed on disk)
+-- stays in s.session_error, shown by session_info() and returned by close(), until a later
+-- save succeeds.
 local function save(s)
-  if not s.path then return true end
-  local ok, err = session_file.save(s.path, s.data)
-  if not ok then log(s, "error", "cannot save the session: %s", tostring(err)) end
-  return ok, err
+  if not s.file then return true end
+  local ok, err = s.file:save(s.data)
+  if ok then
+    s.session_error = nil
+    return true
+  end
+  s.session_error = err
+  log(s, "error", "the session was not saved: %s", tostring(err))
+  return nil, err
 end
 
 -- Copies the live key, salt and clock offset of a connection into the session.
@@ -366,7 +374,7 @@ function Client:session_info()
   end
   return {
     path = s.path, home_dc = s.data.home_dc, test_mode = s.test_mode, bot = s.data.bot,
-    user_id = s.data.user_id, dcs = dcs, login = s.login:info(),
+    user_id = s.data.user_id, dcs = dcs, login = s.login:info(), session_error = s.session_error,
   }
 end
 
@@ -401,19 +409,26 @@ function Client:get_updates()
   return out
 end
 
--- Closes every connection and saves the session. Idempotent.
+-- Closes every connection, saves the session and releases its file. Idempotent.
+-- -> true | nil, err when the session file does not hold the client's last state.
 local function close(self)
   local s = rawget(self, "_s")
-  if not s or s.closed then return end
-  local dirty = false
-  for dc, conn in pairs(s.conns) do
-    if sync(s, dc) then dirty = true end
-    pcall(conn.close, conn)
+  if not s then return end
+  if not s.closed then
+    for dc, conn in pairs(s.conns) do
+      sync(s, dc)
+      pcall(conn.close, conn)
+    end
+    s.conns, s.dirty = {}, {}
+    if s.file then
+      pcall(save, s)
+      s.file:close()
+    end
+    log(s, "debug", "closed")
+    s.closed = true
   end
-  s.conns, s.dirty = {}, {}
-  if dirty or s.path then pcall(save, s) end
-  log(s, "debug", "closed")
-  s.closed = true
+  if s.session_error then return nil, s.session_error end
+  return true
 end
 Client.close = close
 ClientMT.__gc = close
@@ -603,14 +618,16 @@ function M.new(o)
   }
   local data
   if s.path then
-    local err
-    data, err = session_file.load(s.path)
-    if not data then return nil, err end
+    local file, err = session_file.open(s.path)
+    if not file then return nil, err end
+    data = file.data
     if not data.new and data.test_mode ~= test_mode then
+      file:close()
       return nil, Error.new{ code = 0, message = "SESSION_MISMATCH", is_local = true, kind = "final",
         detail = s.path .. ": the session was made for " .. (data.test_mode and "the test servers" or "production") ..
           " but test_mode is " .. tostring(test_mode) .. "; it was left untouched" }
     end
+    s.file = file
   else
     data = { dcs = {}, new = true }
   end

@@ -19,7 +19,9 @@
 -- phone, hash, dc, type, next_type, timeout, deadline_ms, key_id) still loads.
 -- Writes are atomic (temp file in the same directory, fsync, rename) with mode
 -- 0600. A file that is not ours, of another version, or whose checksum does not
--- match gives a clear error; the caller must then not write over it.
+-- match gives a clear error; the caller must then not write over it. A client holds
+-- the file through M.open: locked, and never written over if it changed on disk.
+local core = require("mtproto.core")
 local errors = require("mtproto.errors")
 
 local M = {}
@@ -130,33 +132,119 @@ function M.decode(text, path)
   return d
 end
 
--- path -> data (a fresh one when the file does not exist) | nil, err
-function M.load(path)
-  local f, msg, errno = io.open(path, "rb")
-  if not f then
-    if errno == 2 then return { dcs = {}, home_dc = nil, test_mode = nil, bot = false, new = true } end
-    return nil, ferr("SESSION_IO", nil, msg)
+-- The largest file taken for a session (a real one is a few KB).
+M.MAX_SIZE = 1024 * 1024
+
+local function fresh()
+  return { dcs = {}, home_dc = nil, test_mode = nil, bot = false, new = true }
+end
+
+-- The text of the file at `path`, false when there is none, or nil, err. Never follows a
+-- symbolic link (the atomic rename would replace the link by a regular file, and a link
+-- planted in a shared directory could redirect the keys elsewhere) and never opens a FIFO or
+-- a device (it could block forever).
+local function read(path)
+  local text, msg, why = core.file.read(path, M.MAX_SIZE)
+  if text ~= nil then return text end
+  if why == "symlink" then
+    msg = msg .. ": a session path must name the file itself, not a link (give the link's target)"
+  elseif why == "special" then
+    msg = msg .. ": a session must be a regular file"
   end
-  local text = f:read("a")
-  f:close()
-  if not text then return nil, ferr("SESSION_IO", path, "cannot read") end
+  return nil, ferr(why == "too_large" and "SESSION_FOREIGN" or "SESSION_IO", nil, msg)
+end
+
+-- path -> data (a fresh one when the file does not exist) | nil, err. No lock: see M.open.
+function M.load(path)
+  local text, err = read(path)
+  if text == nil then return nil, err end
+  if text == false then return fresh() end
   return M.decode(text, path)
 end
 
--- Atomic write through core.conn.write_file_atomic: a temp file beside `path` made by
--- mkstemp (mode 0600 from the start, whatever the umask), fsync, rename over `path`, fsync of
--- the directory. A process killed at any moment leaves the old file or the new one; at worst
--- a stale ".<name>.tmp.XXXXXX" (mode 0600) that a later save does not need. There is no
--- fallback through io.open: it would create the file with the umask's mode.
+-- Atomic write through core.file.write_atomic: a temp file beside `path` made by mkstemp
+-- (mode 0600 from the start, whatever the umask), fsync, rename over `path`, fsync of the
+-- directory. A process killed at any moment leaves the old file or the new one; at worst a
+-- stale ".<name>.tmp.XXXXXX" (mode 0600), removed by the next M.open. There is no fallback
+-- through io.open: it would create the file with the umask's mode.
 function M.write_atomic(path, data)
-  local core = require("mtproto.core")
-  local r, err = core.conn.write_file_atomic(path, data, tonumber("600", 8))
-  if not r then return nil, ferr("SESSION_IO", path, tostring(type(err) == "table" and err.detail or err)) end
+  local r, err = core.file.write_atomic(path, data, tonumber("600", 8))
+  if not r then return nil, ferr("SESSION_IO", nil, tostring(err)) end
   return true
 end
 
 function M.save(path, d)
   return M.write_atomic(path, M.encode(d))
+end
+
+-- "dir/name" -> "dir", "name" ("." for a bare name)
+local function split(path)
+  local dir, name = path:match("^(.*)/([^/]*)$")
+  if not dir then return ".", path end
+  return dir == "" and "/" or dir, name
+end
+
+-- An open session file: what a client holds for as long as it uses the session.
+--
+-- The lock: an exclusive flock on ".<name>.lock" beside the file, taken without waiting. It is
+-- not on the session file itself because every save renames a new file over the name: a lock
+-- on the old inode would no longer stop anyone. The lock file is removed on close (the OS
+-- drops the flock of a process that dies; its lock file is then reused). A second client on
+-- the same file, in this process or another, gets SESSION_LOCKED.
+--
+-- Conflicts: the text read (or last written) is kept; a save first reads the file again and
+-- does not write if it changed (a writer that ignored the lock, or the lock file was removed):
+-- SESSION_CONFLICT, and that other writer's state stays on disk.
+local Open = {}
+Open.__index = Open
+Open.__name = "mtproto.session_file"
+
+-- path -> open session | nil, err
+function M.open(path)
+  local dir, name = split(path)
+  if name == "" then return nil, ferr("SESSION_IO", path, "the session path names a directory") end
+  local lock, msg, why = core.file.lock(dir, "." .. name .. ".lock")
+  if not lock then
+    if why == "locked" then
+      return nil, ferr("SESSION_LOCKED", path, "another client (in this process or another) has " ..
+        "this session open; one session file serves one client at a time")
+    end
+    return nil, ferr("SESSION_IO", path, "cannot lock the session: " .. tostring(msg))
+  end
+  local text, err = read(path)
+  local data
+  if text then data, err = M.decode(text, path) elseif text == false then data = fresh() end
+  if not data then
+    lock:close()
+    return nil, err
+  end
+  return setmetatable({ path = path, data = data, lock = lock, disk = text }, Open)
+end
+
+-- Writes d unless the file changed on disk since it was read: true | nil, err.
+function Open:save(d)
+  if not self.lock then error("mtproto: attempt to use a closed session file", 2) end
+  local text = M.encode(d)
+  if text == self.disk then return true end
+  local now, err = read(self.path)
+  if now == nil then return nil, err end
+  if now ~= self.disk then
+    return nil, ferr("SESSION_CONFLICT", self.path, (now and "the file changed on disk" or
+      "the file was removed") .. " since this client read it (another program wrote it): " ..
+      "not overwritten; this client's changes were not saved")
+  end
+  local ok, werr = M.write_atomic(self.path, text)
+  if not ok then return nil, werr end
+  self.disk = text
+  return true
+end
+
+-- Releases the lock. Idempotent.
+function Open:close()
+  if self.lock then
+    self.lock:close()
+    self.lock = nil
+  end
 end
 
 return M
