@@ -106,8 +106,9 @@ class OldResendCode extends Api.auth.ResendCode {
     }
 }
 
-const rand4 = () => String(Math.floor(Math.random() * 10000)).padStart(4, "0");
-const testPhone = (x) => `99966${x}${rand4()}`;
+const rand3 = () => String(Math.floor(Math.random() * 1000)).padStart(3, "0");
+// 99966X1YYY: an ordinary test number of DC X (the 7th digit picks the login path; 1 is the plain one)
+const testPhone = (x) => `99966${x}1${rand3()}`;
 const sendCode = (phone) => new Api.auth.SendCode({
     phoneNumber: phone, apiId: API_ID, apiHash: API_HASH, settings: new Api.CodeSettings({}),
 });

@@ -99,6 +99,17 @@ function M.unhex(h)
   return (h:gsub("%x%x", function(x) return string.char(tonumber(x, 16)) end))
 end
 
+-- Asserts that a call gave nil and an mtproto.Error with this code and message, which has an
+-- offline description; returns the error.
+function M.fails(expect_code, expect_message, r, err)
+  assert(r == nil, "expected nil, got " .. tostring(r))
+  assert(type(err) == "table", "expected an error, got " .. tostring(err))
+  assert(err.message == expect_message, "expected " .. expect_message .. ", got " .. tostring(err))
+  assert(err.code == expect_code, "expected code " .. expect_code .. ", got " .. tostring(err))
+  assert(type(err.description) == "string", "no offline description for " .. expect_message)
+  return err
+end
+
 -- Reads a whole file ("" when missing).
 function M.slurp(path)
   local f = io.open(path, "rb")

@@ -36,7 +36,8 @@ local CORE_LEVELS = { [0] = "error", [1] = "warn", [2] = "info", [3] = "debug" }
 -- The login-code methods a bot session may not use.
 M.BOT_REFUSED = {
   ["auth.sendCode"] = true, ["auth.resendCode"] = true, ["auth.signIn"] = true,
-  ["auth.signUp"] = true, ["auth.cancelCode"] = true,
+  ["auth.signUp"] = true, ["auth.cancelCode"] = true, ["auth.resetLoginEmail"] = true,
+  ["auth.reportMissingCode"] = true, ["auth.exportLoginToken"] = true, ["auth.importLoginToken"] = true,
 }
 
 local Client = {}
@@ -565,7 +566,14 @@ end
 -- What the login module may do with the client (its whole interface to it).
 local function login_host(s)
   return {
-    call = function(obj, opts) return call(s, obj, opts, 3) end,
+    call = function(obj, opts)
+      -- a login{} callback may have closed the client
+      if s.closed then
+        return nil, Error.new{ code = -1, message = "CLIENT_CLOSED", method = obj._, is_local = true,
+          kind = "final", detail = "the client was closed during the login" }
+      end
+      return call(s, obj, opts, 3)
+    end,
     key_id = function(dc)
       if s.conns[dc] then sync(s, dc) end
       local d = s.data.dcs[dc]

@@ -615,6 +615,7 @@ function Login:token_answer(r, err, dc, except_ids, migrated)
     local l = self:record("wait_other_device", dc, { token = r.token, expires = r.expires,
       url = "tg://login?token=" .. b64url(r.token), except_ids = except_ids })
     self:set(l)
+    self.exported = l   -- this process will see the updateLoginToken of this export
     return r
   elseif r._ == "auth.loginTokenMigrateTo" and not migrated then
     self.host.log("info", "login: the QR token was accepted by an account on DC %d", r.dc_id)
@@ -669,7 +670,9 @@ function Login:wait_login(timeout)
   local h = self.host
   local deadline = h.monotonic() + (timeout or h.timeout())
   while true do
-    local got = h.take_update(is_login_token_update)
+    -- a token exported by another process (a resumed login): its update went to that
+    -- process's session, so ask at once
+    local got = self.exported ~= l or h.take_update(is_login_token_update)
     if got or h.now() >= (l.expires or 0) then
       local r, err = self:export(l.except_ids or {})
       if not r then return nil, err end
@@ -720,10 +723,7 @@ function Login:login(o)
       return nil, local_err(400, "LOGIN_INPUT_MISSING", "login", string.format(
         "the login is in state %s and login{} was given no %s", st.state, name), "final")
     end
-    if type(v) == "string" then
-      if last_err and ASK_AGAIN[last_err.type] then return nil, last_err end
-      return v
-    end
+    if type(v) == "string" then return v end
     st.error = last_err
     local r = v(st)
     if r == nil then
@@ -782,8 +782,10 @@ function Login:login(o)
       end
     end
     last_err = err
-    if not r and err and not ASK_AGAIN[err.type] and err.type ~= "SESSION_PASSWORD_NEEDED" then
-      return nil, err
+    if not r and err and err.type ~= "SESSION_PASSWORD_NEEDED" then
+      -- a wrong value from a callback is asked for again; a wrong constant ends the login
+      local asked = o[VALUE_OF[s] or "phone"]
+      if not (ASK_AGAIN[err.type] and type(asked) == "function") then return nil, err end
     end
   end
   return nil, local_err(400, "LOGIN_ABORTED", "login", "no progress after 100 steps", "final")

@@ -14,6 +14,9 @@
 --   resend_timeout = 120  auth.sentCode.timeout
 --   flood = 10            auth.resendCode calls per hash per second before 420 FLOOD_WAIT
 --                         (false or 0: no limit)
+--   qr_lifetime = 30      seconds a QR login token (auth.exportLoginToken) stays valid
+--   qr_auto_accept = phone  the account of this test number accepts every QR token at once
+--   (the test numbers and their login states: see src/testdc/tdc_login.c and the README)
 --   faults = { bad_salt = true, new_session = true, gzip = true, update_first = true,
 --              garbage = true, clock_offset = S, delay_ms = N, drop_after = N,
 --              -- hostile servers:
@@ -123,6 +126,14 @@ local function command(o)
   if life then add("--code-lifetime", life) end
   local rt = int_opt(o, "resend_timeout", 0, 86400)
   if rt then add("--resend-timeout", rt) end
+  local ql = int_opt(o, "qr_lifetime", 1, 86400)
+  if ql then add("--qr-lifetime", ql) end
+  if o.qr_auto_accept ~= nil then
+    if type(o.qr_auto_accept) ~= "string" or not o.qr_auto_accept:match("^99966%d%d%d%d%d$") then
+      bad("qr_auto_accept", "expected a test number 99966XKYYY")
+    end
+    add("--qr-auto-accept", o.qr_auto_accept)
+  end
   if o.flood == false then
     add("--no-flood")
   elseif o.flood ~= nil then

@@ -3,7 +3,9 @@
  *   tdc_main.c   command line, RSA key, listening sockets, the poll() loop, timers
  *   tdc_conn.c   one TCP connection: transport, handshake, encrypted sessions,
  *                service messages, faults
- *   tdc_api.c    the API methods (login flow, help.*): request bytes in, answer bytes out
+ *   tdc_api.c    the API entry: wrappers (invokeWithLayer, initConnection), help.*, dispatch
+ *   tdc_login.c  the login states: test numbers, codes, email, sign-up, future auth tokens,
+ *                QR login tokens, who is signed in on each auth key
  *   tdc_store.c  the shared state: login codes (per phone_code_hash) and auth keys
  *
  * Everything lives in one tdc_server: there is no global mutable state. Time is
@@ -23,6 +25,8 @@
 #define TDC_HASH_LEN 32           /* phone_code_hash: 16 random bytes in hex */
 #define TDC_PHONE_MAX 15
 #define TDC_FLOOD_MAX 64
+#define TDC_EMAIL_MAX 64
+enum { TDC_EMAIL_NONE, TDC_EMAIL_SETUP, TDC_EMAIL_SETUP_SENT, TDC_EMAIL_CODE };
 
 /* Fault switches (--fault NAME[=N]). */
 typedef struct tdc_faults {
@@ -55,6 +59,8 @@ typedef struct tdc_config {
     int code_lifetime;       /* seconds a phone_code_hash stays valid (default 300) */
     int resend_timeout;      /* auth.sentCode.timeout (default 120) */
     int flood_limit;         /* resendCode calls per hash per second before 420; 0 = off */
+    int qr_lifetime;         /* seconds a QR login token stays valid (default 30) */
+    const char *qr_auto_accept; /* a test number whose account accepts every QR token at once, or NULL */
     int verbose;
     tdc_faults faults;
 } tdc_config;
@@ -65,6 +71,10 @@ typedef struct tdc_login {
     char hash[TDC_HASH_LEN + 1];
     char phone[TDC_PHONE_MAX + 1];   /* digits only */
     int step;                        /* 0 App, 1 Sms, 2 Call, 3 FlashCall */
+    int verified;                    /* the code was right: auth.signUp may follow */
+    int email;                       /* the email states: TDC_EMAIL_* */
+    char email_addr[TDC_EMAIL_MAX + 1];
+    int64_t reset_ms;                /* auth.resetLoginEmail: when the reset happens (0: none asked) */
     int64_t sent_ms;                 /* when the current code was sent */
     int64_t calls[TDC_FLOOD_MAX];    /* ring of recent resendCode times */
     unsigned ncalls;
@@ -93,6 +103,7 @@ typedef struct tdc_answer {
     int content;         /* 1: odd seqno */
 } tdc_answer;
 
+enum { TDC_PUSH_LOGIN_TOKEN = 1 };     /* updateLoginToken: a QR token of the session was accepted */
 enum { TDC_ONCE_STALL = 1, TDC_ONCE_CUT = 2, TDC_ONCE_HUGE = 4, TDC_ONCE_BOMB = 8 };
 
 typedef struct tdc_session {
@@ -102,6 +113,7 @@ typedef struct tdc_session {
     unsigned nrecv;                   /* messages received (drop_after) */
     int dropped;                      /* drop_after already applied */
     unsigned once;                    /* TDC_ONCE_* faults already applied */
+    unsigned push;                    /* TDC_PUSH_* updates to send on the next chance */
     tdc_answer dedup[TDC_DEDUP];      /* ring */
     unsigned dedup_pos;
     int64_t dedup_max;                /* no remembered req_msg_id is above it (0: none yet) */
@@ -115,6 +127,8 @@ typedef struct tdc_key {
     uint8_t key[256];
     int64_t salt;
     tdc_session *sessions;
+    int64_t user_id;                 /* the account signed in with this key (0: none) */
+    char phone[TDC_PHONE_MAX + 1];   /* its phone number ("" for a bot) */
 } tdc_key;
 
 #define TDC_KEY_BUCKETS 4096
@@ -132,6 +146,28 @@ tdc_answer *tdc_session_seen(tdc_session *s, int64_t msg_id);
 /* Records msg_id as received (answer pending). */
 tdc_answer *tdc_session_remember(tdc_session *s, int64_t msg_id);
 
+/* ---- QR login tokens and future auth tokens (tdc_login.c) ------------------ */
+#define TDC_TOKEN_LEN 32
+#define TDC_QR_MAX 64          /* live QR tokens (a ring: the oldest is reused) */
+#define TDC_FUTURE_MAX 256     /* future auth tokens remembered (a ring) */
+
+typedef struct tdc_qr {
+    uint8_t token[TDC_TOKEN_LEN];
+    int used;                        /* the slot holds a token */
+    int dc;                          /* the exporter: DC, auth key, session */
+    uint64_t key_id;
+    int64_t session_id;
+    int64_t expires_ms;
+    int64_t user_id;                 /* the account that accepted it (0: not yet) */
+    int user_dc;
+    char phone[TDC_PHONE_MAX + 1];
+} tdc_qr;
+
+typedef struct tdc_future {
+    uint8_t token[TDC_TOKEN_LEN];
+    char phone[TDC_PHONE_MAX + 1];   /* "" when the slot is empty */
+} tdc_future;
+
 /* ---- the server ---------------------------------------------------------- */
 typedef struct tdc_server {
     tdc_config cfg;
@@ -144,17 +180,41 @@ typedef struct tdc_server {
     mt_random rnd;
     mt_msgid_gen clock;                /* server msg_ids (time_offset = clock_offset) */
     mt_buf bomb;                       /* the gzip_bomb fault's gzip data, made on first use */
+    tdc_qr qr[TDC_QR_MAX];
+    unsigned qr_next;
+    tdc_future future[TDC_FUTURE_MAX];
+    unsigned future_next;
 } tdc_server;
 
-/* ---- the API (tdc_api.c) -------------------------------------------------- */
+/* ---- the API (tdc_api.c, tdc_login.c) ------------------------------------------ */
+/* One API call being answered: on DC `dc`, with auth key `key` in session `sess`. */
+typedef struct tdc_call {
+    tdc_server *srv;
+    tdc_key *key;
+    tdc_session *sess;
+    int dc, layer;
+    int64_t now_ms;
+    mt_buf *out;
+} tdc_call;
+
+/* Appends rpc_error code message to c->out; returns 0 (the answer is an error). */
+int tdc_fail(tdc_call *c, int code, const char *message);
+void tdc_put_str(mt_buf *out, const char *s);
+#define TDC_NOT_MINE (-1000)
+/* Answers a login method (auth.*, account.sendVerifyEmailCode/verifyEmail); 1 result,
+ * 0 rpc_error, TDC_NOT_MINE when `id` is none of them. */
+int tdc_login_answer(tdc_call *c, uint32_t id, mt_reader *r);
+/* The updates pushed to a connection when it gets the chance (TDC_PUSH_* of its session). */
+void tdc_put_update_login_token(mt_buf *out, int64_t now_s);
+
 /* Answers one API query `q` (wrappers like invokeWithLayer/initConnection are
  * unwrapped here) received on DC `dc`. *layer is the connection's layer (223 until an
  * invokeWithLayer says otherwise; updated here): layers below 223 get the user
  * constructor of layer 198, the one other layer whose clients (GramJS) are tested. Appends the result object, or an
  * rpc_error object, to `out`. Returns 1 for a result, 0 for an rpc_error,
  * or MT_ERR_NOMEM. */
-int tdc_api_answer(tdc_server *srv, int dc, int *layer, int64_t req_msg_id, const uint8_t *q, size_t n,
-                   int64_t now_ms, mt_buf *out);
+int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int *layer, int64_t req_msg_id,
+                   const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out);
 /* Skips invokeWithLayer/initConnection/invokeWithoutUpdates/invokeAfterMsg(s) around a
  * query: *off is where the inner query starts; *layer (may be NULL) gets the layer of an
  * invokeWithLayer. MT_OK or a negative MT_ERR_*. */

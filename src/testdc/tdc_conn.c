@@ -185,8 +185,25 @@ static int queue_payload(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms
     return MT_OK;
 }
 
+static int32_t next_seqno(tdc_session *s, int content);
+static int send_encrypted(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms);
+
 int64_t tdc_conn_due(tdc_conn *c, int64_t now_ms)
 {
+    if (c->key && c->sess && c->sess->push && !c->closing && !c->stalled) {
+        /* an update for this session from another connection (a QR token accepted) */
+        unsigned push = c->sess->push;
+        c->sess->push = 0;
+        if (push & TDC_PUSH_LOGIN_TOKEN) {
+            mt_buf u;
+            mt_buf_init(&u);
+            tdc_put_update_login_token(&u, tdc_server_ms(c->srv, now_ms) / 1000);
+            int rc = u.oom ? MT_ERR_NOMEM : send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 3),
+                                                          next_seqno(c->sess, 1), u.data, u.len, now_ms);
+            mt_buf_free(&u);
+            if (rc < 0) { c->closing = 1; return -1; }
+        }
+    }
     while (c->head && c->head->due_ms <= now_ms) {
         tdc_out *o = c->head;
         int rc = mt_transport_encode(c->tr, o->data, o->len, &c->wbuf);
@@ -497,7 +514,7 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         break;
     }
     default:
-        rc = tdc_api_answer(c->srv, c->dc, &c->layer, msg_id, body, len, srv_ms, &res);
+        rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, &c->layer, msg_id, body, len, srv_ms, &res);
         if (rc >= 0) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }

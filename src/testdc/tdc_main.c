@@ -2,6 +2,7 @@
  *
  *   mtproto-testdc [--host 127.0.0.1] [--host6 ::1|""] [--port P] [--dcs 3] [--key FILE]
  *                  [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]
+ *                  [--qr-lifetime S] [--qr-auto-accept PHONE]
  *                  [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]
  *
  * Prints one JSON line on stdout once it listens (see docs/DESIGN.md), then serves
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 {
     fputs("usage: mtproto-testdc [--host ADDR] [--host6 ADDR|\"\"] [--port P] [--dcs N] [--key FILE]\n"
           "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
+          "                      [--qr-lifetime S] [--qr-auto-accept PHONE]\n"
           "                      [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
           "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N\n"
@@ -92,6 +94,7 @@ static int parse_args(int argc, char **argv, opts *o)
     c->ndcs = 3;
     c->code_lifetime = 300;
     c->resend_timeout = 120;
+    c->qr_lifetime = 30;
     c->flood_limit = 10;
     o->watch_stdin = 1;
     for (int i = 1; i < argc; i++) {
@@ -110,6 +113,15 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--resend-timeout")) { NUM(0, 86400); c->resend_timeout = (int)n; }
         else if (!strcmp(a, "--flood")) { NUM(0, TDC_FLOOD_MAX); c->flood_limit = (int)n; }
         else if (!strcmp(a, "--no-flood")) c->flood_limit = 0;
+        else if (!strcmp(a, "--qr-lifetime")) { NUM(1, 86400); c->qr_lifetime = (int)n; }
+        else if (!strcmp(a, "--qr-auto-accept")) {
+            NEEDV();
+            if (strlen(v) != 10 || strncmp(v, "99966", 5) != 0 || strspn(v, "0123456789") != 10) {
+                fprintf(stderr, "mtproto-testdc: --qr-auto-accept: expected a test number 99966XKYYY\n");
+                return -1;
+            }
+            c->qr_auto_accept = v;
+        }
         else if (!strcmp(a, "--parent-pid")) { NUM(1, 0x7fffffffL); o->parent_pid = n; }
         else if (!strcmp(a, "--no-stdin")) o->watch_stdin = 0;
         else if (!strcmp(a, "--fault")) {
