@@ -204,6 +204,9 @@ void tdc_put_str(mt_buf *out, const char *s);
 /* Answers a login method (auth.*, account.sendVerifyEmailCode/verifyEmail); 1 result,
  * 0 rpc_error, TDC_NOT_MINE when `id` is none of them. */
 int tdc_login_answer(tdc_call *c, uint32_t id, mt_reader *r);
+/* Signs c->key in as the account of `phone` and appends its auth.authorization (with a
+ * future auth token); returns 1. */
+int tdc_signed_in(tdc_call *c, const char *phone, const char *first_name);
 /* The updates pushed to a connection when it gets the chance (TDC_PUSH_* of its session). */
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s);
 

@@ -241,7 +241,7 @@ static int future_valid(tdc_server *srv, const char *phone, const uint8_t *tok, 
 
 /* The key is now signed in as the account of `phone` (named first_name): auth.authorization
  * with a future auth token. */
-static int signed_in(tdc_call *c, const char *phone, const char *first_name)
+int tdc_signed_in(tdc_call *c, const char *phone, const char *first_name)
 {
     c->key->user_id = phone_id(phone);
     snprintf(c->key->phone, sizeof c->key->phone, "%s", phone);
@@ -322,7 +322,7 @@ static int m_send_code(tdc_call *c, mt_reader *r)
             if (mt_rd_tlbytes(&tr, &s, &sn) < 0) break;
             if (future_valid(c->srv, phone, s, sn)) {
                 mt_buf_put_u32(c->out, ID_SENT_CODE_SUCCESS);
-                return signed_in(c, phone, "Test");
+                return tdc_signed_in(c, phone, "Test");
             }
         }
     }
@@ -431,7 +431,7 @@ static int m_sign_in(tdc_call *c, mt_reader *r)
         return 1;
     }
     tdc_logins_remove(&c->srv->logins, l);
-    return signed_in(c, phone, "Test");
+    return tdc_signed_in(c, phone, "Test");
 }
 
 static int m_sign_up(tdc_call *c, mt_reader *r)
@@ -451,7 +451,7 @@ static int m_sign_up(tdc_call *c, mt_reader *r)
     memcpy(first, f, fn);
     first[fn] = 0;
     tdc_logins_remove(&c->srv->logins, l);
-    return signed_in(c, phone, first);
+    return tdc_signed_in(c, phone, first);
 }
 
 static int m_cancel_code(tdc_call *c, mt_reader *r)
@@ -644,7 +644,7 @@ static int put_token_state(tdc_call *c, tdc_qr *q)
         memcpy(phone, q->phone, sizeof phone);
         memset(q, 0, sizeof *q);                           /* used up */
         mt_buf_put_u32(c->out, ID_LOGIN_TOKEN_SUCCESS);
-        return signed_in(c, phone, "Test");
+        return tdc_signed_in(c, phone, "Test");
     }
     mt_buf_put_u32(c->out, ID_LOGIN_TOKEN);
     mt_buf_put_i32(c->out, (int32_t)(q->expires_ms / 1000));
