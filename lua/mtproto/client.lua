@@ -646,6 +646,9 @@ function M.new(o)
   s.data = data
   s.login = login.new(login_host(s), data)
   local self = setmetatable({ _s = s }, ClientMT)
+  if s.file and s.file.stale_removed > 0 then
+    log(s, "info", "removed %d stale temporary file(s) of %s", s.file.stale_removed, s.path)
+  end
   log(s, "debug", "client created (home DC %d%s)", data.home_dc, s.path and ", session file" or "")
   return self
 end

@@ -199,7 +199,7 @@ local Open = {}
 Open.__index = Open
 Open.__name = "mtproto.session_file"
 
--- path -> open session | nil, err
+-- path -> open session (.data, .stale_removed: the count of stale temp files removed) | nil, err
 function M.open(path)
   local dir, name = split(path)
   if name == "" then return nil, ferr("SESSION_IO", path, "the session path names a directory") end
@@ -211,6 +211,9 @@ function M.open(path)
     end
     return nil, ferr("SESSION_IO", path, "cannot lock the session: " .. tostring(msg))
   end
+  -- Temp files of this session left by writers killed mid-write hold keys: with the lock
+  -- held, no writer of this session is alive, so every one of them is stale.
+  local removed = core.file.remove_stale(dir, name) or 0
   local text, err = read(path)
   local data
   if text then data, err = M.decode(text, path) elseif text == false then data = fresh() end
@@ -218,7 +221,7 @@ function M.open(path)
     lock:close()
     return nil, err
   end
-  return setmetatable({ path = path, data = data, lock = lock, disk = text }, Open)
+  return setmetatable({ path = path, data = data, lock = lock, disk = text, stale_removed = removed }, Open)
 end
 
 -- Writes d unless the file changed on disk since it was read: true | nil, err.
