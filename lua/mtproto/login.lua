@@ -112,6 +112,21 @@ function M.encode_record(rec)
 end
 
 -- The words after "login" -> the record | nil, why.
+-- The integer fields that are durations, dates or sizes: never negative, and in the range
+-- the server sends them in (int32), except deadline_ms (Unix milliseconds).
+local RANGES = {
+  timeout = 0x7fffffff, deadline_ms = 2 ^ 53, length = 0x7fffffff, reset_available_period = 0x7fffffff,
+  reset_pending_date = 0x7fffffff, expires = 0x7fffffff,
+}
+
+local function check_ranges(rec)
+  for k, max in pairs(RANGES) do
+    local v = rec[k]
+    if v ~= nil and (v < 0 or v > max) then return nil, "login field " .. k .. " out of range (" .. v .. ")" end
+  end
+  return rec
+end
+
 function M.decode_record(words)
   if #words > 0 and not words[1]:find("=", 1, true) then
     -- the earlier layout: phone hash dc type next_type timeout deadline_ms key_id (a code login)
@@ -119,7 +134,7 @@ function M.decode_record(words)
     local phone, hash, dc, key = fromhex(words[1]), fromhex(words[2] or ""), DECODE.int(words[3] or ""),
       DECODE.int(words[8] or "")
     if #words ~= 8 or not phone or not hash or not dc or not key then return nil, "bad login line" end
-    return { state = "wait_code", phone = phone, phone_code_hash = hash, dc = dc, key_id = key,
+    return check_ranges{ state = "wait_code", phone = phone, phone_code_hash = hash, dc = dc, key_id = key,
       type = opt(words[4]) and { _ = words[4] }, next_type = opt(words[5]) and { _ = words[5] },
       timeout = DECODE.int(words[6]), deadline_ms = DECODE.int(words[7]) }
   end
@@ -135,7 +150,7 @@ function M.decode_record(words)
     rec[k] = val
   end
   if not PUBLIC[rec.state or ""] or not rec.dc or not rec.key_id then return nil, "incomplete login line" end
-  return rec
+  return check_ranges(rec)
 end
 
 local function local_err(code, message, method, detail, kind)

@@ -75,18 +75,77 @@ local function int(s)
   return s and s:match("^%-?%d+$") and math.tointeger(tonumber(s)) or nil
 end
 
+-- What a loaded value may be: a DC id as mtproto.client{} takes it, a clock offset the driver
+-- takes (int32 seconds).
+M.MAX_DC = 1000
+local INT32_MIN, INT32_MAX = -0x80000000, 0x7fffffff
+M.MAX_FUTURE_TOKENS = 20
+
+local function within(v, lo, hi) return v ~= nil and v >= lo and v <= hi end
+
+local function flag(key)
+  return function(d, f)
+    if #f ~= 2 or (f[2] ~= "0" and f[2] ~= "1") then return key .. " must be 0 or 1" end
+    d[key] = f[2] == "1"
+  end
+end
+
+-- One parser per kind of line: (data, words) -> nil | why the line is bad.
+local LINES = {
+  home_dc = function(d, f)
+    local v = int(f[2])
+    if #f ~= 2 or not within(v, 1, M.MAX_DC) then return "home_dc must be a DC id 1.." .. M.MAX_DC end
+    d.home_dc = v
+  end,
+  test_mode = flag("test_mode"),
+  bot = flag("bot"),
+  user_id = function(d, f)
+    local v = int(f[2])
+    if #f ~= 2 or not v or v <= 0 then return "user_id must be a positive integer" end
+    d.user_id = v
+  end,
+  dc = function(d, f)
+    local id, key = int(f[2]), fromhex(f[3] or "")
+    local key_id, salt, offset = int(f[4]), int(f[5]), int(f[6])
+    if #f ~= 6 or not key or not key_id or not salt or not offset then return "bad dc line" end
+    if not within(id, 1, M.MAX_DC) then return "the DC id must be 1.." .. M.MAX_DC end
+    if d.dcs[id] then return "DC " .. id .. " appears twice" end
+    if #key ~= 256 then return "the auth key must be 256 bytes, not " .. #key end
+    if not within(offset, INT32_MIN, INT32_MAX) then return "time_offset out of range (" .. f[6] .. ")" end
+    d.dcs[id] = { auth_key = key, key_id = key_id, salt = salt, time_offset = offset }
+  end,
+  future_auth_token = function(d, f)
+    local tok = fromhex(f[2] or "")
+    if #f ~= 2 or not tok or tok == "" then return "bad future_auth_token line" end
+    d.future_auth_tokens = d.future_auth_tokens or {}
+    if #d.future_auth_tokens >= M.MAX_FUTURE_TOKENS then return "more than " .. M.MAX_FUTURE_TOKENS .. " future auth tokens" end
+    table.insert(d.future_auth_tokens, tok)
+  end,
+  login = function(d, f)
+    local rec, why = require("mtproto.login").decode_record({ table.unpack(f, 2) })
+    if not rec then return why end
+    if not within(rec.dc, 0, M.MAX_DC) then return "the login's DC id must be 0.." .. M.MAX_DC end
+    d.login = rec
+  end,
+}
+-- lines that may appear more than once
+local REPEATED = { dc = true, future_auth_token = true }
+
 -- text -> data | nil, err
 function M.decode(text, path)
   if type(text) ~= "string" then return nil, ferr("SESSION_FOREIGN", path, "not a session file") end
+  -- CRLF line endings (the file went through a Windows editor or transfer): read as LF, the
+  -- checksum still decides whether the content is intact
+  if text:find("\r\n", 1, true) then text = text:gsub("\r\n", "\n") end
   local first = text:match("^([^\n]*)\n")
   if not first or first:sub(1, #M.MAGIC + 1) ~= M.MAGIC .. " " then
     return nil, ferr("SESSION_FOREIGN", path,
       "not a mtproto-lua session file (no '" .. M.MAGIC .. "' header); refusing to use or overwrite it")
   end
-  local ver = int(first:sub(#M.MAGIC + 2))
-  if ver ~= M.VERSION then
-    return nil, ferr("SESSION_VERSION", path, "session file version " .. tostring(first:sub(#M.MAGIC + 2)) ..
-      " is not supported (this is version " .. M.VERSION .. ")")
+  local vtext = first:sub(#M.MAGIC + 2)
+  if int(vtext) ~= M.VERSION then
+    return nil, ferr("SESSION_VERSION", path, "session file version " ..
+      (int(vtext) and vtext or string.format("%q", vtext)) .. " is not supported (this is version " .. M.VERSION .. ")")
   end
   local body, sum = text:match("^(.*\n)crc32 (%x%x%x%x%x%x%x%x)\n$")
   if not body then
@@ -96,38 +155,21 @@ function M.decode(text, path)
     return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: checksum mismatch")
   end
   local d = { dcs = {}, home_dc = 2, test_mode = false, bot = false }
-  local n = 0
+  local n, seen = 0, {}
   for line in body:gmatch("([^\n]*)\n") do
     n = n + 1
     local f = {}
     for w in line:gmatch("%S+") do f[#f + 1] = w end
     local k = f[1]
-    local function bad(why)
-      return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: line " .. n .. ": " .. why)
+    local why
+    if n == 1 or k == nil then -- the header (checked above), an empty line
+    elseif not LINES[k] then why = "unknown entry '" .. k:sub(1, 40) .. "'"
+    elseif seen[k] and not REPEATED[k] then why = "a second '" .. k .. "' line"
+    else
+      seen[k] = true
+      why = LINES[k](d, f)
     end
-    if n == 1 then -- the header, checked above
-    elseif k == "home_dc" and #f == 2 and int(f[2]) then d.home_dc = int(f[2])
-    elseif k == "test_mode" and #f == 2 then d.test_mode = f[2] == "1"
-    elseif k == "bot" and #f == 2 then d.bot = f[2] == "1"
-    elseif k == "user_id" and #f == 2 and int(f[2]) then d.user_id = int(f[2])
-    elseif k == "dc" then
-      local id, key = int(f[2]), fromhex(f[3] or "")
-      if #f ~= 6 or not id or not key or #key ~= 256 or not (int(f[4]) and int(f[5]) and int(f[6])) then
-        return bad("bad dc line")
-      end
-      d.dcs[id] = { auth_key = key, key_id = int(f[4]), salt = int(f[5]), time_offset = int(f[6]) }
-    elseif k == "future_auth_token" then
-      local tok = fromhex(f[2] or "")
-      if #f ~= 2 or not tok or tok == "" then return bad("bad future_auth_token line") end
-      d.future_auth_tokens = d.future_auth_tokens or {}
-      table.insert(d.future_auth_tokens, tok)
-    elseif k == "login" then
-      local rec, why = require("mtproto.login").decode_record({ table.unpack(f, 2) })
-      if not rec then return bad(why) end
-      d.login = rec
-    elseif k ~= nil then
-      return bad("unknown entry '" .. k .. "'")
-    end
+    if why then return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: line " .. n .. ": " .. why) end
   end
   return d
 end
