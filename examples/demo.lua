@@ -1,8 +1,11 @@
 -- examples/demo.lua (`make demo`): starts the local test DC, runs examples/login.lua
--- against it, stops the test DC.
+-- against it (the code ladder up to SEND_CODE_UNAVAILABLE), then a QR login, and stops the
+-- test DC.
 --
 -- The phone number 9996611234 lives on DC 1 while the client starts on DC 2: the first
--- auth.sendCode is answered 303 PHONE_MIGRATE_1 and the client moves there by itself.
+-- auth.sendCode is answered 303 PHONE_MIGRATE_1 and the client moves there by itself. The QR
+-- login starts on DC 2 too; the token is accepted by the account of 9996611234 (signed in
+-- with its code on another "device"), so the server answers loginTokenMigrateTo DC 1.
 local testdc = require("mtproto.testdc")
 
 local root = os.getenv("MTPROTO_ROOT") or (arg and arg[0] and arg[0]:match("^(.*)/examples/[^/]*$")) or "."
@@ -16,11 +19,35 @@ end
 print(string.format("test DC running (pid %d): DC 1..%d on %s ports %d, %d, %d; RSA key fingerprint %s",
   dc.pid, dc.dcs, dc.host, dc.ports[1], dc.ports[2], dc.ports[3], dc.fingerprint))
 
+local options = dc:client_options{ api_id = 12345, api_hash = "0123456789abcdef0123456789abcdef", timeout = 10 }
 local login = assert(loadfile(root .. "/examples/login.lua"))
-local ok, res, lerr = pcall(login, {
-  client = dc:client_options{ api_id = 12345, api_hash = "0123456789abcdef0123456789abcdef", timeout = 10 },
-  phone = phone,
-})
+local ok, res, lerr = pcall(login, { client = options, phone = phone })
+
+-- QR login: this client shows a tg://login URL; another device of the account accepts it.
+local function qr_demo()
+  local mtproto = require("mtproto")
+  local device = assert(mtproto.client(options))
+  assert(device:login{ phone = phone, code = phone:sub(6, 6):rep(5) })
+  local client = assert(mtproto.client(options))
+  local user, err = client:login{
+    qr = function(url, expires)
+      print(string.format("QR login: show %s (valid until %s)", url, os.date("!%H:%M:%S", expires)))
+      local token = assert(client:session_info().login.token)
+      print("  the other device (" .. phone .. ") accepts it: auth.acceptLoginToken")
+      assert(device.auth.acceptLoginToken{ token = token })
+    end,
+    on_state = function(st) print("  login state: " .. st.state) end,
+  }
+  device:close()
+  if not user then client:close(); error(err, 0) end
+  print(string.format("QR login: signed in as %s (id %d) on DC %d", user.first_name, user.id,
+    client:session_info().home_dc))
+  client:close()
+end
+if ok and res then
+  local qok, qerr = pcall(qr_demo)
+  if not qok then ok, res = false, "QR login: " .. tostring(qerr) end
+end
 dc:stop()
 print("test DC stopped")
 if not ok or not res then

@@ -114,6 +114,13 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
     fault_dcs.flood = assert(testdc.start{ dcs = 3, flood = 1 })
     queue[#queue + 1] = { "flood", dc_args(fault_dcs.flood, { transport = "abridged", dc = 2, scenario = "flood" }) }
 
+    -- QR login (signInUserWithQrCode): accepted by a second GramJS client on the same DC, and
+    -- by the test DC's --qr-auto-accept account of DC 1 while GramJS is on DC 2 (migration)
+    queue[#queue + 1] = { "qr:accept", dc_args(dc, { scenario = "accept", dc = 2 }), "gramjs_qr.js" }
+    fault_dcs.qr_auto = assert(testdc.start{ dcs = 3, qr_auto_accept = "9996611500" })
+    queue[#queue + 1] = { "qr:auto", dc_args(fault_dcs.qr_auto, { scenario = "auto", dc = 2,
+      auto_phone = "9996611500" }), "gramjs_qr.js" }
+
     local inflight = {}
     local function reap()
       local job = table.remove(inflight, 1)
@@ -122,7 +129,7 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
     end
     for _, job in ipairs(queue) do
       if #inflight >= PARALLEL then reap() end
-      inflight[#inflight + 1] = { job[1], spawn_node("gramjs_login.js", job[2]) }
+      inflight[#inflight + 1] = { job[1], spawn_node(job[3] or "gramjs_login.js", job[2]) }
     end
     while #inflight > 0 do reap() end
   end)
@@ -190,6 +197,24 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
       { step = "auth.resendCode -> Sms", result = "auth.SentCode" },
       { step = "auth.resendCode too fast", error = { code = 420, message = "FLOOD_WAIT_1" } },
     }, steps_of(run.res))
+  end)
+
+  it("logs in with its QR login, the token accepted by another signed-in GramJS client", function()
+    local run = runs["qr:accept"]
+    assert(run.res, "no JSON line from node (exit " .. tostring(run.status) .. "):\n" .. run.out)
+    assert.same({}, run.res.failures)
+    assert.is_true(run.res.ok)
+    assert.equal(run.res.expected_user_id, run.res.user_id)
+    assert.equal(2, run.res.dc_after)
+  end)
+
+  it("logs in with its QR login across DCs (loginTokenMigrateTo, auth.importLoginToken)", function()
+    local run = runs["qr:auto"]
+    assert(run.res, "no JSON line from node (exit " .. tostring(run.status) .. "):\n" .. run.out)
+    assert.same({}, run.res.failures)
+    assert.is_true(run.res.ok)
+    assert.equal("9996611501", run.res.user_id)
+    assert.equal(1, run.res.dc_after)
   end)
 
   it("gives every connection its own auth key", function()
