@@ -51,6 +51,32 @@ local function argerror(n, fname, msg)
   error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 0)
 end
 
+-- The longest wait a timeout may ask for: more than a day is a mistake (milliseconds given
+-- for seconds), and an infinite or NaN deadline would never end a call.
+M.MAX_TIMEOUT = 86400
+M.MAX_DC = session_file.MAX_DC
+
+local function is_seconds(v, zero_ok)
+  return type(v) == "number" and v == v and v <= M.MAX_TIMEOUT and (v > 0 or (zero_ok and v == 0))
+end
+
+local function seconds_wanted(v, zero_ok)
+  return string.format("expected a number of seconds %s 0 and <= %d, got %s", zero_ok and ">=" or ">",
+    M.MAX_TIMEOUT, type(v) == "number" and tostring(v) or type(v))
+end
+
+-- The options of one call ({ dc =, timeout = }), checked before anything is queued or sent.
+local function check_call_opts(opts, n, fname)
+  if opts == nil then return end
+  if type(opts) ~= "table" then argerror(n, fname, "expected a table of call options { dc =, timeout = }") end
+  if opts.timeout ~= nil and not is_seconds(opts.timeout) then
+    argerror(n, fname, "timeout: " .. seconds_wanted(opts.timeout))
+  end
+  if opts.dc ~= nil and (math.type(opts.dc) ~= "integer" or opts.dc < 1 or opts.dc > M.MAX_DC) then
+    argerror(n, fname, "dc: expected a DC id (integer 1.." .. M.MAX_DC .. ")")
+  end
+end
+
 local function monotonic()
   return core.conn.monotonic()
 end
@@ -273,6 +299,7 @@ local function call_encoded(s, method, body, opts)
 end
 
 local function call(s, obj, opts, level)
+  check_call_opts(opts, 2, "invoke")
   local method, body = prepare(s, obj, level + 1)
   return call_encoded(s, method, body, opts)
 end
@@ -286,6 +313,7 @@ end
 -- written on the next wait (or client:flush()), so a burst goes out together.
 function Client:send(obj, opts)
   local s = S(self)
+  check_call_opts(opts, 2, "send")
   local method, body = prepare(s, obj, 3)
   local p = setmetatable({ _s = s, method = method, body = body,
     dc = opts and opts.dc or s.data.home_dc, pinned = opts and opts.dc ~= nil,
@@ -322,6 +350,7 @@ function Pending:wait(timeout)
   end
   local s = self._s
   if s.closed then error("mtproto: attempt to use a closed client", 2) end
+  if timeout ~= nil and not is_seconds(timeout) then argerror(1, "wait", seconds_wanted(timeout)) end
   local conn = self.conn
   local res, err
   if s.dirty[conn] then
@@ -350,6 +379,7 @@ end
 function Client:invoke_all(list, opts)
   local s = S(self)
   if type(list) ~= "table" then argerror(1, "invoke_all", "expected a list of TL method objects") end
+  check_call_opts(opts, 2, "invoke_all")
   for i = 1, #list do
     local ok, err = pcall(prepare, s, list[i], 0)
     if not ok then error(string.format("mtproto: invoke_all: item %d: %s", i, tostring(err)), 2) end
@@ -458,6 +488,7 @@ local function method_fn(self, full)
       error("mtproto: " .. full .. ": call it with a dot: client." .. full .. "{...}", 2)
     end
     local s = S(self)
+    check_call_opts(opts, 2, full)
     local obj = scratch or {}
     scratch = nil
     for k, v in pairs(params) do obj[k] = v end
@@ -531,8 +562,8 @@ local function check_opts(o)
   local function bad(field, msg) argerror(1, fname, field .. ": " .. msg) end
   if math.type(o.api_id) ~= "integer" then bad("api_id", "expected an integer") end
   if o.api_hash ~= nil and type(o.api_hash) ~= "string" then bad("api_hash", "expected a string") end
-  if o.dc ~= nil and (math.type(o.dc) ~= "integer" or o.dc < 1 or o.dc > 1000) then
-    bad("dc", "expected a DC id (integer 1..1000)")
+  if o.dc ~= nil and (math.type(o.dc) ~= "integer" or o.dc < 1 or o.dc > M.MAX_DC) then
+    bad("dc", "expected a DC id (integer 1.." .. M.MAX_DC .. ")")
   end
   if o.dc_options ~= nil then
     if type(o.dc_options) ~= "table" then bad("dc_options", "expected a table { [dc] = { host =, port = } }") end
@@ -540,6 +571,9 @@ local function check_opts(o)
       if math.type(id) ~= "integer" or type(a) ~= "table" or type(a.host) ~= "string"
           or (a.port ~= nil and (math.type(a.port) ~= "integer" or a.port < 1 or a.port > 65535)) then
         bad("dc_options", "expected { [dc] = { host = string, port = 1..65535 } }")
+      end
+      if a.host == "" or a.host:find("%z") then
+        bad("dc_options", "DC " .. id .. ": expected a host name or address, got " .. string.format("%q", a.host))
       end
     end
   end
@@ -555,7 +589,8 @@ local function check_opts(o)
   end
   if o.session ~= nil and (type(o.session) ~= "string" or o.session == "") then bad("session", "expected a file name") end
   for _, f in ipairs { "timeout", "connect_timeout", "flood_sleep_threshold" } do
-    if o[f] ~= nil and (type(o[f]) ~= "number" or o[f] < 0) then bad(f, "expected a number of seconds >= 0") end
+    local zero_ok = f == "flood_sleep_threshold" -- 0: never sleep off a FLOOD_WAIT
+    if o[f] ~= nil and not is_seconds(o[f], zero_ok) then bad(f, seconds_wanted(o[f], zero_ok)) end
   end
   if o.log_level ~= nil and not LEVELS[o.log_level] then
     bad("log_level", "expected \"error\", \"warn\", \"info\" or \"debug\"")
