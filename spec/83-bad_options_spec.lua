@@ -35,6 +35,9 @@ describe("bad options", function()
       assert.is_false(ok)
       assert.truthy(err:find("dc_options: DC 2: expected a host name or address", 1, true), err)
     end
+    local ok, err = pcall(new, { session = "s\0.session" })
+    assert.is_false(ok)
+    assert.truthy(err:find("(session: expected a file name)", 1, true), err)
     -- the limits themselves are fine
     for _, o in ipairs { { timeout = 86400 }, { timeout = 0.001 }, { connect_timeout = 86400 }, { flood_sleep_threshold = 0 } } do
       local c = assert(new(o))

@@ -587,7 +587,9 @@ local function check_opts(o)
   if o.transport ~= nil and not TRANSPORTS[o.transport] then
     bad("transport", "expected \"abridged\", \"intermediate\", \"padded\", \"full\" or \"obfuscated\"")
   end
-  if o.session ~= nil and (type(o.session) ~= "string" or o.session == "") then bad("session", "expected a file name") end
+  if o.session ~= nil and (type(o.session) ~= "string" or o.session == "" or o.session:find("%z")) then
+    bad("session", "expected a file name")
+  end
   for _, f in ipairs { "timeout", "connect_timeout", "flood_sleep_threshold" } do
     local zero_ok = f == "flood_sleep_threshold" -- 0: never sleep off a FLOOD_WAIT
     if o[f] ~= nil and not is_seconds(o[f], zero_ok) then bad(f, seconds_wanted(o[f], zero_ok)) end
