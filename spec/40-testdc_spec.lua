@@ -269,6 +269,26 @@ describe("mtproto-testdc login flow over core.conn", function()
     conn:close()
   end)
 
+  it("answers updates.getState: 401 AUTH_KEY_UNREGISTERED before sign-in, then the state", function()
+    local conn = helpers.conn(T.dc, 2)
+    -- as Telegram: clients (GramJS, mtcute) ask it to learn whether their key is signed in
+    assert_error(401, "AUTH_KEY_UNREGISTERED", call(conn, { _ = "updates.getState" }))
+    local hash = send_code(conn, "9996621111").phone_code_hash
+    assert.equal("auth.authorization", sign_in(conn, "9996621111", hash, "22222")._)
+    local before = os.time()
+    local st = call(conn, { _ = "updates.getState" })
+    assert.is_true(st.date >= before - 1 and st.date <= os.time() + 1, "date " .. tostring(st.date))
+    assert.same({ _ = "updates.state", pts = 1, qts = 0, date = st.date, seq = 1, unread_count = 0 }, st)
+    conn:close()
+    -- the authorization belongs to the key: a new key is not signed in, a bot's is
+    conn = helpers.conn(T.dc, 2)
+    assert_error(401, "AUTH_KEY_UNREGISTERED", call(conn, { _ = "updates.getState" }))
+    assert.equal("auth.authorization", call(conn, { _ = "auth.importBotAuthorization", flags = 0,
+      api_id = helpers.API_ID, api_hash = helpers.API_HASH, bot_auth_token = "123456:ABC" })._)
+    assert.equal("updates.state", call(conn, { _ = "updates.getState" })._)
+    conn:close()
+  end)
+
   it("answers any other method with 400 METHOD_INVALID", function()
     local conn = helpers.conn(T.dc, 2)
     assert_error(400, "METHOD_INVALID", call(conn, { _ = "help.getAppConfig", hash = 0 }))
@@ -326,23 +346,9 @@ end)
 describe("mtproto-testdc on hostile input", function()
   local T = helpers.use_testdc{ dcs = 1 }
 
-  -- Writes raw bytes to the server (bash's /dev/tcp) and returns what it sent back, in hex,
-  -- once it closed the connection (nil when it kept it open for 5 s).
   local function raw_exchange(port, bytes)
-    local f = os.tmpname()
-    local h = assert(io.open(f, "wb"))
-    h:write(bytes)
-    h:close()
-    local got = f .. ".out"
-    local p = assert(io.popen(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d && cat %s >&3 && timeout 5 cat <&3 >%s; echo $?'")
-      :format(port, f, got)))
-    local status = p:read("l")
-    p:close()
-    local out = helpers.slurp(got)
-    os.remove(f)
-    os.remove(got)
-    if status ~= "0" then return nil end
-    return hex(out)
+    local out = helpers.raw_exchange(port, bytes)
+    return out and hex(out)
   end
 
   it("answers an unknown auth key with a -404 frame and closes", function()

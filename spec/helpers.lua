@@ -119,6 +119,25 @@ function M.slurp(path)
   return s
 end
 
+-- Writes raw bytes to 127.0.0.1:port (bash's /dev/tcp) and returns what the server sent back
+-- once it closed the connection, or nil when it kept it open for 5 s.
+function M.raw_exchange(port, bytes)
+  local f = os.tmpname()
+  local h = assert(io.open(f, "wb"))
+  h:write(bytes)
+  h:close()
+  local got = f .. ".out"
+  local p = assert(io.popen(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d && cat %s >&3 && timeout 5 cat <&3 >%s; echo $?'")
+    :format(math.tointeger(port), f, got)))
+  local status = p:read("l")
+  p:close()
+  local out = M.slurp(got)
+  os.remove(f)
+  os.remove(got)
+  if status ~= "0" then return nil end
+  return out
+end
+
 -- Waits (up to `limit` seconds) until fn() is true; returns its last value.
 function M.eventually(fn, limit)
   local conn = require("mtproto.core").conn

@@ -2,12 +2,13 @@
 #include <zlib.h>
 #include "mt_gzip.h"
 
-int mt_gunzip(const uint8_t *in, size_t len, size_t max_out, mt_buf *out)
+/* Inflates one stream of the framing `window_bits` selects (zlib's inflateInit2 convention). */
+static int inflate_capped(const uint8_t *in, size_t len, size_t max_out, mt_buf *out, int window_bits)
 {
     if (len > UINT32_MAX) return MT_ERR_GZIP;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return MT_ERR_NOMEM; /* 16: gzip only */
+    if (inflateInit2(&z, window_bits) != Z_OK) return MT_ERR_NOMEM;
     z.next_in = (Bytef *)(uintptr_t)in;
     z.avail_in = (uInt)len;
     size_t start = out->len, produced = 0;
@@ -44,6 +45,22 @@ int mt_gunzip(const uint8_t *in, size_t len, size_t max_out, mt_buf *out)
         return rc;
     }
     return (int)(produced > INT32_MAX ? INT32_MAX : produced);
+}
+
+int mt_gunzip(const uint8_t *in, size_t len, size_t max_out, mt_buf *out)
+{
+    return inflate_capped(in, len, max_out, out, 16 + MAX_WBITS);   /* 16: gzip only */
+}
+
+int mt_inflate_any(const uint8_t *in, size_t len, size_t max_out, mt_buf *out)
+{
+    if (len >= 2 && in[0] == 0x1f && in[1] == 0x8b) return mt_gunzip(in, len, max_out, out);
+    /* zlib: method 8 (deflate), window <= 32 KiB, no preset dictionary, CMF*256+FLG % 31 == 0.
+     * A raw stream from zlib cannot start so: its first block would be a stored one with
+     * non-zero padding bits. */
+    if (len >= 2 && (in[0] & 0x0f) == 8 && (in[0] >> 4) <= 7 && !(in[1] & 0x20) && ((in[0] << 8) | in[1]) % 31 == 0)
+        return inflate_capped(in, len, max_out, out, MAX_WBITS);
+    return inflate_capped(in, len, max_out, out, -MAX_WBITS);
 }
 
 int mt_gzip(const uint8_t *in, size_t len, mt_buf *out)

@@ -21,7 +21,7 @@
 --              garbage = true, clock_offset = S, delay_ms = N, drop_after = N,
 --              -- hostile servers:
 --              replay = true, nested_container = true, gzip_bomb = true, huge_frame = true,
---              stall_after = N, cut_after = N }
+--              stall_after = N, cut_after = N, strict_seqno = true }
 --     bad_salt      a new key starts with a salt the client does not know: bad_server_salt
 --     new_session   every answer in a container after a new_session_created
 --     gzip          answers gzip_packed
@@ -38,6 +38,8 @@
 --     huge_frame    once per session: a frame header claiming 32 MiB, then close (not obfuscated)
 --     stall_after   once per session: after N requests, nothing more on that connection
 --     cut_after     once per session: after N requests, half the answer frame, then close
+--     strict_seqno  a msgs_ack with an odd seqno gets bad_msg_notification 34 (by default the
+--                   test DC accepts it, as Telegram does)
 --   The once-per-session faults keep the answers: a client that reconnects and re-sends the
 --   requests in the same session gets each answered once.
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
@@ -56,7 +58,7 @@ local FAULTS = {
   bad_salt = "boolean", new_session = "boolean", gzip = "boolean", update_first = "boolean",
   garbage = "boolean", clock_offset = "number", delay_ms = "number", drop_after = "number",
   replay = "boolean", nested_container = "boolean", gzip_bomb = "boolean", huge_frame = "boolean",
-  stall_after = "number", cut_after = "number",
+  stall_after = "number", cut_after = "number", strict_seqno = "boolean",
 }
 
 local function quote(s)

@@ -38,6 +38,8 @@ typedef struct tdc_faults {
     int64_t clock_offset;/* seconds added to the server clock */
     int delay_ms;        /* answers are written this long after the request arrived */
     int drop_after;      /* close a session's first connection after N received messages */
+    int strict_seqno;    /* a msgs_ack with an odd seqno gets bad_msg_notification 34 (Telegram
+                          * accepts it, and clients rely on that) */
     /* hostile servers (for the hardening specs); the once-per-session ones keep the answers
      * in the dedup store, so a client that reconnects and re-sends gets them */
     int replay;          /* the previous answer packet, byte for byte, before each answer */
@@ -210,18 +212,20 @@ int tdc_signed_in(tdc_call *c, const char *phone, const char *first_name);
 /* The updates pushed to a connection when it gets the chance (TDC_PUSH_* of its session). */
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s);
 
-/* Answers one API query `q` (wrappers like invokeWithLayer/initConnection are
- * unwrapped here) received on DC `dc`. *layer is the connection's layer (223 until an
- * invokeWithLayer says otherwise; updated here): layers below 223 get the user
- * constructor of layer 198, the one other layer whose clients (GramJS) are tested. Appends the result object, or an
- * rpc_error object, to `out`. Returns 1 for a result, 0 for an rpc_error,
- * or MT_ERR_NOMEM. */
-int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int *layer, int64_t req_msg_id,
-                   const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out);
-/* Skips invokeWithLayer/initConnection/invokeWithoutUpdates/invokeAfterMsg(s) around a
- * query: *off is where the inner query starts; *layer (may be NULL) gets the layer of an
- * invokeWithLayer. MT_OK or a negative MT_ERR_*. */
-int tdc_unwrap(const uint8_t *q, size_t n, size_t *off, int *layer);
+/* Answers one API query `q` (already unwrapped: see tdc_unwrap) received on DC `dc` with auth
+ * key `key` in session `sess` over a connection of layer `layer` (223 until an invokeWithLayer
+ * says otherwise): layers below 223 get the user constructor of layer 198, the one other layer
+ * whose clients (GramJS) are tested. Appends the result object, or an rpc_error object, to
+ * `out`. Returns 1 for a result, 0 for an rpc_error, or MT_ERR_NOMEM. */
+int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, const uint8_t *q, size_t n,
+                   int64_t now_ms, mt_buf *out);
+/* Appends request `q` to `out` with the wrappers kept (invokeWithLayer, initConnection,
+ * invokeWithoutUpdates, invokeAfterMsg(s)) and every gzip_packed standing for the request, a
+ * wrapper's query or initConnection's proxy/params replaced by what it inflates to (gzip, zlib
+ * or raw deflate; MT_GZIP_MAX_OUT in all). *off: where the innermost query starts in `out`;
+ * *layer (may be NULL) gets the layer of an invokeWithLayer. MT_OK or a negative MT_ERR_*
+ * (out unchanged then). */
+int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, size_t *off, int *layer);
 /* Appends rpc_error#2144ca19 code message. */
 void tdc_put_rpc_error(mt_buf *out, int code, const char *message);
 /* A readable name for a constructor id, or NULL. */

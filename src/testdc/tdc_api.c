@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "mt_gzip.h"
 #include "tdc.h"
 
 enum {
@@ -31,6 +32,9 @@ enum {
     ID_JSON_STRING = 0xb71e767au,
     ID_JSON_ARRAY = 0xf7444763u,
     ID_JSON_OBJECT = 0x99c1d49du,
+    ID_GZIP_PACKED = 0x3072cfa1u,
+    ID_GET_STATE = 0xedd4882au,
+    ID_UPDATES_STATE = 0xa56c2a3eu,
 };
 
 static const struct { uint32_t id; const char *name; } names[] = {
@@ -46,10 +50,11 @@ static const struct { uint32_t id; const char *name; } names[] = {
     { 0x98e037bbu, "account.sendVerifyEmailCode" }, { 0x032da4cfu, "account.verifyEmail" },
     { 0x78d4dec1u, "updateShort" },
     { ID_GET_CONFIG, "help.getConfig" }, { ID_GET_NEAREST_DC, "help.getNearestDc" },
+    { ID_GET_STATE, "updates.getState" }, { ID_UPDATES_STATE, "updates.state" },
     { ID_RPC_ERROR, "rpc_error" }, { 0x5e002502u, "auth.sentCode" },
     { 0x2ea2c0d4u, "auth.authorization" }, { ID_CONFIG, "config" }, { ID_NEAREST_DC, "nearestDc" },
     { ID_BOOL_TRUE, "boolTrue" }, { ID_BOOL_FALSE, "boolFalse" },
-    { 0xf35c6d01u, "rpc_result" }, { 0x3072cfa1u, "gzip_packed" }, { 0x73f1f8dcu, "msg_container" },
+    { 0xf35c6d01u, "rpc_result" }, { ID_GZIP_PACKED, "gzip_packed" }, { 0x73f1f8dcu, "msg_container" },
     { 0x62d6b459u, "msgs_ack" }, { 0xa7eff811u, "bad_msg_notification" }, { 0xedab447bu, "bad_server_salt" },
     { 0x9ec20908u, "new_session_created" }, { 0x347773c5u, "pong" }, { 0x7abe77ecu, "ping" },
     { 0xf3427b8cu, "ping_delay_disconnect" }, { 0xb921bd04u, "get_future_salts" },
@@ -78,10 +83,43 @@ void tdc_put_rpc_error(mt_buf *out, int code, const char *message)
 
 void tdc_put_str(mt_buf *out, const char *s) { mt_buf_put_tlbytes(out, s, strlen(s)); }
 
-/* Skips a JSONValue (initConnection.params); depth-limited. */
-static int skip_json(mt_reader *r, int depth)
+/* ---- what stands around a query --------------------------------------------------
+ *
+ * A request is a method call, maybe inside wrappers (invokeWithLayer, initConnection, ...).
+ * Wherever an object may stand, a client may send gzip_packed instead (Telegram's clients do
+ * so for large requests, in gzip, zlib or raw deflate framing). The walk below copies a
+ * request with every such gzip_packed replaced by what it inflates to: the request itself,
+ * each wrapper's query, initConnection's proxy and params (JSONValue, recursively). */
+
+#define UNWRAP_DEPTH 32
+
+typedef struct unwrap {
+    mt_buf *out;
+    size_t budget;       /* bytes the gzip_packed of this request may still inflate to */
+    size_t off;          /* where the innermost query starts in out */
+    int *layer;          /* set by invokeWithLayer (may be NULL) */
+} unwrap;
+
+/* One input of the walk: the request, or the data of one gzip_packed. `copied`: how far its
+ * bytes are already in the output. */
+typedef struct src {
+    mt_reader r;
+    size_t copied;
+} src;
+
+static void copy_to(unwrap *u, src *s, size_t upto)
 {
-    if (depth > 16) return MT_ERR_DEPTH;
+    mt_buf_put(u->out, s->r.p + s->copied, upto - s->copied);
+    s->copied = upto;
+}
+
+enum { OBJ_QUERY, OBJ_JSON, OBJ_PROXY };
+static int walk(unwrap *u, src *s, int kind, int depth);
+
+/* A JSONValue: a Vector of JSONValue, or of jsonObjectValue#c0de1bd9 key:string value:JSONValue */
+static int walk_json(unwrap *u, src *s, int depth)
+{
+    mt_reader *r = &s->r;
     const uint8_t *p; size_t n;
     switch (mt_rd_u32(r)) {
     case ID_JSON_NULL: return r->err;
@@ -90,7 +128,6 @@ static int skip_json(mt_reader *r, int depth)
     case ID_JSON_STRING: return mt_rd_tlbytes(r, &p, &n);
     case ID_JSON_ARRAY:
     case ID_JSON_OBJECT: {
-        /* a Vector of JSONValue, or of jsonObjectValue#c0de1bd9 key:string value:JSONValue */
         int obj = mt_le32(r->p + r->pos - 4) == ID_JSON_OBJECT;
         if (mt_rd_u32(r) != ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
         uint32_t c = mt_rd_u32(r);
@@ -100,7 +137,7 @@ static int skip_json(mt_reader *r, int depth)
                 if (mt_rd_u32(r) != 0xc0de1bd9u) return r->err ? r->err : MT_ERR_PROTO;
                 if (mt_rd_tlbytes(r, &p, &n) < 0) return r->err;
             }
-            int rc = skip_json(r, depth + 1);
+            int rc = walk(u, s, OBJ_JSON, depth + 1);
             if (rc < 0) return rc;
         }
         return r->err;
@@ -109,57 +146,116 @@ static int skip_json(mt_reader *r, int depth)
     }
 }
 
-/* Skips the wrappers around a query; returns the inner query's offset or a negative code. */
-int tdc_unwrap(const uint8_t *q, size_t n, size_t *off, int *layer)
+/* A query: a wrapper around another query, or the method call itself (the rest of the input). */
+static int walk_query(unwrap *u, src *s, int depth)
 {
-    mt_reader r;
-    mt_rd_init(&r, q, n);
-    for (int depth = 0; depth < 8; depth++) {
-        size_t at = r.pos;
-        uint32_t id = mt_rd_u32(&r);
-        const uint8_t *p; size_t pn;
-        switch (id) {
-        case ID_INVOKE_WITH_LAYER: {
-            int32_t l = mt_rd_i32(&r);
-            if (layer && !r.err) *layer = l;
-            break;
-        }
-        case ID_INVOKE_WITHOUT_UPDATES: break;
-        case ID_INVOKE_AFTER_MSG: mt_rd_u64(&r); break;
-        case ID_INVOKE_AFTER_MSGS: {
-            if (mt_rd_u32(&r) != ID_VECTOR) return MT_ERR_PROTO;
-            uint32_t c = mt_rd_u32(&r);
-            if (c > mt_rd_left(&r) / 8) return MT_ERR_RANGE;
-            mt_rd_raw(&r, (size_t)c * 8);
-            break;
-        }
-        case ID_INIT_CONNECTION: {
-            uint32_t flags = mt_rd_u32(&r);
-            mt_rd_u32(&r);                                   /* api_id */
-            for (int i = 0; i < 6; i++) mt_rd_tlbytes(&r, &p, &pn);
-            if (flags & 1) {
-                if (mt_rd_u32(&r) != ID_INPUT_CLIENT_PROXY) return MT_ERR_PROTO;
-                mt_rd_tlbytes(&r, &p, &pn);
-                mt_rd_u32(&r);
-            }
-            if (flags & 2) { int rc = skip_json(&r, 0); if (rc < 0) return rc; }
-            break;
-        }
-        default:
-            if (r.err) return r.err;
-            *off = at;
-            return MT_OK;
-        }
-        if (r.err) return r.err;
+    mt_reader *r = &s->r;
+    size_t at = r->pos;
+    const uint8_t *p; size_t pn;
+    int rc = MT_OK;
+    switch (mt_rd_u32(r)) {
+    case ID_INVOKE_WITH_LAYER: {
+        int32_t l = mt_rd_i32(r);
+        if (u->layer && !r->err) *u->layer = l;
+        break;
     }
-    return MT_ERR_DEPTH;
+    case ID_INVOKE_WITHOUT_UPDATES: break;
+    case ID_INVOKE_AFTER_MSG: mt_rd_u64(r); break;
+    case ID_INVOKE_AFTER_MSGS: {
+        if (mt_rd_u32(r) != ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
+        uint32_t c = mt_rd_u32(r);
+        if (c > mt_rd_left(r) / 8) return MT_ERR_RANGE;
+        mt_rd_raw(r, (size_t)c * 8);
+        break;
+    }
+    case ID_INIT_CONNECTION: {
+        uint32_t flags = mt_rd_u32(r);
+        mt_rd_u32(r);                                        /* api_id */
+        for (int i = 0; i < 6; i++) mt_rd_tlbytes(r, &p, &pn);
+        if (r->err) return r->err;
+        if (flags & 1) rc = walk(u, s, OBJ_PROXY, depth + 1);
+        if (rc >= 0 && (flags & 2)) rc = walk(u, s, OBJ_JSON, depth + 1);
+        if (rc < 0) return rc;
+        break;
+    }
+    default:
+        if (r->err) return r->err;
+        copy_to(u, s, at);
+        u->off = u->out->len;
+        r->pos = r->len;
+        return MT_OK;
+    }
+    if (r->err) return r->err;
+    return walk(u, s, OBJ_QUERY, depth + 1);
+}
+
+/* The object of `kind` at the reader, inflating a gzip_packed that stands for it. */
+static int walk(unwrap *u, src *s, int kind, int depth)
+{
+    if (depth > UNWRAP_DEPTH) return MT_ERR_DEPTH;
+    mt_reader *r = &s->r;
+    if (mt_rd_left(r) >= 4 && mt_le32(r->p + r->pos) == ID_GZIP_PACKED) {
+        copy_to(u, s, r->pos);
+        mt_rd_u32(r);
+        const uint8_t *p; size_t pn;
+        if (mt_rd_tlbytes(r, &p, &pn) < 0) return r->err;
+        s->copied = r->pos;
+        mt_buf z;
+        mt_buf_init(&z);
+        int rc = mt_inflate_any(p, pn, u->budget, &z);
+        if (rc >= 0) {
+            u->budget -= z.len;
+            src t = { .copied = 0 };
+            mt_rd_init(&t.r, z.data, z.len);
+            rc = walk(u, &t, kind, depth + 1);
+            if (rc >= 0 && mt_rd_left(&t.r) != 0) rc = MT_ERR_PROTO;   /* more than one object */
+            if (rc >= 0) copy_to(u, &t, t.r.pos);
+        }
+        mt_wipe(z.data, z.len);
+        mt_buf_free(&z);
+        return rc;
+    }
+    switch (kind) {
+    case OBJ_QUERY: return walk_query(u, s, depth);
+    case OBJ_JSON: return walk_json(u, s, depth);
+    default: {                           /* inputClientProxy address:string port:int */
+        const uint8_t *p; size_t pn;
+        if (mt_rd_u32(r) != ID_INPUT_CLIENT_PROXY) return r->err ? r->err : MT_ERR_PROTO;
+        mt_rd_tlbytes(r, &p, &pn);
+        mt_rd_u32(r);
+        return r->err;
+    }
+    }
+}
+
+int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, size_t *off, int *layer)
+{
+    unwrap u = { .out = out, .budget = MT_GZIP_MAX_OUT, .layer = layer };
+    src s = { .copied = 0 };
+    mt_rd_init(&s.r, q, n);
+    size_t start = out->len;
+    int rc = walk(&u, &s, OBJ_QUERY, 0);
+    if (rc >= 0) copy_to(&u, &s, s.r.pos);
+    if (rc >= 0 && out->oom) rc = MT_ERR_NOMEM;
+    if (rc < 0) {
+        mt_wipe(out->data + start, out->len - start);
+        out->len = start;
+        return rc;
+    }
+    *off = u.off;
+    return MT_OK;
 }
 
 uint32_t tdc_inner_id(const uint8_t *q, size_t n)
 {
+    mt_buf b;
+    mt_buf_init(&b);
     size_t off;
-    if (tdc_unwrap(q, n, &off, NULL) < 0 || n - off < 4) return n >= 4 ? mt_le32(q) : 0;
-    return mt_le32(q + off);
+    uint32_t id = n >= 4 ? mt_le32(q) : 0;
+    if (tdc_unwrap(q, n, &b, &off, NULL) >= 0 && b.len - off >= 4) id = mt_le32(b.data + off);
+    mt_wipe(b.data, b.len);
+    mt_buf_free(&b);
+    return id;
 }
 
 /* ---- answers ----------------------------------------------------------------- */
@@ -227,34 +323,44 @@ int tdc_fail(tdc_call *c, int code, const char *msg)
     return 0;
 }
 
-int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int *layer, int64_t req_msg_id,
-                   const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out)
+/* updates.getState: the state of an account that has seen no update yet (Telegram counts pts
+ * and seq from 1). Kept in one place so that real update counters can replace the constants.
+ * Like Telegram, 401 AUTH_KEY_UNREGISTERED before sign-in: clients (GramJS, mtcute) call it
+ * to learn whether their key is signed in. */
+static int m_get_state(tdc_call *c)
 {
-    size_t off;
+    if (!c->key->user_id) return tdc_fail(c, 401, "AUTH_KEY_UNREGISTERED");
+    mt_buf_put_u32(c->out, ID_UPDATES_STATE);
+    mt_buf_put_i32(c->out, 1);                              /* pts */
+    mt_buf_put_i32(c->out, 0);                              /* qts */
+    mt_buf_put_i32(c->out, (int32_t)(c->now_ms / 1000));    /* date */
+    mt_buf_put_i32(c->out, 1);                              /* seq */
+    mt_buf_put_i32(c->out, 0);                              /* unread_count */
+    return 1;
+}
+
+int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, const uint8_t *q, size_t n,
+                   int64_t now_ms, mt_buf *out)
+{
+    tdc_call c = { srv, key, sess, dc, layer, now_ms, out };
+    mt_reader r;
+    mt_rd_init(&r, q, n);
+    uint32_t id = mt_rd_u32(&r);
     int rc;
-    int ur = tdc_unwrap(q, n, &off, layer);
-    tdc_call c = { srv, key, sess, dc, *layer, now_ms, out };
-    (void)req_msg_id;
-    if (ur < 0) {
-        rc = tdc_fail(&c, 400, "INPUT_REQUEST_INVALID");
-    } else {
-        mt_reader r;
-        mt_rd_init(&r, q + off, n - off);
-        uint32_t id = mt_rd_u32(&r);
-        switch (id) {
-        case ID_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
-        case ID_GET_NEAREST_DC:
-            mt_buf_put_u32(out, ID_NEAREST_DC);
-            tdc_put_str(out, "ZZ");
-            mt_buf_put_i32(out, dc);
-            mt_buf_put_i32(out, dc);
-            rc = 1;
-            break;
-        default:
-            rc = tdc_login_answer(&c, id, &r);
-            if (rc == TDC_NOT_MINE) rc = tdc_fail(&c, 400, "METHOD_INVALID");
-            break;
-        }
+    switch (id) {
+    case ID_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
+    case ID_GET_NEAREST_DC:
+        mt_buf_put_u32(out, ID_NEAREST_DC);
+        tdc_put_str(out, "ZZ");
+        mt_buf_put_i32(out, dc);
+        mt_buf_put_i32(out, dc);
+        rc = 1;
+        break;
+    case ID_GET_STATE: rc = m_get_state(&c); break;
+    default:
+        rc = tdc_login_answer(&c, id, &r);
+        if (rc == TDC_NOT_MINE) rc = tdc_fail(&c, 400, "METHOD_INVALID");
+        break;
     }
     return out->oom ? MT_ERR_NOMEM : rc;
 }

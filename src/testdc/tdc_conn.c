@@ -74,6 +74,7 @@ struct tdc_conn {
     int64_t first_msg_id;
     mt_crypto_ctx *cc;       /* this connection's crypto context (lazily made) */
     mt_buf res, out, pkt;    /* reused per message: an answer, its rpc_result, its packet */
+    mt_buf flat;             /* reused per message: the request unwrapped (tdc_unwrap) */
     mt_random_pool pool;     /* padding and per-message randomness, refilled from srv->rnd */
 };
 
@@ -119,6 +120,7 @@ void tdc_conn_free(tdc_conn *c)
     mt_buf_free(&c->res);
     mt_buf_free(&c->out);
     mt_buf_free(&c->pkt);
+    mt_buf_free(&c->flat);
     free(c->batch);
     free(c->acks);
     tdc_out *o = c->head;
@@ -150,7 +152,7 @@ static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno,
         } else {
             snprintf(inner, sizeof inner, "(#%08x)", r);
         }
-    } else if (name && (id == 0xda9b0d0du || id == 0xc1cd5ea9u || id == 0xbf9459b7u)) {
+    } else if (name && (id == 0xda9b0d0du || id == 0xc1cd5ea9u || id == 0xbf9459b7u || id == ID_GZIP_PACKED)) {
         uint32_t q = tdc_inner_id(b, n);
         const char *qn = tdc_name(q);
         if (qn) snprintf(inner, sizeof inner, "(%s)", qn);
@@ -408,11 +410,15 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     if (len < 4) return MT_ERR_PROTO;
     uint32_t id = mt_le32(body);
     if (id == MT_CONTAINER_ID) return MT_ERR_PROTO;          /* nested */
+    /* A content message carries an odd seqno (else bad_msg_notification 35), a msgs_ack, which
+     * needs no answer, an even one (else 34). Telegram does not enforce the second: clients such
+     * as mtcute put acks with odd seqnos in their containers. Only strict_seqno refuses them. */
     if (id == ID_MSGS_ACK) {
-        if (seqno & 1) return send_bad_msg(c, s->session_id, msg_id, seqno, 35, now_ms);
+        if ((seqno & 1) && c->srv->cfg.faults.strict_seqno)
+            return send_bad_msg(c, s->session_id, msg_id, seqno, 34, now_ms);
         return MT_OK;
     }
-    if (!(seqno & 1)) return send_bad_msg(c, s->session_id, msg_id, seqno, 34, now_ms);
+    if (!(seqno & 1)) return send_bad_msg(c, s->session_id, msg_id, seqno, 35, now_ms);
     s->nrecv++;
     if (c->nacks == c->capacks) {
         int nc = c->capacks ? c->capacks * 2 : 16;
@@ -437,23 +443,27 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     mt_buf res = c->res, out = c->out;
     res.len = out.len = 0;
     res.oom = out.oom = 0;
-    mt_reader r;
-    mt_rd_init(&r, body + 4, len - 4);
+    mt_buf *flat = &c->flat;
+    flat->len = 0;
+    flat->oom = 0;
     int64_t srv_ms = tdc_server_ms(c->srv, now_ms);
     int rc = MT_OK;
-    /* service queries inside invokeWithLayer & co (a connection's first request) are
-     * answered in an rpc_result */
-    int wrapped = 0;
-    size_t off;
-    if (tdc_unwrap(body, len, &off, &c->layer) >= 0 && off > 0 && len - off >= 4) {
-        uint32_t inner = mt_le32(body + off);
-        if (inner == ID_PING || inner == ID_PING_DELAY || inner == ID_GET_FUTURE_SALTS ||
-            inner == ID_DESTROY_SESSION || inner == ID_RPC_DROP_ANSWER) {
+    /* the query without its wrappers, gzip_packed inflated; service queries inside
+     * invokeWithLayer & co (a connection's first request) are answered in an rpc_result */
+    size_t off = 0;
+    int ur = tdc_unwrap(body, len, flat, &off, &c->layer);
+    if (ur < 0) {
+        tdc_log(c->srv, 1, "dc%d conn%d msg_id=%lld: bad request (%s)", c->dc, c->id, (long long)msg_id, mt_strerror(ur));
+    } else if (flat->len - off >= 4) {
+        uint32_t inner = mt_le32(flat->data + off);
+        if (off == 0 || inner == ID_PING || inner == ID_PING_DELAY || inner == ID_GET_FUTURE_SALTS ||
+            inner == ID_DESTROY_SESSION || inner == ID_RPC_DROP_ANSWER)
             id = inner;
-            wrapped = 1;
-            mt_rd_init(&r, body + off + 4, len - off - 4);
-        }
     }
+    int wrapped = off > 0;
+    mt_reader r;
+    if (ur < 0) mt_rd_init(&r, body + 4, len - 4);
+    else mt_rd_init(&r, flat->data + off + 4, flat->len - off - 4);
     mt_buf *direct = wrapped ? &res : &out;    /* pong and future_salts: bare unless wrapped */
     switch (id) {
     case ID_PING:
@@ -514,7 +524,9 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         break;
     }
     default:
-        rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, &c->layer, msg_id, body, len, srv_ms, &res);
+        if (ur < 0) tdc_put_rpc_error(&res, 400, "INPUT_REQUEST_INVALID");
+        else rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, c->layer, flat->data + off, flat->len - off, srv_ms,
+                                 &res);
         if (rc >= 0) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
@@ -526,7 +538,9 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     }
     mt_wipe(res.data, res.len);
     mt_wipe(out.data, out.len);
-    res.len = out.len = 0;
+    mt_wipe(flat->data, flat->len);
+    res.len = out.len = flat->len = 0;
+    if (flat->cap > ((size_t)1 << 20)) mt_buf_free(flat);
     if (res.cap > ((size_t)1 << 20)) mt_buf_free(&res);     /* keep no big buffer around */
     if (out.cap > ((size_t)1 << 20)) mt_buf_free(&out);
     c->res = res;

@@ -39,7 +39,7 @@ static void usage(FILE *f)
           "                      [--qr-lifetime S] [--qr-auto-accept PHONE]\n"
           "                      [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
-          "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N\n"
+          "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N strict_seqno\n"
           "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
 }
 
@@ -68,6 +68,7 @@ static int parse_fault(tdc_faults *f, const char *arg)
     else if (IS("clock_offset") && eq) f->clock_offset = v;
     else if (IS("delay_ms") && eq && v >= 0 && v <= 600000) f->delay_ms = (int)v;
     else if (IS("drop_after") && eq && v >= 0) f->drop_after = (int)v;
+    else if (IS("strict_seqno")) f->strict_seqno = v != 0;
     else if (IS("replay")) f->replay = v != 0;
     else if (IS("nested_container")) f->nested = v != 0;
     else if (IS("gzip_bomb")) f->gzip_bomb = v != 0;
