@@ -16,6 +16,7 @@
 // every check passed, 1 on a mismatch, 2 on a crash, 3 on the watchdog.
 
 const { Api, API_ID, API_HASH, makeClient, describeError, classifyHandshakeError } = require("./gramjs_common");
+const { checker } = require("./walk_checks");
 
 const fs = require("fs");
 const raw = process.argv[2] || "{}";
@@ -34,61 +35,18 @@ setTimeout(() => {
     emit(3);
 }, Number(args.timeout_ms || 30000));
 
-function check(step, cond, what) {
-    result.checks++;
-    if (!cond) {
-        result.failures.push(`${step}: ${what}`);
-    }
-}
+const { check, step, expectError, expectValue, checkSentCode: checkSent } = checker(result, {
+    nameOf: (r) => r.className,
+    describeError,
+});
 
-// Runs `fn`, records its outcome as a step: { step, result: className } or { step, error }.
-async function step(name, fn) {
-    const rec = { step: name };
-    result.steps.push(rec);
-    try {
-        const r = await fn();
-        rec.result = r && r.className;
-        return { value: r };
-    } catch (e) {
-        rec.error = describeError(e);
-        return { error: rec.error };
-    }
-}
-
-function expectError(name, r, code, message) {
-    check(name, r.error !== undefined, `expected ${code} ${message}, got a result`);
-    if (r.error) {
-        check(name, r.error.code === code && r.error.message === message,
-            `expected ${code} ${message}, got ${r.error.code} ${r.error.message}`);
-    }
-}
-
-function expectValue(name, r) {
-    check(name, r.error === undefined, r.error ? `unexpected error ${r.error.code} ${r.error.message}` : "");
-    return r.value;
-}
-
-// One auth.SentCode: its type (and length/pattern), next_type and timeout.
+// One auth.SentCode (GramJS's class names): its type (and length/pattern), next_type and timeout.
 function checkSentCode(name, sc, type, nextType) {
-    if (!sc) {
-        return;
-    }
-    check(name, sc.className === "auth.SentCode", `got ${sc.className}`);
-    check(name, sc.type && sc.type.className === type, `type ${sc.type && sc.type.className}, want ${type}`);
-    if (type === "auth.SentCodeTypeFlashCall") {
-        check(name, typeof sc.type.pattern === "string" && sc.type.pattern.length > 0, "empty flash call pattern");
-    } else if (sc.type) {
-        check(name, sc.type.length === 5, `code length ${sc.type.length}`);
-    }
-    check(name, typeof sc.phoneCodeHash === "string" && sc.phoneCodeHash.length > 0, "empty phone_code_hash");
-    if (nextType) {
-        check(name, sc.nextType && sc.nextType.className === nextType,
-            `next_type ${sc.nextType && sc.nextType.className}, want ${nextType}`);
-        check(name, Number.isInteger(sc.timeout) && sc.timeout > 0, `timeout ${sc.timeout}`);
-    } else {
-        check(name, sc.nextType === undefined || sc.nextType === null, `next_type ${sc.nextType && sc.nextType.className} on the last step`);
-        check(name, sc.timeout === undefined || sc.timeout === null, `timeout ${sc.timeout} on the last step`);
-    }
+    checkSent(name, sc && {
+        name: sc.className, type: sc.type && sc.type.className, length: sc.type && sc.type.length,
+        pattern: sc.type && sc.type.pattern, hash: sc.phoneCodeHash,
+        nextType: sc.nextType && sc.nextType.className, timeout: sc.timeout,
+    }, "auth.SentCode", type, nextType);
 }
 
 // auth.resendCode#3ef1a9bf phone_number:string phone_code_hash:string (layers before the

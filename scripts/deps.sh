@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the build and the tests need (as root), or says
 # the exact command to run and stops. Also installs the pinned npm packages of
-# the interop specs (GramJS) when they are missing.
+# the interop specs (GramJS, mtcute) when they are missing or older than the lock file.
 set -e
 pkgs="lua5.4 liblua5.4-dev lua-busted luarocks libssl-dev zlib1g-dev nodejs npm"
 missing=""
@@ -23,6 +23,9 @@ if [ -n "$missing" ]; then
         exit 1
     fi
 fi
-if [ -f interop/package-lock.json ] && [ ! -d interop/node_modules ]; then
+# npm writes node_modules/.package-lock.json on every install: a lock file newer than it
+# means packages were added or changed since.
+if [ -f interop/package-lock.json ] && { [ ! -f interop/node_modules/.package-lock.json ] ||
+        [ interop/package-lock.json -nt interop/node_modules/.package-lock.json ]; }; then
     (cd interop && npm ci --no-audit --no-fund)
 fi

@@ -4,11 +4,8 @@
 -- GramJS shares no code with us, so agreement checks the server and the crypto both sides share
 -- against Telegram's protocol. The test DC's key is injected into GramJS's key table; the
 -- server is not weakened.
-local json = require("dkjson")
+local helpers = require("helpers")
 local testdc = require("mtproto.testdc")
-
-local ROOT = os.getenv("MTPROTO_ROOT") or "."
-local INTEROP = ROOT .. "/interop"
 
 local TRANSPORTS = {
   "full", "abridged", "obfuscated", "intermediate", "padded",
@@ -16,82 +13,41 @@ local TRANSPORTS = {
 }
 
 -- What every run must show, step by step: the class of the answer, or the server's error.
-local EXPECTED_STEPS = {
+local EXPECTED_STEPS = helpers.concat({
   { step = "help.getConfig", result = "Config" },
   { step = "help.getNearestDc", result = "NearestDc" },
   { step = "auth.sendCode", result = "auth.SentCode" },
   { step = "auth.resendCode -> Sms", result = "auth.SentCode" },
   { step = "auth.resendCode#3ef1a9bf -> Call", result = "auth.SentCode" },
   { step = "auth.resendCode -> FlashCall", result = "auth.SentCode" },
-  { step = "auth.resendCode -> unavailable", error = { code = 406, message = "SEND_CODE_UNAVAILABLE" } },
-  { step = "auth.resendCode empty hash", error = { code = 400, message = "PHONE_CODE_HASH_EMPTY" } },
-  { step = "auth.resendCode unknown hash", error = { code = 400, message = "PHONE_CODE_EXPIRED" } },
-  { step = "auth.resendCode bad number", error = { code = 400, message = "PHONE_NUMBER_INVALID" } },
-  { step = "auth.sendCode bad number", error = { code = 400, message = "PHONE_NUMBER_INVALID" } },
-  { step = "auth.sendCode other DC", error = { code = 303, message = "PHONE_MIGRATE_1" } },
+}, helpers.INTEROP_LADDER_ERRORS, {
   { step = "auth.sendCode (sign in)", result = "auth.SentCode" },
   { step = "auth.signIn wrong code", error = { code = 400, message = "PHONE_CODE_INVALID" } },
   { step = "auth.signIn", result = "auth.Authorization" },
   { step = "auth.sendCode migrated", result = "auth.SentCode" },
   { step = "auth.signIn migrated", result = "auth.Authorization" },
-}
+})
 
 -- Server faults an independent client must ride through unchanged (each on its own test DC).
 -- Not `gzip`: GramJS does not unwrap an rpc_error inside gzip_packed (it hands the RpcError
 -- object back as a result), so only the success steps would agree.
-local FAULTS = {
-  { "bad_salt", { bad_salt = true } },
-  { "new_session", { new_session = true } },
-  { "update_first", { update_first = true } },
-  { "clock_offset", { clock_offset = 120 } },
-}
-
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function have_gramjs()
-  local f = io.open(INTEROP .. "/node_modules/telegram/package.json")
-  if f then f:close() end
-  local p = io.popen("node --version 2>/dev/null")
-  local v = p and p:read("l")
-  if p then p:close() end
-  return f ~= nil and v ~= nil and v:match("^v%d+")
-end
+local FAULTS = helpers.INTEROP_FAULTS
 
 -- At most this many node processes at once: each runs two handshakes in pure JS (about 0.1 s
 -- of CPU each), and a crowded CPU only makes every run slower.
 local PARALLEL = 4
 
--- Starts `node interop/<script> @args.json` without waiting; returns a function that waits for
--- it and returns (decoded JSON line or nil, raw output, exit status).
-local function spawn_node(script, args)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(json.encode(args))
-  f:close()
-  -- `make test SANITIZE=1` preloads ASan into every child: node is not ours to check.
-  local p = assert(io.popen(("env -u LD_PRELOAD -u ASAN_OPTIONS node %s @%s 2>&1"):format(sh_quote(INTEROP .. "/" .. script), sh_quote(path))))
-  return function()
-    local out = p:read("a")
-    local _, _, status = p:close()
-    os.remove(path)
-    local line = out:match("(%b{})%s*$")
-    return line and json.decode(line), out, status
-  end
-end
-
 describe("GramJS (npm telegram) against mtproto-testdc", function()
-  assert(have_gramjs(), "GramJS is not installed: run `make deps` (npm ci in interop/) with node >= 18 on PATH")
+  local unavailable = helpers.interop_unavailable("telegram")
+  if unavailable then
+    it("is skipped", function() pending(unavailable) end)
+    return
+  end
 
   local dc
   local fault_dcs = {}
   local runs = {}
-
-  local function dc_args(d, extra)
-    local a = { host = d.host, ports = {}, rsa_public_pem = d.pem, fingerprint = d.fingerprint, timeout_ms = 60000 }
-    for i = 1, 3 do a.ports[tostring(i)] = d.ports[i] end
-    for k, v in pairs(extra) do a[k] = v end
-    return a
-  end
+  local dc_args = helpers.interop_args
 
   setup(function()
     dc = assert(testdc.start{ dcs = 3 })
@@ -121,17 +77,9 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
     queue[#queue + 1] = { "qr:auto", dc_args(fault_dcs.qr_auto, { scenario = "auto", dc = 2,
       auto_phone = "9996611500" }), "gramjs_qr.js" }
 
-    local inflight = {}
-    local function reap()
-      local job = table.remove(inflight, 1)
-      local res, out, status = job[2]()
-      runs[job[1]] = { res = res, out = out, status = status }
-    end
-    for _, job in ipairs(queue) do
-      if #inflight >= PARALLEL then reap() end
-      inflight[#inflight + 1] = { job[1], spawn_node(job[3] or "gramjs_login.js", job[2]) }
-    end
-    while #inflight > 0 do reap() end
+    local jobs = {}
+    for i, job in ipairs(queue) do jobs[i] = { job[1], job[3] or "gramjs_login.js", job[2] } end
+    runs = helpers.run_node_jobs(jobs, PARALLEL)
   end)
 
   teardown(function()

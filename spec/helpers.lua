@@ -138,6 +138,102 @@ function M.raw_exchange(port, bytes)
   return out
 end
 
+-- ---- interop/: independent clients (node scripts) against the test DC ----------------------
+
+M.INTEROP = (os.getenv("MTPROTO_ROOT") or ".") .. "/interop"
+
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Why the interop specs cannot run here: a string when node is not on PATH (they are skipped,
+-- saying so), nil when they can. Raises when node is there but npm `package` is not installed
+-- in interop/: a forgotten `npm ci` must fail, not skip.
+function M.interop_unavailable(package)
+  local p = io.popen("node --version 2>/dev/null")
+  local v = p and p:read("l")
+  if p then p:close() end
+  if not (v and v:match("^v%d+")) then
+    return "node is not on PATH: the interop specs need node >= 18 and `npm ci` in interop/"
+  end
+  local f = io.open(M.INTEROP .. "/node_modules/" .. package .. "/package.json")
+  if not f then error(package .. " is not installed: run `make deps` (npm ci in interop/)", 2) end
+  f:close()
+  return nil
+end
+
+-- The errors every interop walk meets, in this order, once the resends of its code ran out:
+-- what the test DC answers any client.
+M.INTEROP_LADDER_ERRORS = {
+  { step = "auth.resendCode -> unavailable", error = { code = 406, message = "SEND_CODE_UNAVAILABLE" } },
+  { step = "auth.resendCode empty hash", error = { code = 400, message = "PHONE_CODE_HASH_EMPTY" } },
+  { step = "auth.resendCode unknown hash", error = { code = 400, message = "PHONE_CODE_EXPIRED" } },
+  { step = "auth.resendCode bad number", error = { code = 400, message = "PHONE_NUMBER_INVALID" } },
+  { step = "auth.sendCode bad number", error = { code = 400, message = "PHONE_NUMBER_INVALID" } },
+  { step = "auth.sendCode other DC", error = { code = 303, message = "PHONE_MIGRATE_1" } },
+}
+
+-- Server faults an independent client must ride through unchanged: { name, faults } rows.
+M.INTEROP_FAULTS = {
+  { "bad_salt", { bad_salt = true } },
+  { "new_session", { new_session = true } },
+  { "update_first", { update_first = true } },
+  { "clock_offset", { clock_offset = 120 } },
+}
+
+-- The lists given, one after the other, in one new list.
+function M.concat(...)
+  local out = {}
+  for _, list in ipairs{ ... } do
+    for _, v in ipairs(list) do out[#out + 1] = v end
+  end
+  return out
+end
+
+-- The JSON arguments of an interop script for test DC `d`: its start-up data, `extra` merged.
+function M.interop_args(d, extra)
+  local a = { host = d.host, ports = {}, rsa_public_pem = d.pem, fingerprint = d.fingerprint, timeout_ms = 60000 }
+  for i = 1, d.dcs do a.ports[tostring(i)] = d.ports[i] end
+  for k, v in pairs(extra or {}) do a[k] = v end
+  return a
+end
+
+-- Starts `node interop/<script> @args.json` without waiting; returns a function that waits for
+-- it and returns (decoded JSON line or nil, raw output, exit status).
+local function spawn_node(script, args)
+  local json = require("dkjson")
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(json.encode(args))
+  f:close()
+  -- `make test SANITIZE=1` preloads ASan into every child: node is not ours to check.
+  local p = assert(io.popen(("env -u LD_PRELOAD -u ASAN_OPTIONS node %s @%s 2>&1"):format(
+    sh_quote(M.INTEROP .. "/" .. script), sh_quote(path))))
+  return function()
+    local out = p:read("a")
+    local _, _, status = p:close()
+    os.remove(path)
+    local line = out:match("(%b{})%s*$")
+    return line and json.decode(line), out, status
+  end
+end
+
+-- Runs interop scripts, at most `parallel` node processes at once (each does handshakes in pure
+-- JS; a crowded CPU only makes every run slower). jobs = { { name, script, args }, ... };
+-- returns { [name] = { res = decoded JSON line, out = output, status = exit status } }.
+function M.run_node_jobs(jobs, parallel)
+  local runs, inflight = {}, {}
+  local function reap()
+    local job = table.remove(inflight, 1)
+    local res, out, status = job[2]()
+    runs[job[1]] = { res = res, out = out, status = status }
+  end
+  for _, job in ipairs(jobs) do
+    if #inflight >= parallel then reap() end
+    inflight[#inflight + 1] = { job[1], spawn_node(job[2], job[3]) }
+  end
+  while #inflight > 0 do reap() end
+  return runs
+end
+
 -- Waits (up to `limit` seconds) until fn() is true; returns its last value.
 function M.eventually(fn, limit)
   local conn = require("mtproto.core").conn
