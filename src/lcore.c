@@ -10,6 +10,7 @@ static const struct { const char *name; lua_CFunction open; } parts[] = {
     { "conn", mt_open_conn },
     { "srp", mt_open_srp },
     { "file", mt_open_file },
+    { "link", mt_open_link },
 };
 
 int luaopen_mtproto_core(lua_State *L)

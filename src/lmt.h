@@ -7,15 +7,17 @@
 #include <lauxlib.h>
 #include "mt_buf.h"
 #include "mt_crypto.h"
+#include "mt_link.h"
 
 int mt_open_tl(lua_State *L);        /* ltl.c: schema registry and TL codec */
 int mt_open_crypto(lua_State *L);    /* lcrypto.c: hashes, AES-IGE, message keys, RSA */
 int mt_open_auth(lua_State *L);      /* lauth.c: handshake client and server objects */
 int mt_open_transport(lua_State *L); /* ltransport.c: transport framing objects */
 int mt_open_session(lua_State *L);   /* lsession.c: the sans-IO session object */
-int mt_open_conn(lua_State *L);      /* lconn.c: the TCP driver */
 int mt_open_srp(lua_State *L);       /* lsrp.c: two-step verification (SRP) */
 int mt_open_file(lua_State *L);      /* lfile.c: session-file reads, atomic writes, locks */
+int mt_open_conn(lua_State *L);      /* lconn.c: the socket shell of a link */
+int mt_open_link(lua_State *L);      /* llink.c: the sans-IO connection object */
 
 /* ---- helpers shared by the bindings (lmt_util.c) ---- */
 
@@ -57,5 +59,20 @@ const uint8_t *lmt_check_len(lua_State *L, int i, size_t want, const char *what)
 
 /* The MTProto 2.0 direction argument at index i: 0 (client to server) or 8; raises otherwise. */
 int lmt_check_x(lua_State *L, int i);
+
+/* ---- the link's options, shared by core.link and core.conn (llink.c) ---- */
+
+/* Reads the link options of the table at index t (dc_id, transport, rsa_keys, auth_key,
+ * salt, time_offset, timeout, connect_timeout, init) into cfg and init (strings and key
+ * arrays stay anchored on the stack and in the table: keep both until mt_link_new);
+ * raises luaL_argerror(L, t, ...) on a bad one. */
+void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init);
+/* A call's outcome (mt_session_take's st, data, len, code): pushes the answer bytes (1), or
+ * nil and { code =, message =, detail = } (2), or false when still pending (1). */
+int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code);
+/* Pushes nil and the link's last error as { code =, message =, detail = }; returns 2. */
+int lmt_push_link_error(lua_State *L, const mt_link *l, int rc);
+/* Pushes the state table of conn:state() / link:state(). */
+void lmt_push_link_state(lua_State *L, mt_link *l);
 
 #endif

@@ -1,9 +1,8 @@
-/* The blocking TCP driver (see mt_conn.h). */
+/* The socket shell around a link (see mt_conn.h). */
 #include <errno.h>
-#include <fcntl.h>
+#include <math.h>
 #include <netdb.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,37 +13,23 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include "mt_conn.h"
-#include "mt_transport.h"
-#include "mt_auth.h"
-#include "mt_msg.h"
-#include "mt_rsa.h"
 
-#define READ_CHUNK   (256 * 1024)
-#define ACK_DELAY    0.2     /* seconds of quiet before owed acks go out alone */
-#define ACK_BATCH    64      /* owed acks that go out at once */
-#define BACKOFF_MAX  3.0
+#define READ_CHUNK (256 * 1024)
 
 struct mt_conn {
+    mt_link *link;
     char *host;
     int port;
-    int32_t dc_id;
-    int kind;
-    double timeout, connect_timeout;
-    mt_rsa_keys *keys;
-    mt_session *sess;
-    mt_transport *tr;
     int fd;
-    int rcvtimeo_ms;        /* the socket's SO_RCVTIMEO, -1 before it is set */
-    int need_key;           /* the server forgot our key (-404): handshake on connect */
-    unsigned connections;
-    int failures;           /* consecutive failed connection attempts */
-    mt_log_fn log;
-    void *log_ud;
-    int log_level;
-    mt_buf wbuf, pkt, updates;
+    unsigned fd_epoch;          /* the link epoch the socket belongs to */
+    int connecting;             /* a non-blocking connect is in progress */
+    int blocked;                /* the last write stopped at EAGAIN */
+    int lost;                   /* a LOST event came since the caller last looked */
+    int rcvtimeo_ms;            /* the socket's SO_RCVTIMEO, -1 before it is set */
+    struct addrinfo *ai, *ai_next;
+    int last_errno;
+    mt_buf updates;
     uint8_t *rbuf;
-    int err_code;
-    char err_msg[40], err_detail[200];
 };
 
 double mt_clock_monotonic(void)
@@ -61,102 +46,246 @@ double mt_clock_wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void clog_(mt_conn *c, int level, const char *fmt, ...)
-{
-    if (!c->log || level > c->log_level) return;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->log(c->log_ud, level, msg);
-}
-
-/* Records the error and returns its code. */
-static int fail(mt_conn *c, int code, const char *msg, const char *fmt, ...)
-{
-    c->err_code = code;
-    snprintf(c->err_msg, sizeof c->err_msg, "%s", msg);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err_detail, sizeof c->err_detail, fmt, ap);
-    va_end(ap);
-    clog_(c, MT_LOG_INFO, "%s: %s", c->err_msg, c->err_detail);
-    return code;
-}
-
-const char *mt_conn_error(const mt_conn *c, const char **detail)
-{
-    if (detail) *detail = c->err_detail;
-    return c->err_msg;
-}
-
+const char *mt_conn_error(const mt_conn *c, const char **detail) { return mt_link_error(c->link, detail); }
 mt_buf *mt_conn_updates(mt_conn *c) { return &c->updates; }
-mt_session *mt_conn_session(mt_conn *c) { return c->sess; }
-unsigned mt_conn_connections(const mt_conn *c) { return c->connections; }
+mt_link *mt_conn_link(mt_conn *c) { return c->link; }
+mt_session *mt_conn_session(mt_conn *c) { return mt_link_session(c->link); }
+unsigned mt_conn_connections(const mt_conn *c) { return mt_link_connections(c->link); }
+int mt_conn_fd(const mt_conn *c) { return c->fd; }
 
 mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
 {
     *err = MT_ERR_ARG;
     if (!cfg->host || !*cfg->host || cfg->port <= 0 || cfg->port > 65535) return NULL;
-    if (cfg->transport < MT_TR_ABRIDGED || cfg->transport > MT_TR_OBFUSCATED) return NULL;
     *err = MT_ERR_NOMEM;
     mt_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->fd = -1;
-    mt_buf_init(&c->wbuf); mt_buf_init(&c->pkt); mt_buf_init(&c->updates);
+    mt_buf_init(&c->updates);
     c->port = cfg->port;
-    c->dc_id = cfg->dc_id;
-    c->kind = cfg->transport;
-    c->timeout = cfg->timeout > 0 ? cfg->timeout : 10;
-    c->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout : 5;
-    c->log = cfg->log; c->log_ud = cfg->log_ud; c->log_level = cfg->log_level;
     c->host = strdup(cfg->host);
     c->rbuf = malloc(READ_CHUNK);
-    c->keys = mt_rsa_keys_new(cfg->rsa_pems == NULL);
-    if (!c->host || !c->rbuf || !c->keys) goto fail;
-    for (size_t i = 0; cfg->rsa_pems && cfg->rsa_pems[i]; i++) {
-        size_t n = cfg->rsa_pem_lens ? cfg->rsa_pem_lens[i] : strlen(cfg->rsa_pems[i]);
-        int rc = mt_rsa_keys_add_pem(c->keys, cfg->rsa_pems[i], n);
-        if (rc) { *err = rc; goto fail; }
+    char peer[300];
+    snprintf(peer, sizeof peer, "%s:%d", cfg->host, cfg->port);
+    mt_link_config lc = cfg->link;
+    lc.peer = peer;
+    lc.wall_offset = mt_clock_wall() - mt_clock_monotonic();
+    if (!c->host || !c->rbuf || !(c->link = mt_link_new(&lc, err))) {
+        if (*err == MT_OK) *err = MT_ERR_NOMEM;
+        mt_conn_free(c);
+        return NULL;
     }
-    mt_session_config sc;
-    memset(&sc, 0, sizeof sc);
-    sc.auth_key = cfg->auth_key;
-    sc.salt = cfg->salt;
-    sc.time_offset = cfg->time_offset;
-    sc.log = cfg->log; sc.log_ud = cfg->log_ud; sc.log_level = cfg->log_level;
-    sc.init = cfg->init;
-    c->sess = mt_session_new(&sc);
-    if (!c->sess) goto fail;
-    *err = MT_OK;
     return c;
-fail:
-    mt_conn_free(c);
-    return NULL;
 }
 
-void mt_conn_close(mt_conn *c)
+static void close_socket(mt_conn *c)
 {
     if (c->fd >= 0) { close(c->fd); c->fd = -1; }
-    mt_transport_free(c->tr);
-    c->tr = NULL;
-    c->wbuf.len = 0;
+    if (c->ai) { freeaddrinfo(c->ai); c->ai = c->ai_next = NULL; }
+    c->connecting = c->blocked = 0;
 }
 
 void mt_conn_free(mt_conn *c)
 {
     if (!c) return;
-    mt_conn_close(c);
-    mt_session_free(c->sess);
-    mt_rsa_keys_free(c->keys);
-    mt_buf_free(&c->wbuf); mt_buf_free(&c->pkt); mt_buf_free(&c->updates);
+    close_socket(c);
+    mt_link_free(c->link);
+    mt_buf_free(&c->updates);
     if (c->rbuf) { mt_wipe(c->rbuf, READ_CHUNK); free(c->rbuf); }
     free(c->host);
     free(c);
 }
 
-/* ---- socket I/O with deadlines (monotonic seconds) ---- */
+/* Keeps the updates, notes losses, drops the rest (answers are looked up by id). */
+static void drain_events(mt_conn *c)
+{
+    size_t n;
+    const mt_link_event *ev = mt_link_events(c->link, &n);
+    if (!n) return;
+    const uint8_t *data = mt_link_event_data(c->link);
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].kind == MT_LINK_EV_LOST) c->lost = 1;
+        if (ev[i].kind != MT_LINK_EV_UPDATE) continue;
+        mt_buf_put_u32(&c->updates, (uint32_t)ev[i].len);
+        mt_buf_put(&c->updates, data + ev[i].off, ev[i].len);
+    }
+    mt_link_events_clear(c->link);
+}
+
+static void lost_errno(mt_conn *c, int code, const char *what, int e)
+{
+    char d[200];
+    snprintf(d, sizeof d, "%s: %s", what, strerror(e));
+    mt_link_lost(c->link, mt_clock_monotonic(), code, d);
+}
+
+/* Starts a non-blocking connect to the next address; reports the end of the list. */
+static void try_next_address(mt_conn *c)
+{
+    for (; c->ai_next; c->ai_next = c->ai_next->ai_next) {
+        struct addrinfo *ai = c->ai_next;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0) { c->last_errno = errno; continue; }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            c->fd = fd;
+            c->rcvtimeo_ms = -1;
+            c->connecting = 1;
+            c->ai_next = ai->ai_next;
+            return;
+        }
+        c->last_errno = errno;
+        close(fd);
+    }
+    int e = c->last_errno;
+    close_socket(c);
+    char d[200];
+    snprintf(d, sizeof d, "cannot connect to %s:%d: %s", c->host, c->port, e ? strerror(e) : "no address");
+    mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_IO, d);
+}
+
+static void open_socket(mt_conn *c)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    char port[8];
+    snprintf(port, sizeof port, "%d", c->port);
+    c->fd_epoch = mt_link_epoch(c->link);
+    int gai = getaddrinfo(c->host, port, &hints, &c->ai);
+    if (gai != 0) {
+        hints.ai_flags = 0; /* loopback-only hosts: AI_ADDRCONFIG may hide ::1 */
+        gai = getaddrinfo(c->host, port, &hints, &c->ai);
+    }
+    if (gai != 0) {
+        c->ai = NULL;
+        char d[200];
+        snprintf(d, sizeof d, "cannot resolve %s: %s", c->host, gai_strerror(gai));
+        mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_IO, d);
+        return;
+    }
+    c->ai_next = c->ai;
+    c->last_errno = 0;
+    try_next_address(c);
+}
+
+/* The socket follows the link: closed when the link is down or moved to a new epoch,
+ * opened when it asks for a connection. */
+static void sync_socket(mt_conn *c)
+{
+    for (int i = 0; i < 4; i++) {
+        int st = mt_link_state(c->link);
+        if (c->fd >= 0 && (st == MT_LINK_DOWN || c->fd_epoch != mt_link_epoch(c->link))) close_socket(c);
+        if (st != MT_LINK_CONNECTING || c->fd >= 0) return;
+        open_socket(c);
+    }
+}
+
+/* A connect in progress finished (the socket polled writable or failed). */
+static void connect_done(mt_conn *c)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) soerr = errno;
+    if (soerr) {
+        c->last_errno = soerr;
+        close(c->fd);
+        c->fd = -1;
+        try_next_address(c);
+        return;
+    }
+    freeaddrinfo(c->ai);
+    c->ai = c->ai_next = NULL;
+    c->connecting = 0;
+    mt_link_connected(c->link, mt_clock_monotonic());
+}
+
+/* Feeds n bytes read (0: the peer closed; < 0: errno e). */
+static void got(mt_conn *c, ssize_t n, int e)
+{
+    if (n > 0) mt_link_feed(c->link, c->rbuf, (size_t)n, mt_clock_monotonic());
+    else if (n == 0) mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_CLOSED, "the server closed the connection");
+    else lost_errno(c, MT_ERR_IO, "read", e);
+}
+
+/* Reads what is there without blocking. */
+static void read_some(mt_conn *c)
+{
+    unsigned epoch = c->fd_epoch;
+    while (c->fd >= 0 && !c->connecting && epoch == mt_link_epoch(c->link)) {
+        ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        got(c, n, errno);
+        if (n < READ_CHUNK) return;
+    }
+}
+
+/* Writes what the link has, without blocking (send(MSG_NOSIGNAL): a peer that closed must
+ * not raise SIGPIPE in the host process). */
+static void write_some(mt_conn *c)
+{
+    c->blocked = 0;
+    while (c->fd >= 0 && !c->connecting && mt_link_want_write(c->link)) {
+        const uint8_t *p;
+        size_t n;
+        mt_link_output(c->link, mt_clock_monotonic(), &p, &n);
+        sync_socket(c);
+        if (!n || c->fd < 0) return;
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) { mt_link_written(c->link, (size_t)w); continue; }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { c->blocked = 1; return; }
+        lost_errno(c, MT_ERR_IO, "write", errno);
+        sync_socket(c);
+    }
+}
+
+/* Timers, then the socket to match, then the writes. */
+static void settle(mt_conn *c)
+{
+    mt_link_tick(c->link, mt_clock_monotonic());
+    sync_socket(c);
+    write_some(c);
+    sync_socket(c);
+    drain_events(c);
+}
+
+static void handle(mt_conn *c, short revents)
+{
+    if (c->fd >= 0 && c->connecting) {
+        if (revents & (POLLOUT | POLLERR | POLLHUP)) connect_done(c);
+    } else if (c->fd >= 0 && (revents & (POLLIN | POLLERR | POLLHUP))) {
+        read_some(c);
+    }
+}
+
+void mt_conn_pump(mt_conn *c)
+{
+    if (c->fd >= 0) {
+        struct pollfd p = { c->fd, (short)mt_conn_events(c), 0 };
+        if (poll(&p, 1, 0) > 0) handle(c, p.revents);
+    }
+    settle(c);
+}
+
+int mt_conn_events(const mt_conn *c)
+{
+    if (c->fd < 0) return 0;
+    if (c->connecting) return POLLOUT;
+    return POLLIN | (c->blocked || mt_link_want_write(c->link) ? POLLOUT : 0);
+}
+
+double mt_conn_timeout(const mt_conn *c)
+{
+    double d = mt_link_deadline(c->link);
+    if (d == HUGE_VAL) return -1;
+    d -= mt_clock_monotonic();
+    return d > 0 ? d : 0;
+}
 
 static int ms_until(double deadline)
 {
@@ -166,393 +295,112 @@ static int ms_until(double deadline)
     return (int)(left * 1000) + 1;
 }
 
-static int tcp_connect(mt_conn *c, double deadline)
+/* One blocking round until `until` (monotonic) at most: the link's timers, the socket's
+ * events, or a pause without a socket. Only an answer awaited: one recv bounded by
+ * SO_RCVTIMEO (set again only when it would overshoot or is under half the wait) instead
+ * of poll + recv. */
+static void block(mt_conn *c, double until)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    char port[8];
-    snprintf(port, sizeof port, "%d", c->port);
-    int gai = getaddrinfo(c->host, port, &hints, &res);
-    if (gai != 0) {
-        hints.ai_flags = 0; /* loopback-only hosts: AI_ADDRCONFIG may hide ::1 */
-        gai = getaddrinfo(c->host, port, &hints, &res);
-    }
-    if (gai != 0) return fail(c, MT_ERR_IO, "NETWORK_ERROR", "cannot resolve %s: %s", c->host, gai_strerror(gai));
-    int last = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) { last = errno; continue; }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            if (errno != EINPROGRESS) { last = errno; close(fd); continue; }
-            struct pollfd p = { fd, POLLOUT, 0 };
-            int pr;
-            do pr = poll(&p, 1, ms_until(deadline)); while (pr < 0 && errno == EINTR);
-            if (pr == 0) {
-                close(fd);
-                freeaddrinfo(res);
-                return fail(c, MT_ERR_TIMEOUT, "TIMEOUT", "connect to %s:%d timed out", c->host, c->port);
+    double d = mt_link_deadline(c->link);
+    if (d < until) until = d;
+    int ms = ms_until(until);
+    if (c->fd < 0) {
+        if (ms > 0) {
+            struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        }
+    } else if (!c->connecting && !(mt_conn_events(c) & POLLOUT) && ms > 0) {
+        if (c->rcvtimeo_ms < 0 || c->rcvtimeo_ms > ms || c->rcvtimeo_ms < ms / 2) {
+            int t = ms - ms / 4;
+            struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+            if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+                lost_errno(c, MT_ERR_IO, "setsockopt", errno);
+                settle(c);
+                return;
             }
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (pr < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr) {
-                last = pr < 0 ? errno : soerr;
-                close(fd);
-                continue;
-            }
+            c->rcvtimeo_ms = t;
         }
-        freeaddrinfo(res);
-        /* blocking from here on: a call's answer is waited for in one recv (SO_RCVTIMEO
-         * bounds it); every other read and write says MSG_DONTWAIT */
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-            int e = errno;
-            close(fd);
-            return fail(c, MT_ERR_IO, "NETWORK_ERROR", "fcntl: %s", strerror(e));
+        ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, 0);
+        if (n >= 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            got(c, n, errno);
+            if (n == READ_CHUNK) read_some(c);
         }
-        c->fd = fd;
-        c->rcvtimeo_ms = -1;
-        return MT_OK;
+    } else {
+        struct pollfd p = { c->fd, (short)mt_conn_events(c), 0 };
+        if (poll(&p, 1, ms) > 0) handle(c, p.revents);
     }
-    freeaddrinfo(res);
-    return fail(c, MT_ERR_IO, "NETWORK_ERROR", "cannot connect to %s:%d: %s", c->host, c->port,
-                last ? strerror(last) : "no address");
+    settle(c);
 }
 
-static void drop(mt_conn *c, const char *why)
+int mt_conn_send(mt_conn *c, const uint8_t *body, size_t len, double timeout, uint64_t *id)
 {
-    if (c->fd >= 0) clog_(c, MT_LOG_INFO, "connection to %s:%d lost: %s", c->host, c->port, why);
-    mt_conn_close(c);
+    double now = mt_clock_monotonic();
+    return mt_link_send(c->link, body, len, now, timeout > 0 ? now + timeout : 0, id);
 }
 
-/* Reads what is available into the transport. MT_OK, or a connection error
- * (the socket is then closed). */
-static int read_some(mt_conn *c)
+/* Runs until `done` or a connection attempt fails (its error) or `deadline` (TIMEOUT). */
+static int run_until(mt_conn *c, double deadline, int (*done)(mt_conn *))
 {
+    c->lost = 0;
+    settle(c);
     for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, MSG_DONTWAIT);
-        if (n > 0) {
-            int rc = mt_transport_feed(c->tr, c->rbuf, (size_t)n);
-            if (rc) { drop(c, mt_strerror(rc)); return fail(c, rc, "PROTOCOL_ERROR", "transport: %s", mt_strerror(rc)); }
-            if ((size_t)n < READ_CHUNK) return MT_OK;
-            continue;
+        if (done(c)) return MT_OK;
+        if (c->lost) {
+            int rc = mt_link_error_code(c->link);
+            return rc ? rc : MT_ERR_IO;
         }
-        if (n == 0) { drop(c, "closed by the server"); return fail(c, MT_ERR_CLOSED, "CONNECTION_CLOSED", "the server closed the connection"); }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return MT_OK;
-        int e = errno;
-        drop(c, strerror(e));
-        return fail(c, MT_ERR_IO, "NETWORK_ERROR", "read: %s", strerror(e));
+        if (mt_clock_monotonic() >= deadline)
+            return mt_link_fail(c->link, MT_ERR_TIMEOUT, "TIMEOUT", "connect to %s:%d timed out", c->host, c->port);
+        block(c, deadline);
     }
 }
 
-/* Waits for input until `until` (monotonic) and reads it: one blocking recv bounded by
- * SO_RCVTIMEO instead of poll + read. The timeout is set again only when it would overshoot
- * `until` or is below half of it, so sequential calls pay no setsockopt; a wait that ends
- * early returns 0 and the caller waits again. 1: bytes were fed to the transport; 0: nothing
- * yet; < 0: a connection error (the socket is then closed). */
-static int recv_until(mt_conn *c, double until)
+static int is_ready(mt_conn *c) { return mt_link_state(c->link) == MT_LINK_READY; }
+static int is_flushed(mt_conn *c)
 {
-    int ms = ms_until(until), flags = 0;
-    if (ms <= 0) flags = MSG_DONTWAIT;
-    else if (c->rcvtimeo_ms < 0 || c->rcvtimeo_ms > ms || c->rcvtimeo_ms < ms / 2) {
-        int t = ms - ms / 4;
-        struct timeval tv = { t / 1000, (t % 1000) * 1000 };
-        if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
-            int e = errno;
-            drop(c, strerror(e));
-            return fail(c, MT_ERR_IO, "NETWORK_ERROR", "setsockopt: %s", strerror(e));
-        }
-        c->rcvtimeo_ms = t;
-    }
-    ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, flags);
-    if (n > 0) {
-        int rc = mt_transport_feed(c->tr, c->rbuf, (size_t)n);
-        if (rc) { drop(c, mt_strerror(rc)); return fail(c, rc, "PROTOCOL_ERROR", "transport: %s", mt_strerror(rc)); }
-        if ((size_t)n == READ_CHUNK && (rc = read_some(c)) != MT_OK) return rc;
-        return 1;
-    }
-    if (n == 0) { drop(c, "closed by the server"); return fail(c, MT_ERR_CLOSED, "CONNECTION_CLOSED", "the server closed the connection"); }
-    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    int e = errno;
-    drop(c, strerror(e));
-    return fail(c, MT_ERR_IO, "NETWORK_ERROR", "read: %s", strerror(e));
-}
-
-static int transport_error(mt_conn *c, int32_t code)
-{
-    char msg[32];
-    snprintf(msg, sizeof msg, "TRANSPORT_ERROR_%d", (int)(code < 0 ? -code : code));
-    if (code == -404) c->need_key = 1;
-    drop(c, msg);
-    return fail(c, MT_ERR_TRANSPORT, msg, "the server sent transport error %d%s", (int)code,
-                code == -404 ? " (auth key unknown)" : code == -429 ? " (too many connections or requests)"
-                : code == -444 ? " (invalid DC)" : "");
-}
-
-/* Handles every complete frame buffered in the transport. */
-static int process_frames(mt_conn *c)
-{
-    for (;;) {
-        const uint8_t *p;
-        size_t n;
-        int32_t tcode = 0;
-        int rc = mt_transport_next(c->tr, &p, &n, &tcode);
-        if (rc == 0) return MT_OK;
-        if (rc == MT_ERR_TRANSPORT) return transport_error(c, tcode);
-        if (rc < 0) { drop(c, mt_strerror(rc)); return fail(c, rc, "PROTOCOL_ERROR", "transport: %s", mt_strerror(rc)); }
-        if (n >= 8 && mt_le64(p) == 0) {
-            clog_(c, MT_LOG_WARN, "plain message outside the handshake dropped");
-            continue;
-        }
-        rc = mt_session_receive(c->sess, p, n, mt_clock_wall());
-        if (rc == MT_ERR_NOMEM) return fail(c, rc, "PROTOCOL_ERROR", "out of memory");
-        if (rc == MT_OK) c->failures = 0;
-        size_t nev;
-        const mt_session_event *ev = mt_session_events(c->sess, &nev);
-        const uint8_t *ud = mt_session_update_data(c->sess);
-        for (size_t i = 0; i < nev; i++) {
-            if (ev[i].kind != MT_EV_UPDATE) continue;
-            mt_buf_put_u32(&c->updates, (uint32_t)ev[i].len);
-            mt_buf_put(&c->updates, ud + ev[i].off, ev[i].len);
-        }
-        mt_session_events_clear(c->sess);
-        if (c->updates.oom) return fail(c, MT_ERR_NOMEM, "PROTOCOL_ERROR", "out of memory");
-    }
-}
-
-/* Writes wbuf completely, reading (and handling) incoming data meanwhile so
- * that neither side blocks on a full socket buffer. */
-static int write_all(mt_conn *c, double deadline, int handle_input)
-{
-    size_t off = 0;
-    int rc = MT_OK;
-    while (off < c->wbuf.len) {
-        /* send(MSG_NOSIGNAL): a peer that closed must not raise SIGPIPE in the host process */
-        ssize_t w = send(c->fd, c->wbuf.data + off, c->wbuf.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) { off += (size_t)w; continue; }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            int e = errno;
-            drop(c, strerror(e));
-            return fail(c, MT_ERR_IO, "NETWORK_ERROR", "write: %s", strerror(e));
-        }
-        struct pollfd p = { c->fd, (short)(POLLOUT | (handle_input ? POLLIN : 0)), 0 };
-        int pr = poll(&p, 1, ms_until(deadline));
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr == 0) { rc = fail(c, MT_ERR_TIMEOUT, "TIMEOUT", "write timed out"); break; }
-        if (pr < 0) { int e = errno; drop(c, strerror(e)); return fail(c, MT_ERR_IO, "NETWORK_ERROR", "poll: %s", strerror(e)); }
-        if (p.revents & POLLIN) {
-            if ((rc = read_some(c)) != MT_OK) return rc;
-            if ((rc = process_frames(c)) != MT_OK) return rc;
-        } else if (p.revents & (POLLERR | POLLHUP)) {
-            drop(c, "socket error");
-            return fail(c, MT_ERR_IO, "NETWORK_ERROR", "the connection failed while writing");
-        }
-    }
-    if (c->fd >= 0) mt_buf_consume(&c->wbuf, off);
-    return rc;
-}
-
-/* Reads one frame for the handshake (blocking until the deadline). */
-static int read_frame(mt_conn *c, double deadline, const uint8_t **p, size_t *n)
-{
-    for (;;) {
-        int32_t tcode = 0;
-        int rc = mt_transport_next(c->tr, p, n, &tcode);
-        if (rc == 1) return MT_OK;
-        if (rc == MT_ERR_TRANSPORT) return transport_error(c, tcode);
-        if (rc < 0) { drop(c, mt_strerror(rc)); return fail(c, rc, "PROTOCOL_ERROR", "transport: %s", mt_strerror(rc)); }
-        struct pollfd pf = { c->fd, POLLIN, 0 };
-        int pr = poll(&pf, 1, ms_until(deadline));
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr == 0) return fail(c, MT_ERR_TIMEOUT, "TIMEOUT", "no answer from %s:%d in time", c->host, c->port);
-        if (pr < 0) { int e = errno; drop(c, strerror(e)); return fail(c, MT_ERR_IO, "NETWORK_ERROR", "poll: %s", strerror(e)); }
-        if ((rc = read_some(c)) != MT_OK) return rc;
-    }
-}
-
-static int handshake(mt_conn *c, double deadline)
-{
-    mt_auth_client *a = mt_auth_client_new(c->keys, c->dc_id, 0, NULL);
-    if (!a) return fail(c, MT_ERR_NOMEM, "HANDSHAKE_FAILED", "out of memory");
-    mt_msgid_gen gen = { 0, 0 };
-    mt_buf body;
-    mt_buf_init(&body);
-    const uint8_t *in = NULL;
-    size_t inlen = 0;
-    int rc;
-    for (;;) {
-        body.len = 0;
-        double now = mt_clock_wall();
-        rc = mt_auth_client_step(a, in, inlen, (int32_t)now, &body);
-        if (rc < 0) {
-            const char *why = mt_auth_client_error(a);
-            rc = fail(c, rc, "HANDSHAKE_FAILED", "%s", why && *why ? why : mt_strerror(rc));
-            break;
-        }
-        if (rc == MT_AUTH_DONE) {
-            uint8_t key[256];
-            int64_t salt;
-            int32_t off;
-            rc = mt_auth_client_result(a, key, &salt, &off);
-            if (rc == MT_OK) rc = mt_session_set_key(c->sess, key, salt, off);
-            mt_wipe(key, sizeof key);
-            if (rc) rc = fail(c, rc, "HANDSHAKE_FAILED", "%s", mt_strerror(rc));
-            else { c->need_key = 0; clog_(c, MT_LOG_INFO, "new auth key with %s:%d", c->host, c->port); }
-            break;
-        }
-        c->pkt.len = 0;
-        if ((rc = mt_plain_wrap(&c->pkt, mt_msgid_next(&gen, (int64_t)(now * 1e9), 0), body.data, body.len)) != MT_OK ||
-            (rc = mt_transport_encode(c->tr, c->pkt.data, c->pkt.len, &c->wbuf)) != MT_OK) {
-            rc = fail(c, rc, "HANDSHAKE_FAILED", "%s", mt_strerror(rc));
-            break;
-        }
-        if ((rc = write_all(c, deadline, 0)) != MT_OK) break;
-        const uint8_t *p;
-        size_t n;
-        if ((rc = read_frame(c, deadline, &p, &n)) != MT_OK) break;
-        int64_t mid;
-        if (mt_plain_unwrap(p, n, &mid, &in, &inlen) != MT_OK) {
-            rc = fail(c, MT_ERR_PROTO, "HANDSHAKE_FAILED", "the server's answer is not a plain message");
-            break;
-        }
-    }
-    mt_buf_free(&body);
-    mt_auth_client_free(a);
-    return rc;
-}
-
-/* Connects (TCP within connect_timeout, a handshake within timeout), never
- * past `limit` (a call's deadline). */
-static int connect_until(mt_conn *c, double limit)
-{
-    if (c->fd >= 0) return MT_OK;
-    double deadline = mt_clock_monotonic() + c->connect_timeout;
-    if (deadline > limit) deadline = limit;
-    int rc = tcp_connect(c, deadline);
-    if (rc) return rc;
-    c->connections++;
-    /* padding and the obfuscated header draw from the session's CSPRNG pool */
-    c->tr = mt_transport_new_client(c->kind, 0, (int16_t)c->dc_id, mt_session_random(c->sess));
-    if (!c->tr) { mt_conn_close(c); return fail(c, MT_ERR_NOMEM, "NETWORK_ERROR", "out of memory"); }
-    c->wbuf.len = 0;
-    if ((rc = mt_transport_start(c->tr, &c->wbuf)) != MT_OK) {
-        mt_conn_close(c);
-        return fail(c, rc, "NETWORK_ERROR", "transport start: %s", mt_strerror(rc));
-    }
-    if (c->need_key || !mt_session_has_key(c->sess)) {
-        /* the handshake may take longer than a TCP connect */
-        double hd = mt_clock_monotonic() + (c->timeout > c->connect_timeout ? c->timeout : c->connect_timeout);
-        if (hd > limit) hd = limit;
-        if ((rc = handshake(c, hd)) != MT_OK) { mt_conn_close(c); return rc; }
-    }
-    mt_session_new_connection(c->sess);
-    clog_(c, MT_LOG_INFO, "connected to %s:%d (%s)", c->host, c->port, mt_transport_kind_name(c->kind));
-    return MT_OK;
+    if (mt_link_want_write(c->link)) return 0;
+    return mt_link_state(c->link) == MT_LINK_READY || !mt_link_busy(c->link, mt_clock_monotonic());
 }
 
 int mt_conn_connect(mt_conn *c)
 {
-    return connect_until(c, mt_clock_monotonic() + 1e9);
-}
-
-/* Connects again after a loss, with a growing pause between attempts. */
-static int reconnect(mt_conn *c, double deadline)
-{
-    if (c->failures > 0) {
-        double pause = 0.05 * (double)(1 << (c->failures < 7 ? c->failures : 7));
-        if (pause > BACKOFF_MAX) pause = BACKOFF_MAX;
-        double left = deadline - mt_clock_monotonic();
-        if (pause > left) pause = left > 0 ? left : 0;
-        struct timespec ts = { (time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9) };
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    double now = mt_clock_monotonic();
+    mt_link_connect(c->link, now, now + 1e9);
+    int rc = run_until(c, HUGE_VAL, is_ready);
+    if (rc) {
+        /* one attempt only: the caller decides whether to try again */
+        close_socket(c);
+        mt_link_disconnect(c->link, mt_clock_monotonic());
+        sync_socket(c);
     }
-    c->failures++;
-    return connect_until(c, deadline);
+    return rc;
 }
 
-int mt_conn_send(mt_conn *c, const uint8_t *body, size_t len, uint64_t *id)
+void mt_conn_close(mt_conn *c)
 {
-    return mt_session_send(c->sess, body, len, id);
-}
-
-/* Packs everything queued and writes it. */
-static int flush_until(mt_conn *c, double deadline, int with_acks)
-{
-    int rc;
-    while (c->fd >= 0 && (mt_session_want_write(c->sess) || (with_acks && mt_session_acks_owed(c->sess)))) {
-        double now = mt_clock_wall();
-        c->pkt.len = 0;
-        while ((rc = mt_session_pack(c->sess, now, with_acks, &c->pkt)) > 0) {
-            rc = mt_transport_encode(c->tr, c->pkt.data, c->pkt.len, &c->wbuf);
-            c->pkt.len = 0;
-            if (rc) return fail(c, rc, "PROTOCOL_ERROR", "transport encode: %s", mt_strerror(rc));
-            if (c->wbuf.len >= ((size_t)4 << 20)) break; /* write in slices of a few MiB */
-        }
-        if (rc < 0) return fail(c, rc, "PROTOCOL_ERROR", "pack: %s", mt_strerror(rc));
-        if ((rc = write_all(c, deadline, 1)) != MT_OK) return rc;
-        with_acks = 0;
-    }
-    return MT_OK;
+    mt_link_disconnect(c->link, mt_clock_monotonic());
+    close_socket(c);
 }
 
 int mt_conn_flush(mt_conn *c)
 {
-    double deadline = mt_clock_monotonic() + c->timeout;
-    int rc;
-    if (c->fd < 0 && (rc = mt_conn_connect(c)) != MT_OK) return rc;
-    return flush_until(c, deadline, 0);
+    return run_until(c, mt_clock_monotonic() + 3600, is_flushed);
 }
 
 int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, size_t *len, int32_t *code)
 {
-    double start = mt_clock_monotonic(), deadline = start + (timeout >= 0 ? timeout : c->timeout);
-    double quiet_since = start;
-    for (;;) {
-        int st = mt_session_take(c->sess, id, data, len, code);
+    double start = mt_clock_monotonic(), deadline = timeout >= 0 ? start + timeout : HUGE_VAL;
+    for (int first = 1;; first = 0) {
+        int st = mt_link_take(c->link, id, data, len, code);
         if (st != MT_REQ_PENDING) return st;
-        if (mt_clock_monotonic() >= deadline) {
-            if (c->fd < 0 && (c->err_code == MT_ERR_IO || c->err_code == MT_ERR_CLOSED)) return c->err_code;
-            return fail(c, MT_ERR_TIMEOUT, "TIMEOUT", "no answer within %.3g s", deadline - start);
-        }
-        int rc;
-        if (c->fd < 0) {
-            if ((rc = reconnect(c, deadline)) != MT_OK) {
-                if (rc == MT_ERR_HANDSHAKE || rc == MT_ERR_UNKNOWN_KEY || rc == MT_ERR_TIMEOUT) return rc;
-                continue;
-            }
-        }
-        if ((rc = flush_until(c, deadline, 0)) != MT_OK) {
-            if (c->fd >= 0 || (rc == MT_ERR_TRANSPORT && !c->need_key)) return rc;
-            continue; /* lost: reconnect and re-send */
-        }
-        if (mt_session_take(c->sess, id, data, len, code) != MT_REQ_PENDING) continue;
-        /* wait for input; owed acks go out after a quiet moment */
-        double until = deadline;
-        int acks = mt_session_acks_owed(c->sess) > 0;
-        if (acks && quiet_since + ACK_DELAY < until) until = quiet_since + ACK_DELAY;
-        int got = recv_until(c, until);
-        if (got < 0) continue;                     /* lost: reconnect and re-send */
-        if (got == 0) {
-            if (mt_clock_monotonic() < until) continue;          /* woke early: wait the rest */
-            if (acks && (rc = flush_until(c, deadline, 1)) != MT_OK && c->fd >= 0) return rc;
-            quiet_since = mt_clock_monotonic();
-            continue;
-        }
-        rc = process_frames(c);
-        if (rc == MT_ERR_NOMEM || (rc == MT_ERR_TRANSPORT && !c->need_key)) return rc;
-        if (c->fd >= 0 && mt_session_acks_owed(c->sess) >= ACK_BATCH &&
-            (rc = flush_until(c, deadline, 1)) != MT_OK && c->fd >= 0) return rc;
-        quiet_since = mt_clock_monotonic();
+        if (!first && mt_clock_monotonic() >= deadline)
+            return mt_link_fail(c->link, MT_ERR_TIMEOUT, "TIMEOUT", "no answer within %.3g s", timeout);
+        if (first) settle(c);
+        else block(c, deadline);
     }
 }
 
 void mt_conn_release(mt_conn *c, uint64_t id)
 {
-    mt_session_release(c->sess, id);
+    mt_link_release(c->link, id);
 }

@@ -1,42 +1,29 @@
-/* The blocking TCP driver of a client connection: the only part of the core
- * with sockets and clocks. It owns the socket (poll()-based, IPv4 and IPv6
- * through getaddrinfo), a transport (mt_transport), the handshake client
- * (mt_auth) and the encrypted session (mt_session).
+/* The socket shell around a link (mt_link.h): the only part of the core with sockets and
+ * clocks. Every decision (handshake, reconnects and their pauses, re-keying, re-sending,
+ * acks, deadlines) is the link's; the shell resolves the host, opens the TCP connection
+ * the link asks for, reads, writes and passes the time.
  *
- * send() only queues; flush() packs queued requests into containers and
- * writes them (reading answers meanwhile, so large pipelines never deadlock);
- * wait() flushes and reads until one id is answered, keeping the other
- * answers. Lost connections are re-opened with a backoff and the requests
- * still waiting are re-sent in the same session under the same msg_ids (the
- * server answers each once). A -404 transport error means the server does
- * not know the key: a new key is made and the requests are re-sent.
+ * Two ways to drive it:
+ *   - blocking: connect(), flush() and wait() poll and sleep until done (the shell picks
+ *     one blocking recv bounded by SO_RCVTIMEO when only an answer is awaited);
+ *   - from an event loop: pump() never blocks; the loop waits for fd() to be ready for
+ *     events() or for timeout() seconds, then pumps again.
  *
- * Errors: functions return a negative MT_ERR_*; mt_conn_error() gives the
- * matching short message ("TIMEOUT", "CONNECTION_CLOSED", "NETWORK_ERROR",
- * "TRANSPORT_ERROR_404", "PROTOCOL_ERROR", "HANDSHAKE_FAILED") and a detail. */
+ * Errors: functions return a negative MT_ERR_*; mt_conn_error() gives the short message
+ * ("TIMEOUT", "CONNECTION_CLOSED", "NETWORK_ERROR", "TRANSPORT_ERROR_404",
+ * "PROTOCOL_ERROR", "HANDSHAKE_FAILED") and a detail. */
 #ifndef MT_CONN_H
 #define MT_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "mt_buf.h"
-#include "mt_session.h"
+#include "mt_link.h"
 
 typedef struct mt_conn_config {
     const char *host;           /* IPv4/IPv6 literal or host name (copied) */
     int port;
-    int32_t dc_id;              /* for p_q_inner_data_dc */
-    int transport;              /* MT_TR_*; for MT_TR_OBFUSCATED the inner framing is intermediate */
-    const char *const *rsa_pems; /* NULL-terminated PEM keys, or NULL: the built-in keys */
-    const size_t *rsa_pem_lens;
-    const uint8_t *auth_key;    /* 256 bytes or NULL: handshake on connect */
-    int64_t salt;
-    int32_t time_offset;
-    double timeout, connect_timeout; /* seconds */
-    const mt_session_init *init;
-    mt_log_fn log;
-    void *log_ud;
-    int log_level;
+    mt_link_config link;        /* wall_offset and peer are set by the shell */
 } mt_conn_config;
 
 typedef struct mt_conn mt_conn;
@@ -46,19 +33,30 @@ mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err);
 /* Closes the socket, wipes secrets and frees; NULL is fine. */
 void mt_conn_free(mt_conn *c);
 
-/* TCP connect (connect_timeout) and a handshake when there is no key. */
+/* Blocking: one TCP connect (connect_timeout) and a handshake when there is no key. */
 int mt_conn_connect(mt_conn *c);
-/* Closes the socket; requests stay queued (a later call reconnects). */
+/* Closes the socket; the calls stay (they are re-sent on the next connection). */
 void mt_conn_close(mt_conn *c);
 
-int mt_conn_send(mt_conn *c, const uint8_t *body, size_t len, uint64_t *id);
+/* Queues a call ending at now + timeout (timeout <= 0: the configured one). */
+int mt_conn_send(mt_conn *c, const uint8_t *body, size_t len, double timeout, uint64_t *id);
+/* Blocking: writes what is queued (connecting first when needed). */
 int mt_conn_flush(mt_conn *c);
-/* Waits up to `timeout` seconds (< 0: the configured timeout) for `id`.
- * Returns MT_REQ_DONE or MT_REQ_FAILED (see mt_session_take for *data, *len,
- * *code: valid until mt_conn_release) or a negative MT_ERR_* (the connection
- * error, see mt_conn_error; MT_ERR_ARG for an unknown id). */
+/* Blocking: waits up to `timeout` seconds (< 0: until the call's own deadline) for `id`.
+ * Returns MT_REQ_DONE or MT_REQ_FAILED (see mt_session_take for *data, *len, *code:
+ * valid until the next call on c) or MT_ERR_TIMEOUT (the wait ran out, the call goes on)
+ * or MT_ERR_ARG (unknown id). */
 int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, size_t *len, int32_t *code);
 void mt_conn_release(mt_conn *c, uint64_t id);
+
+/* Event loops: pump() reads what is there, writes what it can, runs the link's timers and
+ * connects as the link asks; it never blocks (but a host name is resolved with
+ * getaddrinfo). fd() is -1 without a socket; events() is POLLIN and/or POLLOUT;
+ * timeout() seconds until the next timer (< 0: none). */
+void mt_conn_pump(mt_conn *c);
+int mt_conn_fd(const mt_conn *c);
+int mt_conn_events(const mt_conn *c);
+double mt_conn_timeout(const mt_conn *c);
 
 /* The last connection error: short message and detail text. */
 const char *mt_conn_error(const mt_conn *c, const char **detail);
@@ -67,10 +65,11 @@ const char *mt_conn_error(const mt_conn *c, const char **detail);
  * caller empties it (buf->len = 0) after reading. */
 mt_buf *mt_conn_updates(mt_conn *c);
 
+mt_link *mt_conn_link(mt_conn *c);
 mt_session *mt_conn_session(mt_conn *c);
 /* Number of TCP connections opened so far. */
 unsigned mt_conn_connections(const mt_conn *c);
-/* The driver's clocks, in seconds: CLOCK_MONOTONIC and Unix time (CLOCK_REALTIME). */
+/* The shell's clocks, in seconds: CLOCK_MONOTONIC and Unix time (CLOCK_REALTIME). */
 double mt_clock_monotonic(void);
 double mt_clock_wall(void);
 

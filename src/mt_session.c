@@ -131,6 +131,7 @@ typedef struct req {
     int64_t container_id;   /* container it last went in (0: alone) */
     int32_t seqno;
     int32_t code;           /* FAILED: the error code */
+    double deadline;        /* 0: none (mt_session_set_deadline) */
     uint32_t len, heap_cap;
     uint8_t state, queued, keep_id, wrapped;
     uint8_t *heap;          /* body, then result, when > REQ_INLINE */
@@ -159,6 +160,7 @@ struct mt_session {
     size_t nfree;
     uint64_t handle_seq;
     size_t pending;
+    double min_deadline;    /* at most the earliest deadline of a pending request (0: none) */
     u64map by_msgid;        /* msg_id -> slot for requests sent */
 
     uint64_t *queue;        /* ring of handles to pack */
@@ -1098,4 +1100,38 @@ void mt_session_fail_all(mt_session *s, int32_t code, const char *message)
         req *r = &s->reqs[i];
         if (r->handle && r->state == MT_REQ_PENDING) fail_msg(s, r, code, message);
     }
+}
+
+int mt_session_set_deadline(mt_session *s, uint64_t id, double deadline)
+{
+    req *r = req_by_handle(s, id);
+    if (!r || r->state != MT_REQ_PENDING) return MT_ERR_ARG;
+    r->deadline = deadline;
+    if (deadline > 0 && (s->min_deadline <= 0 || deadline < s->min_deadline)) s->min_deadline = deadline;
+    return MT_OK;
+}
+
+double mt_session_next_deadline(const mt_session *s) { return s->min_deadline; }
+
+size_t mt_session_expire(mt_session *s, double now, int32_t code, const char *message)
+{
+    if (s->min_deadline <= 0 || now < s->min_deadline) return 0;
+    size_t n = 0;
+    double next = 0;
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *r = &s->reqs[i];
+        if (!r->handle || r->state != MT_REQ_PENDING || r->deadline <= 0) continue;
+        if (r->deadline <= now) { fail_msg(s, r, code, message); n++; }
+        else if (next <= 0 || r->deadline < next) next = r->deadline;
+    }
+    s->min_deadline = next;
+    return n;
+}
+
+int mt_session_fail(mt_session *s, uint64_t id, int32_t code, const char *message)
+{
+    req *r = req_by_handle(s, id);
+    if (!r || r->state != MT_REQ_PENDING) return MT_ERR_ARG;
+    fail_msg(s, r, code, message);
+    return MT_OK;
 }

@@ -131,6 +131,16 @@ size_t mt_session_pending(const mt_session *s);
  * connection is given up; they become MT_REQ_FAILED with error events. */
 void mt_session_fail_all(mt_session *s, int32_t code, const char *message);
 
+/* Deadlines (any monotonic clock; 0: none) for the host to enforce: expire() fails every
+ * pending request whose deadline is <= now with (code, message) and returns how many;
+ * next_deadline() is at most the earliest one (0: none; it may be early after answers:
+ * an expire() at that time finds nothing and moves it on). */
+int mt_session_set_deadline(mt_session *s, uint64_t id, double deadline);
+size_t mt_session_expire(mt_session *s, double now, int32_t code, const char *message);
+double mt_session_next_deadline(const mt_session *s);
+/* Fails one pending request (MT_ERR_ARG: unknown or answered). */
+int mt_session_fail(mt_session *s, uint64_t id, int32_t code, const char *message);
+
 typedef struct mt_session_state {
     int64_t salt, session_id;
     int32_t time_offset;
