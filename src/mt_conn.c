@@ -1,5 +1,6 @@
 /* The socket shell around a link (see mt_conn.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -195,6 +196,15 @@ static void connect_done(mt_conn *c)
         close(c->fd);
         c->fd = -1;
         try_next_address(c);
+        return;
+    }
+    /* blocking from here on: an awaited answer is read in one recv bounded by SO_RCVTIMEO;
+     * every other read and write says MSG_DONTWAIT */
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close_socket(c);
+        lost_errno(c, MT_ERR_IO, "fcntl", e);
         return;
     }
     freeaddrinfo(c->ai);
