@@ -3,7 +3,7 @@
 # the exact command to run and stops. Also installs the pinned npm packages of
 # the interop specs (GramJS, mtcute) when they are missing or older than the lock file.
 set -e
-pkgs="lua5.4 liblua5.4-dev lua-busted luarocks libssl-dev zlib1g-dev nodejs npm"
+pkgs="lua5.4 liblua5.4-dev lua-busted luarocks libssl-dev zlib1g-dev lua-cqueues lua-luv nodejs npm"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -16,7 +16,7 @@ local T, C = core.transport, core.crypto
 
 -- Three pings, an rpc_error and a getNearestDc in flight at once; then one more call and an
 -- invoke_all. Returns the outcomes as strings, in order.
-local function workload(client, opts)
+local function workload(client, opts, first_opts)
   local list = {
     { _ = "ping", ping_id = 101 }, { _ = "help.getNearestDc" }, { _ = "ping", ping_id = 102 },
     { _ = "auth.sendCode", phone_number = "12", api_id = helpers.API_ID, api_hash = helpers.API_HASH,
@@ -30,7 +30,7 @@ local function workload(client, opts)
   end
   local got = {}
   local pending = {}
-  for i, obj in ipairs(list) do pending[i] = client:send(obj, opts) end
+  for i, obj in ipairs(list) do pending[i] = client:send(obj, i == 1 and first_opts or opts) end
   for i = 1, #pending do got[#got + 1] = show(pending[i]:wait()) end
   got[#got + 1] = show(client:invoke({ _ = "ping", ping_id = 200 }, opts))
   for _, x in ipairs(client:invoke_all{ { _ = "ping", ping_id = 301 }, { _ = "help.getNearestDc" },
@@ -61,7 +61,7 @@ describe("mtproto.client against hostile servers (test DC faults, loopback TCP)"
       timeout = 10, log_level = "debug",
       logger = function(level, msg) lines[#lines + 1] = level .. " " .. msg end })
     assert(client:connection(1))                     -- the handshake, under the client's timeout
-    local got = workload(client, o.call_timeout and { timeout = o.call_timeout })
+    local got = workload(client, nil, o.first_timeout and { timeout = o.first_timeout })
     local st = client:connection(1):state()
     return got, helpers.slurp(log_file), st, table.concat(lines, "\n")
   end
@@ -130,10 +130,11 @@ describe("mtproto.client against hostile servers (test DC faults, loopback TCP)"
   end)
 
   it("a server that stops answering: TIMEOUT for the call waited on, the others and later calls answered", function()
-    local got, log, st, clog = run({ stall_after = 1 }, { call_timeout = 1 })
+    local got, log, st, clog = run({ stall_after = 1 }, { first_timeout = 1 })
     assert.matches("stall_after=1: no more answers on this connection", log)
-    -- the first call waited on times out (and is given up); the connection is dropped, the
-    -- others in flight are re-sent on a new connection in the same session and answered
+    -- the first call (timeout = 1) times out and is given up; the connection is dropped, the
+    -- others in flight (the client's timeout, 10 s) are re-sent on a new connection in the
+    -- same session and answered
     local want = { table.unpack(ALL_ANSWERED) }
     want[1] = "-16 TIMEOUT"
     assert.same(want, got)

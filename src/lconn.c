@@ -9,6 +9,8 @@
  *   c:release(id)   forgets a request (a late answer is ignored); unknown ids are fine
  * Event loops (never blocking): c:pump() c:check(id) -> bytes | nil, err | false (pending),
  *   and cqueues' pollable protocol: c:pollfd() c:events() ("r", "w", "rw" or nil) c:timeout()
+ *   c:key_changes() -> auth keys made so far (a new one is to be saved)
+ * A wait that runs out returns nil, err with err.pending = true: the call goes on.
  * Runtime failures return nil, { code =, message =, detail = }. */
 #include <errno.h>
 #include <math.h>
@@ -177,7 +179,13 @@ static int wait_id(lua_State *L, lconn *lc, uint64_t id, double timeout)
     int32_t code;
     int rc = mt_conn_wait(lc->c, id, timeout, &d, &n, &code);
     if (rc == MT_ERR_ARG) return luaL_argerror(L, 2, "unknown request id (never sent, or already answered)");
-    if (rc < 0) return push_conn_err(L, lc, rc);
+    if (rc < 0) {
+        /* the wait ran out, the call goes on */
+        push_conn_err(L, lc, rc);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "pending");
+        return 2;
+    }
     int nret = lmt_push_answer(L, rc, d, n, code);
     mt_conn_release(lc->c, id);
     return nret;
@@ -287,6 +295,13 @@ static int l_conn_timeout(lua_State *L)
     return 1;
 }
 
+static int l_conn_key_changes(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    lua_pushinteger(L, mt_conn_key_changes(lc->c));
+    return 1;
+}
+
 static int l_conn_close(lua_State *L)
 {
     lconn *lc = luaL_checkudata(L, 1, CONN_MT);
@@ -319,6 +334,7 @@ static const luaL_Reg conn_methods[] = {
     { "pollfd", l_conn_pollfd },
     { "events", l_conn_events },
     { "timeout", l_conn_timeout },
+    { "key_changes", l_conn_key_changes },
     { NULL, NULL },
 };
 

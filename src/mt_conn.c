@@ -26,6 +26,7 @@ struct mt_conn {
     int connecting;             /* a non-blocking connect is in progress */
     int blocked;                /* the last write stopped at EAGAIN */
     int lost;                   /* a LOST event came since the caller last looked */
+    unsigned key_changes;       /* KEY events so far */
     int rcvtimeo_ms;            /* the socket's SO_RCVTIMEO, -1 before it is set */
     struct addrinfo *ai, *ai_next;
     int last_errno;
@@ -53,6 +54,7 @@ mt_link *mt_conn_link(mt_conn *c) { return c->link; }
 mt_session *mt_conn_session(mt_conn *c) { return mt_link_session(c->link); }
 unsigned mt_conn_connections(const mt_conn *c) { return mt_link_connections(c->link); }
 int mt_conn_fd(const mt_conn *c) { return c->fd; }
+unsigned mt_conn_key_changes(const mt_conn *c) { return c->key_changes; }
 
 mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
 {
@@ -106,6 +108,7 @@ static void drain_events(mt_conn *c)
     const uint8_t *data = mt_link_event_data(c->link);
     for (size_t i = 0; i < n; i++) {
         if (ev[i].kind == MT_LINK_EV_LOST) c->lost = 1;
+        if (ev[i].kind == MT_LINK_EV_KEY) c->key_changes++;
         if (ev[i].kind != MT_LINK_EV_UPDATE) continue;
         mt_buf_put_u32(&c->updates, (uint32_t)ev[i].len);
         mt_buf_put(&c->updates, data + ev[i].off, ev[i].len);

@@ -67,6 +67,8 @@ mt_buf *mt_conn_updates(mt_conn *c);
 
 mt_link *mt_conn_link(mt_conn *c);
 mt_session *mt_conn_session(mt_conn *c);
+/* Number of auth keys made so far (handshakes, including after a -404): save the new one. */
+unsigned mt_conn_key_changes(const mt_conn *c);
 /* Number of TCP connections opened so far. */
 unsigned mt_conn_connections(const mt_conn *c);
 /* The shell's clocks, in seconds: CLOCK_MONOTONIC and Unix time (CLOCK_REALTIME). */

@@ -15,6 +15,7 @@ local core = require("mtproto.core")
 local tl = require("mtproto.tl")
 local errors = require("mtproto.errors")
 local session_file = require("mtproto.session_file")
+local loops = require("mtproto.loop")
 local login = require("mtproto.login")
 
 local Error = errors.Error
@@ -79,6 +80,11 @@ end
 
 local function monotonic()
   return core.conn.monotonic()
+end
+
+-- Whether waits suspend the running coroutine on the client's loop (else they block).
+local function suspending(s)
+  return s.loop ~= nil and s.loop.running()
 end
 
 -- The private state of a client lives in one field so that every other key
@@ -164,6 +170,11 @@ local function connection(s, dc)
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
     saved and "saved auth key" or "new auth key")
+  if suspending(s) then
+    -- in a loop the first call connects (on the loop, bounded by its timeout)
+    s.conns[dc] = c
+    return c
+  end
   local ok, cerr = c:connect()
   if not ok then
     c:close()
@@ -219,31 +230,127 @@ local function is_home_migration(e)
   return e.type == "PHONE_MIGRATE" or e.type == "NETWORK_MIGRATE" or e.type == "USER_MIGRATE"
 end
 
--- A call that timed out is given up: its answer will not be kept. The connection is
--- dropped too (a server that stopped answering would otherwise hold every later call):
--- the next call reconnects in the same session and the requests still waiting are
--- re-sent under their msg_ids, so nothing else in flight is lost.
+-- Hands the updates a connection received to the update handler (s.on_raw_update(dc, bytes),
+-- set by the updates module), or keeps them for client:get_updates(). A new auth key (after
+-- a -404) is saved at once.
+local function after_io(s, dc, conn)
+  if s.closed then return end
+  local k = conn:key_changes()
+  if k ~= (s.key_changes[conn] or 0) then
+    s.key_changes[conn] = k
+    if sync(s, dc) then save(s) end
+  end
+  local sink = s.on_raw_update
+  if sink then
+    for _, bytes in ipairs(conn:updates()) do sink(dc, bytes) end
+  end
+end
+
+-- In a loop: waits for call `id` until `deadline` (nil: the call's own). One coroutine at a
+-- time waits on the socket and pumps it; the others wait on the connection's condition, which
+-- every pump signals.
+local function loop_wait(s, dc, conn, id, deadline)
+  local L = s.loop
+  local st = s.pumps[conn]
+  if not st then st = { cond = L.cond() }; s.pumps[conn] = st end
+  while true do
+    if s.closed then
+      return nil, { code = -17, message = "CONNECTION_CLOSED", detail = "the client was closed" }
+    end
+    local r, e = conn:check(id)
+    if r ~= false then return r, e end
+    local now = L.now()
+    if deadline and now >= deadline then
+      return nil, { code = -16, message = "TIMEOUT", pending = true,
+        detail = "no answer within the time waited; the call goes on" }
+    end
+    if st.busy then
+      L.wait(nil, nil, deadline, st.cond)
+    else
+      st.busy = true
+      local t, fd = conn:timeout(), conn:pollfd()
+      local d = t and now + t
+      if deadline and (not d or deadline < d) then d = deadline end
+      local ok, werr = pcall(L.wait, fd >= 0 and fd or nil, conn:events(), d, st.cond)
+      st.busy = false
+      if not s.closed then
+        conn:pump()
+        after_io(s, dc, conn)
+      end
+      st.cond.signal()
+      if not ok then error(werr, 0) end
+    end
+  end
+end
+
+-- Tells the loop a connection's socket is about to be closed by us.
+local function forget(s, conn)
+  local f = s.loop and s.loop.forget
+  if f then
+    local fd = conn:pollfd()
+    if fd >= 0 then f(fd) end
+  end
+end
+
+-- A loop pauses the coroutine; without one the process sleeps.
+local function pause(s, seconds)
+  if suspending(s) then
+    s.loop.wait(nil, nil, s.loop.now() + seconds, nil)
+  else
+    core.conn.sleep(seconds)
+  end
+end
+
+-- Waits for call `id` (at most `timeout` seconds; nil: until the call's own deadline). A wait
+-- that runs out leaves the call going (third result true). A call that timed out is over (the
+-- link never sends it again); the connection is dropped too (a server that stopped answering
+-- would otherwise hold every later call): the next call reconnects in the same session and the
+-- requests still waiting are re-sent under their msg_ids, so nothing else in flight is lost.
 local function waited(s, dc, conn, id, method, timeout)
-  local res, werr = conn:wait(id, timeout)
+  local res, werr
+  if suspending(s) then
+    res, werr = loop_wait(s, dc, conn, id, timeout and s.loop.now() + timeout)
+  else
+    res, werr = conn:wait(id, timeout)
+    after_io(s, dc, conn)
+  end
   if res ~= nil then return res end
   local err = errors.from_conn(werr, method)
-  if werr and werr.message == "TIMEOUT" then
-    pcall(conn.release, conn, id)
+  if werr.pending then return nil, err, true end
+  if werr.message == "TIMEOUT" and not s.closed then
+    forget(s, conn)
     pcall(conn.disconnect, conn)
     log(s, "info", "DC %d: %s got no answer in time: reconnecting for the next call", dc, method)
   end
   return nil, err
 end
 
+-- Queues a call on `conn` bounded by `timeout` (nil: the client's); in a loop it is written
+-- at once and the coroutine pumping the socket is told.
+local function queue(s, conn, body, timeout)
+  local id = conn:send(body, timeout or s.timeout)
+  if suspending(s) then
+    conn:pump()
+    local st = s.pumps[conn]
+    if st then st.cond.signal() end
+  end
+  return id
+end
+
 -- One round trip on DC `dc`; returns the raw answer or an Error.
 local function roundtrip(s, dc, method, body, timeout)
   local conn, err = connection(s, dc)
   if not conn then err.method = method; return nil, err end
-  local id = conn:send(body)
-  local ok, ferr = conn:flush()
-  s.dirty[conn] = nil
-  if not ok then return nil, errors.from_conn(ferr, method) end
-  return waited(s, dc, conn, id, method, timeout or s.timeout)
+  local id = queue(s, conn, body, timeout)
+  if not suspending(s) then
+    local ok, ferr = conn:flush()
+    s.dirty[conn] = nil
+    if not ok then
+      pcall(conn.release, conn, id) -- the caller gets the error: the call is never sent later
+      return nil, errors.from_conn(ferr, method)
+    end
+  end
+  return waited(s, dc, conn, id, method, nil)
 end
 
 -- Turns a first answer (bytes, or an error) into the final one: migrates once,
@@ -271,7 +378,7 @@ local function finish(s, dc, method, body, res, err, timeout, pinned)
         and err.retry_after <= s.flood_sleep_threshold and floods < 3 then
       floods = floods + 1
       log(s, "info", "%s: %s, sleeping %d s", method, err.message, err.retry_after)
-      core.conn.sleep(err.retry_after)
+      pause(s, err.retry_after)
     else
       if err.kind == "network" then
         if sync(s, dc) then save(s) end
@@ -326,8 +433,8 @@ function Client:send(obj, opts)
     p.done, p.err = true, err
     return p
   end
-  p.conn, p.id = conn, conn:send(body)
-  s.dirty[conn] = true
+  p.conn, p.id = conn, queue(s, conn, body, p.timeout)
+  if not suspending(s) then s.dirty[conn] = true end
   return p
 end
 
@@ -342,7 +449,9 @@ function Client:flush()
   return true
 end
 
--- pending:wait([timeout]) -> what client:invoke would have returned.
+-- pending:wait([timeout]) -> what client:invoke would have returned. A wait shorter than the
+-- call's own timeout that runs out returns nil, TIMEOUT and the call goes on: a later wait
+-- can still get its answer. pending:cancel() gives it up.
 function Pending:wait(timeout)
   if self.done then
     if self.err then return nil, self.err end
@@ -352,21 +461,34 @@ function Pending:wait(timeout)
   if s.closed then error("mtproto: attempt to use a closed client", 2) end
   if timeout ~= nil and not is_seconds(timeout) then argerror(1, "wait", seconds_wanted(timeout)) end
   local conn = self.conn
-  local res, err
+  local res, err, going
   if s.dirty[conn] then
     s.dirty[conn] = nil
     local ok, ferr = conn:flush()
-    if not ok then err = errors.from_conn(ferr, self.method) end
+    if not ok then
+      pcall(conn.release, conn, self.id)
+      err = errors.from_conn(ferr, self.method)
+    end
   end
-  timeout = timeout or self.timeout
   if not err then
-    res, err = waited(s, self.dc, conn, self.id, self.method, timeout or s.timeout)
+    res, err, going = waited(s, self.dc, conn, self.id, self.method, timeout)
+    if going then return nil, err end
   end
-  local r, e = finish(s, self.dc, self.method, self.body, res, err, timeout, self.pinned)
+  local r, e = finish(s, self.dc, self.method, self.body, res, err, self.timeout, self.pinned)
   self.done, self.result, self.err = true, r, e
   self.body = nil
   if e then return nil, e end
   return r
+end
+
+-- Gives the call up: a late answer is dropped and the call is never sent again.
+function Pending:cancel()
+  if self.done then return end
+  local s = self._s
+  if not s.closed then pcall(self.conn.release, self.conn, self.id) end
+  self.done, self.body = true, nil
+  self.err = Error.new{ code = -16, message = "CANCELLED", method = self.method, is_local = true,
+    kind = "final", detail = "the call was cancelled" }
 end
 
 function Pending:__tostring()
@@ -448,6 +570,7 @@ local function close(self)
   if not s.closed then
     for dc, conn in pairs(s.conns) do
       sync(s, dc)
+      pcall(forget, s, conn)
       pcall(conn.close, conn)
     end
     s.conns, s.dirty = {}, {}
@@ -638,7 +761,7 @@ local function login_host(s)
         end
       end
     end,
-    monotonic = monotonic, now = core.conn.now, sleep = core.conn.sleep,
+    monotonic = monotonic, now = core.conn.now, sleep = function(t) pause(s, t) end,
     timeout = function() return s.timeout end,
   }
 end
@@ -653,7 +776,8 @@ function M.new(o)
     timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
     flood_sleep_threshold = o.flood_sleep_threshold or 10,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    conns = {}, dirty = {}, methods = {}, backlog = {},
+    conns = {}, dirty = {}, methods = {}, backlog = {}, key_changes = {},
+    pumps = setmetatable({}, { __mode = "k" }), loop = o.loop ~= nil and loops.adapter(o.loop) or nil,
     init = {
       api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
       system_version = o.system_version or _VERSION, app_version = o.app_version or "0.1.0",

@@ -1,0 +1,111 @@
+-- mtproto.loop: how a client waits inside an event loop.
+--
+-- A client made with `loop = "cqueues"`, `loop = "luv"` or `loop = adapter` never blocks the
+-- process while it waits: a call made inside a coroutine the loop runs suspends that coroutine
+-- (for the answer, a handshake, a reconnect's pause, a FLOOD_WAIT) and the loop runs other work.
+-- A call made outside such a coroutine (the main thread) blocks, as without `loop`.
+--
+-- An adapter is a table of three functions; cqueues and luv have one here, and another
+-- scheduler (copas, a fiber library) takes a few dozen lines:
+--
+--   now()        -> seconds on a monotonic clock (the one core.conn.monotonic() reads)
+--   forget(fd)   -> (optional) the socket is about to be closed: drop what the loop keeps on it
+--   running()    -> whether the running coroutine is one the loop runs (optional; default
+--                   coroutine.isyieldable): when not, the client blocks instead
+--   cond()       -> a condition: an object with :signal() that wakes every coroutine waiting on it
+--   wait(fd, events, deadline, cond)
+--                   suspends the running coroutine until the socket `fd` is ready for `events`
+--                   ("r", "w" or "rw"), `deadline` (a now() value) passes, or `cond` is
+--                   signalled, whichever comes first; fd, deadline and cond may each be nil.
+--                   It returns nothing (the caller looks again at what it waits for).
+--
+-- M.adapter(loop) turns the client's `loop` option into an adapter (raising on a bad one).
+local core = require("mtproto.core")
+
+local M = {}
+
+local monotonic = core.conn.monotonic
+
+-- cqueues: cqueues.poll() on a pollable for the socket, the condition and a timeout.
+function M.cqueues()
+  local cqueues = require("cqueues")
+  local condition = require("cqueues.condition")
+  local A = { now = monotonic }
+  function A.running() return (cqueues.running()) ~= nil end
+  function A.forget(fd) cqueues.cancel(fd) end
+  function A.cond()
+    local c = condition.new()
+    return { signal = function() c:signal() end, cq = c }
+  end
+  function A.wait(fd, events, deadline, cond)
+    local a, n = {}, 0
+    if fd then n = n + 1; a[n] = { pollfd = fd, events = events } end
+    if cond then n = n + 1; a[n] = cond.cq end
+    if deadline then n = n + 1; a[n] = math.max(0, deadline - monotonic()) end
+    cqueues.poll(table.unpack(a, 1, n))
+    -- cqueues keeps a descriptor it polled registered; the client may close this one (a
+    -- reconnect) before the next wait, and a closed one left registered breaks the controller
+    if fd then cqueues.cancel(fd) end
+  end
+  return A
+end
+
+-- luv: a poll handle for the socket and a timer for the deadline, made for each wait (the
+-- socket changes on reconnects, and libuv wants one poll handle per socket at a time);
+-- conditions wake their waiters from a zero-delay timer, never from inside the signaller.
+function M.luv()
+  local uv = require("luv")
+  local A = { now = monotonic, running = coroutine.isyieldable }
+  function A.cond()
+    local c = { waiters = {} }
+    function c.signal()
+      if not next(c.waiters) then return end
+      local wake = c.waiters
+      c.waiters = {}
+      local t = uv.new_timer()
+      t:start(0, 0, function()
+        t:close()
+        for _, f in pairs(wake) do f() end
+      end)
+    end
+    return c
+  end
+  function A.wait(fd, events, deadline, cond)
+    local co = coroutine.running()
+    local poll, timer, done
+    local function wake()
+      if done then return end
+      done = true
+      if poll then poll:stop(); poll:close() end
+      if timer then timer:stop(); timer:close() end
+      if cond then cond.waiters[co] = nil end
+      local ok, err = coroutine.resume(co)
+      if not ok then error(err, 0) end
+    end
+    if fd then
+      poll = uv.new_poll(fd)
+      poll:start(events or "r", wake)
+    end
+    if deadline then
+      timer = uv.new_timer()
+      timer:start(math.max(0, math.ceil((deadline - monotonic()) * 1000)), 0, wake)
+    end
+    if cond then cond.waiters[co] = wake end
+    coroutine.yield()
+  end
+  return A
+end
+
+function M.adapter(loop)
+  if loop == "cqueues" then return M.cqueues() end
+  if loop == "luv" then return M.luv() end
+  if type(loop) == "table" and type(loop.now) == "function" and type(loop.wait) == "function"
+      and type(loop.cond) == "function" then
+    return { now = loop.now, wait = loop.wait, cond = loop.cond, forget = loop.forget,
+      running = loop.running or coroutine.isyieldable }
+  end
+  error("bad argument #1 to 'mtproto.client' (loop: expected \"cqueues\", \"luv\" or a table " ..
+    "with now, wait and cond functions)", 0)
+end
+
+return M
