@@ -190,6 +190,18 @@ for _, mode in ipairs(MODES) do
       assert.same({ "-16 TIMEOUT", "pong 5", "-16 CANCELLED", "pong 7", n = 4 }, got)
     end)
 
+    if mode ~= "blocking" then test("closing the client while a call waits ends that call with CONNECTION_CLOSED", function()
+      local got = run(mode, function(loop, spawn)
+        local c = client(dcs.slow, loop, { dc = 1 })
+        assert(c:invoke{ _ = "ping", ping_id = 0 })
+        local w = spawn(function() return show(c:invoke{ _ = "ping", ping_id = 1 }) end)
+        loop.wait(nil, nil, loop.now() + 0.1)                -- the call is waiting on the socket
+        c:close()
+        return w()
+      end)
+      assert.same({ "-17 CONNECTION_CLOSED", n = 1 }, got)
+    end) end
+
     test("two clients wait at the same time" .. (mode == "blocking" and " (one after the other)" or ""), function()
       local core = require("mtproto.core")
       local elapsed

@@ -56,6 +56,7 @@ end
 function M.luv()
   local uv = require("luv")
   local A = { now = monotonic, running = coroutine.isyieldable }
+  local polling = {} -- fd -> the wake function of the wait polling it
   function A.cond()
     local c = { waiters = {} }
     function c.signal()
@@ -76,7 +77,7 @@ function M.luv()
     local function wake()
       if done then return end
       done = true
-      if poll then poll:stop(); poll:close() end
+      if poll then poll:stop(); poll:close(); polling[fd] = nil end
       if timer then timer:stop(); timer:close() end
       if cond then cond.waiters[co] = nil end
       local ok, err = coroutine.resume(co)
@@ -85,6 +86,7 @@ function M.luv()
     if fd then
       poll = uv.new_poll(fd)
       poll:start(events or "r", wake)
+      polling[fd] = wake
     end
     if deadline then
       timer = uv.new_timer()
@@ -92,6 +94,15 @@ function M.luv()
     end
     if cond then cond.waiters[co] = wake end
     coroutine.yield()
+  end
+  -- the client closes this socket: its poll handle goes first, and its waiter wakes (later,
+  -- from a timer: never inside the closing coroutine)
+  function A.forget(fd)
+    local wake = polling[fd]
+    if not wake then return end
+    polling[fd] = nil
+    local t = uv.new_timer()
+    t:start(0, 0, function() t:close(); wake() end)
   end
   return A
 end
