@@ -9,6 +9,11 @@
  *   floor aes SIZE          serial AES-NI floor: AES-256-CBC encryption (each block waits
  *                           for the previous one, like IGE) of SIZE-byte messages, MB/s.
  *   floor ige SIZE          OpenSSL's AES_ige_encrypt on SIZE-byte messages, MB/s.
+ *   floor srp [N]           the floor of one two-step verification check: OpenSSL's
+ *                           PKCS5_PBKDF2_HMAC (SHA-512, 100,000 iterations, 64 bytes) plus the
+ *                           two modexps with 2048-bit secret exponents (A = g^a and
+ *                           S = t^(a + u*x), BN_mod_exp_mont_consttime, Montgomery context made
+ *                           once); CPU ms, median of N (default 7).
  *
  * Prints `name value` lines. MB = 1e6 bytes. Not part of the library: no mt_* code here.
  */
@@ -26,7 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/aes.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 static double now_s(void)
 {
@@ -138,8 +145,69 @@ static double run_cipher(size_t size, int ige)
     return (double)n * (double)size / dt / 1e6;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* CPU ms of PBKDF2 + the two 2048-bit-exponent modexps, median of n (n <= 64). */
+static double run_srp(int n)
+{
+    static const char p_hex[] =
+        "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4db"
+        "fa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f64"
+        "2477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b41"
+        "0dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4"
+        "e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf"
+        "6f4fadf034b10403119cd8e3b92fcc5b";
+    BIGNUM *p = NULL, *g = BN_new(), *a = BN_new(), *e = BN_new(), *t = BN_new(), *r = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    BN_MONT_CTX *mont = BN_MONT_CTX_new();
+    unsigned char pass[32], salt[40], dk[64], rb[257];
+    double times[64];
+    if (n < 1 || n > 64 || !BN_hex2bn(&p, p_hex) || !g || !a || !e || !t || !r || !ctx || !mont
+        || !BN_set_word(g, 3) || !BN_MONT_CTX_set(mont, p, ctx))
+        return -1;
+    RAND_bytes(pass, sizeof pass);
+    RAND_bytes(salt, sizeof salt);
+    for (int i = 0; i < n; i++) {
+        RAND_bytes(rb, sizeof rb);
+        BN_bin2bn(rb, 256, a);
+        BN_bin2bn(rb, 257, e); /* a + u*x: one byte longer than a */
+        BN_bin2bn(rb + 1, 256, t);
+        BN_set_flags(a, BN_FLG_CONSTTIME);
+        BN_set_flags(e, BN_FLG_CONSTTIME);
+        double t0 = cpu_s();
+        if (PKCS5_PBKDF2_HMAC((const char *)pass, sizeof pass, salt, sizeof salt, 100000, EVP_sha512(), 64, dk) != 1
+            || !BN_mod_exp_mont_consttime(r, g, a, p, ctx, mont) || !BN_mod_exp_mont_consttime(r, t, e, p, ctx, mont))
+            return -1;
+        times[i] = (cpu_s() - t0) * 1000;
+        pass[0] ^= dk[0];
+    }
+    qsort(times, (size_t)n, sizeof times[0], cmp_double);
+    BN_free(p); BN_free(g); BN_free(a); BN_free(e); BN_free(t); BN_free(r);
+    BN_CTX_free(ctx);
+    BN_MONT_CTX_free(mont);
+    return times[n / 2];
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "srp") == 0) {
+        double ms = run_srp(argc > 2 ? atoi(argv[2]) : 7);
+        if (ms < 0)
+            return 1;
+        printf("srp.floor_ms %.2f\n", ms);
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "echo") == 0) {
         long n = argc > 2 ? atol(argv[2]) : 20000;
         long size = argc > 3 ? atol(argv[3]) : 128;
@@ -162,6 +230,6 @@ int main(int argc, char **argv)
             printf("%s_%ld %.2f\n", ige ? "ige.openssl" : "aes.cbc_floor", size, mbs);
         return 0;
     }
-    fprintf(stderr, "usage: floor echo [N] [SIZE] | floor aes SIZE | floor ige SIZE\n");
+    fprintf(stderr, "usage: floor echo [N] [SIZE] | floor aes SIZE | floor ige SIZE | floor srp [N]\n");
     return 2;
 }

@@ -8,6 +8,8 @@
 //   ige.gramjs_1k         MB/s    telegram/crypto/IGE encryptIge, 1 KiB messages (1 MB = 1e6 bytes)
 //   ige.gramjs_512k       MB/s    the same, 512 KiB messages
 //   crypto.small_msg_pair_us  us  MTProtoState encryptMessageData + decryptMessageData, small
+//   srp.gramjs_check_password_ms  ms of CPU for one telegram/Password computeCheck (two-step
+//                         verification, the known prime), median of 7
 // Before timing, it checks its bytes against the golden vectors of TELEGRAM.md.
 const path = require("path");
 const crypto = require("crypto");
@@ -152,6 +154,38 @@ const { Logger } = req("telegram/extensions/Logger");
         best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e3 / (NMSG - 1));
     }
     console.log(`crypto.small_msg_pair_us ${best.toFixed(3)}`);
+
+    // --- two-step verification: computeCheck's CPU time (its PBKDF2 is node:crypto's) -----
+    const { computeCheck } = req("telegram/Password");
+    const P = Buffer.from(
+        "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4db"
+        + "fa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f64"
+        + "2477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b41"
+        + "0dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4"
+        + "e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf"
+        + "6f4fadf034b10403119cd8e3b92fcc5b", "hex");
+    // srp_B of gotd/td's TestSRP vector: a valid B for this prime
+    const B = Buffer.from(
+        "9C52401A6A8084EC82F01C3725D3FB448BD2F0C909F9D97726EAC4B7A74172D952F02466BE6734FA274D2B7429E27397"
+        + "F10372D66B400B80A5C5AE3F28B17BF3105D7A2D2A885998CDC2DEFC208AEC217AB58859A9ABC2374AD93DC285F4B3FB"
+        + "CAFF4143D7888F2425BD2FB711B25609CEB21757D935B1EF2F042173AD0CE2FE0E474DAC53914BD25A8A9AED4AEA8953"
+        + "D55CB88621DB37B871EA0D04393AC0987F68094CCC9DE8239251375D8FFFD263316CD528C097B7BC9FB919FBEDB76C52"
+        + "5DF3413C374EE076D97A1E6D352BB7CC80FD13651B04B32E2E48C5268150842CFD07CF855958B1B5EA9C36FDAD697FE3"
+        + "AEC8DCC6B1EFEC36874AF226204676CF", "hex");
+    const algo = new Api.PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow({
+        salt1: crypto.randomBytes(40), salt2: crypto.randomBytes(16), g: 3, p: P });
+    const times = [];
+    for (let i = 0; i < 7; i++) {
+        const pw = new Api.account.Password({ hasPassword: true, currentAlgo: algo, srp_B: B, srpId: bigInt(i + 1),
+            newAlgo: algo, newSecureAlgo: new Api.SecurePasswordKdfAlgoUnknown(), secureRandom: Buffer.alloc(0) });
+        const c0 = process.cpuUsage();
+        const check = await computeCheck(pw, "bench password");
+        const c = process.cpuUsage(c0);
+        if (check.A.length !== 256 || check.M1.length !== 32) throw new Error("computeCheck: bad A or M1");
+        times.push((c.user + c.system) / 1000);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`srp.gramjs_check_password_ms ${times[3].toFixed(2)}`);
 })().catch((e) => {
     console.error(e);
     process.exit(1);

@@ -8,7 +8,8 @@
 --   ours:   bench/tl.lua, bench/crypto.lua (codec, IGE, in-process handshake), bench/net.lua
 --   GramJS: bench/gramjs_micro.js, bench/gramjs_net.js
 --   floors: bench/floor.c (C echo pair over loopback TCP, pinned with taskset -c 0 and not;
---           AES-256-CBC encryption = the serial AES-NI floor; OpenSSL's AES_ige_encrypt)
+--           AES-256-CBC encryption = the serial AES-NI floor; OpenSSL's AES_ige_encrypt;
+--           one SRP check: PKCS5_PBKDF2_HMAC SHA-512 100k + the two 2048-bit-exponent modexps)
 -- Benchmarks are not tests: nothing here runs in `make test`.
 local json = require("dkjson")
 
@@ -174,6 +175,7 @@ for r = 1, RUNS do
   end
   if have_callpath then run("ours", r, q(CALLPATH)) end
   if have_node then run("gramjs", r, ("%s %s"):format(NODE, q(ROOT .. "/bench/gramjs_micro.js"))) end
+  run("floor", r, q(FLOOR) .. " srp")
   for _, size in ipairs { 1024, 524288 } do
     run("floor", r, ("%s aes %d"):format(q(FLOOR), size))
     run("floor", r, ("%s ige %d"):format(q(FLOOR), size))
@@ -254,6 +256,10 @@ local ROWS = {
     { "serial AES-NI floor (CBC)", O "aes.ecb_floor", F "aes.cbc_floor_512k" }, min = 0.75 },
   { "client crypto per small call (encrypt + decrypt)", "us", "lower", O "callpath.client_crypto_us_per_small_msg_pair",
     { "GramJS MTProtoState", G "crypto.small_msg_pair_us" }, min = 1, max_ours = 2 },
+  { "check_password (srp.check), client CPU", "ms", "lower", O "srp.check_password_ms",
+    { "GramJS computeCheck", G "srp.gramjs_check_password_ms" } },
+  { "check_password (srp.check), client CPU", "ms", "lower", O "srp.check_password_ms",
+    { "OpenSSL PBKDF2 + 2 modexps (floor)", F "srp.floor_ms" }, min = 1 / 1.2 },
   { "handshake, client CPU (in process)", "ms", "lower", O "handshake.client_cpu_ms",
     { "GramJS (over TCP)", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
   { "handshake, client CPU over TCP", "ms", "lower", O "handshake.net_client_cpu_ms",
