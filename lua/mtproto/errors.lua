@@ -37,8 +37,7 @@ local descriptions = {
   -- two-step verification (SRP) and password recovery
   SRP_ID_INVALID = "the srp_id was used already or has expired: call account.getPassword again for a new one",
   SRP_PASSWORD_CHANGED = "the password was changed since account.getPassword: get the new parameters and try again",
-  CODE_INVALID = "the recovery code is wrong",
-  PASSWORD_RECOVERY_NA = "no recovery email is set up for this account: the password cannot be recovered",
+  PASSWORD_RECOVERY_NA = "password recovery is not available: no recovery email is set up, or no code was asked for (auth.requestPasswordRecovery)",
   PASSWORD_RECOVERY_EXPIRED = "the recovery code has expired: ask for a new one",
   PASSWORD_EMPTY = "the password is empty",
   PASSWORD_MISSING = "the account has no cloud password",
@@ -55,7 +54,7 @@ local descriptions = {
   USER_ALREADY_AUTHORIZED = "this session is already signed in",
   -- the email steps, QR login and the other login states
   EMAIL_INVALID = "the email address is invalid",
-  CODE_INVALID = "the email verification code is wrong",
+  CODE_INVALID = "the code is wrong (the email verification code or the password recovery code)",
   EMAIL_CODE_INVALID = "the code sent to the login email is wrong",
   EMAIL_NOT_SETUP = "this login has no login email set up for this step",
   EMAIL_SETUP_REQUIRED = "a login email must be set up first (account.sendVerifyEmailCode, account.verifyEmail)",

@@ -6,6 +6,7 @@
  *   tdc_api.c    the API entry: wrappers (invokeWithLayer, initConnection), help.*, dispatch
  *   tdc_login.c  the login states: test numbers, codes, email, sign-up, future auth tokens,
  *                QR login tokens, who is signed in on each auth key
+ *   tdc_password.c two-step verification: the password accounts, SRP checked on the server side
  *   tdc_store.c  the shared state: login codes (per phone_code_hash) and auth keys
  *
  * Everything lives in one tdc_server: there is no global mutable state. Time is
@@ -122,6 +123,14 @@ typedef struct tdc_session {
     int dedup_any;
 } tdc_session;
 
+/* A login that got SESSION_PASSWORD_NEEDED on this key (tdc_password.c). */
+typedef struct tdc_pw_state {
+    char phone[TDC_PHONE_MAX + 1];   /* the account waiting for its password ("": none) */
+    int64_t srp_id;                  /* the latest account.getPassword's srp_id (0: none or spent) */
+    uint8_t b[256];                  /* its secret SRP exponent */
+    int recovery;                    /* auth.requestPasswordRecovery was asked */
+} tdc_pw_state;
+
 typedef struct tdc_key {
     struct tdc_key *next;
     uint64_t id;
@@ -131,6 +140,7 @@ typedef struct tdc_key {
     tdc_session *sessions;
     int64_t user_id;                 /* the account signed in with this key (0: none) */
     char phone[TDC_PHONE_MAX + 1];   /* its phone number ("" for a bot) */
+    tdc_pw_state pw;                 /* a login waiting for the account's password */
 } tdc_key;
 
 #define TDC_KEY_BUCKETS 4096
@@ -186,6 +196,8 @@ typedef struct tdc_server {
     unsigned qr_next;
     tdc_future future[TDC_FUTURE_MAX];
     unsigned future_next;
+    uint8_t pw_v[256];                 /* the SRP verifier of the password accounts' password */
+    int pw_v_ready;                    /* pw_v computed (on first use: one PBKDF2) */
 } tdc_server;
 
 /* ---- the API (tdc_api.c, tdc_login.c) ------------------------------------------ */
@@ -209,6 +221,16 @@ int tdc_login_answer(tdc_call *c, uint32_t id, mt_reader *r);
 /* Signs c->key in as the account of `phone` and appends its auth.authorization (with a
  * future auth token); returns 1. */
 int tdc_signed_in(tdc_call *c, const char *phone, const char *first_name);
+/* The number's login code (X five times for test numbers, else 12345) is code[0..n). */
+int tdc_code_ok(const char *phone, const uint8_t *code, size_t n);
+/* 1 for a password account (test number 99966X2YYY). */
+int tdc_is_password_account(const char *phone);
+/* Two-step verification (tdc_password.c): c->key now waits for the password of `phone`;
+ * answers 401 SESSION_PASSWORD_NEEDED (returns 0). */
+int tdc_password_needed(tdc_call *c, const char *phone);
+/* Answers account.getPassword, auth.checkPassword, auth.requestPasswordRecovery,
+ * auth.checkRecoveryPassword, auth.recoverPassword; TDC_NOT_MINE for any other id. */
+int tdc_password_answer(tdc_call *c, uint32_t id, mt_reader *r);
 /* The updates pushed to a connection when it gets the chance (TDC_PUSH_* of its session). */
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s);
 

@@ -359,6 +359,7 @@ int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int
     case ID_GET_STATE: rc = m_get_state(&c); break;
     default:
         rc = tdc_login_answer(&c, id, &r);
+        if (rc == TDC_NOT_MINE) rc = tdc_password_answer(&c, id, &r);
         if (rc == TDC_NOT_MINE) rc = tdc_fail(&c, 400, "METHOD_INVALID");
         break;
     }

@@ -5,6 +5,10 @@
  * every code of the number (SMS, email, email setup) is X repeated five times; every other
  * valid number uses 12345. K, the 7th digit, picks the path:
  *   0 1 5 9  ordinary: App -> Sms -> Call -> FlashCall, then SEND_CODE_UNAVAILABLE
+ *   2        password account (two-step verification, tdc_password.c): the right code answers
+ *            401 SESSION_PASSWORD_NEEDED, then account.getPassword and auth.checkPassword with
+ *            the password "testpass", or auth.requestPasswordRecovery and auth.recoverPassword
+ *            with the number's code (so does a QR token such an account accepted)
  *   3        unregistered: auth.signIn answers auth.authorizationSignUpRequired (with terms of
  *            service), then auth.signUp (FIRSTNAME_INVALID for an empty or long name)
  *   4        email setup required (sentCodeTypeSetUpEmailRequired): account.sendVerifyEmailCode
@@ -80,7 +84,7 @@ enum {
     ID_BOOL_TRUE = 0x997275b5u,
 };
 
-enum { KIND_SIGN_UP = 3, KIND_EMAIL_SETUP = 4, KIND_EMAIL_CODE = 6, KIND_PAID = 7, KIND_MISSED_CALL = 8 };
+enum { KIND_PASSWORD = 2, KIND_SIGN_UP = 3, KIND_EMAIL_SETUP = 4, KIND_EMAIL_CODE = 6, KIND_PAID = 7, KIND_MISSED_CALL = 8 };
 
 /* ---- phone numbers -------------------------------------------------------- */
 
@@ -118,11 +122,16 @@ static void login_code(const char *phone, char code[TDC_CODE_LEN + 1])
     code[TDC_CODE_LEN] = 0;
 }
 
-static int code_ok(const char *phone, const uint8_t *code, size_t n)
+int tdc_code_ok(const char *phone, const uint8_t *code, size_t n)
 {
     char want[TDC_CODE_LEN + 1];
     login_code(phone, want);
     return n == TDC_CODE_LEN && memcmp(code, want, TDC_CODE_LEN) == 0;
+}
+
+int tdc_is_password_account(const char *phone)
+{
+    return test_kind(phone) == KIND_PASSWORD;
 }
 
 static int64_t phone_id(const char *phone)
@@ -409,12 +418,12 @@ static int m_sign_in(tdc_call *c, mt_reader *r)
     tdc_login *l = find_login(c, phone, h, hn);
     if (!l) return 0;
     if (l->email == TDC_EMAIL_CODE) {
-        if (!ecode || !code_ok(phone, ecode, en)) return tdc_fail(c, 400, "EMAIL_CODE_INVALID");
+        if (!ecode || !tdc_code_ok(phone, ecode, en)) return tdc_fail(c, 400, "EMAIL_CODE_INVALID");
     } else if (l->email != TDC_EMAIL_NONE) {
         return tdc_fail(c, 400, "EMAIL_SETUP_REQUIRED");
     } else {
         if (!(flags & 1) || cn == 0) return tdc_fail(c, 400, "PHONE_CODE_EMPTY");
-        if (!code_ok(phone, code, cn)) return tdc_fail(c, 400, "PHONE_CODE_INVALID");
+        if (!tdc_code_ok(phone, code, cn)) return tdc_fail(c, 400, "PHONE_CODE_INVALID");
     }
     if (test_kind(phone) == KIND_SIGN_UP) {
         l->verified = 1;
@@ -431,6 +440,7 @@ static int m_sign_in(tdc_call *c, mt_reader *r)
         return 1;
     }
     tdc_logins_remove(&c->srv->logins, l);
+    if (test_kind(phone) == KIND_PASSWORD) return tdc_password_needed(c, phone);
     return tdc_signed_in(c, phone, "Test");
 }
 
@@ -536,7 +546,7 @@ static int m_verify_email(tdc_call *c, mt_reader *r)
     mt_rd_tlbytes(r, &code, &cn);
     if (r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     if (l->email != TDC_EMAIL_SETUP_SENT) return tdc_fail(c, 400, "EMAIL_NOT_SETUP");
-    if (!code_ok(phone, code, cn)) return tdc_fail(c, 400, "CODE_INVALID");
+    if (!tdc_code_ok(phone, code, cn)) return tdc_fail(c, 400, "CODE_INVALID");
     /* the address is set: the login code now goes to it */
     l->email = TDC_EMAIL_CODE;
     l->sent_ms = c->now_ms;
@@ -643,6 +653,7 @@ static int put_token_state(tdc_call *c, tdc_qr *q)
         char phone[TDC_PHONE_MAX + 1];
         memcpy(phone, q->phone, sizeof phone);
         memset(q, 0, sizeof *q);                           /* used up */
+        if (tdc_is_password_account(phone)) return tdc_password_needed(c, phone);
         mt_buf_put_u32(c->out, ID_LOGIN_TOKEN_SUCCESS);
         return tdc_signed_in(c, phone, "Test");
     }
