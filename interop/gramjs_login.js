@@ -10,13 +10,15 @@
 //   migrate    also follow a PHONE_MIGRATE_X to the other DC and sign in there (default true)
 //   scenario   "login" (default): everything below; "flood": against a test DC started with
 //              `--flood 1`, auth.sendCode then two auth.resendCode in a row, the second of which
-//              must be 420 FLOOD_WAIT_1
+//              must be 420 FLOOD_WAIT_1; "password": two-step verification with GramJS's own SRP
+//              (computeCheck, signInWithPassword) on the password account 99966X2YYY
 //   timeout_ms watchdog for the whole run (default 30000)
 // Prints ONE JSON line {ok, transport, dc, auth_key_id, checks, failures, ...}; exit status 0 when
 // every check passed, 1 on a mismatch, 2 on a crash, 3 on the watchdog.
 
 const { Api, API_ID, API_HASH, makeClient, describeError, classifyHandshakeError } = require("./gramjs_common");
 const { checker } = require("./walk_checks");
+const { computeCheck } = require("telegram/Password");
 
 const fs = require("fs");
 const raw = process.argv[2] || "{}";
@@ -85,6 +87,40 @@ async function flood(client) {
     expectError("auth.resendCode too fast", r, 420, "FLOOD_WAIT_1");
 }
 
+// Two-step verification with GramJS's own SRP (telegram/Password computeCheck, the code behind
+// its signInWithPassword / client.start({ password })) against the test DC's password account
+// 99966X2YYY (password "testpass"), which checks M1 on the server side.
+async function password(client) {
+    const phone = `99966${dc}2${rand3()}`;
+    let r = await step("auth.sendCode (password account)", () => client.invoke(sendCode(phone)));
+    const sc = expectValue("auth.sendCode (password account)", r);
+    r = await step("auth.signIn (password account)", () => client.invoke(new Api.auth.SignIn({
+        phoneNumber: phone, phoneCodeHash: sc && sc.phoneCodeHash, phoneCode: String(dc).repeat(5) })));
+    expectError("auth.signIn (password account)", r, 401, "SESSION_PASSWORD_NEEDED");
+    r = await step("account.getPassword", () => client.invoke(new Api.account.GetPassword()));
+    const pw = expectValue("account.getPassword", r);
+    if (pw) {
+        check("account.getPassword", pw.hasPassword === true && pw.hasRecovery === true, "has_password/has_recovery");
+        check("account.getPassword", pw.hint === "testpass", `hint ${pw.hint}`);
+        check("account.getPassword", pw.currentAlgo && pw.currentAlgo.className
+            === "PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow", "current_algo");
+    }
+    r = await step("auth.checkPassword wrong password",
+        async () => client.invoke(new Api.auth.CheckPassword({ password: await computeCheck(pw, "wrong") })));
+    expectError("auth.checkPassword wrong password", r, 400, "PASSWORD_HASH_INVALID");
+    r = await step("auth.checkPassword used srp_id",
+        async () => client.invoke(new Api.auth.CheckPassword({ password: await computeCheck(pw, "testpass") })));
+    expectError("auth.checkPassword used srp_id", r, 400, "SRP_ID_INVALID");
+    // GramJS's whole password step: a fresh account.getPassword, computeCheck, auth.checkPassword
+    r = await step("signInWithPassword", async () => {
+        const user = await client.signInWithPassword({ apiId: API_ID, apiHash: API_HASH },
+            { password: async () => "testpass", onError: async (e) => { throw e; } });
+        return user;
+    });
+    const user = expectValue("signInWithPassword", r);
+    check("signInWithPassword", user && user.phone === phone, `user ${user && user.phone}`);
+}
+
 async function main() {
     const client = makeClient(args, args.transport, dc);
     // GramJS swallows connection errors (it logs them, and we silence its log): keep them. Only
@@ -122,8 +158,8 @@ async function main() {
                 `no dc_option for DC ${id} port ${port}`);
         }
     }
-    if (args.scenario === "flood") {
-        await flood(client);
+    if (args.scenario === "flood" || args.scenario === "password") {
+        await (args.scenario === "flood" ? flood : password)(client);
         await client.destroy();
         return;
     }

@@ -69,6 +69,8 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
     -- one auth.resendCode per hash per second, so that the second of two calls is too fast
     fault_dcs.flood = assert(testdc.start{ dcs = 3, flood = 1 })
     queue[#queue + 1] = { "flood", dc_args(fault_dcs.flood, { transport = "abridged", dc = 2, scenario = "flood" }) }
+    -- two-step verification with GramJS's own SRP against the server-side check
+    queue[#queue + 1] = { "password", dc_args(dc, { transport = "padded", dc = 2, scenario = "password" }) }
 
     -- QR login (signInUserWithQrCode): accepted by a second GramJS client on the same DC, and
     -- by the test DC's --qr-auto-accept account of DC 1 while GramJS is on DC 2 (migration)
@@ -163,6 +165,21 @@ describe("GramJS (npm telegram) against mtproto-testdc", function()
     assert.is_true(run.res.ok)
     assert.equal("9996611501", run.res.user_id)
     assert.equal(1, run.res.dc_after)
+  end)
+
+  it("signs in to a password account with its own SRP (computeCheck, signInWithPassword)", function()
+    local run = runs.password
+    assert(run.res, "no JSON line from node (exit " .. tostring(run.status) .. "):\n" .. run.out)
+    assert.same({}, run.res.failures)
+    assert.same({
+      { step = "help.getConfig", result = "Config" },
+      { step = "auth.sendCode (password account)", result = "auth.SentCode" },
+      { step = "auth.signIn (password account)", error = { code = 401, message = "SESSION_PASSWORD_NEEDED" } },
+      { step = "account.getPassword", result = "account.Password" },
+      { step = "auth.checkPassword wrong password", error = { code = 400, message = "PASSWORD_HASH_INVALID" } },
+      { step = "auth.checkPassword used srp_id", error = { code = 400, message = "SRP_ID_INVALID" } },
+      { step = "signInWithPassword", result = "User" },
+    }, steps_of(run.res))
   end)
 
   it("gives every connection its own auth key", function()
