@@ -80,6 +80,9 @@ AEC8DCC6B1EFEC36874AF226204676CF]],
 }
 
 describe("SRP arithmetic (published vectors, no safety checks)", function()
+  it("core.srp.known_prime is the prime of the published vectors", function()
+    assert.equal(hex(P), hex(C.known_prime))
+  end)
   it("gotd/td TestSRP: A and M1 for password 123123 with a = 1", function()
     local A, M1 = C.client_unchecked(gotd.password, gotd.algo, gotd.B, gotd.a)
     assert.equal(hex(gotd.A), hex(A))

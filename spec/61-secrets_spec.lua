@@ -214,7 +214,7 @@ describe("secrets are wiped before their memory is freed", function()
     return
   end
 
-  it("no block freed by the core, OpenSSL or zlib holds a piece of a key, new_nonce, temp_key or b", function()
+  it("no block freed by the core, OpenSSL or zlib holds a piece of a key, new_nonce, temp_key, b or the SRP a and b", function()
     local dir = tmpdir()
     local so = dir .. "/free_scan.so"
     local cc = os.getenv("CC") or "cc"

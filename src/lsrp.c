@@ -6,6 +6,7 @@
  *   srp.verifier(password, algo)               --> v
  *   srp.server_B(algo, v, b)                   --> B
  *   srp.server_check(algo, v, b, A, M1)        --> true | nil, why
+ *   srp.known_prime                            the 2048-bit prime Telegram's servers send
  *
  * `algo` is a passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow table
  * (salt1, salt2, g, p); byte strings are big-endian numbers. A given `a` (at most 256 bytes,
@@ -13,6 +14,7 @@
  * argument types raise; failed checks return nil and the reason. */
 #include <string.h>
 #include "lmt.h"
+#include "mt_dh.h"
 #include "mt_srp.h"
 
 static const uint8_t *field_bytes(lua_State *L, int t, const char *name, size_t *n)
@@ -178,5 +180,7 @@ static const luaL_Reg funcs[] = {
 int mt_open_srp(lua_State *L)
 {
     luaL_newlib(L, funcs);
+    lua_pushlstring(L, (const char *)mt_dh_known_prime, sizeof mt_dh_known_prime);
+    lua_setfield(L, -2, "known_prime");
     return 1;
 }
