@@ -21,7 +21,14 @@ endif
 
 WARN     = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
 ALLFLAGS = $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -I$(LUA_INCDIR) -Isrc
-LIBS     = -lcrypto -lz
+LIBS     = $(LIBDIRS) -lcrypto -lz
+
+# LuaRocks passes the OpenSSL and zlib directories it found (external_dependencies);
+# the system's default directories need no flag.
+SYSDIRS  = /usr/include /usr/lib /usr/lib64 /lib /lib64 /usr/lib/$(shell $(CC) -dumpmachine 2>/dev/null)
+INCDIRS  = $(addprefix -I,$(filter-out $(SYSDIRS),$(sort $(OPENSSL_INCDIR) $(ZLIB_INCDIR))))
+LIBDIRS  = $(addprefix -L,$(filter-out $(SYSDIRS),$(sort $(OPENSSL_LIBDIR) $(ZLIB_LIBDIR))))
+ALLFLAGS += $(INCDIRS)
 
 CORE_SRC  = $(wildcard src/mt_*.c)
 BIND_SRC  = $(wildcard src/l*.c)
@@ -38,10 +45,19 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
           MTPROTO_ROOT="$(CURDIR)"
 
-.PHONY: all deps test valgrind demo bench fuzz install clean
+.PHONY: FORCE all deps test valgrind demo bench fuzz install clean
 all: $(MODULE) $(TESTDC)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/testdc/*.h)
+# The compiler and flags of the last build: when they change (another CC, LuaRocks' CFLAGS),
+# everything is rebuilt instead of reusing objects built with other flags.
+FLAGS_STAMP = $(BUILD)/flags
+BUILD_FLAGS = $(CC) $(ALLFLAGS) $(LIBFLAG) $(LIBS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h src/testdc/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
 
@@ -49,21 +65,21 @@ $(BUILD)/gen/schema_data.c: schema/mtproto.tl schema/api.tl scripts/embed_schema
 	@mkdir -p $(dir $@)
 	$(LUA) scripts/embed_schema.lua $@ schema/mtproto.tl schema/api.tl
 
-$(GEN_OBJ): $(BUILD)/gen/schema_data.c
+$(GEN_OBJ): $(BUILD)/gen/schema_data.c $(FLAGS_STAMP)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
 
 $(MODULE): $(CORE_OBJ) $(BIND_OBJ) $(GEN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) $(LIBFLAG) -o $@ $^ $(LIBS)
+	$(CC) $(ALLFLAGS) $(LIBFLAG) -o $@ $(filter %.o,$^) $(LIBS)
 
 $(BUILD)/mtproto-testdc: $(CORE_OBJ) $(DC_OBJ) $(GEN_OBJ)
-	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALLFLAGS) -o $@ $(filter %.o,$^) $(LIBS)
 
 deps:
 	@scripts/deps.sh
 
 test: deps all
-	$(TEST_ENV) $(LUA_ENV) $(BUSTED) $(BUSTED_ARGS) spec
+	$(TEST_ENV) $(LUA_ENV) MTPROTO_REQUIRE_INTEROP=1 $(BUSTED) $(BUSTED_ARGS) spec
 
 # The Lua-free core's specs (sans-IO: codec, crypto, handshake, transports, messages,
 # session) under valgrind memcheck; any definite leak or memory error fails.

@@ -99,7 +99,7 @@ describe("mtproto.testdc", function()
   end)
 
   it("exits on EOF of stdin and on SIGTERM (the program itself)", function()
-    local bin = os.getenv("MTPROTO_TESTDC") or "mtproto-testdc"
+    local bin = helpers.TESTDC
     local key = helpers.key_file()
     -- stdin at EOF: the JSON line, then it exits by itself (close waits for it)
     local p = assert(io.popen(("exec '%s' --dcs 1 --key '%s' </dev/null"):format(bin, key)))
@@ -608,8 +608,10 @@ end)
 
 describe("make demo (examples/demo.lua + examples/login.lua)", function()
   it("starts the test DC, walks the login flow, signs in and stops the test DC", function()
-    local root = os.getenv("MTPROTO_ROOT") or "."
-    local p = assert(io.popen(("cd '%s' && lua5.4 examples/demo.lua 2>&1"):format(root)))
+    local root = helpers.ROOT
+    -- the child finds the module and the test DC as this process does
+    local p = assert(io.popen(("cd '%s' && LUA_PATH='%s' LUA_CPATH='%s' lua5.4 examples/demo.lua 2>&1")
+      :format(root, package.path:gsub("'", ""), (package.cpath:gsub("'", "")))))
     local out = p:read("a")
     local ok = p:close()
     assert.is_true(ok, out)

@@ -111,7 +111,7 @@ describe("mtproto-testdc and msg_seqno parity", function()
   end)
 
   it("strict_seqno is a fault of the command line too", function()
-    local p = io.popen(os.getenv("MTPROTO_TESTDC") .. " --help")
+    local p = io.popen(helpers.TESTDC .. " --help")
     local usage = p:read("a")
     p:close()
     assert.matches("strict_seqno", usage)

@@ -1,4 +1,5 @@
 -- mtproto.client against the local test DC over loopback TCP.
+local helpers = require("helpers")
 local mtproto = require("mtproto")
 local testdc = require("mtproto.testdc")
 
@@ -31,7 +32,7 @@ end
 local function logged_dc(opts)
   local log, wrap = tmpname(), tmpname()
   local f = assert(io.open(wrap, "w"))
-  f:write("#!/bin/sh\nexec '", assert(os.getenv("MTPROTO_TESTDC")), "' \"$@\" 2>>'", log, "'\n")
+  f:write("#!/bin/sh\nexec '", helpers.TESTDC, "' \"$@\" 2>>'", log, "'\n")
   f:close()
   assert(os.execute("chmod +x '" .. wrap .. "'"))
   opts.verbose, opts.binary = 1, wrap

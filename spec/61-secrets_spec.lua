@@ -113,7 +113,7 @@ describe("no key in logs", function()
 end)
 
 describe("the session file under SIGKILL", function()
-  local root = os.getenv("MTPROTO_ROOT") or "."
+  local root = helpers.ROOT
   local lua_path = package.path:gsub("'", "")
   local lua_cpath = package.cpath:gsub("'", "")
 
@@ -206,7 +206,7 @@ describe("the session file under SIGKILL", function()
 end)
 
 describe("secrets are wiped before their memory is freed", function()
-  local root = os.getenv("MTPROTO_ROOT") or "."
+  local root = helpers.ROOT
   -- Under `make test SANITIZE=1` ASan owns malloc/free and comes first in LD_PRELOAD, so the
   -- scanner could not see the frees; the plain `make test` and CI run it.
   if (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then

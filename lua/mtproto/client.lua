@@ -780,7 +780,7 @@ function M.new(o)
     pumps = setmetatable({}, { __mode = "k" }), loop = o.loop ~= nil and loops.adapter(o.loop) or nil,
     init = {
       api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
-      system_version = o.system_version or _VERSION, app_version = o.app_version or "0.1.0",
+      system_version = o.system_version or _VERSION, app_version = o.app_version or require("mtproto").VERSION,
       system_lang_code = o.system_lang_code or "en", lang_pack = o.lang_pack or "",
       lang_code = o.lang_code or "en", layer = M.LAYER,
     },

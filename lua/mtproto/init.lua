@@ -3,7 +3,7 @@
 --   local mtproto = require("mtproto")
 --   local client = mtproto.client{ api_id = ..., api_hash = ..., session = "my.session" }
 --   print(mtproto.pretty(client.help.getNearestDc{}))
-local M = { VERSION = "0.1.0" }
+local M = { VERSION = "0.2.0" }
 
 local core = require("mtproto.core")
 M.core = core

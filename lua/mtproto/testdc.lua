@@ -44,7 +44,7 @@
 --   requests in the same session gets each answered once.
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
 --   log = path            write the server's stderr (the log lines) to this file instead
---   binary = path         the program; default $MTPROTO_TESTDC, else `mtproto-testdc` on PATH
+--   binary = path         the program; default testdc.binary(): $MTPROTO_TESTDC, the built or installed one, PATH
 --
 -- The server is tied to this Lua process: it exits when the process is gone (it watches its
 -- parent pid), so a crashed spec never leaves it running.
@@ -160,13 +160,38 @@ local function command(o)
   return table.concat(args, " "), verbose and verbose > 0
 end
 
+local function is_file(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+--- The test DC program `start` runs when no `binary` is given: `$MTPROTO_TESTDC`, else the one
+-- built or installed with this module (`build/mtproto-testdc` beside `build/mtproto/core.so`;
+-- `<tree>/bin/mtproto-testdc` beside `<tree>/lib/lua/5.4/mtproto/core.so` for a rock), else
+-- `mtproto-testdc` on PATH.
+-- @treturn string a path or a program name
+function M.binary()
+  local env = os.getenv("MTPROTO_TESTDC")
+  if env and env ~= "" then return env end
+  local so = package.searchpath("mtproto.core", package.cpath)
+  local dir = so and so:match("^(.*)/mtproto/core%.so$")
+  if dir then
+    local tree = dir:match("^(.*)/lib/lua/[%d.]+$")
+    for _, path in ipairs{ dir .. "/mtproto-testdc", tree and (tree .. "/bin/mtproto-testdc") } do
+      if is_file(path) then return path end
+    end
+  end
+  return "mtproto-testdc"
+end
+
 -- dc = testdc.start{...} -> a running test DC, or nil, err (a string).
 function M.start(o)
   if o ~= nil and type(o) ~= "table" then
     error("bad argument #1 to 'start' (table expected, got " .. type(o) .. ")", 2)
   end
   o = o or {}
-  local bin = o.binary or os.getenv("MTPROTO_TESTDC") or "mtproto-testdc"
+  local bin = o.binary or M.binary()
   if type(bin) ~= "string" or bin == "" then bad("binary", "expected a path") end
   local args, verbose = command(o)
   if o.log ~= nil and (type(o.log) ~= "string" or o.log == "") then bad("log", "expected a file name") end
