@@ -45,7 +45,7 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
           MTPROTO_ROOT="$(CURDIR)"
 
-.PHONY: FORCE all deps test valgrind demo bench fuzz install clean
+.PHONY: FORCE all deps deps-build test valgrind demo bench fuzz install clean
 all: $(MODULE) $(TESTDC)
 
 # The compiler and flags of the last build: when they change (another CC, LuaRocks' CFLAGS),
@@ -75,8 +75,13 @@ $(MODULE): $(CORE_OBJ) $(BIND_OBJ) $(GEN_OBJ)
 $(BUILD)/mtproto-testdc: $(CORE_OBJ) $(DC_OBJ) $(GEN_OBJ)
 	$(CC) $(ALLFLAGS) -o $@ $(filter %.o,$^) $(LIBS)
 
+# deps: everything `make test` and `make bench` need (Node.js and npm ci for the interop specs);
+# deps-build: only what the build and `make demo` need.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
+
+deps-build:
+	@scripts/deps.sh build
 
 test: deps all
 	$(TEST_ENV) $(LUA_ENV) MTPROTO_REQUIRE_INTEROP=1 $(BUSTED) $(BUSTED_ARGS) spec
@@ -88,7 +93,7 @@ valgrind: all
 	$(LUA_ENV) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
 	  --show-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted --ignore-lua $(VALGRIND_SPECS)
 
-demo: deps all
+demo: deps-build all
 	@$(LUA_ENV) $(LUA) examples/demo.lua
 
 bench: deps all

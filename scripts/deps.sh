@@ -1,9 +1,18 @@
 #!/bin/sh
-# Installs the Debian packages the build and the tests need (as root), or says
-# the exact command to run and stops. Also installs the pinned npm packages of
-# the interop specs (GramJS, mtcute) when they are missing or older than the lock file.
+# Installs the Debian packages a target needs (as root), or says the exact command to run
+# and stops.
+#   scripts/deps.sh build   the module, the test DC and `make demo`: no Node.js
+#   scripts/deps.sh test    also the specs' and benchmarks' tools, Node.js and the pinned npm
+#                           packages of the interop specs (GramJS, mtcute) when they are missing
+#                           or older than the lock file
 set -e
-pkgs="lua5.4 liblua5.4-dev lua-busted luarocks libssl-dev zlib1g-dev lua-cqueues lua-luv nodejs npm"
+what=${1:-test}
+pkgs="lua5.4 liblua5.4-dev libssl-dev zlib1g-dev"
+case "$what" in
+    build) ;;
+    test) pkgs="$pkgs lua-busted luarocks lua-cqueues lua-luv nodejs npm";;
+    *) echo "usage: $0 build|test" >&2; exit 2;;
+esac
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -23,6 +32,7 @@ if [ -n "$missing" ]; then
         exit 1
     fi
 fi
+[ "$what" = test ] || exit 0
 # npm writes node_modules/.package-lock.json on every install: a lock file newer than it
 # means packages were added or changed since.
 if [ -f interop/package-lock.json ] && { [ ! -f interop/node_modules/.package-lock.json ] ||

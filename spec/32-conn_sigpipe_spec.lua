@@ -2,7 +2,7 @@
 -- never a SIGPIPE that kills the host process (the driver wrote with write(2); it now sends
 -- with MSG_NOSIGNAL). The scenario runs in a child lua5.4 so that a signal shows up as its
 -- exit status instead of taking busted down.
-local LUA = "lua5.4"
+local LUA = require("helpers").LUA
 
 local CHILD = [=[
 local core = require("mtproto.core")

@@ -117,7 +117,7 @@ describe("mtproto.testdc", function()
   end)
 
   it("exits when the Lua process that started it is gone", function()
-    local lua = "lua5.4"
+    local lua = helpers.LUA
     local script = [[
       local dc = assert(require("mtproto.testdc").start{ dcs = 1, key = ]] .. string.format("%q", helpers.key_file()) .. [[ })
       io.write(dc.pid, "\n") io.flush()
@@ -610,8 +610,7 @@ describe("make demo (examples/demo.lua + examples/login.lua)", function()
   it("starts the test DC, walks the login flow, signs in and stops the test DC", function()
     local root = helpers.ROOT
     -- the child finds the module and the test DC as this process does
-    local p = assert(io.popen(("cd '%s' && LUA_PATH='%s' LUA_CPATH='%s' lua5.4 examples/demo.lua 2>&1")
-      :format(root, package.path:gsub("'", ""), (package.cpath:gsub("'", "")))))
+    local p = assert(io.popen(("cd '%s' && %s examples/demo.lua 2>&1"):format(root, helpers.LUA)))
     local out = p:read("a")
     local ok = p:close()
     assert.is_true(ok, out)

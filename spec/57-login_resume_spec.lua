@@ -84,7 +84,7 @@ describe("a login resumed in another process", function()
     f:write("local jobs = ", literal(jobs), "\nlocal opts = ", literal{ api_id = helpers.API_ID,
       api_hash = helpers.API_HASH, dc_options = dc:options() }, "\n", CHILD)
     f:close()
-    local p = io.popen("lua5.4 '" .. script .. "' 2>&1")
+    local p = io.popen(helpers.LUA .. " '" .. script .. "' 2>&1")
     local out = p:read("a")
     p:close()
     os.remove(script)

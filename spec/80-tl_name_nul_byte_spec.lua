@@ -87,7 +87,7 @@ describe("a name with a NUL byte", function()
       m = m + 1
       x = solve((fnv("ping\0") * powmod(P, m)) & M32, fnv("ping"))
     end
-    local cmd = string.format("lua5.4 %s ping %d %s 2>&1", script, m, require("helpers").hex(x))
+    local cmd = string.format("%s %s ping %d %s 2>&1", require("helpers").LUA, script, m, require("helpers").hex(x))
     local pipe = assert(io.popen(cmd))
     local out = pipe:read("a")
     local ok, how, code = pipe:close()

@@ -69,7 +69,7 @@ local function child(dc, path)
   local f = assert(io.open(pem, "w"))
   f:write(dc.pem)
   f:close()
-  local p = assert(io.popen(string.format("lua5.4 %s %s %s %d %d %s > %s 2>&1", script, path, dc.host,
+  local p = assert(io.popen(string.format("%s %s %s %s %d %d %s > %s 2>&1", helpers.LUA, script, path, dc.host,
     dc.ports[1], dc.ports[2], pem, out), "w"))
   local n = 0
   local ch = {}

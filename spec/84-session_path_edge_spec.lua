@@ -71,7 +71,7 @@ describe("a session path", function()
     local dir = tmpdir()
     assert(os.execute("mkfifo '" .. dir .. "/fifo.session'"))
     -- in a child bounded by timeout(1): before the fix it waited forever for a writer
-    local out = sh(string.format([[timeout 20 lua5.4 -e '
+    local out = sh(string.format([[timeout 20 ]] .. helpers.LUA .. [[ -e '
       local c, err = require("mtproto").client{ api_id = 1, session = %q }
       print(c and "opened" or err.message .. " " .. err.detail)' 2>&1; echo "exit $?"]], dir .. "/fifo.session"))
     assert.matches("^SESSION_IO .*fifo%.session is not a regular file.*\nexit 0\n$", out)

@@ -73,7 +73,7 @@ describe("stale temporary session files", function()
       while true do assert(sf.save(%q, d)) end
     ]]):format(path))
     for _ = 1, 5 do
-      local p = io.popen("exec lua5.4 '" .. script .. "'")
+      local p = io.popen("exec " .. helpers.LUA .. " '" .. script .. "'")
       local pid = p:read("l")
       require("mtproto.core").conn.sleep(0.05)
       os.execute("kill -9 " .. pid)

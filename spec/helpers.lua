@@ -31,6 +31,11 @@ if not package.searchpath("mtproto.core", package.cpath) then
   package.cpath = M.ROOT .. "/build/?.so;" .. package.cpath
 end
 
+-- A shell command running lua5.4 with this process's package.path and package.cpath, for
+-- specs that run a child Lua (`exec` keeps working: env replaces itself with lua5.4).
+local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+M.LUA = "env LUA_PATH=" .. shq(package.path) .. " LUA_CPATH=" .. shq(package.cpath) .. " lua5.4"
+
 -- The test DC program (found beside the module, see mtproto.testdc.binary).
 M.TESTDC = require("mtproto.testdc").binary()
 
