@@ -45,7 +45,7 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
           MTPROTO_ROOT="$(CURDIR)"
 
-.PHONY: FORCE all deps deps-build test valgrind demo bench fuzz install clean
+.PHONY: FORCE all deps deps-build lint test valgrind demo bench fuzz install clean
 all: $(MODULE) $(TESTDC)
 
 # The compiler and flags of the last build: when they change (another CC, LuaRocks' CFLAGS),
@@ -101,6 +101,10 @@ bench: deps all
 
 fuzz:
 	@scripts/fuzz.sh
+
+# luacheck over every Lua file (.luacheckrc); CI runs it
+lint:
+	luacheck .
 
 # LuaRocks passes INST_* (see the rockspec); by hand: make install INST_PREFIX=/usr/local
 INST_PREFIX ?= /usr/local

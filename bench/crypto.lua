@@ -43,7 +43,8 @@ end
 do -- a fresh key per 1 KiB message: 64 keys in rotation defeat the context's key cache
   local keys, iv, data = {}, C.random(32), C.random(1024)
   for i = 1, 64 do keys[i] = C.random(32) end
-  local n, t0, dt = 0, os.clock()
+  local n, t0 = 0, os.clock()
+  local dt
   repeat
     for i = 1, 64 do C.ige_encrypt(keys[i], iv, data) end
     n = n + 64

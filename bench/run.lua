@@ -152,7 +152,8 @@ do
   local _, fresh = sh(("test %s -nt %s"):format(q(FLOOR), q(ROOT .. "/bench/floor.c")))
   if not fresh then
     assert(os.execute("mkdir -p " .. q(ROOT .. "/build/bench")))
-    local out, ok = sh(("${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -o %s %s -lcrypto")
+    local out, ok = sh(("${CC:-cc} -O2 -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L"
+    .. " -o %s %s -lcrypto")
       :format(q(FLOOR), q(ROOT .. "/bench/floor.c")))
     if not ok then error("cannot build bench/floor.c:\n" .. out) end
   end
@@ -162,7 +163,8 @@ end
 local CALLPATH = ROOT .. "/build/bench/callpath"
 local have_callpath = false
 if exists(ROOT .. "/bench/callpath.c") then
-  local out, ok = sh(("${CC:-cc} -O2 -g -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I%s -o %s %s %s/build/obj/mt_*.o %s/build/obj/schema_data.o -lcrypto -lz")
+  local out, ok = sh(("${CC:-cc} -O2 -g -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -I%s -o %s %s"
+    .. " %s/build/obj/mt_*.o %s/build/obj/schema_data.o -lcrypto -lz")
     :format(q(ROOT .. "/src"), q(CALLPATH), q(ROOT .. "/bench/callpath.c"), q(ROOT), q(ROOT)))
   have_callpath = ok
   if not ok then note("bench: cannot build bench/callpath.c (its rows stay empty):\n%s", out) end
@@ -242,8 +244,10 @@ local G = function(name) return { "gramjs", name } end
 local O = function(name) return { "ours", name } end
 local F = function(name) return { "floor", name } end
 local ROWS = {
-  { "TL encode auth.resendCode", "ops/s", "higher", O "tl.encode_resendCode", { "GramJS", G "tl.encode_resendCode" }, min = 3 },
-  { "TL decode auth.sentCode", "ops/s", "higher", O "tl.decode_sentCode", { "GramJS", G "tl.decode_sentCode" }, min = 1.5 },
+  { "TL encode auth.resendCode", "ops/s", "higher",
+    O "tl.encode_resendCode", { "GramJS", G "tl.encode_resendCode" }, min = 3 },
+  { "TL decode auth.sentCode", "ops/s", "higher",
+    O "tl.decode_sentCode", { "GramJS", G "tl.decode_sentCode" }, min = 1.5 },
   { "AES-256-IGE 1 KiB", "MB/s", "higher", O "ige.ours_1k", { "GramJS", G "ige.gramjs_1k" }, min = 9 },
   { "AES-256-IGE 1 KiB", "MB/s", "higher", O "ige.ours_1k",
     { "OpenSSL AES_ige_encrypt", O "ige.openssl_1k", F "ige.openssl_1k" } },
@@ -264,7 +268,8 @@ local ROWS = {
     { "GramJS (over TCP)", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
   { "handshake, client CPU over TCP", "ms", "lower", O "handshake.net_client_cpu_ms",
     { "GramJS", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
-  { "sequential auth.resendCode", "calls/s", "higher", O "net.seq_calls_per_s", { "GramJS", G "net.seq_calls_per_s" }, min = 1 },
+  { "sequential auth.resendCode", "calls/s", "higher",
+    O "net.seq_calls_per_s", { "GramJS", G "net.seq_calls_per_s" }, min = 1 },
   { "sequential auth.resendCode", "calls/s", "higher", O "net.seq_calls_per_s",
     { "C echo pair, unpinned", F "echo.round_trips_per_s" }, min = 0.5 },
   { "sequential, client + DC on CPU 0", "calls/s", "higher", O "net.seqpin_calls_per_s",
@@ -274,7 +279,8 @@ local ROWS = {
   { "sequential: peak RSS", "KiB", "lower", O "net.seq_maxrss_kb", { "GramJS", G "net.seq_maxrss_kb" }, min = 1 },
   { "sequential: RSS growth per call", "bytes", "lower", O "net.seq_rss_bytes_per_call",
     { "GramJS", G "net.seq_rss_bytes_per_call" } },
-  { "pipelined 10k, 256 in flight", "calls/s", "higher", O "net.pipe_calls_per_s", { "GramJS", G "net.pipe_calls_per_s" }, min = 3 },
+  { "pipelined 10k, 256 in flight", "calls/s", "higher",
+    O "net.pipe_calls_per_s", { "GramJS", G "net.pipe_calls_per_s" }, min = 3 },
   { "pipelined: client CPU per call", "us", "lower", O "net.pipe_cpu_us_per_call",
     { "GramJS", G "net.pipe_cpu_us_per_call" }, min = 1 },
   { "pipelined: peak RSS", "KiB", "lower", O "net.pipe_maxrss_kb", { "GramJS", G "net.pipe_maxrss_kb" }, min = 1 },

@@ -33,7 +33,8 @@ local enc = rate(1000000, function(n)
   for _ = 1, n do encode(req) end
 end)
 
-local answer = unhex("02 25 00 5e 06 00 00 00 a2 bb 00 c0 05 00 00 00 12 39 64 35 64 36 62 35 65 33 61 31 63 32 66 34 65 38 30 00 e3 d3 1c 74 78 00 00 00")
+local answer = unhex("02 25 00 5e 06 00 00 00 a2 bb 00 c0 05 00 00 00 12 39 64 35 64 36 62 35"
+  .. " 65 33 61 31 63 32 66 34 65 38 30 00 e3 d3 1c 74 78 00 00 00")
 local decode = tl.decode
 local dec = rate(500000, function(n)
   for _ = 1, n do decode(answer) end

@@ -29,7 +29,7 @@ local function qr_demo()
   local device = assert(mtproto.client(options))
   assert(device:login{ phone = phone, code = phone:sub(6, 6):rep(5) })
   local client = assert(mtproto.client(options))
-  local user, err = client:login{
+  local user, login_err = client:login{
     qr = function(url, expires)
       print(string.format("QR login: show %s (valid until %s)", url, os.date("!%H:%M:%S", expires)))
       local token = assert(client:session_info().login.token)
@@ -39,7 +39,7 @@ local function qr_demo()
     on_state = function(st) print("  login state: " .. st.state) end,
   }
   device:close()
-  if not user then client:close(); error(err, 0) end
+  if not user then client:close(); error(login_err, 0) end
   print(string.format("QR login: signed in as %s (id %d) on DC %d", user.first_name, user.id,
     client:session_info().home_dc))
   client:close()

@@ -545,7 +545,7 @@ describe("the server side", function()
     local _, _, _, st, err = req_dh(A.server{ key_pem = PRIV }, "D4846A3C", nil, 0)
     assert.is_nil(st)
     assert.equal("expires_in must be positive", err)
-    _, _, _, st, err = req_dh(A.server{ key_pem = PRIV }, "00000000")
+    _, _, _, _, err = req_dh(A.server{ key_pem = PRIV }, "00000000")
     assert.equal("expected p_q_inner_data", err)
   end)
 

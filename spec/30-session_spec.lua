@@ -343,7 +343,7 @@ describe("core.session", function()
     local s, srv, m1, logs
     before_each(function()
       logs = {}
-      s = new_session { log = function(level, msg) logs[#logs + 1] = msg end }
+      s = new_session { log = function(_, msg) logs[#logs + 1] = msg end }
       s:send(req_body(1))
       m1 = open(s:pack(NOW))
       srv = server(s)
@@ -447,8 +447,7 @@ describe("core.session", function()
     for first = 1, N, 500 do
       local items = {}
       for i = first, math.min(N, first + 499) do
-        local k = N + first - i  -- answer in reverse order within the batch
-        k = math.min(N, first + 499) - (i - first)
+        local k = math.min(N, first + 499) - (i - first)  -- answer in reverse order within the batch
         items[#items + 1] = { body = rpc_result(by_msg[k].msg_id, answer(k)) }
       end
       for _, e in ipairs(s:receive(srv:container(items), NOW)) do
@@ -539,8 +538,7 @@ describe("core.session", function()
 
   it("splits a container the server refuses (bad_msg 64) and re-sends its messages", function()
     local s = new_session()
-    local ids = {}
-    for i = 1, 40 do ids[i] = s:send(req_body(i)) end
+    for i = 1, 40 do s:send(req_body(i)) end
     local m1, inner1 = open(s:pack(NOW))
     assert.equal(40, #inner1)
     local srv = server(s)

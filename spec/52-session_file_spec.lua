@@ -82,6 +82,7 @@ describe("session file format", function()
     assert.equal("SESSION_VERSION", err.message)
     assert.truthy(err.detail:find("version 9 is not supported", 1, true))
     d, err = sf.decode(text:sub(1, -10))
+    assert.is_nil(d)
     assert.equal("SESSION_CORRUPT", err.message)
     local crc_line = #text - 15
     for i = 23, crc_line do

@@ -164,7 +164,7 @@ describe("two clients on one session file", function()
     assert.equal("SESSION_LOCKED", err.message)
     assert.truthy(tostring(err):find(path, 1, true))
     assert.is_true(first:close())
-    second = helpers.client(T.dc, { session = path })
+    second = helpers.client(T.dc, { session = path }) -- luacheck: ignore 311 (dropped unclosed)
     second = nil -- luacheck: ignore
     collectgarbage()
     collectgarbage()

@@ -702,7 +702,9 @@ local function check_opts(o)
   end
   if o.test_mode ~= nil and type(o.test_mode) ~= "boolean" then bad("test_mode", "expected a boolean") end
   if o.rsa_keys ~= nil then
-    if type(o.rsa_keys) ~= "table" or #o.rsa_keys == 0 then bad("rsa_keys", "expected a non-empty list of PEM strings") end
+    if type(o.rsa_keys) ~= "table" or #o.rsa_keys == 0 then
+      bad("rsa_keys", "expected a non-empty list of PEM strings")
+    end
     for _, k in ipairs(o.rsa_keys) do
       if type(k) ~= "string" then bad("rsa_keys", "expected a list of PEM strings") end
     end

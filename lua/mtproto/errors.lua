@@ -20,7 +20,8 @@ M.Error = Error
 -- Descriptions, keyed by type (the message without a numeric suffix).
 local descriptions = {
   -- auth.resendCode and the login (see ../shared/TELEGRAM.md)
-  PHONE_CODE_EXPIRED = "the code has expired (for example it was forwarded to a chat); ask for a new one with auth.sendCode",
+  PHONE_CODE_EXPIRED = "the code has expired (for example it was forwarded to a chat); "
+    .. "ask for a new one with auth.sendCode",
   PHONE_CODE_HASH_EMPTY = "phone_code_hash is missing or empty",
   PHONE_NUMBER_INVALID = "the phone number is invalid",
   SEND_CODE_UNAVAILABLE = "no more ways to send the code: every way of sending it has been used already",
@@ -37,7 +38,8 @@ local descriptions = {
   -- two-step verification (SRP) and password recovery
   SRP_ID_INVALID = "the srp_id was used already or has expired: call account.getPassword again for a new one",
   SRP_PASSWORD_CHANGED = "the password was changed since account.getPassword: get the new parameters and try again",
-  PASSWORD_RECOVERY_NA = "password recovery is not available: no recovery email is set up, or no code was asked for (auth.requestPasswordRecovery)",
+  PASSWORD_RECOVERY_NA = "password recovery is not available: no recovery email is set up, "
+    .. "or no code was asked for (auth.requestPasswordRecovery)",
   PASSWORD_RECOVERY_EXPIRED = "the recovery code has expired: ask for a new one",
   PASSWORD_EMPTY = "the password is empty",
   PASSWORD_MISSING = "the account has no cloud password",
@@ -91,14 +93,16 @@ local descriptions = {
   TIMEOUT = "no answer before the deadline",
   CONNECTION_CLOSED = "the server closed the connection",
   NETWORK_ERROR = "the connection failed",
-  TRANSPORT_ERROR = "the server answered with a transport error (404: auth key unknown, 429: too many connections, 444: invalid DC)",
+  TRANSPORT_ERROR = "the server answered with a transport error "
+    .. "(404: auth key unknown, 429: too many connections, 444: invalid DC)",
   PROTOCOL_ERROR = "the server broke the protocol",
   HANDSHAKE_FAILED = "creating the auth key failed",
   BAD_MSG = "the server rejected the message (bad_msg_notification)",
   -- local refusals of the client (is_local)
   RESEND_TOO_EARLY = "the server's timeout for asking another code has not passed yet",
   LOGIN_NOT_STARTED = "no login is pending: call send_code first",
-  LOGIN_KEY_MISMATCH = "the pending login was requested under another auth key; the code cannot be used here: call send_code again",
+  LOGIN_KEY_MISMATCH = "the pending login was requested under another auth key; "
+    .. "the code cannot be used here: call send_code again",
   LOGIN_STATE_INVALID = "this login step does not fit the login state (see client:login_state())",
   LOGIN_INPUT_MISSING = "login{} needs a value it was not given for the current login state",
   LOGIN_ABORTED = "the login was ended by a callback of login{}",

@@ -646,7 +646,9 @@ end
 
 local function check_ids(ids, n, fname)
   if ids == nil then return {} end
-  if type(ids) ~= "table" then error(string.format("bad argument #%d to '%s' (expected a list of user ids)", n, fname), 3) end
+  if type(ids) ~= "table" then
+    error(string.format("bad argument #%d to '%s' (expected a list of user ids)", n, fname), 3)
+  end
   local out = {}
   for i, v in ipairs(ids) do
     if math.type(v) ~= "integer" then

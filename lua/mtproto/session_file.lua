@@ -118,7 +118,9 @@ local LINES = {
     local tok = fromhex(f[2] or "")
     if #f ~= 2 or not tok or tok == "" then return "bad future_auth_token line" end
     d.future_auth_tokens = d.future_auth_tokens or {}
-    if #d.future_auth_tokens >= M.MAX_FUTURE_TOKENS then return "more than " .. M.MAX_FUTURE_TOKENS .. " future auth tokens" end
+    if #d.future_auth_tokens >= M.MAX_FUTURE_TOKENS then
+      return "more than " .. M.MAX_FUTURE_TOKENS .. " future auth tokens"
+    end
     table.insert(d.future_auth_tokens, tok)
   end,
   login = function(d, f)
@@ -162,7 +164,8 @@ function M.decode(text, path)
     for w in line:gmatch("%S+") do f[#f + 1] = w end
     local k = f[1]
     local why
-    if n == 1 or k == nil then -- the header (checked above), an empty line
+    -- the header (checked above), an empty line: nothing to check
+    if n == 1 or k == nil then -- luacheck: ignore 542
     elseif not LINES[k] then why = "unknown entry '" .. k:sub(1, 40) .. "'"
     elseif seen[k] and not REPEATED[k] then why = "a second '" .. k .. "' line"
     else
