@@ -104,7 +104,7 @@ fuzz:
 
 # luacheck over every Lua file (.luacheckrc); CI runs it
 lint:
-	luacheck .
+	luacheck . bin/mtproto
 
 # LuaRocks passes INST_* (see the rockspec); by hand: make install INST_PREFIX=/usr/local
 INST_PREFIX ?= /usr/local
@@ -117,6 +117,7 @@ install: all
 	cp lua/mtproto/*.lua $(INST_LUADIR)/mtproto/
 	mkdir -p $(INST_LUADIR)/mtproto/schema && cp schema/*.tl $(INST_LUADIR)/mtproto/schema/
 	$(if $(TESTDC),cp $(TESTDC) $(INST_BINDIR)/mtproto-testdc)
+	cp bin/mtproto $(INST_BINDIR)/mtproto
 
 clean:
 	rm -rf build build-san

@@ -42,6 +42,8 @@ build = {
       INST_PREFIX = "$(PREFIX)", INST_BINDIR = "$(BINDIR)", INST_LIBDIR = "$(LIBDIR)",
       INST_LUADIR = "$(LUADIR)",
    },
+   -- the command line (the Makefile's install copies it too, for `make install`)
+   install = { bin = { mtproto = "bin/mtproto" } },
 }
 -- busted from the system (Debian's lua-busted) or a rock; the specs find the module, the Lua
 -- files and the test DC themselves (spec/helpers.lua, .busted)

@@ -1,0 +1,91 @@
+-- bin/mtproto, the command line, against the local test DC (--test-dc): call (pretty, JSON,
+-- errors), login through a pseudo-terminal (script(1) from util-linux), session.
+local helpers = require("helpers")
+
+local CMD = helpers.LUA .. " " .. helpers.ROOT .. "/bin/mtproto"
+local SEND = "call auth.sendCode phone_number=9996621234 api_id=1 api_hash=testdc "
+  .. [['settings:={"_":"codeSettings"}']]
+
+-- Runs a shell command: its stdout+stderr (or stdout only) and its exit status.
+local function run(cmd)
+  local p = assert(io.popen(cmd .. "; echo \"exit=$?\""))
+  local out = p:read("a")
+  p:close()
+  local body, status = out:match("^(.-)exit=(%d+)\n$")
+  return body, tonumber(status)
+end
+
+local function tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+describe("the mtproto command", function()
+  it("calls a method on the test DC and pretty-prints the answer", function()
+    local out, status = run(CMD .. " --test-dc " .. SEND .. " 2>&1")
+    assert.equal(0, status, out)
+    assert.matches('_ = "auth.sentCode"', out, 1, true)
+    assert.matches('phone_code_hash = "%x+"', out)
+  end)
+
+  it("prints the answer as JSON with --json", function()
+    local out, status = run(CMD .. " --test-dc " .. SEND .. " --json 2>/dev/null")
+    assert.equal(0, status, out)
+    local cjson = require("cjson")
+    local r = cjson.decode(out)
+    assert.equal("auth.sentCode", r._)
+    assert.equal("auth.sentCodeTypeApp", r.type._)
+    assert.matches("^%x+$", r.phone_code_hash)
+  end)
+
+  it("writes an RPC error to stderr and exits 1; bad usage exits 2", function()
+    local out, status = run(CMD .. " --test-dc call auth.resendCode phone_number=9996621234 phone_code_hash=x"
+      .. " 2>&1 >/dev/null")
+    assert.equal(1, status)
+    assert.matches("PHONE_CODE_EXPIRED", out, 1, true)
+    out, status = run(CMD .. " --test-dc call no.suchMethod 2>&1")
+    assert.equal(2, status)
+    assert.matches('no method "no.suchMethod"', out, 1, true)
+    out, status = run("env -u MTPROTO_API_ID -u MTPROTO_API_HASH " .. CMD .. " call help.getConfig 2>&1")
+    assert.equal(2, status)
+    assert.matches("--api-id", out, 1, true)
+    out, status = run(CMD .. " --bogus call help.getConfig 2>&1")
+    assert.equal(2, status)
+    assert.matches("unknown option --bogus", out, 1, true)
+  end)
+
+  it("logs in interactively through a terminal, asks again for the code, and keeps the session", function()
+    local session = tmpname()
+    -- the phone, an empty line (send the code again: too early on a fresh code), a wrong code,
+    -- then the right one (test numbers 99966XYYYY: the code is X five times)
+    local input = tmpname()
+    local f = assert(io.open(input, "w"))
+    f:write("9996621234\n\n11111\n22222\n")
+    f:close()
+    local out, status = run(("timeout 60 script -q -e -c %q /dev/null < '%s' 2>&1")
+      :format(CMD .. " --test-dc login --session " .. session, input))
+    os.remove(input)
+    assert.equal(0, status, out)
+    assert.matches("login: wait_phone_number", out, 1, true)
+    assert.matches("RESEND_TOO_EARLY", out, 1, true)
+    assert.matches("PHONE_CODE_INVALID", out, 1, true)
+    assert.matches("signed in as .* %(id 9996621235%), session kept in", out)
+    -- what the session holds, never the key itself
+    local text = helpers.slurp(session)
+    local key = text:match("\ndc 2 (%x+) ")
+    assert.truthy(key and #key == 512, text)
+    out, status = run(CMD .. " session " .. session .. " 2>&1")
+    assert.equal(0, status, out)
+    assert.matches("user id +9996621235", out)
+    assert.matches("DC 2 +auth key id %x+", out)
+    assert.is_nil(out:find(key:sub(1, 32), 1, true))
+    os.remove(session)
+  end)
+
+  it("runs the test DC (mtproto testdc passes its options through)", function()
+    local out, status = run(CMD .. " testdc --help 2>&1")
+    assert.equal(0, status, out)
+    assert.matches("strict_seqno", out, 1, true)
+  end)
+end)
