@@ -45,7 +45,7 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" MTPROTO_TESTDC="$(CURDIR)/$(BUILD)/mtproto-testdc" \
           MTPROTO_ROOT="$(CURDIR)"
 
-.PHONY: FORCE all deps deps-build lint test valgrind demo bench fuzz install clean
+.PHONY: FORCE all deps deps-build lint docs test valgrind demo bench fuzz install clean
 all: $(MODULE) $(TESTDC)
 
 # The compiler and flags of the last build: when they change (another CC, LuaRocks' CFLAGS),
@@ -101,6 +101,13 @@ bench: deps all
 
 fuzz:
 	@scripts/fuzz.sh
+
+# The API reference (LDoc, config.ld) in docs/api (generated, not committed); any LDoc
+# warning fails.
+docs:
+	@out=$$(ldoc . 2>&1) || { echo "$$out"; exit 1; }; \
+	  if echo "$$out" | grep -qiE "warning|error|not found|no items|unknown"; then echo "$$out"; exit 1; fi; \
+	  echo "API reference: docs/api/index.html"
 
 # luacheck over every Lua file (.luacheckrc); CI runs it
 lint:

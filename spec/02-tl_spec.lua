@@ -26,7 +26,7 @@ local SENT_SMS_VALUE = { _ = "auth.sentCode", type = { _ = "auth.sentCodeTypeSms
 
 -- { name, Lua value, bytes }: encode(value) == bytes and decode(bytes) == value.
 local golden = {
-  -- the four rows of ../shared/TELEGRAM.md
+  -- the four published example rows
   { "auth.resendCode", { _ = "auth.resendCode", phone_number = "15550001111", phone_code_hash = HASH },
     unhex("23 75 e4 ca 00 00 00 00 0b 31 35 35 35 30 30 30 31 31 31 31 12 39 64 35 64 36 62 35 65 33 61 31 63 32 66 34 65 38 30 00") },
   { "auth.resendCode with reason (flags.0)",

@@ -1,4 +1,4 @@
--- mtproto.client: the public API.
+--- mtproto.client: the public API.
 --
 --   local client = mtproto.client{ api_id = 12345, api_hash = "...", session = "my.session" }
 --   local sent, err = client.auth.sendCode{ phone_number = "...", api_id = 12345,
@@ -11,6 +11,7 @@
 -- a mtproto.Error. One connection per DC, opened on first use; the home DC moves
 -- on 303 *_MIGRATE_N; FLOOD_WAIT_N up to `flood_sleep_threshold` is slept off.
 -- Pipelining: client:send(obj) -> pending (pending:wait()), client:invoke_all(list).
+-- @module mtproto.client
 local core = require("mtproto.core")
 local tl = require("mtproto.tl")
 local errors = require("mtproto.errors")
@@ -23,7 +24,7 @@ local M = {}
 
 M.LAYER = 223
 
--- Built-in addresses (port 443), from ../shared/TELEGRAM.md.
+-- Built-in addresses of the production and test DCs (port 443).
 M.PRODUCTION_DCS = {
   [1] = "149.154.175.53", [2] = "149.154.167.51", [3] = "149.154.175.100",
   [4] = "149.154.167.91", [5] = "91.108.56.130",
@@ -411,12 +412,15 @@ local function call(s, obj, opts, level)
   return call_encoded(s, method, body, opts)
 end
 
+--- client:invoke(obj [, opts]) -> the answer, or nil, err (an mtproto.Error). `obj` is a TL
+-- method object ({ _ = "help.getConfig", ... }); opts: { dc = N (another DC), timeout = S }.
+-- Migration (303) and FLOOD_WAIT up to flood_sleep_threshold are handled inside.
 function Client:invoke(obj, opts)
   local r, e = call(S(self), obj, opts, 3)
   return r, e
 end
 
--- client:send(obj [, opts]) -> pending. The request is queued at once and
+--- client:send(obj [, opts]) -> pending. The request is queued at once and
 -- written on the next wait (or client:flush()), so a burst goes out together.
 function Client:send(obj, opts)
   local s = S(self)
@@ -438,7 +442,7 @@ function Client:send(obj, opts)
   return p
 end
 
--- Writes every queued request.
+--- Writes every queued request.
 function Client:flush()
   local s = S(self)
   for conn in pairs(s.dirty) do
@@ -449,7 +453,7 @@ function Client:flush()
   return true
 end
 
--- pending:wait([timeout]) -> what client:invoke would have returned. A wait shorter than the
+--- pending:wait([timeout]) -> what client:invoke would have returned. A wait shorter than the
 -- call's own timeout that runs out returns nil, TIMEOUT and the call goes on: a later wait
 -- can still get its answer. pending:cancel() gives it up.
 function Pending:wait(timeout)
@@ -481,7 +485,7 @@ function Pending:wait(timeout)
   return r
 end
 
--- Gives the call up: a late answer is dropped and the call is never sent again.
+--- Gives the call up: a late answer is dropped and the call is never sent again.
 function Pending:cancel()
   if self.done then return end
   local s = self._s
@@ -496,7 +500,7 @@ function Pending:__tostring()
     self.done and (self.err and "failed" or "done") or "in flight")
 end
 
--- client:invoke_all{ obj1, obj2, ... } -> { result-or-error, ... } in order.
+--- client:invoke_all{ obj1, obj2, ... } -> { result-or-error, ... } in order.
 -- Every object is checked and encoded first: a bad one raises before any is sent.
 function Client:invoke_all(list, opts)
   local s = S(self)
@@ -516,7 +520,7 @@ function Client:invoke_all(list, opts)
   return results
 end
 
--- Read-only facts about the session (never the keys themselves).
+--- Read-only facts about the session (never the keys themselves).
 function Client:session_info()
   local s = S(self)
   for dc in pairs(s.conns) do sync(s, dc) end
@@ -531,13 +535,13 @@ function Client:session_info()
   }
 end
 
--- client:dc_address(dc) -> host, port (dc_options, else the built-in address).
+--- client:dc_address(dc) -> host, port (dc_options, else the built-in address).
 function Client:dc_address(dc)
   local s = S(self)
   return address(s, dc or s.data.home_dc)
 end
 
--- The driver object of a DC, for diagnostics and specs (opens it if needed).
+--- The driver object of a DC, for diagnostics and specs (opens it if needed).
 function Client:connection(dc)
   local s = S(self)
   return connection(s, dc or s.data.home_dc)
@@ -555,6 +559,8 @@ local function collect_updates(s)
   return q
 end
 
+--- client:get_updates() -> the list of updates received since the last call (decoded TL
+-- objects, oldest first), when no update handler takes them.
 function Client:get_updates()
   local s = S(self)
   local out = collect_updates(s)
@@ -768,7 +774,7 @@ local function login_host(s)
   }
 end
 
--- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
+--- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
 function M.new(o)
   check_opts(o)
   local test_mode = o.test_mode or false
@@ -816,7 +822,7 @@ function M.new(o)
   return self
 end
 
--- client:login_state() -> { state = ..., fields of that state } (see mtproto.login)
+--- client:login_state() -> { state = ..., fields of that state } (see mtproto.login)
 function Client:login_state()
   return S(self).login:state()
 end

@@ -1,4 +1,4 @@
--- mtproto.errors: the error object every failure of the client comes back as.
+--- mtproto.errors: the error object every failure of the client comes back as.
 --
 -- An error carries the server's (or the driver's) `code` and `message`, plus what
 -- a script needs to react without looking anything up over the network:
@@ -11,6 +11,7 @@
 --                (repeat on DC `value`), "restart_login" (ask for a new code),
 --                "network" (transport/timeout: repeat or reconnect), "final"
 --   is_local     true when the client refused the call before any round trip
+-- @module mtproto.errors
 local M = {}
 
 local Error = { __name = "mtproto.Error" }
@@ -19,7 +20,7 @@ M.Error = Error
 
 -- Descriptions, keyed by type (the message without a numeric suffix).
 local descriptions = {
-  -- auth.resendCode and the login (see ../shared/TELEGRAM.md)
+  -- auth.resendCode and the login
   PHONE_CODE_EXPIRED = "the code has expired (for example it was forwarded to a chat); "
     .. "ask for a new one with auth.sendCode",
   PHONE_CODE_HASH_EMPTY = "phone_code_hash is missing or empty",
@@ -150,7 +151,7 @@ local function classify(code, typ, value)
 end
 M.classify = classify
 
--- Error.new{ code = n, message = "TEXT", method = "ns.name", detail = "...", is_local = bool }
+--- Error.new{ code = n, message = "TEXT", method = "ns.name", detail = "...", is_local = bool }
 function Error.new(t)
   if type(t) ~= "table" then error("mtproto.Error.new: expected a table", 2) end
   local code = math.tointeger(t.code) or 0
@@ -167,7 +168,7 @@ function Error.new(t)
   return e
 end
 
--- From the driver's `{code, message, detail}` table (or a string) to an Error.
+--- From the driver's `{code, message, detail}` table (or a string) to an Error.
 function M.from_conn(err, method)
   if getmetatable(err) == Error then
     if method and not err.method then err.method = method end
@@ -179,9 +180,10 @@ function M.from_conn(err, method)
   return Error.new{ code = err.code, message = err.message, detail = err.detail, method = method }
 end
 
+--- errors.is(v) -> true when v is an mtproto.Error.
 function M.is(v) return getmetatable(v) == Error end
 
--- err:is("FLOOD_WAIT") matches the type or the whole message.
+--- err:is("FLOOD_WAIT") matches the type or the whole message.
 function Error:is(name) return self.type == name or self.message == name end
 
 function Error:__tostring()

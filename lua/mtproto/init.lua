@@ -1,8 +1,9 @@
--- mtproto: a Telegram MTProto 2.0 client for Lua 5.4.
+--- mtproto: a Telegram MTProto 2.0 client for Lua 5.4.
 --
 --   local mtproto = require("mtproto")
 --   local client = mtproto.client{ api_id = ..., api_hash = ..., session = "my.session" }
 --   print(mtproto.pretty(client.help.getNearestDc{}))
+-- @module mtproto
 local M = { VERSION = "0.2.0" }
 
 local core = require("mtproto.core")

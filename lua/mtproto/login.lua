@@ -1,4 +1,4 @@
--- mtproto.login: the login state machine on top of the raw auth.* methods.
+--- mtproto.login: the login state machine on top of the raw auth.* methods.
 --
 --   local user = assert(client:login{ phone = "9996611234", code = function(st) return io.read() end })
 --
@@ -22,6 +22,7 @@
 -- process with the same session file resumes it, and a record made under another key is
 -- refused locally (the server would answer PHONE_CODE_EXPIRED). The server's rules are
 -- checked before anything is sent; breaking one gives a local mtproto.Error (is_local = true).
+-- @module mtproto.login
 local tl = require("mtproto.tl")
 local errors = require("mtproto.errors")
 local session_file = require("mtproto.session_file")   -- its hex helpers (it calls back lazily)
@@ -101,7 +102,7 @@ local DECODE = {
   end,
 }
 
--- The record -> "name=value name=value ..." (the session file's login line).
+--- The record -> "name=value name=value ..." (the session file's login line).
 function M.encode_record(rec)
   local out = {}
   for _, f in ipairs(FIELDS) do
@@ -189,7 +190,7 @@ end
 local Login = {}
 Login.__index = Login
 
--- host: { call(obj, opts) -> r, err, dc; key_id(dc); save(); log(level, fmt, ...);
+--- host: { call(obj, opts) -> r, err, dc; key_id(dc); save(); log(level, fmt, ...);
 --         refused(method) -> err|nil; api() -> api_id, api_hash; set_home_dc(dc);
 --         take_update(pred) -> the first pushed update pred accepts (others stay for
 --         client:get_updates); monotonic(); now(); sleep(s); timeout() }
@@ -210,14 +211,14 @@ function Login:set(rec)
   return self.host.save()
 end
 
--- A new record for DC `dc`, tied to the key used there now.
+--- A new record for DC `dc`, tied to the key used there now.
 function Login:record(state, dc, fields)
   local rec = fields or {}
   rec.state, rec.dc, rec.key_id = state, dc, self.host.key_id(dc) or 0
   return rec
 end
 
--- The record, if it is in one of `states` and may be used with the keys this session has now.
+--- The record, if it is in one of `states` and may be used with the keys this session has now.
 function Login:pending(method, states)
   local bot = self.host.refused(method)
   if bot then return nil, bot end
@@ -241,14 +242,14 @@ function Login:pending(method, states)
   return l
 end
 
--- Calls `method` about the pending login l (its phone, phone_code_hash and DC) with `extra`.
+--- Calls `method` about the pending login l (its phone, phone_code_hash and DC) with `extra`.
 function Login:call_pending(l, method, extra)
   local q = { _ = method, phone_number = l.phone, phone_code_hash = l.phone_code_hash }
   for k, v in pairs(extra or {}) do q[k] = v end
   return self.host.call(q, { dc = l.dc })
 end
 
--- An answer of a step that failed: a dead login is forgotten.
+--- An answer of a step that failed: a dead login is forgotten.
 function Login:failed(err)
   if err.kind == "restart_login" then self:set(nil) end
   return nil, err
@@ -264,7 +265,7 @@ function Login:add_token(tok)
   while #list > M.MAX_FUTURE_TOKENS do table.remove(list, 1) end
 end
 
--- Every successful answer the client got (observe is the client's one call into here).
+--- Every successful answer the client got (observe is the client's one call into here).
 function Login:observe(method, r)
   if type(r) ~= "table" then return end
   local auth = r
@@ -290,7 +291,7 @@ function Login:observe(method, r)
   end
 end
 
--- login_state(): { state = ..., the fields of that state }.
+--- login_state(): { state = ..., the fields of that state }.
 function Login:state()
   local l = self.data.login
   if not l then
@@ -302,7 +303,7 @@ function Login:state()
   return t
 end
 
--- The whole pending record (for session_info; nil once signed in), with `wait`: seconds
+--- The whole pending record (for session_info; nil once signed in), with `wait`: seconds
 -- before a resend is allowed.
 function Login:info()
   local l = self.data.login
@@ -320,7 +321,7 @@ local function copy_flags(rec, t, names)
   end
 end
 
--- The state an auth.SentCode answer (for `phone` on DC `dc`) leads to.
+--- The state an auth.SentCode answer (for `phone` on DC `dc`) leads to.
 function Login:sent(phone, dc, r, email_setup)
   local rec
   if r._ == "auth.sentCode" then
@@ -354,7 +355,7 @@ function Login:sent(phone, dc, r, email_setup)
   return r
 end
 
--- SESSION_PASSWORD_NEEDED: fetch the password's parameters, state wait_password.
+--- SESSION_PASSWORD_NEEDED: fetch the password's parameters, state wait_password.
 function Login:need_password(dc, err)
   local pw, perr = self.host.call({ _ = "account.getPassword" }, { dc = dc })
   if not pw then return nil, perr end
@@ -383,7 +384,7 @@ local function check_api(host, fname)
   return api_id, api_hash
 end
 
--- client:send_code(phone [, settings]) -> auth.SentCode | nil, err
+--- client:send_code(phone [, settings]) -> auth.SentCode | nil, err
 function Login:send_code(phone, settings)
   check_string(phone, 1, "send_code", "a phone number string")
   if settings ~= nil and type(settings) ~= "table" then
@@ -402,7 +403,7 @@ end
 
 local CODE_STATES = { wait_code = true, wait_email_code = true }
 
--- client:resend_code([reason]) -> auth.SentCode | nil, err
+--- client:resend_code([reason]) -> auth.SentCode | nil, err
 function Login:resend_code(reason)
   if reason ~= nil and type(reason) ~= "string" then
     error("bad argument #1 to 'resend_code' (expected a string or nil)", 2)
@@ -435,14 +436,14 @@ function Login:resend_code(reason)
   return self:sent(l.phone, l.dc, r)
 end
 
--- After a step that can sign in: SESSION_PASSWORD_NEEDED moves to wait_password.
+--- After a step that can sign in: SESSION_PASSWORD_NEEDED moves to wait_password.
 function Login:signed(l, r, err)
   if r then return r end
   if err.type == "SESSION_PASSWORD_NEEDED" then return self:need_password(l.dc, err) end
   return self:failed(err)
 end
 
--- client:sign_in(code) -> auth.Authorization | nil, err (the phone code in wait_code, the
+--- client:sign_in(code) -> auth.Authorization | nil, err (the phone code in wait_code, the
 -- email code in wait_email_code)
 function Login:sign_in(code)
   check_string(code, 1, "sign_in", "the code as a string")
@@ -470,7 +471,7 @@ local function srp_fail(method, e)
   return nil, local_err(400, "SRP_PARAMS_INVALID", method, tostring(e), "final")
 end
 
--- client:check_password(password) -> auth.Authorization | nil, err
+--- client:check_password(password) -> auth.Authorization | nil, err
 function Login:check_password(password)
   if type(password) ~= "string" then error("bad argument #1 to 'check_password' (expected a string)", 2) end
   local method = "auth.checkPassword"
@@ -490,7 +491,7 @@ function Login:check_password(password)
   return self:signed(l, r, err)
 end
 
--- client:request_password_recovery() -> auth.PasswordRecovery | nil, err
+--- client:request_password_recovery() -> auth.PasswordRecovery | nil, err
 function Login:request_password_recovery()
   local method = "auth.requestPasswordRecovery"
   local l, perr = self:pending(method, { wait_password = true })
@@ -502,7 +503,7 @@ function Login:request_password_recovery()
   return r
 end
 
--- client:recover_password(code [, new_password]) -> auth.Authorization | nil, err
+--- client:recover_password(code [, new_password]) -> auth.Authorization | nil, err
 function Login:recover_password(code, new_password)
   check_string(code, 1, "recover_password", "the recovery code as a string")
   if new_password ~= nil and type(new_password) ~= "string" then
@@ -527,7 +528,7 @@ function Login:recover_password(code, new_password)
   return r
 end
 
--- client:sign_up(first_name [, last_name]) -> auth.Authorization | nil, err
+--- client:sign_up(first_name [, last_name]) -> auth.Authorization | nil, err
 function Login:sign_up(first_name, last_name)
   if type(first_name) ~= "string" then error("bad argument #1 to 'sign_up' (expected a string)", 2) end
   if last_name ~= nil and type(last_name) ~= "string" then
@@ -544,7 +545,7 @@ local function setup_purpose(l)
   return { _ = "emailVerifyPurposeLoginSetup", phone_number = l.phone, phone_code_hash = l.phone_code_hash }
 end
 
--- client:set_login_email(email) -> account.SentEmailCode | nil, err
+--- client:set_login_email(email) -> account.SentEmailCode | nil, err
 function Login:set_login_email(email)
   check_string(email, 1, "set_login_email", "an email address string")
   local method = "account.sendVerifyEmailCode"
@@ -558,7 +559,7 @@ function Login:set_login_email(email)
   return r
 end
 
--- client:verify_login_email(code) -> account.EmailVerified | nil, err
+--- client:verify_login_email(code) -> account.EmailVerified | nil, err
 function Login:verify_login_email(code)
   check_string(code, 1, "verify_login_email", "the code as a string")
   local method = "account.verifyEmail"
@@ -575,7 +576,7 @@ function Login:verify_login_email(code)
   return r
 end
 
--- client:reset_login_email() -> auth.SentCode | nil, err
+--- client:reset_login_email() -> auth.SentCode | nil, err
 function Login:reset_login_email()
   local method = "auth.resetLoginEmail"
   local l, perr = self:pending(method, { wait_email_code = true })
@@ -585,7 +586,7 @@ function Login:reset_login_email()
   return self:sent(l.phone, l.dc, r)
 end
 
--- client:report_missing_code(mnc) -> true | nil, err
+--- client:report_missing_code(mnc) -> true | nil, err
 function Login:report_missing_code(mnc)
   check_string(mnc, 1, "report_missing_code", "the mobile network code as a string")
   local method = "auth.reportMissingCode"
@@ -594,7 +595,7 @@ function Login:report_missing_code(mnc)
   return self:call_pending(l, method, { mnc = mnc })
 end
 
--- client:cancel_code() -> true | nil, err
+--- client:cancel_code() -> true | nil, err
 function Login:cancel_code()
   local method = "auth.cancelCode"
   local l, perr = self:pending(method, { wait_code = true, wait_email_code = true,
@@ -606,12 +607,12 @@ function Login:cancel_code()
   return r
 end
 
--- client:log_out() -> auth.LoggedOut | nil, err (observe() keeps its future_auth_token)
+--- client:log_out() -> auth.LoggedOut | nil, err (observe() keeps its future_auth_token)
 function Login:log_out()
   return self.host.call({ _ = "auth.logOut" })
 end
 
--- client:bot_sign_in(token) -> auth.Authorization | nil, err
+--- client:bot_sign_in(token) -> auth.Authorization | nil, err
 function Login:bot_sign_in(token)
   check_string(token, 1, "bot_sign_in", "the bot token string")
   local api_id, api_hash = check_api(self.host, "bot_sign_in")
@@ -619,7 +620,7 @@ function Login:bot_sign_in(token)
     api_hash = api_hash, bot_auth_token = token })
 end
 
--- An auth.LoginToken answer (from DC dc): the state it leads to. Follows one
+--- An auth.LoginToken answer (from DC dc): the state it leads to. Follows one
 -- loginTokenMigrateTo with auth.importLoginToken on that DC (the home DC moves there).
 function Login:token_answer(r, err, dc, except_ids, migrated)
   if not r then
@@ -666,7 +667,7 @@ function Login:export(except_ids)
   return self:token_answer(r, err, dc or self.host.home_dc(), except_ids)
 end
 
--- client:qr_login([except_ids]) -> auth.LoginToken | nil, err
+--- client:qr_login([except_ids]) -> auth.LoginToken | nil, err
 function Login:qr_login(except_ids)
   local ids = check_ids(except_ids, 1, "qr_login")
   local bot = self.host.refused("auth.exportLoginToken")
@@ -674,7 +675,7 @@ function Login:qr_login(except_ids)
   return self:export(ids)
 end
 
--- client:wait_login([timeout]) -> auth.Authorization | nil, err. Waits for updateLoginToken
+--- client:wait_login([timeout]) -> auth.Authorization | nil, err. Waits for updateLoginToken
 -- (pumping the connection with pings), then exports again; re-exports an expired token
 -- (the state's url changes). TIMEOUT when nothing happened within `timeout` seconds.
 function Login:wait_login(timeout)
@@ -720,6 +721,10 @@ local ASK_AGAIN = {
   FIRSTNAME_INVALID = true, LASTNAME_INVALID = true, PHONE_CODE_EMPTY = true, EMAIL_CODE_INVALID = true,
 }
 
+--- client:login{...} -> the signed-in user, or nil, err: drives the whole login machine.
+-- Options: phone, code, email, email_code, password, first_name, last_name (each a string or a
+-- function(state) returning one; a function is asked again after a wrong value), qr =
+-- function(url, expires) for a QR login, on_state = function(state) called at every step.
 function Login:login(o)
   if type(o) ~= "table" then error("bad argument #1 to 'login' (expected a table of options)", 2) end
   for _, k in ipairs { "phone", "code", "password", "email", "email_code", "first_name", "last_name" } do

@@ -1,4 +1,4 @@
--- mtproto.loop: how a client waits inside an event loop.
+--- mtproto.loop: how a client waits inside an event loop.
 --
 -- A client made with `loop = "cqueues"`, `loop = "luv"` or `loop = adapter` never blocks the
 -- process while it waits: a call made inside a coroutine the loop runs suspends that coroutine
@@ -20,13 +20,14 @@
 --                   It returns nothing (the caller looks again at what it waits for).
 --
 -- M.adapter(loop) turns the client's `loop` option into an adapter (raising on a bad one).
+-- @module mtproto.loop
 local core = require("mtproto.core")
 
 local M = {}
 
 local monotonic = core.conn.monotonic
 
--- cqueues: cqueues.poll() on a pollable for the socket, the condition and a timeout.
+--- cqueues: cqueues.poll() on a pollable for the socket, the condition and a timeout.
 function M.cqueues()
   local cqueues = require("cqueues")
   local condition = require("cqueues.condition")
@@ -50,7 +51,7 @@ function M.cqueues()
   return A
 end
 
--- luv: a poll handle for the socket and a timer for the deadline, made for each wait (the
+--- luv: a poll handle for the socket and a timer for the deadline, made for each wait (the
 -- socket changes on reconnects, and libuv wants one poll handle per socket at a time);
 -- conditions wake their waiters from a zero-delay timer, never from inside the signaller.
 function M.luv()
@@ -107,6 +108,7 @@ function M.luv()
   return A
 end
 
+--- loop.adapter(loop) -> the adapter table for `loop` ("cqueues", "luv" or an adapter table).
 function M.adapter(loop)
   if loop == "cqueues" then return M.cqueues() end
   if loop == "luv" then return M.luv() end

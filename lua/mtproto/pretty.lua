@@ -1,4 +1,4 @@
--- mtproto.pretty(obj [, opts]): a readable, nested rendering of a TL object.
+--- mtproto.pretty(obj [, opts]): a readable, nested rendering of a TL object.
 --
 --   { _ = "auth.sentCode", type = { _ = "auth.sentCodeTypeSms", length = 5 },
 --     phone_code_hash = "9d5d6b5e3a1c2f4e80", next_type = { _ = "auth.codeTypeCall" },
@@ -9,6 +9,7 @@
 -- Strings that are not printable UTF-8 text are shown as hex: <8 bytes 0a1b...>.
 -- A table that fits in `opts.width` columns (default 80) stays on one line.
 -- opts.indent (default "  "), opts.max_bytes (hex shown for at most this many bytes, default 64).
+-- @module mtproto.pretty
 local M = {}
 
 local function printable(s)
@@ -111,6 +112,9 @@ function render(v, opts, seen, depth, inline)
   return result
 end
 
+--- mtproto.pretty(obj [, opts]) -> a readable, nested rendering of a TL object (a string).
+-- opts: width (80), indent ("  "), max_bytes (64: longer byte strings are cut), max_depth (64),
+-- info (field order; default tl.info).
 function M.pretty(obj, opts)
   opts = opts or {}
   local o = {

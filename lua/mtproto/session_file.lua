@@ -1,4 +1,4 @@
--- mtproto.session_file: the file a client keeps its auth keys in.
+--- mtproto.session_file: the file a client keeps its auth keys in.
 --
 -- A versioned line-based text format; every value is a decimal integer, a
 -- bare word, or hex (strings, keys), so no quoting is needed:
@@ -21,6 +21,7 @@
 -- 0600. A file that is not ours, of another version, or whose checksum does not
 -- match gives a clear error; the caller must then not write over it. A client holds
 -- the file through M.open: locked, and never written over if it changed on disk.
+-- @module mtproto.session_file
 local core = require("mtproto.core")
 local errors = require("mtproto.errors")
 
@@ -46,7 +47,7 @@ local function ferr(message, path, detail)
     detail = (path and (path .. ": ") or "") .. detail }
 end
 
--- data -> text
+--- data -> text
 function M.encode(d)
   local out = { M.MAGIC .. " " .. M.VERSION }
   out[#out + 1] = "home_dc " .. math.tointeger(d.home_dc or 2)
@@ -133,7 +134,7 @@ local LINES = {
 -- lines that may appear more than once
 local REPEATED = { dc = true, future_auth_token = true }
 
--- text -> data | nil, err
+--- text -> data | nil, err
 function M.decode(text, path)
   if type(text) ~= "string" then return nil, ferr("SESSION_FOREIGN", path, "not a session file") end
   -- CRLF line endings (the file went through a Windows editor or transfer): read as LF, the
@@ -199,7 +200,7 @@ local function read(path)
   return nil, ferr(why == "too_large" and "SESSION_FOREIGN" or "SESSION_IO", nil, msg)
 end
 
--- path -> data (a fresh one when the file does not exist) | nil, err. No lock: see M.open.
+--- path -> data (a fresh one when the file does not exist) | nil, err. No lock: see M.open.
 function M.load(path)
   local text, err = read(path)
   if text == nil then return nil, err end
@@ -207,7 +208,7 @@ function M.load(path)
   return M.decode(text, path)
 end
 
--- Atomic write through core.file.write_atomic: a temp file beside `path` made by mkstemp
+--- Atomic write through core.file.write_atomic: a temp file beside `path` made by mkstemp
 -- (mode 0600 from the start, whatever the umask), fsync, rename over `path`, fsync of the
 -- directory. A process killed at any moment leaves the old file or the new one; at worst a
 -- stale ".<name>.tmp.XXXXXX" (mode 0600), removed by the next M.open. There is no fallback
@@ -218,6 +219,7 @@ function M.write_atomic(path, data)
   return true
 end
 
+--- session_file.save(path, data) -> true, or nil, err: encodes and writes atomically (no lock).
 function M.save(path, d)
   return M.write_atomic(path, M.encode(d))
 end
@@ -244,7 +246,7 @@ local Open = {}
 Open.__index = Open
 Open.__name = "mtproto.session_file"
 
--- path -> open session (.data, .stale_removed: the count of stale temp files removed) | nil, err
+--- path -> open session (.data, .stale_removed: the count of stale temp files removed) | nil, err
 function M.open(path)
   local dir, name = split(path)
   if name == "" then return nil, ferr("SESSION_IO", path, "the session path names a directory") end
@@ -269,7 +271,7 @@ function M.open(path)
   return setmetatable({ path = path, data = data, lock = lock, disk = text, stale_removed = removed }, Open)
 end
 
--- Writes d unless the file changed on disk since it was read: true | nil, err.
+--- Writes d unless the file changed on disk since it was read: true | nil, err.
 function Open:save(d)
   if not self.lock then error("mtproto: attempt to use a closed session file", 2) end
   local text = M.encode(d)
@@ -287,7 +289,7 @@ function Open:save(d)
   return true
 end
 
--- Releases the lock. Idempotent.
+--- Releases the lock. Idempotent.
 function Open:close()
   if self.lock then
     self.lock:close()

@@ -1,4 +1,4 @@
--- mtproto.srp: two-step verification (the cloud password), on the C core's SRP.
+--- mtproto.srp: two-step verification (the cloud password), on the C core's SRP.
 --
 --   local ap = assert(client.account.getPassword{})
 --   local check = assert(mtproto.srp.check("my password", ap))
@@ -19,6 +19,7 @@
 -- `detail`, PASSWORD_ALGO_UNKNOWN, PASSWORD_NOT_SET), never a request. `a` (at most 256
 -- bytes) and `random32` (32 bytes) replace the random draws, for known-answer tests only.
 -- Wrong argument types raise.
+-- @module mtproto.srp
 local core = require("mtproto.core")
 local Error = require("mtproto.errors").Error
 
@@ -44,6 +45,8 @@ local function known_algo(fn, algo)
   return algo
 end
 
+--- srp.check(password, account_password [, a]) -> the inputCheckPasswordSRP object for
+-- auth.checkPassword, or nil, err (account_password: the answer of account.getPassword).
 function M.check(password, account_password, a)
   check_arg(type(password) == "string", "check", 1, "expected string, got " .. type(password))
   check_arg(type(account_password) == "table", "check", 2,
@@ -62,6 +65,8 @@ function M.check(password, account_password, a)
   return { _ = "inputCheckPasswordSRP", srp_id = ap.srp_id, A = A, M1 = M1 }
 end
 
+--- srp.new_hash(password, algo [, random32]) -> the new_password_hash bytes for
+-- account.updatePasswordSettings (algo: the new_algo of account.getPassword, salt extended).
 function M.new_hash(password, algo, random32)
   check_arg(type(password) == "string", "new_hash", 1, "expected string, got " .. type(password))
   check_arg(random32 == nil or type(random32) == "string", "new_hash", 3,

@@ -1,4 +1,4 @@
--- mtproto.testdc: start and stop a local test DC (the `mtproto-testdc` program).
+--- mtproto.testdc: start and stop a local test DC (the `mtproto-testdc` program).
 --
 --   local dc = require("mtproto.testdc").start{ dcs = 3, faults = { bad_salt = true } }
 --   local client = mtproto.client(dc:client_options{ api_id = 1, api_hash = "x" })
@@ -48,6 +48,7 @@
 --
 -- The server is tied to this Lua process: it exits when the process is gone (it watches its
 -- parent pid), so a crashed spec never leaves it running.
+-- @module mtproto.testdc
 local M = {}
 
 local DC = {}
@@ -167,7 +168,7 @@ local function is_file(path)
 end
 
 --- The test DC program `start` runs when no `binary` is given: `$MTPROTO_TESTDC`, else the one
--- built or installed with this module (`build/mtproto-testdc` beside `build/mtproto/core.so`;
+--- built or installed with this module (`build/mtproto-testdc` beside `build/mtproto/core.so`;
 -- `<tree>/bin/mtproto-testdc` beside `<tree>/lib/lua/5.4/mtproto/core.so` for a rock), else
 -- `mtproto-testdc` on PATH.
 -- @treturn string a path or a program name
@@ -185,7 +186,7 @@ function M.binary()
   return "mtproto-testdc"
 end
 
--- dc = testdc.start{...} -> a running test DC, or nil, err (a string).
+--- dc = testdc.start{...} -> a running test DC, or nil, err (a string).
 function M.start(o)
   if o ~= nil and type(o) ~= "table" then
     error("bad argument #1 to 'start' (table expected, got " .. type(o) .. ")", 2)
@@ -220,7 +221,7 @@ function M.start(o)
   return dc
 end
 
--- dc_options for mtproto.client: { [dc] = { host =, port = } }.
+--- dc_options for mtproto.client: { [dc] = { host =, port = } }.
 function DC:options(v6)
   local t = {}
   for i, port in pairs(v6 and self.ports6 or self.ports) do
@@ -229,7 +230,7 @@ function DC:options(v6)
   return t
 end
 
--- The options of mtproto.client for this DC, merged into `extra` (copied).
+--- The options of mtproto.client for this DC, merged into `extra` (copied).
 function DC:client_options(extra)
   local t = {}
   for k, v in pairs(extra or {}) do t[k] = v end
@@ -240,7 +241,7 @@ function DC:client_options(extra)
   return t
 end
 
--- Stops the server and waits for it (idempotent).
+--- Stops the server and waits for it (idempotent).
 function DC:stop()
   local p = rawget(self, "_pipe")
   if not p then return true end
@@ -251,6 +252,7 @@ function DC:stop()
   return true
 end
 
+--- dc:running() -> whether the server is still running (not stopped).
 function DC:running()
   return rawget(self, "_pipe") ~= nil
 end

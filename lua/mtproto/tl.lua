@@ -1,4 +1,4 @@
--- mtproto.tl: the TL codec (schema layer 223) of mtproto.core, as-is: the C
+--- mtproto.tl: the TL codec (schema layer 223) of mtproto.core, as-is: the C
 -- functions are exported directly so that tl.encode/tl.decode cost no extra call.
 --   tl.encode(obj) -> bytes                      (raises on bad input, naming the path)
 --   tl.decode(bytes [, offset]) -> obj, n | nil, err
@@ -7,5 +7,6 @@
 --   tl.info(name), tl.methods(), tl.constructors(), tl.layer
 --   tl.gzip(s), tl.gunzip(s [, max]), tl.crc32(s), tl.canonical(line)
 -- See README.md, "The TL codec: Lua mapping".
+-- @module mtproto.tl
 local core = require("mtproto.core")
 return core.tl
