@@ -34,6 +34,21 @@ describe("client:login{}", function()
     c:close()
   end)
 
+  it("asks for the password of a password account again after PASSWORD_HASH_INVALID", function()
+    local c = helpers.client(T.dc)
+    local asked = {}
+    local user = assert(c:login{ phone = "9996622011", code = "22222", password = function(st)
+      assert.equal("wait_password", st.state)
+      assert.is_true(st.has_recovery)
+      assert.equal("testpass", st.hint)
+      asked[#asked + 1] = st.error.message
+      return #asked == 1 and "wrong" or "testpass"
+    end })
+    assert.same({ "SESSION_PASSWORD_NEEDED", "PASSWORD_HASH_INVALID" }, asked)
+    assert.equal("9996622011", user.phone)
+    c:close()
+  end)
+
   it("ends with the server's error for a wrong constant value", function()
     local c = helpers.client(T.dc)
     local user, err = c:login{ phone = "9996621003", code = "00000" }

@@ -65,6 +65,11 @@ describe("a login resumed in another process", function()
       "phone", "wait_registration 9996623206 sign_up ok ready")
     add(function(c) assert(c:send_code("9996627207")) end, "cancel_code", nil, "amount",
       "wait_premium_purchase 499 cancel_code ok wait_phone_number")
+    add(function(c)
+      assert(c:send_code("9996622210"))
+      local _, err = c:sign_in("22222")
+      assert.equal("SESSION_PASSWORD_NEEDED", err.message)
+    end, "check_password", "testpass", "hint", "wait_password testpass check_password ok ready")
     add(function(c) assert(c:send_code("9996621208")); assert(c:sign_in("22222")) end, "log_out", nil, "state",
       "ready ready log_out ok wait_phone_number")
     -- QR: exported here, accepted by another device, finished by the child
