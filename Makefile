@@ -38,6 +38,9 @@ BIND_OBJ  = $(BIND_SRC:src/%.c=$(BUILD)/obj/%.o)
 DC_OBJ    = $(DC_SRC:src/%.c=$(BUILD)/obj/%.o)
 MODULE    = $(BUILD)/mtproto/core.so
 TESTDC    = $(if $(DC_SRC),$(BUILD)/mtproto-testdc)
+# mtproto.qrencode (QR codes for `mtproto login --qr`): only where libqrencode's header is found
+HAVE_QRENCODE := $(shell echo '\#include <qrencode.h>' | $(CC) $(INCDIRS) -E - >/dev/null 2>&1 && echo yes)
+QR_MODULE = $(if $(HAVE_QRENCODE),$(BUILD)/mtproto/qrencode.so)
 # schema/*.tl embedded into the binaries (parsed at load time by src/mt_schema.c)
 GEN_OBJ   = $(BUILD)/obj/schema_data.o
 
@@ -46,7 +49,7 @@ LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/
           MTPROTO_ROOT="$(CURDIR)"
 
 .PHONY: FORCE all deps deps-build lint docs test valgrind demo bench fuzz install clean
-all: $(MODULE) $(TESTDC)
+all: $(MODULE) $(TESTDC) $(QR_MODULE)
 
 # The compiler and flags of the last build: when they change (another CC, LuaRocks' CFLAGS),
 # everything is rebuilt instead of reusing objects built with other flags.
@@ -74,6 +77,10 @@ $(MODULE): $(CORE_OBJ) $(BIND_OBJ) $(GEN_OBJ)
 
 $(BUILD)/mtproto-testdc: $(CORE_OBJ) $(DC_OBJ) $(GEN_OBJ)
 	$(CC) $(ALLFLAGS) -o $@ $(filter %.o,$^) $(LIBS)
+
+$(BUILD)/mtproto/qrencode.so: $(BUILD)/obj/qr/lqrencode.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(LIBFLAG) -o $@ $(filter %.o,$^) $(LIBDIRS) -lqrencode
 
 # deps: everything `make test` and `make bench` need (Node.js and npm ci for the interop specs);
 # deps-build: only what the build and `make demo` need.
@@ -124,6 +131,7 @@ install: all
 	cp lua/mtproto/*.lua $(INST_LUADIR)/mtproto/
 	mkdir -p $(INST_LUADIR)/mtproto/schema && cp schema/*.tl $(INST_LUADIR)/mtproto/schema/
 	$(if $(TESTDC),cp $(TESTDC) $(INST_BINDIR)/mtproto-testdc)
+	$(if $(QR_MODULE),cp $(QR_MODULE) $(INST_LIBDIR)/mtproto/qrencode.so)
 	cp bin/mtproto $(INST_BINDIR)/mtproto
 
 clean:
