@@ -52,7 +52,7 @@ local function password_demo()
   local client = assert(mtproto.client(options))
   local pw_phone = "9996612345"
   print("password account " .. pw_phone .. ":")
-  local user, err = client:login{
+  local user, login_err = client:login{
     phone = pw_phone, code = "11111",
     password = function(st)
       print(string.format("  the code was right, now the password (hint %q, recovery %s)", tostring(st.hint),
@@ -62,7 +62,7 @@ local function password_demo()
     on_state = function(st) print("  login state: " .. st.state) end,
   }
   client:close()
-  if not user then error(err, 0) end
+  if not user then error(login_err, 0) end
   print(string.format("password account: signed in as %s (id %d)", user.first_name, user.id))
 end
 if ok and res then
