@@ -120,6 +120,15 @@ function M.client(dc, extra)
   return assert(require("mtproto").client(o))
 end
 
+-- A client of dc signed in with test number `phone` (99966XYYYY, code X five times):
+-- the client and the user id.
+function M.signed_in(dc, phone, extra)
+  local client = M.client(dc, extra)
+  assert(client:send_code(phone))
+  local auth = assert(client:sign_in(phone:sub(6, 6):rep(5)))
+  return client, auth.user.id
+end
+
 function M.hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end

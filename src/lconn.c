@@ -3,7 +3,7 @@
  *
  *   local c = core.conn.new{ host=, port=, <the core.link options>, log= }
  *   c:connect() c:send(body [, timeout]) c:flush() c:wait(id [, timeout]) c:call(body [, timeout])
- *   c:state() c:updates() c:close()
+ *   c:state() c:updates() c:poll([timeout]) c:has_updates() c:connections() c:close()
  *   c:disconnect()  closes the socket only: the session and the requests waiting stay, the next
  *                   flush/wait reconnects and re-sends them under the same msg_ids
  *   c:release(id)   forgets a request (a late answer is ignored); unknown ids are fine
@@ -302,6 +302,38 @@ static int l_conn_key_changes(lua_State *L)
     return 1;
 }
 
+/* conn:poll([timeout]) -> true when updates wait (read them with conn:updates()), false when
+ * none came in time | nil, err */
+static int l_conn_poll(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    double timeout = -1;
+    if (!lua_isnoneornil(L, 2)) {
+        timeout = luaL_checknumber(L, 2);
+        luaL_argcheck(L, timeout >= 0 && timeout < 1e6, 2, "expected a timeout in seconds >= 0");
+    }
+    int rc = mt_conn_poll(lc->c, timeout);
+    if (rc < 0) return push_conn_err(L, lc, rc);
+    lua_pushboolean(L, mt_conn_updates(lc->c)->len > 0);
+    return 1;
+}
+
+/* conn:has_updates() -> boolean (cheap: no table is made) */
+static int l_conn_has_updates(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    lua_pushboolean(L, mt_conn_updates(lc->c)->len > 0);
+    return 1;
+}
+
+/* conn:connections() -> TCP connections opened so far (a change means a reconnect) */
+static int l_conn_connections(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    lua_pushinteger(L, (lua_Integer)mt_conn_connections(lc->c));
+    return 1;
+}
+
 static int l_conn_close(lua_State *L)
 {
     lconn *lc = luaL_checkudata(L, 1, CONN_MT);
@@ -326,6 +358,9 @@ static const luaL_Reg conn_methods[] = {
     { "call", l_conn_call },
     { "state", l_conn_state },
     { "updates", l_conn_updates },
+    { "poll", l_conn_poll },
+    { "has_updates", l_conn_has_updates },
+    { "connections", l_conn_connections },
     { "close", l_conn_close },
     { "disconnect", l_conn_disconnect },
     { "release", l_conn_release },

@@ -413,6 +413,19 @@ int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, 
     }
 }
 
+int mt_conn_poll(mt_conn *c, double timeout)
+{
+    double now = mt_clock_monotonic(), deadline = now + (timeout > 0 ? timeout : 0);
+    /* updates come only over an open connection: the link wants one for the whole wait */
+    mt_link_connect(c->link, now, deadline);
+    settle(c);
+    while (!c->updates.len) {
+        if (mt_clock_monotonic() >= deadline) return 0;
+        block(c, deadline);
+    }
+    return 1;
+}
+
 void mt_conn_release(mt_conn *c, uint64_t id)
 {
     mt_link_release(c->link, id);

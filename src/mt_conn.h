@@ -48,6 +48,10 @@ int mt_conn_flush(mt_conn *c);
  * or MT_ERR_ARG (unknown id). */
 int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, size_t *len, int32_t *code);
 void mt_conn_release(mt_conn *c, uint64_t id);
+/* Blocking: keeps the connection open (connecting when needed) and reads for up to
+ * `timeout` seconds until an update arrives. 1 when updates wait in mt_conn_updates(), 0
+ * when none came in time. */
+int mt_conn_poll(mt_conn *c, double timeout);
 
 /* Event loops: pump() reads what is there, writes what it can, runs the link's timers and
  * connects as the link asks; it never blocks (but a host name is resolved with

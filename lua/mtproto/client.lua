@@ -11,6 +11,7 @@
 -- a mtproto.Error. One connection per DC, opened on first use; the home DC moves
 -- on 303 *_MIGRATE_N; FLOOD_WAIT_N up to `flood_sleep_threshold` is slept off.
 -- Pipelining: client:send(obj) -> pending (pending:wait()), client:invoke_all(list).
+-- Updates: client:on_update(fn), client:run([seconds]), client:stop() (mtproto.updates).
 -- @module mtproto.client
 local core = require("mtproto.core")
 local tl = require("mtproto.tl")
@@ -18,11 +19,14 @@ local errors = require("mtproto.errors")
 local session_file = require("mtproto.session_file")
 local loops = require("mtproto.loop")
 local login = require("mtproto.login")
+local updates = require("mtproto.updates")
 
 local Error = errors.Error
 local M = {}
 
 M.LAYER = 223
+M.PING_INTERVAL = 60   -- seconds of client:run() between two keep-alive pings
+M.PING_DISCONNECT = 75 -- the server closes the connection if no ping came for this long
 
 -- Built-in addresses of the production and test DCs (port 443).
 M.PRODUCTION_DCS = {
@@ -113,6 +117,8 @@ end
 -- save succeeds.
 local function save(s)
   if not s.file then return true end
+  if s.upd then s.data.updates, s.data.channels = s.upd:snapshot() end
+  s.upd_dirty, s.upd_saved = false, monotonic()
   local ok, err = s.file:save(s.data)
   if ok then
     s.session_error = nil
@@ -202,6 +208,7 @@ end
 -- What a successful answer changes in the session: the login module looks at every one.
 local function after_success(s, method, r)
   s.login:observe(method, r)
+  if s.data.user_id ~= s.upd.self_id then s.upd:set_user(s.data.user_id, s.data.bot) end
 end
 
 -- Validates and encodes before anything is sent (tl.encode raises, naming
@@ -412,11 +419,54 @@ local function call(s, obj, opts, level)
   return call_encoded(s, method, body, opts)
 end
 
+-- The Updates constructors: a call answered by one also moves the update state.
+local UPDATES = { updates = true, updatesCombined = true, updateShort = true, updateShortMessage = true,
+  updateShortChatMessage = true, updateShortSentMessage = true, updatesTooLong = true }
+
+-- Moves the raw updates the connections collected into the update state; notices a new
+-- TCP connection to the home DC (updates pushed while there was none are lost).
+local function pull(s)
+  for dc, conn in pairs(s.conns) do
+    if conn:has_updates() then
+      for _, bytes in ipairs(conn:updates()) do s.upd:feed(bytes) end
+    end
+    if dc == s.data.home_dc and s.upd.pts then
+      local n = conn:connections()
+      if s.upd_conns and n ~= s.upd_conns then s.upd:reconnected() end
+      s.upd_conns = n
+    end
+  end
+end
+
+-- Runs the update machinery at the end of a public call (blocking mode): applies what
+-- came in, fills gaps, runs the handlers, saves the state now and then. Nothing happens
+-- while a dispatch already runs (a handler that called the client).
+local function pump(s, result, request)
+  if s.closed then return end
+  if type(result) == "table" and UPDATES[result._] then s.upd:feed(result, request) end
+  local u = s.upd
+  if u.dispatching then return end
+  if u.self_id == nil and u.pts == nil and #u.inbox == 0 then
+    -- not signed in (every call of a benchmark): only what the connections hold can be new
+    local any = false
+    for _, conn in pairs(s.conns) do
+      if conn:has_updates() then any = true; break end
+    end
+    if not any then return end
+  end
+  u:dispatch()
+  if not s.closed and s.upd_dirty and s.file and monotonic() - (s.upd_saved or 0) >= s.state_save_interval then
+    save(s)
+  end
+end
+
 --- client:invoke(obj [, opts]) -> the answer, or nil, err (an mtproto.Error). `obj` is a TL
 -- method object ({ _ = "help.getConfig", ... }); opts: { dc = N (another DC), timeout = S }.
 -- Migration (303) and FLOOD_WAIT up to flood_sleep_threshold are handled inside.
 function Client:invoke(obj, opts)
-  local r, e = call(S(self), obj, opts, 3)
+  local s = S(self)
+  local r, e = call(s, obj, opts, 3)
+  pump(s, r, obj)
   return r, e
 end
 
@@ -426,7 +476,7 @@ function Client:send(obj, opts)
   local s = S(self)
   check_call_opts(opts, 2, "send")
   local method, body = prepare(s, obj, 3)
-  local p = setmetatable({ _s = s, method = method, body = body,
+  local p = setmetatable({ _s = s, method = method, body = body, request = obj,
     dc = opts and opts.dc or s.data.home_dc, pinned = opts and opts.dc ~= nil,
     timeout = opts and opts.timeout }, Pending)
   local rerr = refused(s, method)
@@ -480,7 +530,8 @@ function Pending:wait(timeout)
   end
   local r, e = finish(s, self.dc, self.method, self.body, res, err, self.timeout, self.pinned)
   self.done, self.result, self.err = true, r, e
-  self.body = nil
+  pump(s, r, self.request)
+  self.body, self.request = nil, nil
   if e then return nil, e end
   return r
 end
@@ -532,6 +583,7 @@ function Client:session_info()
   return {
     path = s.path, home_dc = s.data.home_dc, test_mode = s.test_mode, bot = s.data.bot,
     user_id = s.data.user_id, dcs = dcs, login = s.login:info(), session_error = s.session_error,
+    updates = (s.upd:snapshot()),
   }
 end
 
@@ -547,25 +599,74 @@ function Client:connection(dc)
   return connection(s, dc or s.data.home_dc)
 end
 
--- Updates the server pushed so far (raw TL bytes decoded when possible).
--- Moves the updates the connections collected into s.backlog (decoded when possible).
-local function collect_updates(s)
-  local q = s.backlog
-  for _, conn in pairs(s.conns) do
-    for _, bytes in ipairs(conn:updates()) do
-      q[#q + 1] = tl.decode(bytes) or bytes
-    end
-  end
-  return q
+-- client:on_update(fn): fn(update, { users = {...}, chats = {...} }) for each update, in order.
+function Client:on_update(fn)
+  local s = S(self)
+  if type(fn) ~= "function" then argerror(1, "on_update", "expected a function(update, entities)") end
+  s.upd:on_update(fn)
+  return self
 end
 
---- client:get_updates() -> the list of updates received since the last call (decoded TL
--- objects, oldest first), when no update handler takes them.
+--- client:get_updates() -> the updates handed to the handlers since the last call, in order (at most
+-- updates.MAX_KEPT: the oldest are dropped). Applies what arrived first.
 function Client:get_updates()
   local s = S(self)
-  local out = collect_updates(s)
-  s.backlog = {}
-  return out
+  pump(s)
+  if s.closed then return {} end
+  return s.upd:take()
+end
+
+-- client:stop(): ends client:run() after the handler that calls it (or at once).
+function Client:stop()
+  S(self).stopped = true
+end
+
+-- client:run([seconds]) -> true | nil, err: waits for updates and dispatches them, for
+-- `seconds` or until client:stop() or client:close() (forever without an argument).
+-- Network failures are logged and retried (the driver reconnects with a backoff).
+function Client:run(seconds)
+  local s = S(self)
+  if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds) then
+    argerror(1, "run", "expected a number of seconds >= 0 or nil")
+  end
+  if s.upd.dispatching then error("mtproto: client:run() cannot be called from an update handler", 2) end
+  if suspending(s) then
+    error("mtproto: client:run() blocks; under a loop, updates are dispatched as the client's calls run", 2)
+  end
+  s.stopped = false
+  local deadline = seconds and monotonic() + seconds
+  s.next_ping = s.next_ping or monotonic() + M.PING_INTERVAL
+  while true do
+    pump(s)
+    if s.closed or s.stopped then break end
+    local now = monotonic()
+    if deadline and now >= deadline then break end
+    if now >= s.next_ping then
+      -- keeps the connection (and the server's interest in this session) alive; the server
+      -- drops a connection whose pings stop, so a dead client does not keep one open
+      s.pings = (s.pings or 0) + 1
+      s.next_ping = now + M.PING_INTERVAL
+      local _, perr = call(s, { _ = "ping_delay_disconnect", ping_id = s.pings,
+        disconnect_delay = M.PING_DISCONNECT }, nil, 2)
+      if perr then log(s, "info", "run: keep-alive ping: %s", tostring(perr)) end
+    else
+      local wait = deadline and deadline - now or M.PING_INTERVAL
+      if s.next_ping - now < wait then wait = s.next_ping - now end
+      local nd = s.upd:next_deadline()
+      if nd and nd - now < wait then wait = math.max(0, nd - now) end
+      local conn, err = connection(s, s.data.home_dc)
+      local ok
+      if conn then ok, err = conn:poll(wait) end
+      if ok == nil then
+        err = errors.from_conn(err)
+        if err.kind ~= "network" and err.message ~= "TIMEOUT" then return nil, err end
+        log(s, "warn", "run: %s; trying again", tostring(err))
+        core.conn.sleep(math.min(1, wait))
+      end
+    end
+  end
+  s.stopped = false
+  return true
 end
 
 -- Closes every connection, saves the session and releases its file. Idempotent.
@@ -574,6 +675,7 @@ local function close(self)
   local s = rawget(self, "_s")
   if not s then return end
   if not s.closed then
+    s.upd:close()
     for dc, conn in pairs(s.conns) do
       sync(s, dc)
       pcall(forget, s, conn)
@@ -626,6 +728,7 @@ local function method_fn(self, full)
     for k in next, obj do obj[k] = nil end
     scratch = obj
     local r, e = call_encoded(s, method, body, opts)
+    pump(s, r, params)
     return r, e
   end
 end
@@ -729,6 +832,9 @@ local function check_opts(o)
     bad("log_level", "expected \"error\", \"warn\", \"info\" or \"debug\"")
   end
   if o.logger ~= nil and type(o.logger) ~= "function" then bad("logger", "expected a function(level, message)") end
+  if o.state_save_interval ~= nil and (type(o.state_save_interval) ~= "number" or o.state_save_interval < 0) then
+    bad("state_save_interval", "expected a number of seconds >= 0")
+  end
 end
 
 -- What the login module may do with the client (its whole interface to it).
@@ -759,15 +865,11 @@ local function login_host(s)
         save(s)
       end
     end,
-    -- the first update `pred` accepts, taken out of the backlog unless `peek`
+    -- the first update `pred` accepts among those not yet taken by get_updates (after the
+    -- ones waiting are dispatched), taken out unless `peek`
     take_update = function(pred, peek)
-      local q = collect_updates(s)
-      for i, u in ipairs(q) do
-        if pred(u) then
-          if not peek then table.remove(q, i) end
-          return u
-        end
-      end
+      pump(s)
+      return s.upd:find(pred, peek)
     end,
     monotonic = monotonic, now = core.conn.now, sleep = function(t) pause(s, t) end,
     timeout = function() return s.timeout end,
@@ -784,7 +886,7 @@ function M.new(o)
     timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
     flood_sleep_threshold = o.flood_sleep_threshold or 10,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    conns = {}, dirty = {}, methods = {}, backlog = {}, key_changes = {},
+    conns = {}, dirty = {}, methods = {}, key_changes = {},
     pumps = setmetatable({}, { __mode = "k" }), loop = o.loop ~= nil and loops.adapter(o.loop) or nil,
     init = {
       api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
@@ -813,6 +915,17 @@ function M.new(o)
   data.test_mode = test_mode
   data.bot = data.bot or false
   s.data = data
+  s.state_save_interval = o.state_save_interval or 1
+  s.upd = updates.new{
+    invoke = function(obj) return call(s, obj, nil, 3) end,
+    pull = function() pull(s) end,
+    log = function(level, fmt, ...) log(s, level, fmt, ...) end,
+    clock = monotonic,
+    on_change = function() s.upd_dirty = true end,
+    self_id = data.user_id, bot = data.bot, state = data.updates, channels = data.channels,
+  }
+  -- the connection layer hands every update it receives to the update state
+  s.on_raw_update = function(_, bytes) s.upd:feed(bytes) end
   s.login = login.new(login_host(s), data)
   local self = setmetatable({ _s = s }, ClientMT)
   if s.file and s.file.stale_removed > 0 then

@@ -11,6 +11,8 @@
 --   dc 2 <auth_key hex> <key_id> <salt> <time_offset>
 --   future_auth_token <hex>             (0..20, oldest first)
 --   login state=wait_code dc=2 key_id=<id> phone=<hex> ...   (optional: the login record)
+--   updates <pts> <qts> <date> <seq>    (the update state, once there is one)
+--   channel <id> <pts|-> <access_hash|-> (one per channel the update state tracks)
 --   crc32 <8 hex digits over every byte before this line>
 --
 -- The login record's fields and their text belong to mtproto.login (encode_record,
@@ -68,6 +70,16 @@ function M.encode(d)
     out[#out + 1] = "future_auth_token " .. tohex(tok)
   end
   if d.login then out[#out + 1] = "login " .. require("mtproto.login").encode_record(d.login) end
+  local u = d.updates
+  if u then out[#out + 1] = string.format("updates %d %d %d %d", u.pts, u.qts or 0, u.date or 0, u.seq or 0) end
+  local chans = {}
+  for id in pairs(d.channels or {}) do chans[#chans + 1] = id end
+  table.sort(chans)
+  for _, id in ipairs(chans) do
+    local c = d.channels[id]
+    out[#out + 1] = string.format("channel %d %s %s", id, c.pts and tostring(c.pts) or "-",
+      c.access_hash and tostring(c.access_hash) or "-")
+  end
   local body = table.concat(out, "\n") .. "\n"
   return body .. string.format("crc32 %08x\n", crc32(body))
 end
@@ -130,9 +142,32 @@ local LINES = {
     if not within(rec.dc, 0, M.MAX_DC) then return "the login's DC id must be 0.." .. M.MAX_DC end
     d.login = rec
   end,
+  updates = function(d, f)
+    local v = { pts = int(f[2]), qts = int(f[3]), date = int(f[4]), seq = int(f[5]) }
+    if #f ~= 5 or not (v.pts and v.qts and v.date and v.seq) then return "bad updates line" end
+    for _, k in ipairs{ "pts", "qts", "date", "seq" } do
+      if not within(v[k], 0, INT32_MAX) then return "updates: " .. k .. " out of range (" .. tostring(v[k]) .. ")" end
+    end
+    d.updates = v
+  end,
+  channel = function(d, f)
+    local function opt(x) if x == "-" then return nil, true end return int(x), int(x) ~= nil end
+    local id = int(f[2])
+    local pts, ok1 = opt(f[3] or "")
+    local hash, ok2 = opt(f[4] or "")
+    if #f ~= 4 or not ok1 or not ok2 then return "bad channel line" end
+    if not id or id <= 0 then return "the channel id must be a positive integer" end
+    if pts and not within(pts, 0, INT32_MAX) then return "channel pts out of range (" .. f[3] .. ")" end
+    d.channels = d.channels or {}
+    if d.channels[id] then return "channel " .. id .. " appears twice" end
+    d.nchannels = (d.nchannels or 0) + 1
+    local max = require("mtproto.updates").MAX_CHANNELS
+    if d.nchannels > max then return "more than " .. max .. " channels" end
+    d.channels[id] = { pts = pts, access_hash = hash }
+  end,
 }
 -- lines that may appear more than once
-local REPEATED = { dc = true, future_auth_token = true }
+local REPEATED = { dc = true, future_auth_token = true, channel = true }
 
 --- text -> data | nil, err
 function M.decode(text, path)
@@ -175,6 +210,7 @@ function M.decode(text, path)
     end
     if why then return nil, ferr("SESSION_CORRUPT", path, "corrupt session file: line " .. n .. ": " .. why) end
   end
+  d.nchannels = nil
   return d
 end
 

@@ -21,7 +21,7 @@
 --              garbage = true, clock_offset = S, delay_ms = N, drop_after = N,
 --              -- hostile servers:
 --              replay = true, nested_container = true, gzip_bomb = true, huge_frame = true,
---              stall_after = N, cut_after = N, strict_seqno = true }
+--              stall_after = N, cut_after = N, strict_seqno = true, skip_pts = N }
 --     bad_salt      a new key starts with a salt the client does not know: bad_server_salt
 --     new_session   every answer in a container after a new_session_created
 --     gzip          answers gzip_packed
@@ -40,8 +40,13 @@
 --     cut_after     once per session: after N requests, half the answer frame, then close
 --     strict_seqno  a msgs_ack with an odd seqno gets bad_msg_notification 34 (by default the
 --                   test DC accepts it, as Telegram does)
+--     skip_pts      the push timer logs every Nth update but does not push it: a gap the
+--                   client has to fill with updates.getDifference
 --   The once-per-session faults keep the answers: a client that reconnects and re-sends the
 --   requests in the same session gets each answered once.
+--   push_updates = N      every N ms, a new message from user 777000 for each signed-in account
+--                         with a connection, pushed as updateShortMessage and updates in turn
+--   diff_slice = 100      updates per updates.getDifference answer (more: differenceSlice)
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
 --   log = path            write the server's stderr (the log lines) to this file instead
 --   binary = path         the program; default testdc.binary(): $MTPROTO_TESTDC, the built or installed one, PATH
@@ -59,7 +64,7 @@ local FAULTS = {
   bad_salt = "boolean", new_session = "boolean", gzip = "boolean", update_first = "boolean",
   garbage = "boolean", clock_offset = "number", delay_ms = "number", drop_after = "number",
   replay = "boolean", nested_container = "boolean", gzip_bomb = "boolean", huge_frame = "boolean",
-  stall_after = "number", cut_after = "number", strict_seqno = "boolean",
+  stall_after = "number", cut_after = "number", strict_seqno = "boolean", skip_pts = "number",
 }
 
 local function quote(s)
@@ -142,6 +147,10 @@ local function command(o)
   elseif o.flood ~= nil then
     add("--flood", int_opt(o, "flood", 0, 64))
   end
+  local push = int_opt(o, "push_updates", 0, 3600000)
+  if push then add("--push-updates", push) end
+  local slice = int_opt(o, "diff_slice", 1, 256)
+  if slice then add("--diff-slice", slice) end
   if o.faults ~= nil then
     if type(o.faults) ~= "table" then bad("faults", "expected a table") end
     for name, v in pairs(o.faults) do

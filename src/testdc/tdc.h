@@ -8,6 +8,7 @@
  *                QR login tokens, who is signed in on each auth key
  *   tdc_password.c two-step verification: the password accounts, SRP checked on the server side
  *   tdc_store.c  the shared state: login codes (per phone_code_hash) and auth keys
+ *   tdc_updates.c  accounts and their updates: getState, getDifference, sendMessage, pushes
  *
  * Everything lives in one tdc_server: there is no global mutable state. Time is
  * passed in as `now_ms` (wall clock + the clock_offset fault, in milliseconds). */
@@ -52,6 +53,7 @@ typedef struct tdc_faults {
                           * (not on obfuscated connections) */
     int stall_after;     /* once per session: after N messages, answer nothing more on that connection */
     int cut_after;       /* once per session: after N messages, half of the answer frame, then close */
+    int skip_pts;        /* every Nth update of the push timer is logged but not pushed (a gap) */
 } tdc_faults;
 
 typedef struct tdc_config {
@@ -65,6 +67,8 @@ typedef struct tdc_config {
     int qr_lifetime;         /* seconds a QR login token stays valid (default 30) */
     const char *qr_auto_accept; /* a test number whose account accepts every QR token at once, or NULL */
     int verbose;
+    int push_ms;             /* --push-updates: a new update for each online account every N ms; 0 = off */
+    int diff_slice;          /* --diff-slice: updates per updates.getDifference answer (default 100) */
     tdc_faults faults;
 } tdc_config;
 
@@ -180,6 +184,31 @@ typedef struct tdc_future {
     char phone[TDC_PHONE_MAX + 1];   /* "" when the slot is empty */
 } tdc_future;
 
+/* ---- accounts and their updates (tdc_updates.c) ------------------------------ */
+#define TDC_UPD_LOG 256        /* recent updates kept per account for updates.getDifference */
+#define TDC_ACCOUNTS_MAX 4096
+
+typedef struct tdc_upd {       /* one logged update: a new message, pts_count 1 */
+    int32_t pts, date, id;     /* the pts after it, date, message id */
+    int64_t peer;              /* the other side of the private chat (the account itself: saved messages) */
+    int out;
+    char *text;
+    size_t len;
+} tdc_upd;
+
+/* An account (a user id signed in with some key): made on first use by an update method or
+ * the push timer. */
+typedef struct tdc_account {
+    struct tdc_account *next;
+    int64_t user_id;
+    int32_t pts, qts, seq, date, last_msg_id;
+    unsigned made;                       /* updates made by the push timer (skip_pts counts them) */
+    unsigned tick;                       /* the push timer's last round for it */
+    tdc_upd log[TDC_UPD_LOG];            /* by pts % TDC_UPD_LOG */
+} tdc_account;
+
+typedef struct tdc_conn tdc_conn;
+
 /* ---- the server ---------------------------------------------------------- */
 typedef struct tdc_server {
     tdc_config cfg;
@@ -198,6 +227,10 @@ typedef struct tdc_server {
     unsigned future_next;
     uint8_t pw_v[256];                 /* the SRP verifier of the password accounts' password */
     int pw_v_ready;                    /* pw_v computed (on first use: one PBKDF2) */
+    tdc_conn *conns;                   /* every open connection (pushes go through them) */
+    tdc_account *accounts;
+    size_t naccounts;
+    unsigned ticks;                    /* rounds of the push timer */
 } tdc_server;
 
 /* ---- the API (tdc_api.c, tdc_login.c) ------------------------------------------ */
@@ -233,6 +266,21 @@ int tdc_password_needed(tdc_call *c, const char *phone);
 int tdc_password_answer(tdc_call *c, uint32_t id, mt_reader *r);
 /* The updates pushed to a connection when it gets the chance (TDC_PUSH_* of its session). */
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s);
+/* user#31774388 (or the layer-198 one below layer 223) */
+typedef struct tdc_user_desc {
+    int64_t id;
+    const char *first_name, *phone, *username;   /* phone, username may be NULL (username: a bot) */
+    int self;
+} tdc_user_desc;
+void tdc_put_user(mt_buf *out, int layer, const tdc_user_desc *u, int64_t now);
+
+/* updates.getState, updates.getDifference, messages.sendMessage (tdc_updates.c); 1 result,
+ * 0 rpc_error, TDC_NOT_MINE for another method. */
+int tdc_updates_answer(tdc_call *c, uint32_t id, mt_reader *r);
+void tdc_accounts_free(tdc_server *srv);
+/* The push timer's step (every cfg.push_ms). */
+void tdc_updates_tick(tdc_server *srv, int64_t real_ms);
+const char *tdc_updates_name(uint32_t id);
 
 /* Answers one API query `q` (already unwrapped: see tdc_unwrap) received on DC `dc` with auth
  * key `key` in session `sess` over a connection of layer `layer` (223 until an invokeWithLayer
@@ -256,7 +304,6 @@ const char *tdc_name(uint32_t id);
 uint32_t tdc_inner_id(const uint8_t *q, size_t n);
 
 /* ---- connections (tdc_conn.c) -------------------------------------------- */
-typedef struct tdc_conn tdc_conn;
 tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id);
 void tdc_conn_free(tdc_conn *c);
 /* Feeds received bytes (now_ms: real wall clock). Negative: close the connection now. */
@@ -267,6 +314,14 @@ int64_t tdc_conn_due(tdc_conn *c, int64_t now_ms);
 /* Bytes to write (framed), and whether to close once they are written. */
 mt_buf *tdc_conn_wbuf(tdc_conn *c);
 int tdc_conn_closing(const tdc_conn *c);
+/* The next connection of srv->conns, the key of a connection's last message (NULL: none yet)
+ * and its session id (0: none). */
+tdc_conn *tdc_conn_next(const tdc_conn *c);
+const tdc_key *tdc_conn_key(const tdc_conn *c);
+int64_t tdc_conn_session_id(const tdc_conn *c);
+/* Sends an update (a content message, msg_id 3 mod 4) in the connection's session: 1 when
+ * queued, 0 when the connection has no session or stopped answering, or a negative MT_ERR_*. */
+int tdc_conn_push(tdc_conn *c, const uint8_t *body, size_t len, int64_t real_ms);
 /* Server wall clock (with the clock_offset fault) in ms, from real ms. */
 int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms);
 

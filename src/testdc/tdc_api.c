@@ -33,8 +33,6 @@ enum {
     ID_JSON_ARRAY = 0xf7444763u,
     ID_JSON_OBJECT = 0x99c1d49du,
     ID_GZIP_PACKED = 0x3072cfa1u,
-    ID_GET_STATE = 0xedd4882au,
-    ID_UPDATES_STATE = 0xa56c2a3eu,
 };
 
 static const struct { uint32_t id; const char *name; } names[] = {
@@ -50,7 +48,6 @@ static const struct { uint32_t id; const char *name; } names[] = {
     { 0x98e037bbu, "account.sendVerifyEmailCode" }, { 0x032da4cfu, "account.verifyEmail" },
     { 0x78d4dec1u, "updateShort" },
     { ID_GET_CONFIG, "help.getConfig" }, { ID_GET_NEAREST_DC, "help.getNearestDc" },
-    { ID_GET_STATE, "updates.getState" }, { ID_UPDATES_STATE, "updates.state" },
     { ID_RPC_ERROR, "rpc_error" }, { 0x5e002502u, "auth.sentCode" },
     { 0x2ea2c0d4u, "auth.authorization" }, { ID_CONFIG, "config" }, { ID_NEAREST_DC, "nearestDc" },
     { ID_BOOL_TRUE, "boolTrue" }, { ID_BOOL_FALSE, "boolFalse" },
@@ -71,7 +68,7 @@ const char *tdc_name(uint32_t id)
 {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].id == id) return names[i].name;
-    return NULL;
+    return tdc_updates_name(id);
 }
 
 void tdc_put_rpc_error(mt_buf *out, int code, const char *message)
@@ -323,22 +320,6 @@ int tdc_fail(tdc_call *c, int code, const char *msg)
     return 0;
 }
 
-/* updates.getState: the state of an account that has seen no update yet (Telegram counts pts
- * and seq from 1). Kept in one place so that real update counters can replace the constants.
- * Like Telegram, 401 AUTH_KEY_UNREGISTERED before sign-in: clients (GramJS, mtcute) call it
- * to learn whether their key is signed in. */
-static int m_get_state(tdc_call *c)
-{
-    if (!c->key->user_id) return tdc_fail(c, 401, "AUTH_KEY_UNREGISTERED");
-    mt_buf_put_u32(c->out, ID_UPDATES_STATE);
-    mt_buf_put_i32(c->out, 1);                              /* pts */
-    mt_buf_put_i32(c->out, 0);                              /* qts */
-    mt_buf_put_i32(c->out, (int32_t)(c->now_ms / 1000));    /* date */
-    mt_buf_put_i32(c->out, 1);                              /* seq */
-    mt_buf_put_i32(c->out, 0);                              /* unread_count */
-    return 1;
-}
-
 int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, const uint8_t *q, size_t n,
                    int64_t now_ms, mt_buf *out)
 {
@@ -356,10 +337,10 @@ int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int
         mt_buf_put_i32(out, dc);
         rc = 1;
         break;
-    case ID_GET_STATE: rc = m_get_state(&c); break;
     default:
         rc = tdc_login_answer(&c, id, &r);
         if (rc == TDC_NOT_MINE) rc = tdc_password_answer(&c, id, &r);
+        if (rc == TDC_NOT_MINE) rc = tdc_updates_answer(&c, id, &r);
         if (rc == TDC_NOT_MINE) rc = tdc_fail(&c, 400, "METHOD_INVALID");
         break;
     }

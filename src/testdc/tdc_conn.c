@@ -52,6 +52,7 @@ typedef struct out_msg {
 
 struct tdc_conn {
     tdc_server *srv;
+    tdc_conn *prev, *next;   /* srv->conns */
     int dc, id;
     int layer;               /* from invokeWithLayer; 223 until then */
     mt_transport *tr;
@@ -97,8 +98,15 @@ tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
     mt_transport_set_random(c->tr, &c->pool.rnd);
     mt_buf_init(&c->wbuf);
     mt_buf_init(&c->plain);
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
     return c;
 }
+
+tdc_conn *tdc_conn_next(const tdc_conn *c) { return c->next; }
+const tdc_key *tdc_conn_key(const tdc_conn *c) { return c->key; }
+int64_t tdc_conn_session_id(const tdc_conn *c) { return c->sess ? c->sess->session_id : 0; }
 
 static void clear_batch(tdc_conn *c)
 {
@@ -111,6 +119,8 @@ static void clear_batch(tdc_conn *c)
 void tdc_conn_free(tdc_conn *c)
 {
     if (!c) return;
+    if (c->prev) c->prev->next = c->next; else if (c->srv->conns == c) c->srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
     clear_batch(c);
     mt_transport_free(c->tr);
     mt_auth_server_free(c->auth);
@@ -350,6 +360,14 @@ static int send_acks(tdc_conn *c, int64_t now_ms)
                                                       next_seqno(c->sess, 0), b.data, b.len, now_ms, 1);
     mt_buf_free(&b);
     return rc;
+}
+
+int tdc_conn_push(tdc_conn *c, const uint8_t *body, size_t len, int64_t real_ms)
+{
+    if (!c->key || !c->sess || c->closing || c->stalled) return 0;
+    int rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(real_ms), 3), next_seqno(c->sess, 1),
+                            body, len, real_ms);
+    return rc < 0 ? rc : 1;
 }
 
 /* Sends a bad_msg_notification / bad_server_salt outside any session batch. */

@@ -200,23 +200,23 @@ static void put_sent_code(const tdc_server *srv, const tdc_login *l, mt_buf *out
 }
 
 /* user#31774388 for the signed-in account or bot (layer 223). */
-static void put_user(mt_buf *out, int layer, int64_t id, const char *first_name, const char *phone, const char *username,
-                     int64_t now)
+void tdc_put_user(mt_buf *out, int layer, const tdc_user_desc *u, int64_t now)
 {
-    uint32_t flags = (1u << 10) | 1u | 2u | (1u << 6);     /* self, access_hash, first_name, status */
-    if (phone) flags |= 1u << 4;
-    if (username) flags |= (1u << 3) | (1u << 14);         /* bot: bot_info_version is flags.14 too */
+    uint32_t flags = 1u | 2u | (1u << 6);                  /* access_hash, first_name, status */
+    if (u->self) flags |= 1u << 10;
+    if (u->phone) flags |= 1u << 4;
+    if (u->username) flags |= (1u << 3) | (1u << 14);      /* bot: bot_info_version is flags.14 too */
     mt_buf_put_u32(out, layer >= 223 ? ID_USER : ID_USER_L198);
     mt_buf_put_u32(out, flags);
     mt_buf_put_u32(out, 0);                                /* flags2 */
-    mt_buf_put_i64(out, id);
-    mt_buf_put_i64(out, (int64_t)0x5eed5eed5eedull ^ id);  /* access_hash */
-    tdc_put_str(out, first_name);
-    if (username) tdc_put_str(out, username);
-    if (phone) tdc_put_str(out, phone);
+    mt_buf_put_i64(out, u->id);
+    mt_buf_put_i64(out, (int64_t)0x5eed5eed5eedull ^ u->id);  /* access_hash */
+    tdc_put_str(out, u->first_name);
+    if (u->username) tdc_put_str(out, u->username);
+    if (u->phone) tdc_put_str(out, u->phone);
     mt_buf_put_u32(out, ID_USER_STATUS_ONLINE);
     mt_buf_put_i32(out, (int32_t)(now + 300));
-    if (username) mt_buf_put_i32(out, 1);                  /* bot_info_version */
+    if (u->username) mt_buf_put_i32(out, 1);               /* bot_info_version */
 }
 
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s)
@@ -257,7 +257,8 @@ int tdc_signed_in(tdc_call *c, const char *phone, const char *first_name)
     mt_buf_put_u32(c->out, ID_AUTHORIZATION);
     mt_buf_put_u32(c->out, 4u);                            /* future_auth_token */
     put_future_token(c, phone);
-    put_user(c->out, c->layer, phone_id(phone), first_name, phone, NULL, c->now_ms / 1000);
+    tdc_user_desc u = { .id = phone_id(phone), .first_name = first_name, .phone = phone, .self = 1 };
+    tdc_put_user(c->out, c->layer, &u, c->now_ms / 1000);
     return 1;
 }
 
@@ -615,7 +616,8 @@ static int m_import_bot(tdc_call *c, mt_reader *r)
     c->key->phone[0] = 0;
     mt_buf_put_u32(c->out, ID_AUTHORIZATION);
     mt_buf_put_u32(c->out, 0);
-    put_user(c->out, c->layer, id, "Test Bot", NULL, uname, c->now_ms / 1000);
+    tdc_user_desc u = { .id = id, .first_name = "Test Bot", .username = uname, .self = 1 };
+    tdc_put_user(c->out, c->layer, &u, c->now_ms / 1000);
     return 1;
 }
 

@@ -3,6 +3,7 @@
  *   mtproto-testdc [--host 127.0.0.1] [--host6 ::1|""] [--port P] [--dcs 3] [--key FILE]
  *                  [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]
  *                  [--qr-lifetime S] [--qr-auto-accept PHONE]
+ *                  [--push-updates MS] [--diff-slice N]
  *                  [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]
  *
  * Prints one JSON line on stdout once it listens (see docs/DESIGN.md), then serves
@@ -37,9 +38,10 @@ static void usage(FILE *f)
     fputs("usage: mtproto-testdc [--host ADDR] [--host6 ADDR|\"\"] [--port P] [--dcs N] [--key FILE]\n"
           "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
           "                      [--qr-lifetime S] [--qr-auto-accept PHONE]\n"
+          "                      [--push-updates MS] [--diff-slice N]\n"
           "                      [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
-          "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N strict_seqno\n"
+          "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N strict_seqno skip_pts=N\n"
           "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
 }
 
@@ -75,6 +77,7 @@ static int parse_fault(tdc_faults *f, const char *arg)
     else if (IS("huge_frame")) f->huge_frame = v != 0;
     else if (IS("stall_after") && eq && v >= 0) f->stall_after = (int)v;
     else if (IS("cut_after") && eq && v >= 0) f->cut_after = (int)v;
+    else if (IS("skip_pts") && eq && v >= 0) f->skip_pts = (int)v;
     else return -1;
 #undef IS
     return 0;
@@ -97,6 +100,7 @@ static int parse_args(int argc, char **argv, opts *o)
     c->resend_timeout = 120;
     c->qr_lifetime = 30;
     c->flood_limit = 10;
+    c->diff_slice = 100;
     o->watch_stdin = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -123,6 +127,8 @@ static int parse_args(int argc, char **argv, opts *o)
             }
             c->qr_auto_accept = v;
         }
+        else if (!strcmp(a, "--push-updates")) { NUM(0, 3600000); c->push_ms = (int)n; }
+        else if (!strcmp(a, "--diff-slice")) { NUM(1, TDC_UPD_LOG); c->diff_slice = (int)n; }
         else if (!strcmp(a, "--parent-pid")) { NUM(1, 0x7fffffffL); o->parent_pid = n; }
         else if (!strcmp(a, "--no-stdin")) o->watch_stdin = 0;
         else if (!strcmp(a, "--fault")) {
@@ -387,6 +393,7 @@ int main(int argc, char **argv)
         }
     }
     int64_t next_parent_check = 0;
+    int64_t next_push = srv.cfg.push_ms > 0 ? real_ms() + srv.cfg.push_ms : -1;
     int running = stdin_open >= 0;
     enum { MAX_EVENTS = 64 };
     struct epoll_event evs[MAX_EVENTS];
@@ -395,6 +402,10 @@ int main(int argc, char **argv)
         if (o.parent_pid && now >= next_parent_check) {
             if (getppid() != (pid_t)o.parent_pid && kill((pid_t)o.parent_pid, 0) < 0 && errno == ESRCH) break;
             next_parent_check = now + 250;
+        }
+        if (next_push >= 0 && now >= next_push) {
+            tdc_updates_tick(&srv, now);
+            next_push = now + srv.cfg.push_ms;
         }
         /* answers that came due; write what can be written; watch for writability while
          * some answer bytes wait */
@@ -413,6 +424,7 @@ int main(int argc, char **argv)
             i++;
         }
         int timeout = o.parent_pid ? 250 : -1;
+        if (next_push >= 0 && (next_due < 0 || next_push < next_due)) next_due = next_push;
         if (next_due >= 0) {
             int64_t t = next_due - now;
             if (t < 0) t = 0;
@@ -470,6 +482,7 @@ int main(int argc, char **argv)
     mt_buf_free(&srv.bomb);
     tdc_logins_free(&srv.logins);
     tdc_keys_free(&srv.keys);
+    tdc_accounts_free(&srv);
     mt_rsa_priv_free(srv.rsa);
     if (sfd >= 0) close(sfd);
     return 0;
