@@ -11,6 +11,7 @@ static const struct { const char *name; lua_CFunction open; } parts[] = {
     { "srp", mt_open_srp },
     { "file", mt_open_file },
     { "link", mt_open_link },
+    { "proxy", mt_open_proxy },
 };
 
 int luaopen_mtproto_core(lua_State *L)

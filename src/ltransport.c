@@ -1,7 +1,9 @@
 /* Lua binding: mtproto.core.transport.
  *
- *   core.transport.client(kind [, { inner = "intermediate", dc_id = 2, random = bytes }])
- *   core.transport.server([{ random = bytes }])
+ *   core.transport.client(kind [, { inner = "intermediate", dc_id = 2, random = bytes,
+ *                                   secret = 16 bytes, tls = false }])
+ *   core.transport.server([{ random = bytes, secret = 16 bytes, tls = false }])
+ *     (secret: an MTProxy's obfuscated2 keyed with it; tls: inside fake-TLS records)
  *     t:start() -> bytes        t:encode(payload) -> bytes      t:feed(bytes) -> true
  *     t:next() -> frame | nil (need more) | nil, err            t:kind(), t:inner(), t:dc_id()
  *     t:close() (also __gc, __close)
@@ -52,6 +54,25 @@ static int opt_random(lua_State *L, int opts, int ud, lmt_replay *fr, mt_random 
     return lmt_opt_random(L, opts, ud, fr, r, opts, "'random' must be a string of bytes");
 }
 
+/* opts.secret / opts.tls: MTProxy mode (mt_transport_set_proxy). */
+static void opt_proxy(lua_State *L, int opts, ltransport *lt)
+{
+    if (lua_isnoneornil(L, opts)) return;
+    int tls = lua_getfield(L, opts, "tls") != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, opts, "secret") == LUA_TNIL) {
+        lua_pop(L, 1);
+        if (tls) luaL_argerror(L, opts, "'tls' needs a 'secret'");
+        return;
+    }
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    if (!s || n != 16) luaL_argerror(L, opts, "'secret' must be 16 bytes");
+    if (mt_transport_set_proxy(lt->t, (const uint8_t *)s, tls) != MT_OK)
+        luaL_argerror(L, opts, "'secret' needs the obfuscated transport");
+    lua_pop(L, 1);
+}
+
 static ltransport *check_tr(lua_State *L)
 {
     ltransport *lt = luaL_checkudata(L, 1, TRANSPORT_MT);
@@ -93,6 +114,7 @@ static int l_client(lua_State *L)
     int fixed = opt_random(L, 2, ud, &lt->fr, &r);
     lt->t = mt_transport_new_client(kind, inner, (int16_t)dc, fixed ? &r : NULL);
     if (!lt->t) return luaL_error(L, "out of memory");
+    opt_proxy(L, 2, lt);
     return 1;
 }
 
@@ -107,6 +129,7 @@ static int l_server(lua_State *L)
     lt->t = mt_transport_new_server();
     if (!lt->t) return luaL_error(L, "out of memory");
     if (fixed) mt_transport_set_random(lt->t, &r);
+    opt_proxy(L, 1, lt);
     return 1;
 }
 

@@ -25,6 +25,10 @@ const char *mt_strerror(int code)
     case MT_ERR_UNKNOWN_KEY: return "no known RSA key for the server's fingerprints";
     case MT_ERR_HANDSHAKE: return "auth key handshake failed";
     case MT_ERR_DEPTH: return "nesting too deep";
+    case MT_ERR_PROXY_AUTH: return "the proxy refused the login";
+    case MT_ERR_PROXY_REFUSED: return "the proxy refused the connection";
+    case MT_ERR_PROXY_PROTO: return "the proxy broke its protocol";
+    case MT_ERR_PROXY_SECRET: return "the proxy does not know the secret";
     default: return "unknown error";
     }
 }
@@ -34,6 +38,7 @@ int mt_is_fatal(int code)
     switch (code) {
     case MT_ERR_NOMEM: case MT_ERR_CRYPTO: case MT_ERR_TRANSPORT: case MT_ERR_FRAME:
     case MT_ERR_IO: case MT_ERR_CLOSED: case MT_ERR_AUTH_KEY_ID: case MT_ERR_HANDSHAKE:
+    case MT_ERR_PROXY_AUTH: case MT_ERR_PROXY_REFUSED: case MT_ERR_PROXY_PROTO: case MT_ERR_PROXY_SECRET:
         return 1;
     default:
         return 0;

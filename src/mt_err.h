@@ -29,6 +29,10 @@ enum {
     MT_ERR_UNKNOWN_KEY = -19, /* no RSA key matches the server's fingerprints */
     MT_ERR_HANDSHAKE = -20,   /* a handshake check failed (see the detail text) */
     MT_ERR_DEPTH = -21,       /* nesting too deep */
+    MT_ERR_PROXY_AUTH = -22,  /* the proxy refused our login (SOCKS5 username/password) */
+    MT_ERR_PROXY_REFUSED = -23, /* the proxy could not or would not reach the DC */
+    MT_ERR_PROXY_PROTO = -24, /* the proxy's answer is not the protocol it should speak */
+    MT_ERR_PROXY_SECRET = -25,/* the MTProxy does not know our secret (its digest differs) */
 };
 
 const char *mt_strerror(int code);

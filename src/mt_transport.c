@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "mt_transport.h"
+#include "mt_faketls.h"
 
 struct mt_transport {
     int server;          /* 1: kind detected from the first bytes */
@@ -17,6 +18,10 @@ struct mt_transport {
     size_t head;
     uint32_t tx_seq, rx_seq;   /* full transport */
     mt_aes_ctr *enc, *dec;     /* obfuscated2 */
+    int keyed;                 /* MTProxy: obfuscated2 keys hashed with `secret` */
+    uint8_t secret[16];
+    int tls;                   /* MTProxy ee: TLS application-data records outside */
+    mt_tls_reader tls_rx;
 };
 
 static const uint8_t TAG_ABRIDGED = 0xef;
@@ -131,11 +136,20 @@ static void obf_drop_streams(mt_transport *t)
  * decrypts with the reversed ones, the side that received it the other way round. */
 static int obf_streams(mt_transport *t, const uint8_t h[OBF_HEADER], int sender)
 {
-    uint8_t rev[48];
+    uint8_t rev[48], kf[32], kb[32];
     for (int i = 0; i < 48; i++) rev[i] = h[55 - i];
-    mt_aes_ctr *fwd = mt_aes_ctr_new(h + 8, h + 40);
-    mt_aes_ctr *back = mt_aes_ctr_new(rev, rev + 32);
+    memcpy(kf, h + 8, 32);
+    memcpy(kb, rev, 32);
+    if (t->keyed) {
+        /* MTProxy: each key is SHA-256(key || secret) */
+        mt_sha256_parts(kf, h + 8, 32, t->secret, 16, NULL, 0, NULL, 0);
+        mt_sha256_parts(kb, rev, 32, t->secret, 16, NULL, 0, NULL, 0);
+    }
+    mt_aes_ctr *fwd = mt_aes_ctr_new(kf, h + 40);
+    mt_aes_ctr *back = mt_aes_ctr_new(kb, rev + 32);
     mt_wipe(rev, sizeof rev);
+    mt_wipe(kf, sizeof kf);
+    mt_wipe(kb, sizeof kb);
     t->enc = sender ? fwd : back;
     t->dec = sender ? back : fwd;
     if (!fwd || !back) { obf_drop_streams(t); return MT_ERR_CRYPTO; }
@@ -217,7 +231,12 @@ static int detect(mt_transport *t)
 {
     const uint8_t *p = t->rx.data + t->head;
     size_t n = t->rx.len - t->head;
-    if (n >= 1 && p[0] == TAG_ABRIDGED) {
+    if (t->keyed) {
+        /* an MTProxy speaks obfuscated2 only */
+        if (n < OBF_HEADER) return MT_OK;
+        int rc = obf_server_accept(t);
+        if (rc < 0) return rc;
+    } else if (n >= 1 && p[0] == TAG_ABRIDGED) {
         t->kind = t->inner = MT_TR_ABRIDGED;
         t->head += 1;
     } else if (n < 4) {
@@ -243,11 +262,42 @@ static int detect(mt_transport *t)
     return MT_OK;
 }
 
+int mt_transport_set_proxy(mt_transport *t, const uint8_t secret[16], int tls)
+{
+    if (t->started || t->rx.len || (!t->server && t->kind != MT_TR_OBFUSCATED)) return MT_ERR_ARG;
+    memcpy(t->secret, secret, 16);
+    t->keyed = 1;
+    t->tls = tls != 0;
+    return MT_OK;
+}
+
+/* MTProxy ee: the bytes appended to `out` since `base` leave as TLS records, made in
+ * place (each chunk moves up by the headers before it, the last chunk first). */
+static int tls_wrap_tail(mt_buf *out, size_t base)
+{
+    size_t n = out->len - base;
+    if (n == 0) return MT_OK;
+    size_t recs = (n + MT_TLS_RECORD_MAX - 1) / MT_TLS_RECORD_MAX;
+    if (!mt_buf_extend(out, 5 * recs)) { out->len = base; return MT_ERR_NOMEM; }
+    uint8_t *p = out->data + base;
+    for (size_t i = recs; i-- > 0;) {
+        size_t off = i * MT_TLS_RECORD_MAX, k = n - off < MT_TLS_RECORD_MAX ? n - off : MT_TLS_RECORD_MAX;
+        uint8_t *dst = p + off + 5 * (i + 1);
+        memmove(dst, p + off, k);
+        dst[-5] = 0x17; dst[-4] = 3; dst[-3] = 3;
+        dst[-2] = (uint8_t)(k >> 8); dst[-1] = (uint8_t)k;
+    }
+    return MT_OK;
+}
+
 int mt_transport_start(mt_transport *t, mt_buf *out)
 {
     if (t->server) return MT_OK;
     if (t->started) return MT_ERR_ARG;
     int rc = MT_OK;
+    /* fake TLS: a ChangeCipherSpec record opens the client's stream, as a browser's does */
+    if (t->tls) mt_buf_put(out, "\x14\x03\x03\x00\x01\x01", 6);
+    size_t base = out->len;
     switch (t->kind) {
     case MT_TR_ABRIDGED: mt_buf_put(out, &TAG_ABRIDGED, 1); break;
     case MT_TR_INTERMEDIATE: mt_buf_put(out, TAG_INTERMEDIATE, 4); break;
@@ -257,6 +307,7 @@ int mt_transport_start(mt_transport *t, mt_buf *out)
     default: return MT_ERR_ARG;
     }
     if (rc == MT_OK && out->oom) rc = MT_ERR_NOMEM;
+    if (rc == MT_OK && t->tls) rc = tls_wrap_tail(out, base);
     if (rc == MT_OK) t->started = 1;
     return rc;
 }
@@ -320,7 +371,7 @@ int mt_transport_encode(mt_transport *t, const uint8_t *payload, size_t len, mt_
     if (out->oom) { out->len = base; return MT_ERR_NOMEM; }
     if (t->inner == MT_TR_FULL) t->tx_seq++;
     if (t->enc) mt_aes_ctr_apply(t->enc, out->data + base, out->data + base, out->len - base);
-    return MT_OK;
+    return t->tls ? tls_wrap_tail(out, base) : MT_OK;
 }
 
 /* ---- receive ----------------------------------------------------------------- */
@@ -337,10 +388,18 @@ int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len)
         mt_buf_consume(&t->rx, t->head);
         t->head = 0;
     }
-    uint8_t *dst = mt_buf_extend(&t->rx, len);
-    if (!dst) return MT_ERR_NOMEM;
-    if (t->dec) mt_aes_ctr_apply(t->dec, in, dst, len);
-    else memcpy(dst, in, len);
+    if (t->tls) {
+        size_t before = t->rx.len;
+        int rc = mt_tls_unwrap(&t->tls_rx, in, len, &t->rx);
+        if (rc == MT_ERR_FRAME) t->err = rc;
+        if (rc < 0) return rc;
+        if (t->dec) mt_aes_ctr_apply(t->dec, t->rx.data + before, t->rx.data + before, t->rx.len - before);
+    } else {
+        uint8_t *dst = mt_buf_extend(&t->rx, len);
+        if (!dst) return MT_ERR_NOMEM;
+        if (t->dec) mt_aes_ctr_apply(t->dec, in, dst, len);
+        else memcpy(dst, in, len);
+    }
     if (t->server && !t->started) {
         int rc = detect(t);
         if (rc < 0) { t->err = rc; return rc; }

@@ -66,6 +66,14 @@ mt_transport *mt_transport_new_server(void);
 /* Replaces the random source (copied; NULL = system CSPRNG). */
 void mt_transport_set_random(mt_transport *t, const mt_random *rnd);
 
+/* MTProxy: obfuscated2 keyed with the 16-byte `secret` (each direction's key is
+ * SHA-256(key || secret)); with `tls`, everything both ways also travels inside TLS
+ * application-data records (the fake-TLS hellos come first and are the caller's
+ * business: mt_faketls.h; a client's stream then opens with a ChangeCipherSpec
+ * record). A client must be MT_TR_OBFUSCATED; a server then accepts obfuscated2
+ * only. Call before start/feed. MT_OK or MT_ERR_ARG. */
+int mt_transport_set_proxy(mt_transport *t, const uint8_t secret[16], int tls);
+
 /* Appends to `out` the bytes a client must send before its first packet: the
  * tag, or the 64-byte obfuscation header (this also sets up the AES-CTR
  * streams); nothing for full and for servers. Call it once, before encode.
