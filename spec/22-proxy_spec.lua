@@ -140,6 +140,14 @@ describe("obfuscated2 keyed with a secret", function()
       "bad argument #2 to 'client' ('secret' must be 16 bytes)")
   end)
 
+  it("a TLS server waits through records that carry no stream bytes yet", function()
+    local s = T.server { secret = secret, tls = true }
+    assert(s:feed("\20\3\3\0\1\1"))
+    assert(s:feed("\23\3\3"))
+    assert.is_nil(s:kind())
+    assert.is_nil(s:next())
+  end)
+
   it("carries every inner framing, with and without TLS records, split at every byte", function()
     local msg = string.rep("0123456789abcdef", 5)
     for _, inner in ipairs { "abridged", "intermediate", "padded" } do
@@ -345,6 +353,17 @@ describe("SOCKS5 client", function()
     assert.equal("", out)
     assert.is_true(done)
     assert.equal(22, used)
+  end)
+
+  it("takes a CONNECT reply naming a 255-byte host (the longest reply there is)", function()
+    local s = P.socks5("127.0.0.1", 443)
+    s:start()
+    s:feed("\5\0")
+    local reply = "\5\0\0\3\255" .. string.rep("h", 255) .. "\1\187"
+    local out, done, used = s:feed(reply .. "after")
+    assert.equal("", out)
+    assert.is_true(done)
+    assert.equal(#reply, used)
   end)
 
   it("reports a refused login, a refused target and what is not SOCKS5", function()

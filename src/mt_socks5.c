@@ -11,7 +11,7 @@ struct mt_socks5 {
     int state;
     int err;             /* sticky failure */
     int rep;             /* CONNECT reply code */
-    uint8_t hdr[5 + 255];/* reply bytes gathered so far */
+    uint8_t hdr[4 + 1 + 255 + 2]; /* reply bytes gathered so far: the longest is a CONNECT reply with a 255-byte name */
     size_t have;
     uint8_t request[4 + 1 + 255 + 2];
     size_t request_len;

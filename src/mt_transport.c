@@ -393,6 +393,7 @@ int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len)
         int rc = mt_tls_unwrap(&t->tls_rx, in, len, &t->rx);
         if (rc == MT_ERR_FRAME) t->err = rc;
         if (rc < 0) return rc;
+        if (t->rx.len == before) return MT_OK;       /* only headers or a ChangeCipherSpec */
         if (t->dec) mt_aes_ctr_apply(t->dec, t->rx.data + before, t->rx.data + before, t->rx.len - before);
     } else {
         uint8_t *dst = mt_buf_extend(&t->rx, len);
