@@ -1075,6 +1075,21 @@ int mt_session_take(const mt_session *s, uint64_t id, const uint8_t **data, size
     return r->state;
 }
 
+/* Drops the handles of released requests from the send queue. A request released while
+ * queued (its caller gave up while the connection was down) leaves a dead handle there; an
+ * outage with many failed calls must not grow the queue, so it is compacted once more than
+ * half of it is dead (live entries <= pending: amortized O(1) per release). */
+static void queue_compact(mt_session *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->qlen; i++) {
+        uint64_t h = s->queue[(s->qhead + i) % s->qcap];
+        const req *r = req_by_handle(s, h);
+        if (r && r->state == MT_REQ_PENDING && r->queued) s->queue[(s->qhead + n++) % s->qcap] = h;
+    }
+    s->qlen = n;
+}
+
 void mt_session_release(mt_session *s, uint64_t id)
 {
     req *r = req_by_handle(s, id);
@@ -1083,6 +1098,7 @@ void mt_session_release(mt_session *s, uint64_t id)
         if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
         s->pending--;
     }
+    int was_queued = r->queued;
     r->handle = 0;
     r->state = MT_REQ_DONE;
     r->queued = 0;
@@ -1092,6 +1108,7 @@ void mt_session_release(mt_session *s, uint64_t id)
         r->heap = NULL; r->heap_cap = 0;
     }
     s->free_slots[s->nfree++] = (uint32_t)(id & SLOT_MASK);
+    if (was_queued && s->qlen > 2 * s->pending + 64) queue_compact(s);
 }
 
 void mt_session_fail_all(mt_session *s, int32_t code, const char *message)

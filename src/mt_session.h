@@ -123,7 +123,8 @@ void mt_session_events_clear(mt_session *s);
  * mt_session_receive or mt_session_release. MT_ERR_ARG when the id is
  * unknown (never sent, or released). */
 int mt_session_take(const mt_session *s, uint64_t id, const uint8_t **data, size_t *len, int32_t *code);
-/* Forgets request `id` (answered or not: a late answer is then ignored). */
+/* Forgets request `id` (answered or not: a late answer is then ignored). A request not yet
+ * packed is never packed; one already sent is not re-sent on a new connection or key. */
 void mt_session_release(mt_session *s, uint64_t id);
 /* Number of requests not yet answered. */
 size_t mt_session_pending(const mt_session *s);
