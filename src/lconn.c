@@ -59,6 +59,7 @@ typedef struct lconn {
     mt_conn *c;
     lua_State *L;
     int log_ref;
+    mt_buf logq;            /* log lines of the running C call: u8 level | u32 len | text */
 } lconn;
 
 static lconn *check_conn(lua_State *L)
@@ -69,20 +70,63 @@ static lconn *check_conn(lua_State *L)
     return lc;
 }
 
+/* The driver's log lines are queued, not handed to Lua at once: a logger may close the
+ * connection, make a call on it or raise, and none of that may happen while the driver is
+ * inside a wait (the connection would be freed or re-entered under its feet). The lines go
+ * to the logger when the C call has returned (deliver_logs). */
 static void conn_log(void *ud, int level, const char *msg)
 {
     lconn *lc = ud;
-    lua_State *L = lc->L;
-    if (!L || lc->log_ref == LUA_NOREF) return;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->log_ref);
-    lua_pushinteger(L, level);
-    lua_pushstring(L, msg);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+    if (lc->log_ref == LUA_NOREF) return;
+    size_t n = strlen(msg);
+    uint8_t lv = (uint8_t)level;
+    mt_buf_put(&lc->logq, &lv, 1);
+    mt_buf_put_u32(&lc->logq, (uint32_t)n);
+    mt_buf_put(&lc->logq, msg, n);
+    if (lc->logq.oom) lc->logq.len = 0, lc->logq.oom = 0; /* lines are lost, never the call */
 }
 
 static int push_conn_err(lua_State *L, lconn *lc, int rc)
 {
     return lmt_push_link_error(L, mt_conn_link(lc->c), rc);
+}
+
+/* Hands the queued lines to the logger (each call protected: a raising logger loses its own
+ * line only). The queue is emptied first, so calls made by the logger queue their own lines.
+ * Returns whether the connection is still open. */
+static int deliver_logs(lua_State *L, lconn *lc)
+{
+    if (lc->logq.len == 0 || lc->log_ref == LUA_NOREF) { lc->logq.len = 0; return lc->c != NULL; }
+    luaL_checkstack(L, 6, "log lines");
+    lua_pushlstring(L, (const char *)lc->logq.data, lc->logq.len);
+    lc->logq.len = 0;
+    size_t n;
+    const uint8_t *p = (const uint8_t *)lua_tolstring(L, -1, &n);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lc->log_ref); /* held here: a close unrefs it */
+    for (size_t off = 0; off + 5 <= n;) {
+        size_t len = mt_le32(p + off + 1);
+        lua_pushvalue(L, -1);
+        lua_pushinteger(L, p[off]);
+        lua_pushlstring(L, (const char *)p + off + 5, len);
+        if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+        off += 5 + len;
+    }
+    lua_pop(L, 2);
+    return lc->c != NULL;
+}
+
+/* The end of every method that ran the driver: the results (nret values on the stack) stand
+ * unless a logger closed the connection meanwhile; then the call reports CLOSED. */
+static int deliver(lua_State *L, lconn *lc, int nret)
+{
+    if (deliver_logs(L, lc)) return nret;
+    lua_pop(L, nret);
+    lua_pushnil(L);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, MT_ERR_CLOSED); lua_setfield(L, -2, "code");
+    lua_pushliteral(L, "CLOSED"); lua_setfield(L, -2, "message");
+    lua_pushliteral(L, "the connection was closed by a callback during the call"); lua_setfield(L, -2, "detail");
+    return 2;
 }
 
 static int l_conn_new(lua_State *L)
@@ -108,6 +152,7 @@ static int l_conn_new(lua_State *L)
 
     lconn *lc = lua_newuserdatauv(L, sizeof *lc, 0);
     lc->c = NULL; lc->L = L; lc->log_ref = LUA_NOREF;
+    mt_buf_init(&lc->logq);
     luaL_setmetatable(L, CONN_MT);
     if (has_log) {
         lua_pushvalue(L, -2);
@@ -128,9 +173,9 @@ static int l_conn_connect(lua_State *L)
 {
     lconn *lc = check_conn(L);
     int rc = mt_conn_connect(lc->c);
-    if (rc) return push_conn_err(L, lc, rc);
+    if (rc) return deliver(L, lc, push_conn_err(L, lc, rc));
     lua_pushboolean(L, 1);
-    return 1;
+    return deliver(L, lc, 1);
 }
 
 static double opt_timeout(lua_State *L, int i)
@@ -165,9 +210,9 @@ static int l_conn_flush(lua_State *L)
 {
     lconn *lc = check_conn(L);
     int rc = mt_conn_flush(lc->c);
-    if (rc) return push_conn_err(L, lc, rc);
+    if (rc) return deliver(L, lc, push_conn_err(L, lc, rc));
     lua_pushboolean(L, 1);
-    return 1;
+    return deliver(L, lc, 1);
 }
 
 /* Waits for id; an answer (or a failure of the call itself) releases it; a wait that runs
@@ -195,7 +240,7 @@ static int l_conn_wait(lua_State *L)
 {
     lconn *lc = check_conn(L);
     lua_Integer id = luaL_checkinteger(L, 2);
-    return wait_id(L, lc, (uint64_t)id, opt_timeout(L, 3));
+    return deliver(L, lc, wait_id(L, lc, (uint64_t)id, opt_timeout(L, 3)));
 }
 
 static int l_conn_call(lua_State *L)
@@ -204,7 +249,7 @@ static int l_conn_call(lua_State *L)
     uint64_t id = send_body(L, lc, "call");
     int nret = wait_id(L, lc, id, -1);
     if (lua_isnil(L, -nret)) mt_conn_release(lc->c, id); /* a call that failed is given up */
-    return nret;
+    return deliver(L, lc, nret);
 }
 
 /* For a server that stopped answering: a fresh TCP connection in the same session. */
@@ -253,6 +298,7 @@ static int l_conn_pump(lua_State *L)
 {
     lconn *lc = check_conn(L);
     mt_conn_pump(lc->c);
+    deliver_logs(L, lc);
     return 0;
 }
 
@@ -338,6 +384,7 @@ static int l_conn_close(lua_State *L)
 {
     lconn *lc = luaL_checkudata(L, 1, CONN_MT);
     if (lc->c) { mt_conn_free(lc->c); lc->c = NULL; }
+    mt_buf_free(&lc->logq);
     if (lc->log_ref != LUA_NOREF) { luaL_unref(L, LUA_REGISTRYINDEX, lc->log_ref); lc->log_ref = LUA_NOREF; }
     return 0;
 }

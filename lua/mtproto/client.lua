@@ -101,15 +101,25 @@ local function S(self)
   return s
 end
 
+-- The logger may raise, make calls or close the client: a raise is reported on stderr and
+-- goes no further (the client's own state must never be left half-updated by a log line);
+-- what a call or a close does is checked by the code after each log line (s.closed).
 local function log(s, level, fmt, ...)
   if s.log_level and LEVELS[level] <= s.log_level then
     local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
     if s.logger then
-      s.logger(level, msg)
+      local ok, err = pcall(s.logger, level, msg)
+      if not ok then io.stderr:write("mtproto: the logger raised: ", tostring(err), "\n") end
     else
       io.stderr:write("mtproto [", level, "] ", msg, "\n")
     end
   end
+end
+
+-- What a call gets when the client was closed while it ran (by a logger, say).
+local function closed_error(method)
+  return Error.new{ code = -17, message = "CLIENT_CLOSED", method = method, is_local = true, kind = "final",
+    detail = "the client was closed during the call" }
 end
 
 -- Writes the session file. A failure (I/O, or SESSION_CONFLICT: the file changed on disk)
@@ -182,7 +192,9 @@ local function connection(s, dc)
     s.conns[dc] = c
     return c
   end
-  local ok, cerr = c:connect()
+  local ok, cerr
+  if not s.closed then ok, cerr = c:connect() end
+  if s.closed then c:close(); return nil, closed_error() end -- by a logger, meanwhile
   if not ok then
     c:close()
     local e = errors.from_conn(cerr)
@@ -322,6 +334,7 @@ local function waited(s, dc, conn, id, method, timeout)
     res, werr = conn:wait(id, timeout)
     after_io(s, dc, conn)
   end
+  if s.closed then return nil, closed_error(method) end
   if res ~= nil then return res end
   local err = errors.from_conn(werr, method)
   if werr.pending then return nil, err, true end
@@ -347,12 +360,14 @@ end
 
 -- One round trip on DC `dc`; returns the raw answer or an Error.
 local function roundtrip(s, dc, method, body, timeout)
+  if s.closed then return nil, closed_error(method) end
   local conn, err = connection(s, dc)
   if not conn then err.method = method; return nil, err end
   local id = queue(s, conn, body, timeout)
   if not suspending(s) then
     local ok, ferr = conn:flush()
     s.dirty[conn] = nil
+    if s.closed then return nil, closed_error(method) end
     if not ok then
       pcall(conn.release, conn, id) -- the caller gets the error: the call is never sent later
       return nil, errors.from_conn(ferr, method)
@@ -519,7 +534,9 @@ function Pending:wait(timeout)
   if s.dirty[conn] then
     s.dirty[conn] = nil
     local ok, ferr = conn:flush()
-    if not ok then
+    if s.closed then
+      err = closed_error(self.method)
+    elseif not ok then
       pcall(conn.release, conn, self.id)
       err = errors.from_conn(ferr, self.method)
     end
@@ -675,7 +692,8 @@ local function close(self)
   local s = rawget(self, "_s")
   if not s then return end
   if not s.closed then
-    s.upd:close()
+    s.closed = true -- first: whatever a logger does below, the client is closed
+    pcall(s.upd.close, s.upd)
     for dc, conn in pairs(s.conns) do
       sync(s, dc)
       pcall(forget, s, conn)
@@ -687,7 +705,6 @@ local function close(self)
       s.file:close()
     end
     log(s, "debug", "closed")
-    s.closed = true
   end
   if s.session_error then return nil, s.session_error end
   return true
