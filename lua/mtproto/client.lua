@@ -148,7 +148,19 @@ local function sync(s, dc)
   local d = s.data.dcs[dc]
   local changed = not d or d.auth_key ~= st.auth_key or d.salt ~= st.salt or d.time_offset ~= st.time_offset
   if changed then
-    if d and d.auth_key ~= st.auth_key then log(s, "info", "DC %d: the auth key changed", dc) end
+    if d and d.auth_key ~= st.auth_key then
+      log(s, "info", "DC %d: the auth key changed", dc)
+      -- the server forgot the old key (-404) and a new one was made: a new key is not signed
+      -- in, whoever the old one belonged to (AUTH_KEY_UNREGISTERED until the next sign-in)
+      if dc == s.data.home_dc and s.data.user_id then
+        s.signed_out = Error.new{ code = 401, message = "AUTH_KEY_UNREGISTERED", is_local = true,
+          detail = ("DC %d forgot the auth key of %s %s; the new key is not signed in: sign in again")
+            :format(dc, s.data.bot and "bot" or "user", tostring(s.data.user_id)) }
+        s.data.user_id, s.data.bot = nil, false
+        if s.data.login and s.data.login.state == "ready" then s.data.login = nil end
+        log(s, "warn", "%s", s.signed_out.detail)
+      end
+    end
     s.data.dcs[dc] = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0,
       time_offset = st.time_offset or 0 }
   end
@@ -218,9 +230,12 @@ local function decode_result(method, bytes)
 end
 
 -- What a successful answer changes in the session: the login module looks at every one.
-local function after_success(s, method, r)
+-- A sign-in answer first syncs the key: a key made meanwhile drops the old user, not this one.
+local function after_success(s, method, r, dc)
+  if type(r) == "table" and type(r._) == "string" and r._:sub(1, 5) == "auth." then sync(s, dc) end
   s.login:observe(method, r)
   if s.data.user_id ~= s.upd.self_id then s.upd:set_user(s.data.user_id, s.data.bot) end
+  if s.data.user_id then s.signed_out = nil end
 end
 
 -- Validates and encodes before anything is sent (tl.encode raises, naming
@@ -384,7 +399,7 @@ local function finish(s, dc, method, body, res, err, timeout, pinned)
     if res ~= nil then
       local r, derr = decode_result(method, res)
       if r == nil then return nil, derr end
-      after_success(s, method, r)
+      after_success(s, method, r, dc)
       return r, nil, dc
     end
     if err.kind == "migrate" and err.value and not migrated then
@@ -601,6 +616,7 @@ function Client:session_info()
     path = s.path, home_dc = s.data.home_dc, test_mode = s.test_mode, bot = s.data.bot,
     user_id = s.data.user_id, dcs = dcs, login = s.login:info(), session_error = s.session_error,
     updates = (s.upd:snapshot()),
+    signed_out = s.signed_out,
   }
 end
 
