@@ -146,6 +146,13 @@ static int l_conn_new(lua_State *L)
     lua_pop(L, 1);
     cfg.port = (int)port;
     lmt_link_options(L, 1, &cfg.link, &init);
+    lua_getfield(L, 1, "max_updates");
+    if (!lua_isnil(L, -1)) {
+        lua_Integer mu = lua_tointegerx(L, -1, &ok);
+        if (!ok || mu < 1 || mu > 1000000) return luaL_argerror(L, 1, "field 'max_updates' must be an integer in 1..1000000");
+        cfg.max_updates = (size_t)mu;
+    }
+    lua_pop(L, 1);
     lua_getfield(L, 1, "log");
     int has_log = !lua_isnil(L, -1);
     if (has_log && !lua_isfunction(L, -1)) return luaL_argerror(L, 1, "field 'log' must be a function");
@@ -272,6 +279,7 @@ static int l_conn_state(lua_State *L)
 {
     lconn *lc = check_conn(L);
     lmt_push_link_state(L, mt_conn_link(lc->c));
+    lua_pushinteger(L, (lua_Integer)mt_conn_updates_dropped(lc->c)); lua_setfield(L, -2, "updates_dropped");
     return 1;
 }
 

@@ -579,6 +579,7 @@ typedef struct dec {
     mt_reader rd;
     int depth;
     size_t inflated;  /* total gzip output so far (capped) */
+    size_t budget;    /* vector elements still allowed: the input's bytes, see BVECTOR */
     size_t gzoff;     /* offset of the innermost gzip_packed, for messages */
     int ingz;
     int keys, us;     /* stack copies of the upvalues */
@@ -636,6 +637,7 @@ static int dec_gzip(dec *d, int tr, int whole, size_t at)
         return dfail(d, "gzip_packed: %s", mt_strerror(rc));
     }
     d->inflated += out.len;
+    d->budget += out.len;
     lua_pushlstring(L, (const char *)out.data, out.len); /* keeps the bytes alive while decoding */
     mt_buf_free(&out);
     size_t ilen;
@@ -838,6 +840,14 @@ static int dec_value(dec *d, int tr, int whole)
             d->rd.pos = at;
             return dfail(d, "vector count %u exceeds the input (%zu bytes left)", n, d->rd.len - at - 4);
         }
+        /* elements that take no bytes (Vector<true>, bare empty constructors) are bounded by the
+         * count check alone per vector, not in total: Vector<Vector<true>> would turn 16 KB into
+         * 64M elements. All the vectors of one decode share a budget of the input's size. */
+        if (n > d->budget) {
+            d->rd.pos = at;
+            return dfail(d, "vector count %u exceeds the decoding budget (%zu elements left of the input's size)", n, d->budget);
+        }
+        d->budget -= n;
         if (dec_enter(d) < 0) return -1;
         lua_createtable(L, (int)n, 0);
         for (uint32_t i = 0; i < n; i++) {
@@ -910,6 +920,7 @@ static void dec_init(dec *d, lua_State *L, tlreg *r, const char *p, size_t n)
     lua_pushvalue(L, UV_US);
     d->us = lua_gettop(L);
     d->L = L; d->r = r; d->s = &r->s; d->depth = 0; d->inflated = 0; d->gzoff = 0; d->ingz = 0;
+    d->budget = n + 64;
     d->err[0] = 0;
     mt_rd_init(&d->rd, p, n);
 }

@@ -325,30 +325,41 @@ static int l_msgid_next(lua_State *L)
     return 1;
 }
 
+/* Every field is read (which may raise: a bad value, an __index that raises) into a plain
+ * table first; the C buffer is built afterwards from that table, where nothing can raise,
+ * so a raising item never leaks it. */
 static int l_container_pack(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_Integer count = luaL_len(L, 1);
+    luaL_argcheck(L, count >= 0 && count <= INT32_MAX / 3, 1, "too many items");
+    lua_createtable(L, (int)(count * 3), 0);
+    int vals = lua_gettop(L);
+    for (lua_Integer i = 1; i <= count; i++) {
+        if (lua_geti(L, 1, i) != LUA_TTABLE) return luaL_error(L, "bad argument #1: item %d must be a table", (int)i);
+        int item = lua_gettop(L);
+        lua_pushinteger(L, field_int(L, item, "msg_id", 1));
+        lua_rawseti(L, vals, 3 * i - 2);
+        lua_pushinteger(L, field_int(L, item, "seqno", 0));
+        lua_rawseti(L, vals, 3 * i - 1);
+        lua_getfield(L, item, "body");
+        size_t n;
+        if (!lua_tolstring(L, -1, &n) || n % 4)
+            return luaL_error(L, "bad argument #1: item %d needs a body whose length is a multiple of 4", (int)i);
+        lua_rawseti(L, vals, 3 * i);
+        lua_settop(L, vals);
+    }
     mt_buf out;
     mt_buf_init(&out);
     int rc = mt_container_begin(&out);
     for (lua_Integer i = 1; rc == MT_OK && i <= count; i++) {
-        if (lua_geti(L, 1, i) != LUA_TTABLE) {
-            mt_buf_free(&out);
-            return luaL_error(L, "bad argument #1: item %d must be a table", (int)i);
-        }
-        int item = lua_gettop(L);
-        lua_Integer mid = field_int(L, item, "msg_id", 1);
-        lua_Integer seq = field_int(L, item, "seqno", 0);
-        lua_getfield(L, item, "body");
+        lua_rawgeti(L, vals, 3 * i - 2);
+        lua_rawgeti(L, vals, 3 * i - 1);
+        lua_rawgeti(L, vals, 3 * i);
         size_t n;
         const char *b = lua_tolstring(L, -1, &n);
-        if (!b || n % 4) {
-            mt_buf_free(&out);
-            return luaL_error(L, "bad argument #1: item %d needs a body whose length is a multiple of 4", (int)i);
-        }
-        rc = mt_container_add(&out, 0, (int64_t)mid, (int32_t)seq, (const uint8_t *)b, n);
-        lua_settop(L, item - 1);
+        rc = mt_container_add(&out, 0, (int64_t)lua_tointeger(L, -3), (int32_t)lua_tointeger(L, -2), (const uint8_t *)b, n);
+        lua_settop(L, vals);
     }
     if (rc < 0) { mt_buf_free(&out); return push_err(L, rc, 0); }
     return lmt_push_buf(L, &out);

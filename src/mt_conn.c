@@ -31,6 +31,10 @@ struct mt_conn {
     struct addrinfo *ai, *ai_next;
     int last_errno;
     mt_buf updates;
+    size_t nupdates, max_updates; /* records in `updates` (valid while it is not emptied), cap */
+    uint64_t updates_dropped;
+    mt_log_fn log;
+    void *log_ud;
     uint8_t *rbuf;
 };
 
@@ -50,6 +54,7 @@ double mt_clock_wall(void)
 
 const char *mt_conn_error(const mt_conn *c, const char **detail) { return mt_link_error(c->link, detail); }
 mt_buf *mt_conn_updates(mt_conn *c) { return &c->updates; }
+uint64_t mt_conn_updates_dropped(const mt_conn *c) { return c->updates_dropped; }
 mt_link *mt_conn_link(mt_conn *c) { return c->link; }
 mt_session *mt_conn_session(mt_conn *c) { return mt_link_session(c->link); }
 unsigned mt_conn_connections(const mt_conn *c) { return mt_link_connections(c->link); }
@@ -66,6 +71,9 @@ mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
     c->fd = -1;
     mt_buf_init(&c->updates);
     c->port = cfg->port;
+    c->max_updates = cfg->max_updates > 0 ? cfg->max_updates : MT_CONN_MAX_UPDATES;
+    c->log = cfg->link.log;
+    c->log_ud = cfg->link.log_ud;
     c->host = strdup(cfg->host);
     c->rbuf = malloc(READ_CHUNK);
     char peer[300];
@@ -99,6 +107,29 @@ void mt_conn_free(mt_conn *c)
     free(c);
 }
 
+/* Queues an update for the reader. Updates nobody reads must not grow without bound: at
+ * max_updates records (or MT_CONN_UPDATES_BYTES) the oldest quarter is dropped, logged. */
+static void keep_update(mt_conn *c, const uint8_t *p, size_t n)
+{
+    mt_buf *u = &c->updates;
+    if (u->len == 0) c->nupdates = 0; /* the reader emptied it */
+    if (c->nupdates >= c->max_updates || u->len + 4 + n > MT_CONN_UPDATES_BYTES) {
+        size_t drop = c->nupdates / 4 + 1, off = 0, k = 0;
+        while (k < drop && off + 4 <= u->len) { off += 4 + mt_le32(u->data + off); k++; }
+        mt_buf_consume(u, off);
+        c->nupdates -= k;
+        c->updates_dropped += k;
+        if (c->log) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "%zu unread update(s) dropped, the oldest (at most %zu are kept)", k, c->max_updates);
+            c->log(c->log_ud, MT_LOG_WARN, msg);
+        }
+    }
+    mt_buf_put_u32(u, (uint32_t)n);
+    mt_buf_put(u, p, n);
+    c->nupdates++;
+}
+
 /* Keeps the updates, notes losses, drops the rest (answers are looked up by id). */
 static void drain_events(mt_conn *c)
 {
@@ -109,9 +140,7 @@ static void drain_events(mt_conn *c)
     for (size_t i = 0; i < n; i++) {
         if (ev[i].kind == MT_LINK_EV_LOST) c->lost = 1;
         if (ev[i].kind == MT_LINK_EV_KEY) c->key_changes++;
-        if (ev[i].kind != MT_LINK_EV_UPDATE) continue;
-        mt_buf_put_u32(&c->updates, (uint32_t)ev[i].len);
-        mt_buf_put(&c->updates, data + ev[i].off, ev[i].len);
+        if (ev[i].kind == MT_LINK_EV_UPDATE) keep_update(c, data + ev[i].off, ev[i].len);
     }
     mt_link_events_clear(c->link);
 }

@@ -24,7 +24,12 @@ typedef struct mt_conn_config {
     const char *host;           /* IPv4/IPv6 literal or host name (copied) */
     int port;
     mt_link_config link;        /* wall_offset and peer are set by the shell */
+    size_t max_updates;         /* unread updates kept; 0: MT_CONN_MAX_UPDATES */
 } mt_conn_config;
+
+/* Unread updates kept per connection (the oldest quarter goes when full), and their bytes. */
+#define MT_CONN_MAX_UPDATES   10000
+#define MT_CONN_UPDATES_BYTES ((size_t)32 << 20)
 
 typedef struct mt_conn mt_conn;
 
@@ -66,8 +71,10 @@ double mt_conn_timeout(const mt_conn *c);
 const char *mt_conn_error(const mt_conn *c, const char **detail);
 
 /* Updates received so far: `u32 length | bytes` records in one buffer; the
- * caller empties it (buf->len = 0) after reading. */
+ * caller empties it (buf->len = 0) after reading. At most max_updates records
+ * are kept: when full, the oldest quarter is dropped (counted, logged). */
 mt_buf *mt_conn_updates(mt_conn *c);
+uint64_t mt_conn_updates_dropped(const mt_conn *c);
 
 mt_link *mt_conn_link(mt_conn *c);
 mt_session *mt_conn_session(mt_conn *c);

@@ -765,7 +765,7 @@ static void fail_for(mt_session *s, int64_t bad_id, int32_t code, const char *te
 static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth);
 
 /* rpc_result: the answer to one of our requests. */
-static int handle_result(mt_session *s, const uint8_t *p, size_t n)
+static int take_result(mt_session *s, const uint8_t *p, size_t n)
 {
     if (n < 16) return MT_ERR_TRUNCATED;
     int64_t req_id = (int64_t)mt_le64(p + 4);
@@ -804,6 +804,17 @@ static int handle_result(mt_session *s, const uint8_t *p, size_t n)
     }
     finish(s, r, MT_REQ_DONE, 0, obj, on);
     return MT_OK;
+}
+
+/* The inflate buffer may have grown to the 16 MiB cap (a big answer or a gzip bomb): the
+ * answer is copied into its request by then, so a big buffer goes back to the system at
+ * once instead of staying with the session until it is freed. */
+#define INFLATED_KEEP (256 * 1024)
+static int handle_result(mt_session *s, const uint8_t *p, size_t n)
+{
+    int rc = take_result(s, p, n);
+    if (s->inflated.cap > INFLATED_KEEP) mt_buf_free(&s->inflated);
+    return rc;
 }
 
 static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int salt)
