@@ -27,6 +27,7 @@ local M = {}
 M.LAYER = 223
 M.PING_INTERVAL = 60   -- seconds of client:run() between two keep-alive pings
 M.PING_DISCONNECT = 75 -- the server closes the connection if no ping came for this long
+M.MAX_UPDATES = 10000 -- raw updates a connection keeps until the client reads them (oldest dropped)
 
 -- Built-in addresses of the production and test DCs (port 443).
 M.PRODUCTION_DCS = {
@@ -101,15 +102,18 @@ local function S(self)
   return s
 end
 
--- The logger may raise, make calls or close the client: a raise is reported on stderr and
--- goes no further (the client's own state must never be left half-updated by a log line);
+-- The logger may raise, make calls or close the client: a raise is reported on stderr (the
+-- first one) and goes no further (a log line never leaves the client's state half-updated);
 -- what a call or a close does is checked by the code after each log line (s.closed).
 local function log(s, level, fmt, ...)
   if s.log_level and LEVELS[level] <= s.log_level then
     local msg = select("#", ...) > 0 and string.format(fmt, ...) or fmt
     if s.logger then
       local ok, err = pcall(s.logger, level, msg)
-      if not ok then io.stderr:write("mtproto: the logger raised: ", tostring(err), "\n") end
+      if not ok and not s.logger_raised then -- said once per client, not once per line
+        s.logger_raised = true
+        io.stderr:write("mtproto: the logger raised (its lines are lost): ", tostring(err), "\n")
+      end
     else
       io.stderr:write("mtproto [", level, "] ", msg, "\n")
     end
@@ -195,6 +199,7 @@ local function connection(s, dc)
     auth_key = saved and saved.auth_key, salt = saved and saved.salt,
     time_offset = saved and saved.time_offset,
     timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init, log = clog,
+    max_updates = M.MAX_UPDATES,
   }
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
