@@ -353,8 +353,8 @@ local function waited(s, dc, conn, id, method, timeout)
   else
     res, werr = conn:wait(id, timeout)
     after_io(s, dc, conn)
+    if s.closed then return nil, closed_error(method) end -- by a logger during the wait
   end
-  if s.closed then return nil, closed_error(method) end
   if res ~= nil then return res end
   local err = errors.from_conn(werr, method)
   if werr.pending then return nil, err, true end
