@@ -2,7 +2,6 @@
 -- difference first and gets what happened while no process had the session open (in slices,
 -- or as differenceTooLong when the server no longer has it all).
 local helpers = require("helpers")
-local mtproto = require("mtproto")
 
 -- Runs a second Lua process on the session file: it prints what on_update got and its state.
 local CHILD = [[

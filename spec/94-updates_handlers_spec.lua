@@ -13,7 +13,7 @@ describe("updates: handlers", function()
       logs[#logs + 1] = level .. " " .. m
     end })
     local n, after = 0, 0
-    client:on_update(function(u)
+    client:on_update(function()
       n = n + 1
       if n <= 2 then error("handler bug " .. n) end
     end)
