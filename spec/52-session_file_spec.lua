@@ -1,12 +1,8 @@
 -- The session file: format, checksum, atomic 0600 writes, clear errors.
+local helpers = require("helpers")
+local tmpdir = helpers.tmpdir
+local ls = helpers.ls
 local sf = require("mtproto.session_file")
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p '" .. p .. "'"))
-  return p
-end
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -19,15 +15,6 @@ local function write(path, s)
   local f = assert(io.open(path, "wb"))
   f:write(s)
   f:close()
-end
-
-local function ls(dir)
-  local names = {}
-  local p = io.popen("ls -a '" .. dir .. "'")
-  for n in p:lines() do if n ~= "." and n ~= ".." then names[#names + 1] = n end end
-  p:close()
-  table.sort(names)
-  return names
 end
 
 local key2 = string.rep("\171\0\255", 85) .. "\1"   -- 256 bytes

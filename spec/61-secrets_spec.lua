@@ -3,23 +3,9 @@
 -- never a broken one, and no temporary file that others can read).
 local core = require("mtproto.core")
 local helpers = require("helpers")
+local tmpdir = helpers.tmpdir
+local ls = helpers.ls
 local session_file = require("mtproto.session_file")
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p '" .. p .. "'"))
-  return p
-end
-
-local function ls(dir)
-  local names = {}
-  local p = io.popen("ls -A '" .. dir .. "'")
-  for n in p:lines() do names[#names + 1] = n end
-  p:close()
-  table.sort(names)
-  return names
-end
 
 local function mode(path)
   local p = io.popen("stat -c %a '" .. path .. "' 2>/dev/null")

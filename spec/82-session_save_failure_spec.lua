@@ -5,16 +5,10 @@
 -- (Specs may run as root, where permission bits stop nothing: these remove the directory or
 -- put a file where it was.)
 local helpers = require("helpers")
+local tmpdir = helpers.tmpdir
 local mtproto = require("mtproto")
 
 local PHONE, CODE = "9996621234", "22222"
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p '" .. p .. "'"))
-  return p
-end
 
 describe("a session save that fails", function()
   local T = helpers.use_testdc{ dcs = 2 }

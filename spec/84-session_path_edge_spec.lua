@@ -4,15 +4,9 @@
 -- is not supported (this is version 1)". Now links and non-regular files are refused at once,
 -- every loaded field is range-checked (SESSION_CORRUPT naming the line), and CRLF files load.
 local helpers = require("helpers")
+local tmpdir = helpers.tmpdir
 local mtproto = require("mtproto")
 local sf = require("mtproto.session_file")
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p '" .. p .. "'"))
-  return p
-end
 
 local function write(path, s)
   local f = assert(io.open(path, "wb"))

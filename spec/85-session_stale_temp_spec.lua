@@ -3,24 +3,10 @@
 -- session, once its lock is held, now removes the stale temp files of that session, and only
 -- those.
 local helpers = require("helpers")
+local tmpdir = helpers.tmpdir
+local ls = helpers.ls
 local mtproto = require("mtproto")
 local session_file = require("mtproto.session_file")
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p '" .. p .. "'"))
-  return p
-end
-
-local function ls(dir)
-  local names = {}
-  local p = io.popen("ls -A '" .. dir .. "'")
-  for n in p:lines() do names[#names + 1] = n end
-  p:close()
-  table.sort(names)
-  return names
-end
 
 local function touch(path, text)
   local f = assert(io.open(path, "w"))

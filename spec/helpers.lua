@@ -150,6 +150,24 @@ function M.fails(expect_code, expect_message, r, err)
   return err
 end
 
+-- A new empty directory under the system's temporary directory.
+function M.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p '" .. p .. "'"))
+  return p
+end
+
+-- The names in a directory, hidden ones included, sorted.
+function M.ls(dir)
+  local names = {}
+  local p = io.popen("ls -A '" .. dir .. "'")
+  for n in p:lines() do names[#names + 1] = n end
+  p:close()
+  table.sort(names)
+  return names
+end
+
 -- Reads a whole file ("" when missing).
 function M.slurp(path)
   local f = io.open(path, "rb")
