@@ -52,13 +52,10 @@ struct mt_link {
 
 static void llog(mt_link *l, int level, const char *fmt, ...)
 {
-    if (!l->log || level > l->log_level) return;
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mt_log_vsend(l->log, l->log_ud, l->log_level, level, fmt, ap);
     va_end(ap);
-    l->log(l->log_ud, level, msg);
 }
 
 static int vfail(mt_link *l, int code, const char *msg, const char *fmt, va_list ap)

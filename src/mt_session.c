@@ -193,15 +193,20 @@ struct mt_session {
     mt_random_pool pool;    /* padding bytes, refilled from rnd */
 };
 
+void mt_log_vsend(mt_log_fn fn, void *ud, int max_level, int level, const char *fmt, va_list ap)
+{
+    if (!fn || level > max_level) return;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fn(ud, level, msg);
+}
+
 static void slog(mt_session *s, int level, const char *fmt, ...)
 {
-    if (!s->log || level > s->log_level) return;
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mt_log_vsend(s->log, s->log_ud, s->log_level, level, fmt, ap);
     va_end(ap);
-    s->log(s->log_ud, level, msg);
 }
 
 static uint8_t *req_data(req *r) { return r->heap && r->len > REQ_INLINE ? r->heap : r->small; }

@@ -23,6 +23,7 @@
 #ifndef MT_SESSION_H
 #define MT_SESSION_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "mt_buf.h"
@@ -30,6 +31,9 @@
 
 enum { MT_LOG_ERROR = 0, MT_LOG_WARN = 1, MT_LOG_INFO = 2, MT_LOG_DEBUG = 3 };
 typedef void (*mt_log_fn)(void *ud, int level, const char *msg);
+/* Formats and hands one line to `fn` (NULL: nothing) when `level` <= `max_level`; lines are cut
+ * at 255 bytes. Shared by the session and the link. */
+void mt_log_vsend(mt_log_fn fn, void *ud, int max_level, int level, const char *fmt, va_list ap);
 
 /* The values of initConnection; the first request of each connection is
  * wrapped as invokeWithLayer(layer, initConnection(...)) when `enabled`. */
