@@ -10,7 +10,7 @@ what=${1:-test}
 pkgs="lua5.4 liblua5.4-dev libssl-dev zlib1g-dev"
 case "$what" in
     build) ;;
-    test) pkgs="$pkgs lua-busted luarocks lua-cqueues lua-luv lua-check lua-cjson lua-ldoc libqrencode-dev nodejs npm";;
+    test) pkgs="$pkgs lua-busted luarocks lua-cqueues lua-luv lua-check lua-cjson lua-ldoc libqrencode-dev microsocks nodejs npm";;
     *) echo "usage: $0 build|test" >&2; exit 2;;
 esac
 missing=""

@@ -129,6 +129,52 @@ function M.signed_in(dc, phone, extra)
   return client, auth.user.id
 end
 
+-- true when something listens on 127.0.0.1:port (read from /proc/net/tcp: no socket library).
+local function listening(port)
+  local f = io.open("/proc/net/tcp", "r")
+  if not f then return false end
+  local want = (":%04X "):format(port)
+  for line in f:lines() do
+    local loc, st = line:match("^%s*%d+: (%x+:%x+) %x+:%x+ (%x+)")
+    if loc and st == "0A" and (loc .. " "):sub(-6) == want then f:close() return true end
+  end
+  f:close()
+  return false
+end
+
+-- Starts Debian's microsocks (a real SOCKS5 server) on a free port of 127.0.0.1, with a
+-- login when opts.user/opts.password are given. Returns { host, port, pid, stop(), pause(),
+-- resume() } (pause: SIGSTOP, the kernel still accepts connections but nothing answers).
+function M.start_microsocks(opts)
+  opts = opts or {}
+  local bin = os.getenv("MICROSOCKS") or "microsocks"
+  assert(os.execute("command -v " .. bin .. " >/dev/null 2>&1"), "microsocks is not installed (make deps)")
+  local conn = require("mtproto.core").conn
+  for _ = 1, 20 do
+    local port = 20000 + math.random(0, 30000)
+    if not listening(port) then
+      local cmd = ("%s -i 127.0.0.1 -p %d%s >/dev/null 2>&1 </dev/null & echo $!"):format(bin, port,
+        opts.user and (" -u '%s' -P '%s'"):format(opts.user, opts.password) or "")
+      local p = assert(io.popen(cmd, "r"))
+      local pid = math.tointeger(tonumber(p:read("l")))
+      p:close()
+      if M.eventually(function() return listening(port) or not M.alive(pid) end, 5) and M.alive(pid) then
+        local s = { host = "127.0.0.1", port = port, pid = pid }
+        function s.pause() os.execute("kill -STOP " .. pid) end
+        function s.resume() os.execute("kill -CONT " .. pid) end
+        function s.stop()
+          os.execute(("kill -CONT %d 2>/dev/null; kill %d 2>/dev/null"):format(pid, pid))
+          M.eventually(function() return not M.alive(pid) end, 5)
+        end
+        return s
+      end
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      conn.sleep(0.05)
+    end
+  end
+  error("microsocks did not start")
+end
+
 function M.hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end

@@ -1,7 +1,10 @@
 /* Lua binding: mtproto.core.conn, the socket shell of a link (the `core.conn` contract
  * of docs/DESIGN.md), plus the clocks and sleep the Lua client needs.
  *
- *   local c = core.conn.new{ host=, port=, <the core.link options>, log= }
+ *   local c = core.conn.new{ host=, port=, <the core.link options>, log=, proxy= }
+ *   proxy = { type = "socks5", host =, port = [, username =, password =] }
+ *         | { type = "mtproxy", host =, port =, secret = <16 bytes>, mode = "plain"|"dd"|"ee",
+ *             domain = <ee: the ClientHello's name> }   (mtproto.proxy.parse makes these)
  *   c:connect() c:send(body [, timeout]) c:flush() c:wait(id [, timeout]) c:call(body [, timeout])
  *   c:state() c:updates() c:poll([timeout]) c:has_updates() c:connections() c:close()
  *   c:disconnect()  closes the socket only: the session and the requests waiting stay, the next
@@ -129,6 +132,56 @@ static int deliver(lua_State *L, lconn *lc, int nret)
     return 2;
 }
 
+static const char *proxy_str(lua_State *L, int t, const char *k, int required)
+{
+    lua_getfield(L, t, k);
+    if (lua_isnil(L, -1) && !required) { lua_pop(L, 1); return NULL; }
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pushfstring(L, "field 'proxy.%s' must be a string", k);
+        luaL_argerror(L, 1, lua_tostring(L, -1));
+    }
+    const char *v = lua_tostring(L, -1);
+    lua_pop(L, 1); /* anchored by the proxy table */
+    return v;
+}
+
+/* options.proxy into *p; 0 when there is none. */
+static int proxy_field(lua_State *L, mt_proxy_config *p)
+{
+    if (lua_getfield(L, 1, "proxy") == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    if (!lua_istable(L, -1)) luaL_argerror(L, 1, "field 'proxy' must be a table");
+    int t = lua_gettop(L);
+    const char *type = proxy_str(L, t, "type", 1);
+    p->host = proxy_str(L, t, "host", 1);
+    lua_getfield(L, t, "port");
+    int ok;
+    lua_Integer port = lua_tointegerx(L, -1, &ok);
+    if (!ok || port < 1 || port > 65535) luaL_argerror(L, 1, "field 'proxy.port' must be an integer in 1..65535");
+    lua_pop(L, 1);
+    p->port = (int)port;
+    if (strcmp(type, "socks5") == 0) {
+        p->type = MT_PROXY_SOCKS5;
+        p->username = proxy_str(L, t, "username", 0);
+        p->password = proxy_str(L, t, "password", 0);
+    } else if (strcmp(type, "mtproxy") == 0) {
+        p->type = MT_PROXY_MTPROXY;
+        size_t n;
+        lua_getfield(L, t, "secret");
+        const char *sec = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        if (!sec || n != 16) luaL_argerror(L, 1, "field 'proxy.secret' must be 16 bytes");
+        memcpy(p->secret, sec, 16);
+        lua_pop(L, 1);
+        const char *mode = proxy_str(L, t, "mode", 0);
+        p->secret_kind = !mode || !strcmp(mode, "plain") ? MT_SECRET_PLAIN : !strcmp(mode, "dd") ? MT_SECRET_DD
+                       : !strcmp(mode, "ee") ? MT_SECRET_EE : -1;
+        if (p->secret_kind < 0) luaL_argerror(L, 1, "field 'proxy.mode' must be \"plain\", \"dd\" or \"ee\"");
+        p->domain = proxy_str(L, t, "domain", p->secret_kind == MT_SECRET_EE);
+    } else {
+        luaL_argerror(L, 1, "field 'proxy.type' must be \"socks5\" or \"mtproxy\"");
+    }
+    return 1;
+}
+
 static int l_conn_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -153,6 +206,9 @@ static int l_conn_new(lua_State *L)
         cfg.max_updates = (size_t)mu;
     }
     lua_pop(L, 1);
+    mt_proxy_config proxy;
+    memset(&proxy, 0, sizeof proxy);
+    if (proxy_field(L, &proxy)) cfg.proxy = &proxy;
     lua_getfield(L, 1, "log");
     int has_log = !lua_isnil(L, -1);
     if (has_log && !lua_isfunction(L, -1)) return luaL_argerror(L, 1, "field 'log' must be a function");
@@ -168,10 +224,11 @@ static int l_conn_new(lua_State *L)
     }
     int err;
     lc->c = mt_conn_new(&cfg, &err);
+    mt_wipe(proxy.secret, sizeof proxy.secret);
     if (!lc->c) {
         if (err == MT_ERR_NOMEM) return luaL_error(L, "core.conn.new: out of memory");
         return luaL_argerror(L, 1, cfg.link.rsa_pems ? "bad field 'rsa_keys' (not an RSA public key PEM) or host/port"
-                                                     : "bad host or port");
+                                                     : "bad host, port or proxy");
     }
     return 1;
 }

@@ -19,8 +19,9 @@
 
 struct mt_conn {
     mt_link *link;
-    char *host;
+    char *host;                 /* where the socket goes: the DC, or the proxy */
     int port;
+    mt_proxy *proxy;
     int fd;
     unsigned fd_epoch;          /* the link epoch the socket belongs to */
     int connecting;             /* a non-blocking connect is in progress */
@@ -70,17 +71,29 @@ mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
     if (!c) return NULL;
     c->fd = -1;
     mt_buf_init(&c->updates);
-    c->port = cfg->port;
     c->max_updates = cfg->max_updates > 0 ? cfg->max_updates : MT_CONN_MAX_UPDATES;
     c->log = cfg->link.log;
     c->log_ud = cfg->link.log_ud;
-    c->host = strdup(cfg->host);
     c->rbuf = malloc(READ_CHUNK);
     char peer[300];
     snprintf(peer, sizeof peer, "%s:%d", cfg->host, cfg->port);
     mt_link_config lc = cfg->link;
     lc.peer = peer;
     lc.wall_offset = mt_clock_wall() - mt_clock_monotonic();
+    if (cfg->proxy && cfg->proxy->type != MT_PROXY_NONE) {
+        /* the socket goes to the proxy; the link runs its stage and keys the transport */
+        if (!(c->proxy = mt_proxy_new(cfg->proxy, cfg->host, cfg->port, lc.rnd, err))) {
+            mt_conn_free(c);
+            return NULL;
+        }
+        lc.stage = mt_proxy_stage(c->proxy);
+        mt_proxy_link_config(c->proxy, &lc);
+        c->port = mt_proxy_port(c->proxy);
+        c->host = strdup(mt_proxy_host(c->proxy));
+    } else {
+        c->port = cfg->port;
+        c->host = strdup(cfg->host);
+    }
     if (!c->host || !c->rbuf || !(c->link = mt_link_new(&lc, err))) {
         if (*err == MT_OK) *err = MT_ERR_NOMEM;
         mt_conn_free(c);
@@ -101,6 +114,7 @@ void mt_conn_free(mt_conn *c)
     if (!c) return;
     close_socket(c);
     mt_link_free(c->link);
+    mt_proxy_free(c->proxy);
     mt_buf_free(&c->updates);
     if (c->rbuf) { mt_wipe(c->rbuf, READ_CHUNK); free(c->rbuf); }
     free(c->host);
@@ -242,6 +256,7 @@ static void connect_done(mt_conn *c)
     freeaddrinfo(c->ai);
     c->ai = c->ai_next = NULL;
     c->connecting = 0;
+    if (c->proxy) mt_proxy_set_time(c->proxy, (int64_t)mt_clock_wall());   /* for a fake-TLS hello */
     mt_link_connected(c->link, mt_clock_monotonic());
 }
 

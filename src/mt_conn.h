@@ -19,10 +19,12 @@
 #include <stdint.h>
 #include "mt_buf.h"
 #include "mt_link.h"
+#include "mt_proxy.h"
 
 typedef struct mt_conn_config {
     const char *host;           /* IPv4/IPv6 literal or host name (copied) */
     int port;
+    const mt_proxy_config *proxy; /* NULL: connect to host:port directly (see mt_proxy.h) */
     mt_link_config link;        /* wall_offset and peer are set by the shell */
     size_t max_updates;         /* unread updates kept; 0: MT_CONN_MAX_UPDATES */
 } mt_conn_config;

@@ -39,6 +39,9 @@ struct mt_link {
     mt_random rnd;
     int has_stage;
     mt_link_stage stage;
+    int mtproxy, mtproxy_inner, mtproxy_tls;
+    uint8_t mtproxy_secret[16];
+    size_t rx_conn;             /* bytes received on the current connection */
     char *peer;
     mt_log_fn log;
     void *log_ud;
@@ -150,6 +153,12 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     l->wall_offset = cfg->wall_offset;
     if (cfg->rnd) l->rnd = *cfg->rnd;
     if (cfg->stage) { l->stage = *cfg->stage; l->has_stage = 1; }
+    if (cfg->mtproxy_secret) {
+        l->mtproxy = 1;
+        memcpy(l->mtproxy_secret, cfg->mtproxy_secret, 16);
+        l->mtproxy_inner = cfg->mtproxy_inner;
+        l->mtproxy_tls = cfg->mtproxy_tls;
+    }
     l->log = cfg->log; l->log_ud = cfg->log_ud; l->log_level = cfg->log_level;
     l->peer = strdup(cfg->peer ? cfg->peer : "DC");
     l->keys = mt_rsa_keys_new(cfg->rsa_pems == NULL);
@@ -198,6 +207,7 @@ void mt_link_free(mt_link *l)
     mt_buf_free(&l->out); mt_buf_free(&l->pkt); mt_buf_free(&l->body); mt_buf_free(&l->evdata);
     free(l->ev);
     free(l->peer);
+    mt_wipe(l->mtproxy_secret, sizeof l->mtproxy_secret);
     free(l);
 }
 
@@ -261,6 +271,14 @@ static int dropf(mt_link *l, double now, int fatal, int code, const char *msg, c
 void mt_link_lost(mt_link *l, double now, int code, const char *detail)
 {
     if (l->phase < P_TCP) return;
+    /* a proxy that hangs up on its own step, or an MTProxy that closes before a word: it
+     * will not take us there (a wrong secret, a DC it does not serve); retrying cannot help */
+    if (code == MT_ERR_CLOSED && (l->phase == P_STAGE || (l->mtproxy && l->rx_conn == 0))) {
+        dropf(l, now, 1, MT_ERR_PROXY_REFUSED, "PROXY_REFUSED", "%s",
+              l->phase == P_STAGE ? "the proxy closed the connection during its handshake"
+                                  : "the MTProxy closed the connection without answering: a wrong secret, or a DC it does not serve");
+        return;
+    }
     const char *msg = code == MT_ERR_CLOSED ? "CONNECTION_CLOSED" : code == MT_ERR_TIMEOUT ? "TIMEOUT" : "NETWORK_ERROR";
     dropf(l, now, 0, code, msg, "%s", detail ? detail : mt_strerror(code));
 }
@@ -368,8 +386,17 @@ void mt_link_connected(mt_link *l, double now)
 {
     if (l->phase != P_TCP) return;
     l->connections++;
+    l->rx_conn = 0;
     /* padding and the obfuscated header draw from the session's CSPRNG pool */
-    l->tr = mt_transport_new_client(l->kind, 0, (int16_t)l->dc_id, mt_session_random(l->sess));
+    if (l->mtproxy) {
+        l->tr = mt_transport_new_client(MT_TR_OBFUSCATED, l->mtproxy_inner, (int16_t)l->dc_id, mt_session_random(l->sess));
+        if (l->tr && mt_transport_set_proxy(l->tr, l->mtproxy_secret, l->mtproxy_tls) != MT_OK) {
+            mt_transport_free(l->tr);
+            l->tr = NULL;
+        }
+    } else {
+        l->tr = mt_transport_new_client(l->kind, 0, (int16_t)l->dc_id, mt_session_random(l->sess));
+    }
     if (!l->tr) { dropf(l, now, 0, MT_ERR_NOMEM, "NETWORK_ERROR", "out of memory"); return; }
     l->out.len = 0;
     if (l->has_stage) {
@@ -379,6 +406,18 @@ void mt_link_connected(mt_link *l, double now)
         return;
     }
     start_transport(l, now);
+}
+
+/* The message of a proxy's refusal (these fail the calls: retrying cannot help), or NULL. */
+static const char *proxy_error(int rc)
+{
+    switch (rc) {
+    case MT_ERR_PROXY_AUTH: return "PROXY_AUTH_FAILED";
+    case MT_ERR_PROXY_REFUSED: return "PROXY_REFUSED";
+    case MT_ERR_PROXY_PROTO: return "PROXY_PROTOCOL_ERROR";
+    case MT_ERR_PROXY_SECRET: return "PROXY_SECRET_INVALID";
+    default: return NULL;
+    }
 }
 
 static int transport_error(mt_link *l, double now, int32_t code)
@@ -431,11 +470,15 @@ static int process_frames(mt_link *l, double now)
 int mt_link_feed(mt_link *l, const uint8_t *p, size_t n, double now)
 {
     if (l->phase < P_STAGE || !n) return MT_OK;
+    l->rx_conn += n;
     if (l->phase == P_STAGE) {
         size_t used = 0;
         char detail[160] = "";
         int rc = l->stage.feed(l->stage.ud, p, n, &used, &l->out, detail);
-        if (rc < 0) return dropf(l, now, 0, rc, "NETWORK_ERROR", "proxy: %s", *detail ? detail : mt_strerror(rc));
+        if (rc < 0) {
+            const char *msg = proxy_error(rc);
+            return dropf(l, now, msg != NULL, rc, msg ? msg : "NETWORK_ERROR", "proxy: %s", *detail ? detail : mt_strerror(rc));
+        }
         if (rc == 0) return MT_OK;
         if (used > n) used = n;
         p += used; n -= used;

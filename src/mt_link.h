@@ -60,6 +60,10 @@ typedef struct mt_link_config {
     double wall_offset;         /* unix time - now */
     const mt_random *rnd;       /* NULL: the system CSPRNG (copied, ud borrowed) */
     const mt_link_stage *stage; /* NULL: none (copied, ud borrowed) */
+    const uint8_t *mtproxy_secret; /* 16 bytes (copied) or NULL: MTProxy's obfuscated2 keyed
+                                * with it (mt_transport_set_proxy) replaces `transport` */
+    int mtproxy_inner;          /* its framing: MT_TR_ABRIDGED, _INTERMEDIATE or _PADDED */
+    int mtproxy_tls;            /* inside fake-TLS records (the stage did the hellos) */
     const char *peer;           /* "host:port" for log lines (copied; may be NULL) */
     const mt_session_init *init;
     mt_log_fn log;

@@ -20,6 +20,7 @@ local session_file = require("mtproto.session_file")
 local loops = require("mtproto.loop")
 local login = require("mtproto.login")
 local updates = require("mtproto.updates")
+local proxies = require("mtproto.proxy")
 
 local Error = errors.Error
 local M = {}
@@ -200,6 +201,7 @@ local function connection(s, dc)
     time_offset = saved and saved.time_offset,
     timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init, log = clog,
     max_updates = M.MAX_UPDATES,
+    proxy = s.proxy,
   }
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
@@ -873,6 +875,11 @@ local function check_opts(o)
   if o.state_save_interval ~= nil and (type(o.state_save_interval) ~= "number" or o.state_save_interval < 0) then
     bad("state_save_interval", "expected a number of seconds >= 0")
   end
+  if o.proxy ~= nil then
+    local ok, p = pcall(proxies.parse, o.proxy)
+    if not ok then bad("proxy", (tostring(p):gsub("^proxy: ", ""))) end
+    return p
+  end
 end
 
 -- What the login module may do with the client (its whole interface to it).
@@ -916,11 +923,11 @@ end
 
 --- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
 function M.new(o)
-  check_opts(o)
+  local proxy = check_opts(o)
   local test_mode = o.test_mode or false
   local s = {
     api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode,
-    rsa_keys = o.rsa_keys, transport = o.transport or "padded", path = o.session,
+    rsa_keys = o.rsa_keys, transport = o.transport or "padded", path = o.session, proxy = proxy,
     timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
     flood_sleep_threshold = o.flood_sleep_threshold or 10,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,

@@ -98,6 +98,10 @@ local descriptions = {
     .. "(404: auth key unknown, 429: too many connections, 444: invalid DC)",
   PROTOCOL_ERROR = "the server broke the protocol",
   HANDSHAKE_FAILED = "creating the auth key failed",
+  PROXY_AUTH_FAILED = "the SOCKS5 proxy refused the username and password (or wants them)",
+  PROXY_REFUSED = "the proxy would not connect to the DC (the SOCKS5 reply, or an MTProxy that closed without answering)",
+  PROXY_PROTOCOL_ERROR = "the proxy does not speak the protocol it should (SOCKS5, or fake TLS for an ee secret)",
+  PROXY_SECRET_INVALID = "the MTProxy does not know this secret: its fake-TLS answer is not signed with it",
   BAD_MSG = "the server rejected the message (bad_msg_notification)",
   -- local refusals of the client (is_local)
   RESEND_TOO_EARLY = "the server's timeout for asking another code has not passed yet",
@@ -141,8 +145,11 @@ local function split(message)
 end
 M.split = split
 
+-- Local failures that repeating cannot cure.
+local final_local = { PROXY_AUTH_FAILED = true, PROXY_SECRET_INVALID = true }
+
 local function classify(code, typ, value)
-  if code < 0 then return "network" end
+  if code < 0 then return final_local[typ] and "final" or "network" end
   if code == 303 or typ:match("_MIGRATE$") then return "migrate" end
   if restart_login[typ] then return "restart_login" end
   if retry_types[typ] or (code == 420 and value) then return "retry" end

@@ -47,6 +47,9 @@
 --   push_updates = N      every N ms, a new message from user 777000 for each signed-in account
 --                         with a connection, pushed as updateShortMessage and updates in turn
 --   diff_slice = 100      updates per updates.getDifference answer (more: differenceSlice)
+--   mtproxy = "secret"    an MTProxy listener too, for this secret (32 hex digits: the same 16
+--                         bytes serve plain, "dd" and "ee" clients); dc.mtproxy_port is its
+--                         port and dc:proxy_url(kind [, domain]) a tg://proxy link to it
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
 --   log = path            write the server's stderr (the log lines) to this file instead
 --   binary = path         the program; default testdc.binary(): $MTPROTO_TESTDC, the built or installed one, PATH
@@ -98,6 +101,7 @@ local function parse_line(line)
   info.pem = pem and pem:gsub("\\n", "\n")
   info.fingerprint = line:match('"fingerprint":"(%-?%d+)"')
   info.pid = tonumber(line:match('"pid":(%d+)'))
+  info.mtproxy_port = tonumber(line:match('"mtproxy_port":(%d+)'))
   if not info.pem or not info.fingerprint or not info.pid then return nil end
   return info
 end
@@ -165,6 +169,12 @@ local function command(o)
       end
     end
   end
+  if o.mtproxy ~= nil then
+    if type(o.mtproxy) ~= "string" or not o.mtproxy:match("^%x+$") or #o.mtproxy ~= 32 then
+      bad("mtproxy", "expected a secret of 32 hex digits")
+    end
+    add("--mtproxy", o.mtproxy)
+  end
   local verbose = int_opt(o, "verbose", 0, 2)
   if verbose == 1 then add("-v") elseif verbose == 2 then add("-vv") end
   return table.concat(args, " "), verbose and verbose > 0
@@ -226,6 +236,7 @@ function M.start(o)
     host = info.host, host6 = info.host6, ports = info.ports, ports6 = info.ports6,
     pem = info.pem, fingerprint = info.fingerprint, pid = info.pid,
     dcs = #info.ports, _pipe = p, _errfile = not o.log and errfile or nil, line = line,
+    mtproxy_port = info.mtproxy_port, mtproxy_secret = o.mtproxy,
   }, DC)
   return dc
 end
@@ -237,6 +248,21 @@ function DC:options(v6)
     t[i] = { host = v6 and self.host6 or self.host, port = port }
   end
   return t
+end
+
+--- A tg://proxy link to the MTProxy listener: kind "plain", "dd" or "ee" (with `domain`,
+-- default "example.com"), the secret in hex.
+function DC:proxy_url(kind, domain)
+  if not self.mtproxy_port then error("this test DC was started without mtproxy = secret", 2) end
+  local secret = self.mtproxy_secret
+  if kind == "dd" then
+    secret = "dd" .. secret
+  elseif kind == "ee" then
+    secret = "ee" .. secret .. (domain or "example.com"):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  elseif kind ~= "plain" then
+    error("bad argument #1 to 'proxy_url' (expected \"plain\", \"dd\" or \"ee\")", 2)
+  end
+  return ("tg://proxy?server=%s&port=%d&secret=%s"):format(self.host, self.mtproxy_port, secret)
 end
 
 --- The options of mtproto.client for this DC, merged into `extra` (copied).

@@ -70,6 +70,8 @@ typedef struct tdc_config {
     int push_ms;             /* --push-updates: a new update for each online account every N ms; 0 = off */
     int diff_slice;          /* --diff-slice: updates per updates.getDifference answer (default 100) */
     tdc_faults faults;
+    int mtproxy;             /* an MTProxy listener too (--mtproxy SECRET) */
+    uint8_t mtproxy_secret[16];
 } tdc_config;
 
 /* ---- the login store (tdc_store.c) ------------------------------------ */
@@ -214,6 +216,7 @@ typedef struct tdc_server {
     tdc_config cfg;
     uint16_t ports[TDC_MAX_DCS + 1];   /* index = DC id */
     uint16_t ports6[TDC_MAX_DCS + 1];
+    uint16_t mtproxy_port;
     tdc_logins logins;
     tdc_keys keys;
     mt_rsa_priv *rsa;
@@ -304,6 +307,11 @@ const char *tdc_name(uint32_t id);
 uint32_t tdc_inner_id(const uint8_t *q, size_t n);
 
 /* ---- connections (tdc_conn.c) -------------------------------------------- */
+/* dc 0: a connection of the MTProxy listener. It takes obfuscated2 keyed with the
+ * secret, plain or inside fake TLS (a ClientHello first, answered with a signed server
+ * hello), whatever the framing inside, and serves the DC the init names (|n| mod 10000:
+ * test DCs are +10000, media DCs negative); a hello with a wrong digest gets an answer
+ * signed with another key (as a fronted web site would give), then the end. */
 tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id);
 void tdc_conn_free(tdc_conn *c);
 /* Feeds received bytes (now_ms: real wall clock). Negative: close the connection now. */

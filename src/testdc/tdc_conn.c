@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "mt_auth.h"
+#include "mt_faketls.h"
 #include "mt_gzip.h"
 #include "mt_transport.h"
 #include "tdc.h"
@@ -77,6 +78,8 @@ struct tdc_conn {
     mt_buf res, out, pkt;    /* reused per message: an answer, its rpc_result, its packet */
     mt_buf flat;             /* reused per message: the request unwrapped (tdc_unwrap) */
     mt_random_pool pool;     /* padding and per-message randomness, refilled from srv->rnd */
+    int proxy;               /* 1: MTProxy listener, the front not passed yet */
+    mt_buf hello;            /* MTProxy: the fake-TLS ClientHello gathered so far */
 };
 
 int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms)
@@ -101,6 +104,8 @@ tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
+    mt_buf_init(&c->hello);
+    c->proxy = dc == 0;
     return c;
 }
 
@@ -131,6 +136,7 @@ void tdc_conn_free(tdc_conn *c)
     mt_buf_free(&c->out);
     mt_buf_free(&c->pkt);
     mt_buf_free(&c->flat);
+    mt_buf_free(&c->hello);
     free(c->batch);
     free(c->acks);
     tdc_out *o = c->head;
@@ -817,11 +823,82 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
     return rc;
 }
 
+/* ---- the MTProxy front ---------------------------------------------------------------
+ *
+ * Before the transport: a fake-TLS ClientHello (16 03 01 02...) is checked and answered
+ * here, then the transport takes obfuscated2 keyed with the secret (inside TLS records
+ * after a hello). Returns 1 when the transport is set up and (in, n) hold what is its, 0
+ * when the hello needs more bytes, < 0 to close. */
+#define HELLO_MAX_SKEW 120   /* seconds between the client's clock in the hello and ours */
+
+static int proxy_front(tdc_conn *c, const uint8_t **in, size_t *n, int64_t now_ms)
+{
+    const uint8_t *secret = c->srv->cfg.mtproxy_secret;
+    mt_buf_put(&c->hello, *in, *n);
+    if (c->hello.oom) return MT_ERR_NOMEM;
+    if (c->hello.len < 4) { *n = 0; return 0; }
+    /* A hello's record header is 16 03 01 02 (512..767 bytes), which obfuscated2 clients
+     * never start with; a first byte of 0x16 alone is one header in 256. */
+    if (memcmp(c->hello.data, "\x16\x03\x01\x02", 4) != 0) {
+        c->proxy = 0;
+        *in = c->hello.data;
+        *n = c->hello.len;
+        return mt_transport_set_proxy(c->tr, secret, 0) < 0 ? MT_ERR_ARG : 1;
+    }
+    size_t used = 0;
+    uint8_t cr[32], sid[32];
+    int rc = mt_faketls_server_check(secret, c->hello.data, c->hello.len, now_ms / 1000, HELLO_MAX_SKEW,
+                                     &used, cr, sid);
+    if (rc == 0) { *n = 0; return 0; }
+    if (rc == MT_ERR_PROXY_SECRET) {
+        /* the answer of the site a real MTProxy fronts for: not signed with the client's secret */
+        uint8_t other[16];
+        mt_random_fill(&c->srv->rnd, other, sizeof other);
+        mt_random_fill(&c->srv->rnd, cr, sizeof cr);
+        tdc_log(c->srv, 1, "mtproxy conn%d: fake-TLS hello with another secret or clock", c->id);
+        rc = mt_faketls_server_hello(other, cr, c->hello.data + 44, &c->pool.rnd, &c->wbuf);
+        c->closing = 1;
+        *n = 0;
+        return rc < 0 ? rc : 0;
+    }
+    if (rc < 0) {
+        tdc_log(c->srv, 1, "mtproxy conn%d: not a fake-TLS hello: %s", c->id, mt_strerror(rc));
+        return rc;
+    }
+    if ((rc = mt_faketls_server_hello(secret, cr, sid, &c->pool.rnd, &c->wbuf)) < 0) return rc;
+    if (mt_transport_set_proxy(c->tr, secret, 1) < 0) return MT_ERR_ARG;
+    tdc_log(c->srv, 1, "mtproxy conn%d: fake-TLS hello answered", c->id);
+    /* what came after the hello is the transport's: left at the end of `hello` */
+    size_t rest = c->hello.len - used;
+    *in = c->hello.data + used;
+    *n = rest;
+    c->proxy = 0;
+    return 1;
+}
+
+/* The DC an MTProxy client asked for in its obfuscated2 init. */
+static int proxy_dc(tdc_conn *c)
+{
+    int d = mt_transport_dc_id(c->tr);
+    d = (d < 0 ? -d : d) % 10000;
+    if (d < 1 || d > c->srv->cfg.ndcs) {
+        tdc_log(c->srv, 1, "mtproxy conn%d: no DC %d here (init said %d)", c->id, d, mt_transport_dc_id(c->tr));
+        return MT_ERR_PROTO;
+    }
+    c->dc = d;
+    tdc_log(c->srv, 1, "mtproxy conn%d: to DC %d (%s)", c->id, d, mt_transport_kind_name(mt_transport_inner_kind(c->tr)));
+    return MT_OK;
+}
+
 int tdc_conn_input(tdc_conn *c, const uint8_t *in, size_t n, int64_t now_ms)
 {
     if (c->closing || c->stalled) return MT_OK;
-    int rc = mt_transport_feed(c->tr, in, n);
+    int rc;
+    if (c->proxy && (rc = proxy_front(c, &in, &n, now_ms)) <= 0) return rc;
+    rc = mt_transport_feed(c->tr, in, n);
+    if (c->hello.data) mt_buf_free(&c->hello);            /* `in` may have pointed into it */
     if (rc < 0) return rc;
+    if (c->dc == 0 && mt_transport_kind(c->tr) == MT_TR_OBFUSCATED && (rc = proxy_dc(c)) < 0) return rc;
     for (;;) {
         const uint8_t *p;
         size_t len;

@@ -4,7 +4,7 @@
  *                  [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]
  *                  [--qr-lifetime S] [--qr-auto-accept PHONE]
  *                  [--push-updates MS] [--diff-slice N]
- *                  [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]
+ *                  [--fault NAME[=N]]... [--mtproxy SECRET] [--parent-pid PID] [--no-stdin] [-v|-vv]
  *
  * Prints one JSON line on stdout once it listens (see docs/DESIGN.md), then serves
  * until SIGTERM/SIGINT, EOF on stdin (unless --no-stdin) or the end of --parent-pid. */
@@ -39,7 +39,9 @@ static void usage(FILE *f)
           "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
           "                      [--qr-lifetime S] [--qr-auto-accept PHONE]\n"
           "                      [--push-updates MS] [--diff-slice N]\n"
-          "                      [--fault NAME[=N]]... [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
+          "                      [--fault NAME[=N]]... [--mtproxy SECRET] [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
+          "--mtproxy: an MTProxy listener too (its port in the JSON line) for the secret's 16 bytes\n"
+          "           (hex; a dd or ee prefix and an ee domain may be given): plain, dd and ee clients\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
           "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N strict_seqno skip_pts=N\n"
           "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
@@ -80,6 +82,22 @@ static int parse_fault(tdc_faults *f, const char *arg)
     else if (IS("skip_pts") && eq && v >= 0) f->skip_pts = (int)v;
     else return -1;
 #undef IS
+    return 0;
+}
+
+/* The 16 bytes of an MTProxy secret in hex: plain, dd + 16 bytes, or ee + 16 bytes + domain. */
+static int parse_secret(const char *h, uint8_t out[16])
+{
+    size_t n = strlen(h);
+    if (n >= 34 && (!strncmp(h, "dd", 2) || !strncmp(h, "ee", 2)) && (n == 34 || h[0] == 'e')) h += 2, n -= 2;
+    if (n < 32 || (n > 32 && n % 2)) return -1;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(h + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", h[2 * i]) ||
+            !strchr("0123456789abcdefABCDEF", h[2 * i + 1]))
+            return -1;
+        out[i] = (uint8_t)v;
+    }
     return 0;
 }
 
@@ -131,6 +149,11 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--diff-slice")) { NUM(1, TDC_UPD_LOG); c->diff_slice = (int)n; }
         else if (!strcmp(a, "--parent-pid")) { NUM(1, 0x7fffffffL); o->parent_pid = n; }
         else if (!strcmp(a, "--no-stdin")) o->watch_stdin = 0;
+        else if (!strcmp(a, "--mtproxy")) {
+            NEEDV();
+            if (parse_secret(v, c->mtproxy_secret) < 0) { fprintf(stderr, "mtproto-testdc: bad MTProxy secret: %s\n", v); return -1; }
+            c->mtproxy = 1;
+        }
         else if (!strcmp(a, "--fault")) {
             NEEDV();
             if (parse_fault(&c->faults, v) < 0) { fprintf(stderr, "mtproto-testdc: bad fault: %s\n", v); return -1; }
@@ -230,7 +253,9 @@ static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
         if (pem[i] == '\n') fputs("\\n", stdout);
         else if (pem[i] != '\r') putchar(pem[i]);
     }
-    printf("\",\"fingerprint\":\"%lld\",\"pid\":%ld}\n", (long long)srv->rsa_fingerprint, (long)getpid());
+    printf("\",\"fingerprint\":\"%lld\"", (long long)srv->rsa_fingerprint);
+    if (srv->cfg.mtproxy) printf(",\"mtproxy_port\":%u", srv->mtproxy_port);
+    printf(",\"pid\":%ld}\n", (long)getpid());
     fflush(stdout);
 }
 
@@ -331,8 +356,8 @@ int main(int argc, char **argv)
     if (!srv.rsa) return 1;
     srv.rsa_fingerprint = mt_rsa_priv_fingerprint(srv.rsa);
 
-    int lfds[2 * TDC_MAX_DCS + 2];
-    int ldc[2 * TDC_MAX_DCS + 2];
+    int lfds[2 * TDC_MAX_DCS + 3];
+    int ldc[2 * TDC_MAX_DCS + 3];
     int nl = 0;
     for (int i = 1; i <= srv.cfg.ndcs; i++) {
         int port = srv.cfg.port ? srv.cfg.port + i - 1 : 0;
@@ -356,6 +381,16 @@ int main(int argc, char **argv)
             if (fd6 >= 0) { lfds[nl] = fd6; ldc[nl++] = i; }
             else srv.ports6[i] = 0;
         }
+    }
+
+    if (srv.cfg.mtproxy) {
+        /* the MTProxy listener: its connections are DC 0 until their init names one */
+        int fd = listen_on(srv.cfg.host, 0, 0, &srv.mtproxy_port);
+        if (fd < 0) {
+            fprintf(stderr, "mtproto-testdc: cannot listen on %s for the MTProxy: %s\n", srv.cfg.host, strerror(errno));
+            return 1;
+        }
+        lfds[nl] = fd; ldc[nl++] = 0;
     }
 
     mt_buf pem;
