@@ -339,6 +339,38 @@ describe("core.session", function()
     assert.same({ { kind = "error", id = id, code = -6, message = "BAD_MSG_35" } }, ev)
   end)
 
+  it("fails every request of a container named by a bad_msg_notification", function()
+    local s = new_session()
+    local ids = { s:send(req_body(1)), s:send(req_body(2)) }
+    local m1 = open(s:pack(NOW))
+    local srv = server(s)
+    local ev = s:receive(srv:packet(u32(0xa7eff811) .. i64(m1.msg_id) .. i32(m1.seqno) .. i32(35), { seqno = 0 }), NOW)
+    assert.same({ { kind = "error", id = ids[1], code = -6, message = "BAD_MSG_35" },
+                  { kind = "error", id = ids[2], code = -6, message = "BAD_MSG_35" } }, ev)
+  end)
+
+  it("remembers which container each request went in, one packet after another", function()
+    local s = new_session()
+    s:send(req_body(1)); s:send(req_body(2))
+    local first = open(s:pack(NOW))
+    s:send(req_body(3)); s:send(req_body(4))
+    local second = open(s:pack(NOW))
+    assert.is_true(second.msg_id > first.msg_id)
+    local srv = server(s)
+    -- only the second container's requests go out again
+    s:receive(srv:packet(u32(0xedab447b) .. i64(second.msg_id) .. i32(second.seqno) .. i32(48) .. i64(77), { seqno = 0 }), NOW)
+    local _, inner = open(assert(s:pack(NOW)))
+    assert.equal(2, #inner)
+    assert.equal(req_body(3), inner[1].body)
+    assert.equal(req_body(4), inner[2].body)
+    -- a request sent alone is in no container: a notification about it names its msg_id
+    local id5 = s:send(req_body(5))
+    local alone = open(s:pack(NOW))
+    assert.equal(req_body(5), alone.body)
+    local ev = s:receive(srv:packet(u32(0xa7eff811) .. i64(alone.msg_id) .. i32(alone.seqno) .. i32(35), { seqno = 0 }), NOW)
+    assert.same({ { kind = "error", id = id5, code = -6, message = "BAD_MSG_35" } }, ev)
+  end)
+
   describe("drops and logs messages that fail a check", function()
     local s, srv, m1, logs
     before_each(function()

@@ -6,6 +6,7 @@
 #include "mt_session.h"
 #include "mt_msg.h"
 #include "mt_gzip.h"
+#include "mt_map.h"
 
 /* constructor ids (schema/mtproto.tl, schema/api.tl) */
 #define ID_RPC_RESULT        0xf35c6d01u
@@ -44,86 +45,6 @@
 #define MAX_TIME_BEHIND 300
 #define MAX_TIME_AHEAD  30
 
-/* ---- a small open-addressing hash map uint64 -> uint32 (key 0 = empty) ---- */
-typedef struct u64map {
-    uint64_t *keys;
-    uint32_t *vals;
-    size_t cap, n;      /* cap is a power of two, or 0 */
-} u64map;
-
-static size_t map_slot(const u64map *m, uint64_t k)
-{
-    return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17) & (m->cap - 1);
-}
-
-static int map_get(const u64map *m, uint64_t k, uint32_t *v)
-{
-    if (!m->cap || !k) return 0;
-    for (size_t i = map_slot(m, k);; i = (i + 1) & (m->cap - 1)) {
-        if (m->keys[i] == k) { if (v) *v = m->vals[i]; return 1; }
-        if (!m->keys[i]) return 0;
-    }
-}
-
-static int map_grow(u64map *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : 64;
-    uint64_t *k = calloc(ncap, sizeof *k);
-    uint32_t *v = malloc(ncap * sizeof *v);
-    if (!k || !v) { free(k); free(v); return MT_ERR_NOMEM; }
-    u64map nm = { k, v, ncap, 0 };
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i]) continue;
-        size_t j = map_slot(&nm, m->keys[i]);
-        while (nm.keys[j]) j = (j + 1) & (ncap - 1);
-        nm.keys[j] = m->keys[i]; nm.vals[j] = m->vals[i]; nm.n++;
-    }
-    free(m->keys); free(m->vals);
-    *m = nm;
-    return MT_OK;
-}
-
-static int map_put(u64map *m, uint64_t k, uint32_t v)
-{
-    if (!k) return MT_ERR_ARG;
-    if ((m->n + 1) * 2 > m->cap && map_grow(m) != MT_OK) return MT_ERR_NOMEM;
-    size_t i = map_slot(m, k);
-    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & (m->cap - 1);
-    if (!m->keys[i]) m->n++;
-    m->keys[i] = k; m->vals[i] = v;
-    return MT_OK;
-}
-
-/* Deletion with backward shift: no tombstones, lookups stay short. */
-static void map_del(u64map *m, uint64_t k)
-{
-    if (!m->cap || !k) return;
-    size_t mask = m->cap - 1, i = map_slot(m, k);
-    while (m->keys[i] != k) {
-        if (!m->keys[i]) return;
-        i = (i + 1) & mask;
-    }
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!m->keys[j]) break;
-        size_t h = map_slot(m, m->keys[j]);
-        /* move j back to i unless its home lies cyclically in (i, j] */
-        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
-            m->keys[i] = m->keys[j]; m->vals[i] = m->vals[j];
-            i = j;
-        }
-    }
-    m->keys[i] = 0;
-    m->n--;
-}
-
-static void map_free(u64map *m)
-{
-    free(m->keys); free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
 /* ---- the session ---- */
 typedef struct req {
     uint64_t handle;        /* 0: free slot */
@@ -161,7 +82,7 @@ struct mt_session {
     uint64_t handle_seq;
     size_t pending;
     double min_deadline;    /* at most the earliest deadline of a pending request (0: none) */
-    u64map by_msgid;        /* msg_id -> slot for requests sent */
+    mt_map by_msgid;        /* msg_id -> slot for requests sent */
 
     uint64_t *queue;        /* ring of handles to pack */
     size_t qcap, qhead, qlen;
@@ -178,7 +99,7 @@ struct mt_session {
     int64_t seen_ring[SEEN_WINDOW];
     size_t seen_pos, seen_n;
     int64_t seen_max, evicted_max;
-    u64map seen;
+    mt_map seen;
 
     int64_t recent_cont[RECENT_CONT];
     size_t recent_pos;
@@ -190,6 +111,7 @@ struct mt_session {
     mt_crypto_ctx *cc;      /* OpenSSL state reused for every packet */
     uint64_t dropped;
     size_t max_msgs;        /* messages per container */
+    uint32_t *packed;       /* slots of the requests in the packet being packed (PACK_MAX_MSGS) */
     mt_random_pool pool;    /* padding bytes, refilled from rnd */
 };
 
@@ -237,10 +159,36 @@ static req *req_by_handle(const mt_session *s, uint64_t h)
 
 static req *req_by_msgid(const mt_session *s, int64_t id)
 {
-    uint32_t slot;
-    if (!map_get(&s->by_msgid, (uint64_t)id, &slot)) return NULL;
+    uint64_t slot;
+    if (!mt_map_get(&s->by_msgid, (uint64_t)id, &slot)) return NULL;
     req *r = &s->reqs[slot];
     return r->state == MT_REQ_PENDING && r->msg_id == id ? r : NULL;
+}
+
+/* The one walk over the requests still waiting for an answer:
+ *     for (size_t i = 0; (r = next_pending(s, &i));) ...
+ * Handling a request (requeue, fail) never moves the others. */
+static req *next_pending(const mt_session *s, size_t *i)
+{
+    while (*i < s->reqs_used) {
+        req *r = &s->reqs[(*i)++];
+        if (r->handle && r->state == MT_REQ_PENDING) return r;
+    }
+    return NULL;
+}
+
+/* The requests a notification about bad_id concerns, with the same walk: the one last sent
+ * as bad_id, else every one last sent inside container bad_id. */
+static req *next_sent_as(const mt_session *s, int64_t bad_id, size_t *i)
+{
+    req *r;
+    if (*i == 0 && (r = req_by_msgid(s, bad_id))) {
+        *i = SIZE_MAX;
+        return r;
+    }
+    while ((r = next_pending(s, i)))
+        if (r->msg_id && r->container_id == bad_id) return r;
+    return NULL;
 }
 
 static int push_event(mt_session *s, int kind, uint64_t id, size_t off, size_t len)
@@ -275,7 +223,7 @@ static int requeue(mt_session *s, req *r, int keep)
 {
     if (r->state != MT_REQ_PENDING) return MT_OK;
     if (!keep && r->msg_id) {
-        map_del(&s->by_msgid, (uint64_t)r->msg_id);
+        mt_map_del(&s->by_msgid, (uint64_t)r->msg_id);
         r->msg_id = 0;
     }
     r->keep_id = keep && r->msg_id;
@@ -287,7 +235,7 @@ static int requeue(mt_session *s, req *r, int keep)
 static void finish(mt_session *s, req *r, int state, int32_t code, const uint8_t *p, size_t n)
 {
     if (r->state != MT_REQ_PENDING) return;
-    if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
+    if (r->msg_id) mt_map_del(&s->by_msgid, (uint64_t)r->msg_id);
     if (req_store(r, p, n) != MT_OK) {
         static const char oom[] = "OUT_OF_MEMORY";
         state = MT_REQ_FAILED; code = MT_ERR_NOMEM;
@@ -328,10 +276,9 @@ static int new_session(mt_session *s)
     s->gen.last = 0;
     s->nacks = 0;
     s->need_init = s->init.enabled;
-    for (size_t i = 0; i < s->reqs_used; i++) {
-        req *r = &s->reqs[i];
-        if (r->handle && r->state == MT_REQ_PENDING && (rc = requeue(s, r, 0)) != MT_OK) return rc;
-    }
+    req *r;
+    for (size_t i = 0; (r = next_pending(s, &i));)
+        if ((rc = requeue(s, r, 0)) != MT_OK) return rc;
     return MT_OK;
 }
 
@@ -397,8 +344,8 @@ void mt_session_free(mt_session *s)
     }
     if (s->reqs) mt_wipe(s->reqs, s->reqs_cap * sizeof *s->reqs);
     free(s->reqs); free(s->free_slots); free(s->queue); free(s->acks); free(s->ev);
-    free(s->init_str);
-    map_free(&s->by_msgid); map_free(&s->seen);
+    free(s->init_str); free(s->packed);
+    mt_map_free(&s->by_msgid); mt_map_free(&s->seen);
     mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
     mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
     mt_crypto_ctx_free(s->cc);
@@ -442,10 +389,9 @@ void mt_session_get_state(const mt_session *s, mt_session_state *st)
 void mt_session_new_connection(mt_session *s)
 {
     s->need_init = s->init.enabled;
-    for (size_t i = 0; i < s->reqs_used; i++) {
-        req *r = &s->reqs[i];
-        if (r->handle && r->state == MT_REQ_PENDING && r->msg_id && !r->queued) requeue(s, r, 1);
-    }
+    req *r;
+    for (size_t i = 0; (r = next_pending(s, &i));)
+        if (r->msg_id && !r->queued) requeue(s, r, 1);
 }
 
 int mt_session_send(mt_session *s, const uint8_t *body, size_t len, uint64_t *id)
@@ -532,39 +478,57 @@ static void rotate_salt(mt_session *s, double now)
     if (best >= 0) s->salt = s->salts[best].salt;
 }
 
+/* The packet being built: a msg_container body in s->body; the requests packed into it, by
+ * slot, get the container's id once it is known (no re-reading of the container). */
+typedef struct packing {
+    mt_buf *b;
+    size_t n, bytes;
+    int64_t last_id;        /* the last message added: sent alone when it is the only one */
+    int32_t last_seq;
+    size_t last_off, last_len;
+} packing;
+
+static int pack_add(packing *pk, int64_t id, int32_t seq, const uint8_t *p, size_t len)
+{
+    pk->last_off = pk->b->len + 16; pk->last_len = len; pk->last_id = id; pk->last_seq = seq;
+    int rc = mt_container_add(pk->b, 0, id, seq, p, len);
+    if (rc != MT_OK) return rc;
+    pk->n++;
+    pk->bytes += 16 + len;
+    return MT_OK;
+}
+
+static int pack_fits(const packing *pk, size_t len)
+{
+    return !pk->n || pk->bytes + 16 + len <= PACK_MAX_BYTES;
+}
+
 int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
 {
     if (!s->has_key) return MT_ERR_ARG;
+    if (!s->packed && !(s->packed = malloc(PACK_MAX_MSGS * sizeof *s->packed))) return MT_ERR_NOMEM;
     rotate_salt(s, now);
     int64_t tns = now_ns(now);
-    mt_buf *b = &s->body;
-    b->len = 0;
-    b->oom = 0;
-    int rc = mt_container_begin(b);
+    packing pk = { &s->body, 0, 0, 0, 0, 0, 0 };
+    s->body.len = 0;
+    s->body.oom = 0;
+    int rc = mt_container_begin(&s->body);
     if (rc) return rc;
-    size_t n = 0, bytes = 0;
-    int64_t last_id = 0;
-    int32_t last_seq = 0;
-    size_t last_off = 0, last_len = 0;
-
-#define ADD_ITEM(ID, SEQ, P, L) do { \
-        last_off = b->len + 16; last_len = (L); last_id = (ID); last_seq = (SEQ); \
-        if ((rc = mt_container_add(b, 0, (ID), (SEQ), (P), (L))) != MT_OK) return rc; \
-        n++; bytes += 16 + (L); \
-    } while (0)
+    size_t nreq = 0;
 
     /* service messages first: they are small and unblock the server */
     size_t svc_used = 0;
-    while (s->nsvc && svc_used < s->svc.len && n < s->max_msgs) {
+    while (s->nsvc && svc_used < s->svc.len && pk.n < s->max_msgs) {
         uint32_t l = mt_le32(s->svc.data + svc_used);
-        if (n && bytes + 16 + l > PACK_MAX_BYTES) break;
-        ADD_ITEM(mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 1), s->svc.data + svc_used + 4, l);
+        if (!pack_fits(&pk, l)) break;
+        rc = pack_add(&pk, mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 1), s->svc.data + svc_used + 4, l);
+        if (rc) return rc;
         svc_used += 4 + l;
         s->nsvc--;
     }
     mt_buf_consume(&s->svc, svc_used);
 
-    while (s->qlen && n < s->max_msgs) {
+    while (s->qlen && pk.n < s->max_msgs) {
         uint64_t h = s->queue[s->qhead];
         req *r = req_by_handle(s, h);
         if (!r || r->state != MT_REQ_PENDING || !r->queued) {
@@ -579,23 +543,23 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
             if (s->scratch.oom) return MT_ERR_NOMEM;
             p = s->scratch.data; l = s->scratch.len;
         }
-        if (n && bytes + 16 + l > PACK_MAX_BYTES) break;
+        if (!pack_fits(&pk, l)) break;
         s->qhead = (s->qhead + 1) % s->qcap; s->qlen--;
         r->queued = 0;
         if (!r->keep_id || !r->msg_id) {
-            if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
+            if (r->msg_id) mt_map_del(&s->by_msgid, (uint64_t)r->msg_id);
             r->msg_id = mt_msgid_next(&s->gen, tns, 0);
             r->seqno = next_seqno(s, 1);
-            if ((rc = map_put(&s->by_msgid, (uint64_t)r->msg_id, (uint32_t)(h & SLOT_MASK))) != MT_OK) return rc;
+            if ((rc = mt_map_put(&s->by_msgid, (uint64_t)r->msg_id, h & SLOT_MASK)) != MT_OK) return rc;
         }
         r->keep_id = 0;
         if (wrap) { r->wrapped = 1; s->need_init = 0; }
         r->container_id = 0;
-        ADD_ITEM(r->msg_id, r->seqno, p, l);
-        r->container_id = -1; /* set below once the container id is known */
+        if ((rc = pack_add(&pk, r->msg_id, r->seqno, p, l)) != MT_OK) return rc;
+        s->packed[nreq++] = (uint32_t)(h & SLOT_MASK);
     }
 
-    if (s->nacks && (n || with_acks) && n < s->max_msgs) {
+    if (s->nacks && (pk.n || with_acks) && pk.n < s->max_msgs) {
         size_t k = s->nacks < MAX_ACKS ? s->nacks : MAX_ACKS;
         mt_buf *a = &s->scratch;
         a->len = 0;
@@ -604,38 +568,27 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         mt_buf_put_u32(a, (uint32_t)k);
         for (size_t i = 0; i < k; i++) mt_buf_put_i64(a, s->acks[i]);
         if (a->oom) return MT_ERR_NOMEM;
-        ADD_ITEM(mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 0), a->data, a->len);
+        rc = pack_add(&pk, mt_msgid_next(&s->gen, tns, 0), next_seqno(s, 0), a->data, a->len);
+        if (rc) return rc;
         memmove(s->acks, s->acks + k, (s->nacks - k) * sizeof *s->acks);
         s->nacks -= k;
     }
-#undef ADD_ITEM
-    if (!n) return 0;
+    if (!pk.n) return 0;
 
     int64_t cid = 0;
     size_t before = out->len;
-    if (n == 1) {
-        rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, last_id, last_seq,
-                                b->data + last_off, last_len, &s->pool.rnd, out);
+    if (pk.n == 1) {
+        rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, pk.last_id, pk.last_seq,
+                                s->body.data + pk.last_off, pk.last_len, &s->pool.rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
         s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
-                                b->data, b->len, &s->pool.rnd, out);
+                                s->body.data, s->body.len, &s->pool.rnd, out);
     }
     if (rc) return rc;
-    /* requests packed just now were marked -1: give them the container id */
-    mt_container_iter it;
-    if (n > 1 && mt_container_iter_init(&it, b->data, b->len) == MT_OK) {
-        int64_t mid; int32_t sq; const uint8_t *bp; size_t bl;
-        while (mt_container_next(&it, &mid, &sq, &bp, &bl) == 1) {
-            req *r = req_by_msgid(s, mid);
-            if (r && r->container_id == -1) r->container_id = cid;
-        }
-    } else if (n == 1) {
-        req *r = req_by_msgid(s, last_id);
-        if (r) r->container_id = 0;
-    }
-    slog(s, MT_LOG_DEBUG, "packed %zu message(s), %zu bytes, container %lld", n, bytes, (long long)cid);
+    for (size_t i = 0; i < nreq; i++) s->reqs[s->packed[i]].container_id = cid;
+    slog(s, MT_LOG_DEBUG, "packed %zu message(s), %zu bytes, container %lld", pk.n, pk.bytes, (long long)cid);
     return (int)(out->len - before);
 }
 
@@ -664,18 +617,18 @@ static int add_svc(mt_session *s, const mt_buf *body)
 
 static int seen_has(const mt_session *s, int64_t id)
 {
-    return map_get(&s->seen, (uint64_t)id, NULL);
+    return mt_map_get(&s->seen, (uint64_t)id, NULL);
 }
 
 static int seen_add(mt_session *s, int64_t id)
 {
     if (s->seen_n == SEEN_WINDOW) {
         int64_t old = s->seen_ring[s->seen_pos];
-        map_del(&s->seen, (uint64_t)old);
+        mt_map_del(&s->seen, (uint64_t)old);
         if (old > s->evicted_max) s->evicted_max = old;
         s->seen_n--;
     }
-    int rc = map_put(&s->seen, (uint64_t)id, 0);
+    int rc = mt_map_put(&s->seen, (uint64_t)id, 0);
     if (rc) return rc;
     s->seen_ring[s->seen_pos] = id;
     s->seen_pos = (s->seen_pos + 1) % SEEN_WINDOW;
@@ -699,7 +652,7 @@ static int is_clock_fix(const mt_session *s, const uint8_t *p, size_t n)
     int64_t bad = (int64_t)mt_le64(p + 4);
     int32_t code = (int32_t)mt_le32(p + 16);
     if (code != 16 && code != 17) return 0;
-    if (map_get(&s->by_msgid, (uint64_t)bad, NULL) || is_recent_container(s, bad)) return 1;
+    if (mt_map_get(&s->by_msgid, (uint64_t)bad, NULL) || is_recent_container(s, bad)) return 1;
     return 0;
 }
 
@@ -739,35 +692,19 @@ static int read_long_vector(mt_reader *r, const uint8_t **ids, uint32_t *count)
  * bad_id. Returns how many, or an MT_ERR_*. */
 static int resend_for(mt_session *s, int64_t bad_id, int keep)
 {
-    req *r = req_by_msgid(s, bad_id);
-    if (r) {
-        int rc = requeue(s, r, keep);
-        return rc ? rc : 1;
-    }
     int found = 0, rc;
-    for (size_t i = 0; i < s->reqs_used; i++) {
-        req *q = &s->reqs[i];
-        if (q->handle && q->state == MT_REQ_PENDING && q->msg_id && q->container_id == bad_id) {
-            if ((rc = requeue(s, q, keep)) != MT_OK) return rc;
-            found++;
-        }
-    }
+    req *r;
+    for (size_t i = 0; (r = next_sent_as(s, bad_id, &i)); found++)
+        if ((rc = requeue(s, r, keep)) != MT_OK) return rc;
     if (!found) slog(s, MT_LOG_DEBUG, "notification about %lld: no request waiting in it", (long long)bad_id);
     return found;
 }
 
 static void fail_for(mt_session *s, int64_t bad_id, int32_t code, const char *text)
 {
-    req *r = req_by_msgid(s, bad_id);
-    if (r) { fail_msg(s, r, code, text); return; }
-    for (size_t i = 0; i < s->reqs_used; i++) {
-        req *q = &s->reqs[i];
-        if (q->handle && q->state == MT_REQ_PENDING && q->msg_id && q->container_id == bad_id)
-            fail_msg(s, q, code, text);
-    }
+    req *r;
+    for (size_t i = 0; (r = next_sent_as(s, bad_id, &i));) fail_msg(s, r, code, text);
 }
-
-static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth);
 
 /* rpc_result: the answer to one of our requests. */
 static int take_result(mt_session *s, const uint8_t *p, size_t n)
@@ -822,37 +759,89 @@ static int handle_result(mt_session *s, const uint8_t *p, size_t n)
     return rc;
 }
 
-static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int salt)
+/* One incoming object and where it came from, as every handler gets it. */
+typedef struct inmsg {
+    int64_t msg_id;         /* the message carrying it */
+    const uint8_t *p;       /* the object, constructor id first (n >= 4) */
+    size_t n;
+    double now;
+    int depth;              /* 1 inside a gzip_packed */
+} inmsg;
+
+static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth);
+
+/* A reader over the object after its constructor id. */
+static mt_reader body_reader(const inmsg *m)
 {
-    if (n < (salt ? 28u : 20u)) return MT_ERR_TRUNCATED;
-    int64_t bad_id = (int64_t)mt_le64(p + 4);
-    int32_t code = (int32_t)mt_le32(p + 16);
-    if (salt) {
-        s->salt = (int64_t)mt_le64(p + 20);
-        s->nsalts = 0;
-        slog(s, MT_LOG_INFO, "bad_server_salt for %lld: new salt, re-sending", (long long)bad_id);
-        int rc = resend_for(s, bad_id, 0);
-        return rc < 0 ? rc : MT_OK;
+    mt_reader rd;
+    mt_rd_init(&rd, m->p + 4, m->n - 4);
+    return rd;
+}
+
+static int resent(int rc) { return rc < 0 ? rc : MT_OK; }
+
+static int on_rpc_result(mt_session *s, const inmsg *m) { return handle_result(s, m->p, m->n); }
+
+/* new_session_created and bad_server_salt: a msg_id at 4 and the salt to use from now at 20. */
+static int64_t take_salt(mt_session *s, const inmsg *m)
+{
+    s->salt = (int64_t)mt_le64(m->p + 20);
+    s->nsalts = 0;
+    return (int64_t)mt_le64(m->p + 4);
+}
+
+static int on_new_session(mt_session *s, const inmsg *m)
+{
+    if (m->n < 28) return MT_ERR_TRUNCATED;
+    int64_t first = take_salt(s, m);
+    slog(s, MT_LOG_INFO, "new_session_created: first_msg_id %lld", (long long)first);
+    /* requests sent before first_msg_id belong to the old session: again */
+    req *r;
+    for (size_t i = 0; (r = next_pending(s, &i));) {
+        if (r->msg_id && r->msg_id < first && !r->queued) {
+            int rc = requeue(s, r, 0);
+            if (rc) return rc;
+        }
     }
+    return MT_OK;
+}
+
+static int on_msgs_ack(mt_session *s, const inmsg *m)
+{
+    mt_reader rd = body_reader(m);
+    const uint8_t *ids; uint32_t c;
+    return read_long_vector(&rd, &ids, &c);
+}
+
+static int on_bad_server_salt(mt_session *s, const inmsg *m)
+{
+    if (m->n < 28) return MT_ERR_TRUNCATED;
+    int64_t bad_id = take_salt(s, m);
+    slog(s, MT_LOG_INFO, "bad_server_salt for %lld: new salt, re-sending", (long long)bad_id);
+    return resent(resend_for(s, bad_id, 0));
+}
+
+static int on_bad_msg(mt_session *s, const inmsg *m)
+{
+    if (m->n < 20) return MT_ERR_TRUNCATED;
+    int64_t bad_id = (int64_t)mt_le64(m->p + 4);
+    int32_t code = (int32_t)mt_le32(m->p + 16);
     slog(s, MT_LOG_INFO, "bad_msg_notification %d for %lld", (int)code, (long long)bad_id);
     switch (code) {
     case 16: case 17: {
-        int64_t server = (int64_t)((uint64_t)msg_id >> 32);
-        int64_t off = server - (int64_t)now;
+        int64_t server = (int64_t)((uint64_t)m->msg_id >> 32);
+        int64_t off = server - (int64_t)m->now;
         if (off > INT32_MAX || off < INT32_MIN) return MT_ERR_RANGE;
         s->gen.time_offset = (int32_t)off;
         /* ids must keep increasing inside a session: if the last id we sent
          * is well ahead of the corrected clock (the server accepts 30 s),
          * start a new session instead */
-        if ((s->gen.last >> 32) > (int64_t)now + off + 10) return new_session(s);
-        int rc = resend_for(s, bad_id, 0);
-        return rc < 0 ? rc : MT_OK;
+        if ((s->gen.last >> 32) > (int64_t)m->now + off + 10) return new_session(s);
+        return resent(resend_for(s, bad_id, 0));
     }
-    case 32: {
+    case 32:
         s->seq += 64;
-        int rc = resend_for(s, bad_id, 0);
-        return rc < 0 ? rc : MT_OK;
-    }
+        return resent(resend_for(s, bad_id, 0));
     case 33:
         return new_session(s);
     case 64:
@@ -877,134 +866,168 @@ static int handle_bad_msg(mt_session *s, int64_t msg_id, const uint8_t *p, size_
     }
 }
 
+/* pong and future_salts answer a request (ping, get_future_salts) by its msg_id. */
+static int on_pong(mt_session *s, const inmsg *m)
+{
+    if (m->n < 12) return MT_ERR_TRUNCATED;
+    req *r = req_by_msgid(s, (int64_t)mt_le64(m->p + 4));
+    if (r) finish(s, r, MT_REQ_DONE, 0, m->p, m->n);
+    return MT_OK;
+}
+
+static int on_future_salts(mt_session *s, const inmsg *m)
+{
+    mt_reader rd = body_reader(m);
+    mt_rd_u64(&rd);             /* req_msg_id: on_pong */
+    mt_rd_i32(&rd);             /* the server's now */
+    uint32_t c = mt_rd_u32(&rd);
+    if (rd.err) return rd.err;
+    if ((size_t)c * 16 != mt_rd_left(&rd) || c > 1000) return MT_ERR_RANGE;
+    s->nsalts = 0;
+    for (uint32_t i = 0; i < c && s->nsalts < MAX_SALTS; i++) {
+        s->salts[s->nsalts].since = mt_rd_i32(&rd);
+        s->salts[s->nsalts].until = mt_rd_i32(&rd);
+        s->salts[s->nsalts].salt = mt_rd_i64(&rd);
+        s->nsalts++;
+    }
+    return on_pong(s, m);
+}
+
+/* msg_detailed_info / msg_new_detailed_info name an answer the server has: ask for it again
+ * (msg_resend_req) when it is still needed, else acknowledge it. */
+static int want_answer(mt_session *s, int64_t answer, int need)
+{
+    if (!need) return add_ack(s, answer);
+    mt_buf *b = &s->scratch;
+    b->len = 0;
+    mt_buf_put_u32(b, ID_RESEND_REQ);
+    mt_buf_put_u32(b, ID_VECTOR);
+    mt_buf_put_u32(b, 1);
+    mt_buf_put_i64(b, answer);
+    return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
+}
+
+static int on_detailed_info(mt_session *s, const inmsg *m)
+{
+    mt_reader rd = body_reader(m);
+    int64_t ours = mt_rd_i64(&rd), answer = mt_rd_i64(&rd);
+    mt_rd_i32(&rd); mt_rd_i32(&rd);
+    if (rd.err) return rd.err;
+    return want_answer(s, answer, ours && req_by_msgid(s, ours));
+}
+
+static int on_new_detailed_info(mt_session *s, const inmsg *m)
+{
+    mt_reader rd = body_reader(m);
+    int64_t answer = mt_rd_i64(&rd);
+    mt_rd_i32(&rd); mt_rd_i32(&rd);
+    if (rd.err) return rd.err;
+    return want_answer(s, answer, !seen_has(s, answer));
+}
+
+static int on_resend_req(mt_session *s, const inmsg *m)
+{
+    mt_reader rd = body_reader(m);
+    const uint8_t *ids; uint32_t c;
+    int rc = read_long_vector(&rd, &ids, &c);
+    if (rc) return rc;
+    for (uint32_t i = 0; i < c; i++) {
+        req *r = req_by_msgid(s, (int64_t)mt_le64(ids + 8 * i));
+        if (r && (rc = requeue(s, r, 1)) != MT_OK) return rc;
+    }
+    return MT_OK;
+}
+
+static int on_state_req(mt_session *s, const inmsg *m)
+{
+    mt_reader rd = body_reader(m);
+    const uint8_t *ids; uint32_t c;
+    int rc = read_long_vector(&rd, &ids, &c);
+    if (rc) return rc;
+    mt_buf *b = &s->scratch;
+    b->len = 0;
+    mt_buf_put_u32(b, ID_STATE_INFO);
+    mt_buf_put_i64(b, m->msg_id);
+    uint8_t *info = c ? malloc(c) : NULL;
+    if (c && !info) return MT_ERR_NOMEM;
+    for (uint32_t i = 0; i < c; i++) {
+        int64_t id = (int64_t)mt_le64(ids + 8 * i);
+        info[i] = seen_has(s, id) ? 4 : id > s->seen_max ? 3 : id <= s->evicted_max ? 1 : 2;
+    }
+    mt_buf_put_tlbytes(b, info, c);
+    free(info);
+    return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
+}
+
+static int on_ignored(mt_session *s, const inmsg *m)
+{
+    slog(s, MT_LOG_DEBUG, "service message %08x ignored", (unsigned)mt_le32(m->p));
+    return MT_OK;
+}
+
+static int on_gzip_packed(mt_session *s, const inmsg *m)
+{
+    if (m->depth > 0) return MT_ERR_DEPTH;
+    mt_reader rd = body_reader(m);
+    const uint8_t *gz; size_t gn;
+    if (mt_rd_tlbytes(&rd, &gz, &gn) != MT_OK) return MT_ERR_TRUNCATED;
+    mt_buf in;
+    mt_buf_init(&in);
+    int rc = mt_gunzip(gz, gn, MT_GZIP_MAX_OUT, &in);
+    if (rc >= 0) rc = handle_object(s, m->msg_id, in.data, in.len, m->now, m->depth + 1);
+    mt_buf_free(&in);
+    return rc;
+}
+
+/* A container inside a container (or a gzip_packed one) is not allowed. */
+static int on_nested_container(mt_session *s, const inmsg *m) { return MT_ERR_DEPTH; }
+
+/* Anything else: an update when the server sent it on its own (msg_id % 4 == 3). */
+static int on_other(mt_session *s, const inmsg *m)
+{
+    if ((m->msg_id & 3) == 3) {
+        size_t off = s->upd.len;
+        mt_buf_put(&s->upd, m->p, m->n);
+        if (s->upd.oom) return MT_ERR_NOMEM;
+        return push_event(s, MT_EV_UPDATE, 0, off, m->n);
+    }
+    slog(s, MT_LOG_WARN, "object %08x with answer msg_id %lld outside rpc_result: dropped",
+         (unsigned)mt_le32(m->p), (long long)m->msg_id);
+    return MT_OK;
+}
+
+/* One handler per service message; every other object goes to on_other. */
+static const struct {
+    uint32_t id;
+    int (*fn)(mt_session *s, const inmsg *m);
+} HANDLERS[] = {
+    { ID_RPC_RESULT, on_rpc_result },
+    { ID_MSGS_ACK, on_msgs_ack },
+    { ID_NEW_SESSION, on_new_session },
+    { ID_BAD_SERVER_SALT, on_bad_server_salt },
+    { ID_BAD_MSG, on_bad_msg },
+    { ID_PONG, on_pong },
+    { ID_FUTURE_SALTS, on_future_salts },
+    { ID_DETAILED_INFO, on_detailed_info },
+    { ID_NEW_DETAILED_INFO, on_new_detailed_info },
+    { ID_RESEND_REQ, on_resend_req },
+    { ID_STATE_REQ, on_state_req },
+    { ID_STATE_INFO, on_ignored },
+    { ID_ALL_INFO, on_ignored },
+    { ID_DESTROY_OK, on_ignored },
+    { ID_DESTROY_NONE, on_ignored },
+    { ID_GZIP_PACKED, on_gzip_packed },
+    { ID_CONTAINER, on_nested_container },
+};
+
 static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth)
 {
     if (n < 4) return MT_ERR_TRUNCATED;
+    inmsg m = { msg_id, p, n, now, depth };
     uint32_t ctor = mt_le32(p);
-    mt_reader rd;
-    mt_rd_init(&rd, p + 4, n - 4);
-    switch (ctor) {
-    case ID_RPC_RESULT:
-        return handle_result(s, p, n);
-    case ID_NEW_SESSION: {
-        if (n < 28) return MT_ERR_TRUNCATED;
-        int64_t first = (int64_t)mt_le64(p + 4);
-        s->salt = (int64_t)mt_le64(p + 20);
-        s->nsalts = 0;
-        slog(s, MT_LOG_INFO, "new_session_created: first_msg_id %lld", (long long)first);
-        /* requests sent before first_msg_id belong to the old session: again */
-        for (size_t i = 0; i < s->reqs_used; i++) {
-            req *r = &s->reqs[i];
-            if (r->handle && r->state == MT_REQ_PENDING && r->msg_id && r->msg_id < first && !r->queued) {
-                int rc = requeue(s, r, 0);
-                if (rc) return rc;
-            }
-        }
-        return MT_OK;
-    }
-    case ID_MSGS_ACK: {
-        const uint8_t *ids; uint32_t c;
-        return read_long_vector(&rd, &ids, &c);
-    }
-    case ID_BAD_SERVER_SALT:
-        return handle_bad_msg(s, msg_id, p, n, now, 1);
-    case ID_BAD_MSG:
-        return handle_bad_msg(s, msg_id, p, n, now, 0);
-    case ID_PONG:
-    case ID_FUTURE_SALTS: {
-        if (n < 12) return MT_ERR_TRUNCATED;
-        int64_t req_id = (int64_t)mt_le64(p + 4);
-        if (ctor == ID_FUTURE_SALTS) {
-            mt_rd_u64(&rd);
-            int32_t server_now = mt_rd_i32(&rd);
-            uint32_t c = mt_rd_u32(&rd);
-            if (rd.err) return rd.err;
-            if ((size_t)c * 16 != mt_rd_left(&rd) || c > 1000) return MT_ERR_RANGE;
-            (void)server_now;
-            s->nsalts = 0;
-            for (uint32_t i = 0; i < c && s->nsalts < MAX_SALTS; i++) {
-                s->salts[s->nsalts].since = mt_rd_i32(&rd);
-                s->salts[s->nsalts].until = mt_rd_i32(&rd);
-                s->salts[s->nsalts].salt = mt_rd_i64(&rd);
-                s->nsalts++;
-            }
-        }
-        req *r = req_by_msgid(s, req_id);
-        if (r) finish(s, r, MT_REQ_DONE, 0, p, n);
-        return MT_OK;
-    }
-    case ID_DETAILED_INFO:
-    case ID_NEW_DETAILED_INFO: {
-        int64_t ours = ctor == ID_DETAILED_INFO ? mt_rd_i64(&rd) : 0;
-        int64_t answer = mt_rd_i64(&rd);
-        mt_rd_i32(&rd); mt_rd_i32(&rd);
-        if (rd.err) return rd.err;
-        req *r = ours ? req_by_msgid(s, ours) : NULL;
-        int need = ctor == ID_DETAILED_INFO ? r != NULL : !seen_has(s, answer);
-        if (!need) return add_ack(s, answer);
-        mt_buf *b = &s->scratch;
-        b->len = 0;
-        mt_buf_put_u32(b, ID_RESEND_REQ);
-        mt_buf_put_u32(b, ID_VECTOR);
-        mt_buf_put_u32(b, 1);
-        mt_buf_put_i64(b, answer);
-        return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
-    }
-    case ID_RESEND_REQ: {
-        const uint8_t *ids; uint32_t c;
-        int rc = read_long_vector(&rd, &ids, &c);
-        if (rc) return rc;
-        for (uint32_t i = 0; i < c; i++) {
-            req *r = req_by_msgid(s, (int64_t)mt_le64(ids + 8 * i));
-            if (r && (rc = requeue(s, r, 1)) != MT_OK) return rc;
-        }
-        return MT_OK;
-    }
-    case ID_STATE_REQ: {
-        const uint8_t *ids; uint32_t c;
-        int rc = read_long_vector(&rd, &ids, &c);
-        if (rc) return rc;
-        mt_buf *b = &s->scratch;
-        b->len = 0;
-        mt_buf_put_u32(b, ID_STATE_INFO);
-        mt_buf_put_i64(b, msg_id);
-        uint8_t *info = c ? malloc(c) : NULL;
-        if (c && !info) return MT_ERR_NOMEM;
-        for (uint32_t i = 0; i < c; i++) {
-            int64_t id = (int64_t)mt_le64(ids + 8 * i);
-            info[i] = seen_has(s, id) ? 4 : id > s->seen_max ? 3 : id <= s->evicted_max ? 1 : 2;
-        }
-        mt_buf_put_tlbytes(b, info, c);
-        free(info);
-        return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
-    }
-    case ID_STATE_INFO: case ID_ALL_INFO: case ID_DESTROY_OK: case ID_DESTROY_NONE:
-        slog(s, MT_LOG_DEBUG, "service message %08x ignored", (unsigned)ctor);
-        return MT_OK;
-    case ID_GZIP_PACKED: {
-        if (depth > 0) return MT_ERR_DEPTH;
-        const uint8_t *gz; size_t gn;
-        if (mt_rd_tlbytes(&rd, &gz, &gn) != MT_OK) return MT_ERR_TRUNCATED;
-        mt_buf in;
-        mt_buf_init(&in);
-        int rc = mt_gunzip(gz, gn, MT_GZIP_MAX_OUT, &in);
-        if (rc >= 0) rc = handle_object(s, msg_id, in.data, in.len, now, depth + 1);
-        mt_buf_free(&in);
-        return rc;
-    }
-    case ID_CONTAINER:
-        return MT_ERR_DEPTH;
-    default:
-        if ((msg_id & 3) == 3) {
-            size_t off = s->upd.len;
-            mt_buf_put(&s->upd, p, n);
-            if (s->upd.oom) return MT_ERR_NOMEM;
-            return push_event(s, MT_EV_UPDATE, 0, off, n);
-        }
-        slog(s, MT_LOG_WARN, "object %08x with answer msg_id %lld outside rpc_result: dropped",
-             (unsigned)ctor, (long long)msg_id);
-        return MT_OK;
-    }
+    for (size_t i = 0; i < sizeof HANDLERS / sizeof HANDLERS[0]; i++)
+        if (HANDLERS[i].id == ctor) return HANDLERS[i].fn(s, &m);
+    return on_other(s, &m);
 }
 
 /* One message (top level or inside a container) that passed the checks. */
@@ -1111,7 +1134,7 @@ void mt_session_release(mt_session *s, uint64_t id)
     req *r = req_by_handle(s, id);
     if (!r) return;
     if (r->state == MT_REQ_PENDING) {
-        if (r->msg_id) map_del(&s->by_msgid, (uint64_t)r->msg_id);
+        if (r->msg_id) mt_map_del(&s->by_msgid, (uint64_t)r->msg_id);
         s->pending--;
     }
     int was_queued = r->queued;
@@ -1129,10 +1152,8 @@ void mt_session_release(mt_session *s, uint64_t id)
 
 void mt_session_fail_all(mt_session *s, int32_t code, const char *message)
 {
-    for (size_t i = 0; i < s->reqs_used; i++) {
-        req *r = &s->reqs[i];
-        if (r->handle && r->state == MT_REQ_PENDING) fail_msg(s, r, code, message);
-    }
+    req *r;
+    for (size_t i = 0; (r = next_pending(s, &i));) fail_msg(s, r, code, message);
 }
 
 int mt_session_set_deadline(mt_session *s, uint64_t id, double deadline)
@@ -1151,9 +1172,9 @@ size_t mt_session_expire(mt_session *s, double now, int32_t code, const char *me
     if (s->min_deadline <= 0 || now < s->min_deadline) return 0;
     size_t n = 0;
     double next = 0;
-    for (size_t i = 0; i < s->reqs_used; i++) {
-        req *r = &s->reqs[i];
-        if (!r->handle || r->state != MT_REQ_PENDING || r->deadline <= 0) continue;
+    req *r;
+    for (size_t i = 0; (r = next_pending(s, &i));) {
+        if (r->deadline <= 0) continue;
         if (r->deadline <= now) { fail_msg(s, r, code, message); n++; }
         else if (next <= 0 || r->deadline < next) next = r->deadline;
     }
