@@ -22,7 +22,7 @@ void mt_schema_free(mt_schema *s)
     free(s->combs); free(s->params); free(s->trefs); free(s->types);
     free(s->pool); free(s->noff); free(s->nhash);
     free(s->ctor_by_name); free(s->method_by_name); free(s->type_by_name);
-    free(s->idkeys); free(s->idvals);
+    mt_map_free(&s->ids);
     memset(s, 0, sizeof *s);
 }
 
@@ -125,39 +125,18 @@ int mt_schema_intern(mt_schema *s, const char *name, size_t len)
     return intern(s, name, len);
 }
 
+/* Constructor ids may be 0 (the map's empty key): bit 32 set keeps every key non-zero. */
+static uint64_t id_key(uint32_t id) { return (uint64_t)id | (1ull << 32); }
+
 int mt_schema_by_id(const mt_schema *s, uint32_t id)
 {
-    if (!s->idcap) return -1;
-    size_t mask = s->idcap - 1;
-    for (size_t i = (id * 2654435761u) & mask;; i = (i + 1) & mask) {
-        if (!s->idvals[i]) return -1;
-        if (s->idkeys[i] == id) return s->idvals[i] - 1;
-    }
+    uint64_t comb;
+    return mt_map_get(&s->ids, id_key(id), &comb) ? (int)comb : -1;
 }
 
 static int id_put(mt_schema *s, uint32_t id, int comb)
 {
-    if ((s->nids + 1) * 2 > s->idcap) {
-        size_t cap = s->idcap ? s->idcap * 2 : 8192;
-        uint32_t *k = malloc(cap * sizeof *k);
-        int32_t *v = calloc(cap, sizeof *v);
-        if (!k || !v) { free(k); free(v); return MT_ERR_NOMEM; }
-        for (size_t j = 0; j < s->idcap; j++) {
-            if (!s->idvals[j]) continue;
-            size_t i = (s->idkeys[j] * 2654435761u) & (cap - 1);
-            while (v[i]) i = (i + 1) & (cap - 1);
-            k[i] = s->idkeys[j];
-            v[i] = s->idvals[j];
-        }
-        free(s->idkeys); free(s->idvals);
-        s->idkeys = k; s->idvals = v; s->idcap = cap;
-    }
-    size_t mask = s->idcap - 1, i = (id * 2654435761u) & mask;
-    while (s->idvals[i] && s->idkeys[i] != id) i = (i + 1) & mask;
-    if (!s->idvals[i]) s->nids++;
-    s->idkeys[i] = id;
-    s->idvals[i] = comb + 1;
-    return MT_OK;
+    return mt_map_put(&s->ids, id_key(id), (uint64_t)comb);
 }
 
 int mt_schema_ctor(const mt_schema *s, const char *name, size_t len)

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "mt_map.h"
 
 enum {
     MT_TL_INT, MT_TL_LONG, MT_TL_DOUBLE, MT_TL_INT128, MT_TL_INT256,
@@ -80,8 +81,7 @@ typedef struct mt_schema {
     uint32_t *nhash;     size_t nhashcap;   /* open addressing: name id + 1, 0 empty */
     /* by name id: combinator/type index + 1, 0 none */
     int32_t *ctor_by_name, *method_by_name, *type_by_name; size_t capbyname;
-    /* by id: open addressing of (id, combinator index + 1) */
-    uint32_t *idkeys; int32_t *idvals; size_t nids, idcap;
+    mt_map ids;          /* constructor id (see id_key) -> combinator index */
     int layer;           /* from a "layer N" comment, 0 if none */
 } mt_schema;
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "mt_buf.h"
 #include "mt_crypto.h"
+#include "mt_map.h"
 #include "mt_msg.h"
 #include "mt_rsa.h"
 
@@ -149,9 +150,8 @@ typedef struct tdc_key {
     tdc_pw_state pw;                 /* a login waiting for the account's password */
 } tdc_key;
 
-#define TDC_KEY_BUCKETS 4096
 typedef struct tdc_keys {
-    tdc_key *buckets[TDC_KEY_BUCKETS];   /* by auth_key_id */
+    mt_map by_id;                     /* auth_key_id -> tdc_key * (keys of other DCs in ->next) */
     size_t count;
 } tdc_keys;
 

@@ -124,10 +124,13 @@ void tdc_logins_remove(tdc_logins *ls, tdc_login *l)
 
 /* ---- keys and sessions ---------------------------------------------------- */
 
+/* The map holds, per auth_key_id, the first of the keys with that id (one per DC at most). */
 tdc_key *tdc_keys_find(tdc_keys *ks, int dc, uint64_t id)
 {
-    for (tdc_key *k = ks->buckets[id % TDC_KEY_BUCKETS]; k; k = k->next)
-        if (k->id == id && k->dc == dc) return k;
+    uint64_t head;
+    if (!mt_map_get(&ks->by_id, id, &head)) return NULL;
+    for (tdc_key *k = (tdc_key *)(uintptr_t)head; k; k = k->next)
+        if (k->dc == dc) return k;
     return NULL;
 }
 
@@ -139,8 +142,14 @@ tdc_key *tdc_keys_add(tdc_keys *ks, int dc, const uint8_t key[256], int64_t salt
     k->id = mt_auth_key_id(key);
     k->dc = dc;
     k->salt = salt;
-    k->next = ks->buckets[k->id % TDC_KEY_BUCKETS];
-    ks->buckets[k->id % TDC_KEY_BUCKETS] = k;
+    uint64_t head = 0;
+    mt_map_get(&ks->by_id, k->id, &head);
+    k->next = (tdc_key *)(uintptr_t)head;
+    if (mt_map_put(&ks->by_id, k->id, (uint64_t)(uintptr_t)k) != MT_OK) { /* id 0 or no memory */
+        mt_wipe(k, sizeof *k);
+        free(k);
+        return NULL;
+    }
     ks->count++;
     return k;
 }
@@ -155,8 +164,9 @@ static void session_free(tdc_session *s)
 
 void tdc_keys_free(tdc_keys *ks)
 {
-    for (size_t i = 0; i < TDC_KEY_BUCKETS; i++) {
-        tdc_key *k = ks->buckets[i];
+    for (size_t i = 0; i < ks->by_id.cap; i++) {
+        if (!ks->by_id.keys[i]) continue;
+        tdc_key *k = (tdc_key *)(uintptr_t)ks->by_id.vals[i];
         while (k) {
             tdc_key *n = k->next;
             tdc_session *s = k->sessions;
@@ -165,8 +175,8 @@ void tdc_keys_free(tdc_keys *ks)
             free(k);
             k = n;
         }
-        ks->buckets[i] = NULL;
     }
+    mt_map_free(&ks->by_id);
     ks->count = 0;
 }
 
