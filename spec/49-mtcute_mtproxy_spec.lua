@@ -90,7 +90,7 @@ describe("mtcute through the test DC's MTProxy listener and through microsocks",
   local function proxied()
     local text = helpers.slurp(logpath) or ""
     local seen = {}
-    for d, kind in text:gmatch("mtproxy conn%d+: to DC (%d+) %((%a+)%)") do seen[#seen + 1] = d .. " " .. kind end
+    for d, kind in text:gmatch("mtproxy conn%d+: to DC (%d+) %(init %-?%d+, (%a+)%)") do seen[#seen + 1] = d .. " " .. kind end
     return table.concat(seen, ",")
   end
 

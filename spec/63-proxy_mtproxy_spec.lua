@@ -36,19 +36,7 @@ describe("through the test DC's MTProxy listener", function()
   it("takes the table form, base64 secrets, and follows PHONE_MIGRATE to another DC through the proxy", function()
     local raw = H.unhex("dd" .. SECRET)
     local proxy = require("mtproto.proxy")
-    -- the secret in base64url, written here by hand from the hex
-    local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    local bits, out = 0, {}
-    local acc = 0
-    for i = 1, #raw do
-      acc, bits = (acc << 8) | raw:byte(i), bits + 8
-      while bits >= 6 do
-        bits = bits - 6
-        out[#out + 1] = alphabet:sub(((acc >> bits) & 63) + 1, ((acc >> bits) & 63) + 1)
-      end
-    end
-    if bits > 0 then out[#out + 1] = alphabet:sub(((acc << (6 - bits)) & 63) + 1, ((acc << (6 - bits)) & 63) + 1) end
-    local secret = table.concat(out)
+    local secret = H.base64(raw, true)
     assert.equal("dd", select(2, proxy.secret(secret)))
     local c = H.client(T.dc, { proxy = { type = "mtproxy", host = T.dc.host, port = T.dc.mtproxy_port, secret = secret } })
     local sent = assert(send_code(c, "9996631234"))                   -- lives on DC 3: 303 first

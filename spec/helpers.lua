@@ -179,6 +179,21 @@ function M.hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
+-- bytes -> base64 (RFC 4648, padded), or base64url without padding when `url`.
+function M.base64(s, url)
+  local abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" .. (url and "-_" or "+/")
+  local out = s:gsub("..?.?", function(c)
+    local n = (c:byte(1) << 16) | ((c:byte(2) or 0) << 8) | (c:byte(3) or 0)
+    local q = {}
+    for k = 1, #c + 1 do
+      local i = (n >> (6 * (4 - k))) & 63
+      q[k] = abc:sub(i + 1, i + 1)
+    end
+    return table.concat(q) .. (url and "" or ("="):rep(3 - #c))
+  end)
+  return out
+end
+
 -- "02 25 00 5e" -> bytes (spaces and newlines ignored).
 function M.unhex(h)
   h = h:gsub("%s+", "")

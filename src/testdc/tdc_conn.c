@@ -886,7 +886,8 @@ static int proxy_dc(tdc_conn *c)
         return MT_ERR_PROTO;
     }
     c->dc = d;
-    tdc_log(c->srv, 1, "mtproxy conn%d: to DC %d (%s)", c->id, d, mt_transport_kind_name(mt_transport_inner_kind(c->tr)));
+    tdc_log(c->srv, 1, "mtproxy conn%d: to DC %d (init %d, %s)", c->id, d, mt_transport_dc_id(c->tr),
+            mt_transport_kind_name(mt_transport_inner_kind(c->tr)));
     return MT_OK;
 }
 
