@@ -12,6 +12,7 @@ static const struct { const char *name; lua_CFunction open; } parts[] = {
     { "file", mt_open_file },
     { "link", mt_open_link },
     { "proxy", mt_open_proxy },
+    { "seal", mt_open_seal },
 };
 
 int luaopen_mtproto_core(lua_State *L)

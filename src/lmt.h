@@ -19,6 +19,7 @@ int mt_open_file(lua_State *L);      /* lfile.c: session-file reads, atomic writ
 int mt_open_conn(lua_State *L);      /* lconn.c: the socket shell of a link */
 int mt_open_link(lua_State *L);      /* llink.c: the sans-IO connection object */
 int mt_open_proxy(lua_State *L);     /* lproxy.c: SOCKS5 and fake-TLS stages */
+int mt_open_seal(lua_State *L);      /* lseal.c: encrypted session files */
 
 /* ---- helpers shared by the bindings (lmt_util.c) ---- */
 

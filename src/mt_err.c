@@ -29,6 +29,8 @@ const char *mt_strerror(int code)
     case MT_ERR_PROXY_REFUSED: return "the proxy refused the connection";
     case MT_ERR_PROXY_PROTO: return "the proxy broke its protocol";
     case MT_ERR_PROXY_SECRET: return "the proxy does not know the secret";
+    case MT_ERR_SEAL_KEY: return "wrong passphrase or key";
+    case MT_ERR_SEAL_AUTH: return "the encrypted data was altered";
     default: return "unknown error";
     }
 }

@@ -33,6 +33,8 @@ enum {
     MT_ERR_PROXY_REFUSED = -23, /* the proxy could not or would not reach the DC */
     MT_ERR_PROXY_PROTO = -24, /* the proxy's answer is not the protocol it should speak */
     MT_ERR_PROXY_SECRET = -25,/* the MTProxy does not know our secret (its digest differs) */
+    MT_ERR_SEAL_KEY = -26,    /* a sealed file was made with another passphrase or key */
+    MT_ERR_SEAL_AUTH = -27,   /* a sealed file or AEAD message was altered (the tag fails) */
 };
 
 const char *mt_strerror(int code);
