@@ -6,14 +6,7 @@ local CMD = helpers.LUA .. " " .. helpers.ROOT .. "/bin/mtproto"
 local SEND = "call auth.sendCode phone_number=9996621234 api_id=1 api_hash=testdc "
   .. [['settings:={"_":"codeSettings"}']]
 
--- Runs a shell command: its stdout+stderr (or stdout only) and its exit status.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. "; echo \"exit=$?\""))
-  local out = p:read("a")
-  p:close()
-  local body, status = out:match("^(.-)exit=(%d+)\n$")
-  return body, tonumber(status)
-end
+local run = helpers.run
 
 local function tmpname()
   local p = os.tmpname()

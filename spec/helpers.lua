@@ -229,6 +229,16 @@ function M.ls(dir)
   return names
 end
 
+-- Runs a shell command: its output (what the command sends to stdout; add 2>&1 for stderr)
+-- and its exit status.
+function M.run(cmd)
+  local p = assert(io.popen(cmd .. "; echo \"exit=$?\""))
+  local out = p:read("a")
+  p:close()
+  local body, status = out:match("^(.-)exit=(%d+)\n$")
+  return body, tonumber(status)
+end
+
 -- Reads a whole file ("" when missing).
 function M.slurp(path)
   local f = io.open(path, "rb")

@@ -620,7 +620,8 @@ function Client:session_info()
       connected = s.conns[dc] ~= nil }
   end
   return {
-    path = s.path, home_dc = s.data.home_dc, test_mode = s.test_mode, bot = s.data.bot,
+    path = s.path, encrypted = s.file ~= nil and s.file.encrypted, home_dc = s.data.home_dc,
+    test_mode = s.test_mode, bot = s.data.bot,
     user_id = s.data.user_id, dcs = dcs, login = s.login:info(), session_error = s.session_error,
     updates = (s.upd:snapshot()),
     signed_out = s.signed_out,
@@ -861,8 +862,9 @@ local function check_opts(o)
   if o.transport ~= nil and not TRANSPORTS[o.transport] then
     bad("transport", "expected \"abridged\", \"intermediate\", \"padded\", \"full\" or \"obfuscated\"")
   end
-  if o.session ~= nil and (type(o.session) ~= "string" or o.session == "" or o.session:find("%z")) then
-    bad("session", "expected a file name")
+  if o.session ~= nil then
+    local path, why = session_file.options(o.session)
+    if not path then bad("session", why) end
   end
   for _, f in ipairs { "timeout", "connect_timeout", "flood_sleep_threshold" } do
     local zero_ok = f == "flood_sleep_threshold" -- 0: never sleep off a FLOOD_WAIT
@@ -927,7 +929,7 @@ function M.new(o)
   local test_mode = o.test_mode or false
   local s = {
     api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode,
-    rsa_keys = o.rsa_keys, transport = o.transport or "padded", path = o.session, proxy = proxy,
+    rsa_keys = o.rsa_keys, transport = o.transport or "padded", proxy = proxy,
     timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
     flood_sleep_threshold = o.flood_sleep_threshold or 10,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
@@ -941,8 +943,10 @@ function M.new(o)
     },
   }
   local data
-  if s.path then
-    local file, err = session_file.open(s.path)
+  if o.session ~= nil then
+    local secret
+    s.path, secret = session_file.options(o.session)
+    local file, err = session_file.open(s.path, secret)
     if not file then return nil, err end
     data = file.data
     if not data.new and data.test_mode ~= test_mode then

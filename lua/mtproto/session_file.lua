@@ -23,6 +23,14 @@
 -- 0600. A file that is not ours, of another version, or whose checksum does not
 -- match gives a clear error; the caller must then not write over it. A client holds
 -- the file through M.open: locked, and never written over if it changed on disk.
+--
+-- Encrypted files (opt-in: a passphrase, or a 32-byte key): the whole text above, sealed
+-- by mtproto.core.seal (scrypt, AES-256-GCM; the layout is in src/mt_seal.h). The key is
+-- derived once when the file is opened, kept in a C object and wiped when it is closed; a
+-- fresh nonce seals every save. An encrypted file read without a secret is an error
+-- (SESSION_ENCRYPTED), never an empty session; a plaintext file opened with a secret is
+-- an error too (SESSION_NOT_ENCRYPTED): convert it with M.encrypt. A wrong secret gives
+-- SESSION_DECRYPT_FAILED, an altered or truncated file SESSION_CORRUPT; neither touches it.
 -- @module mtproto.session_file
 local core = require("mtproto.core")
 local errors = require("mtproto.errors")
@@ -30,6 +38,7 @@ local errors = require("mtproto.errors")
 local M = {}
 M.MAGIC = "mtproto-lua-session"
 M.VERSION = 1
+local seal = core.seal
 
 -- zlib's CRC32, through the codec (tl.crc32), so the file format needs no Lua copy of it.
 local crc32 = require("mtproto.tl").crc32
@@ -236,12 +245,104 @@ local function read(path)
   return nil, ferr(why == "too_large" and "SESSION_FOREIGN" or "SESSION_IO", nil, msg)
 end
 
---- path -> data (a fresh one when the file does not exist) | nil, err. No lock: see M.open.
-function M.load(path)
+-- The secret of an encrypted session, as `session = { path =, passphrase = | key = }` gives
+-- it: nil (plaintext), or what went wrong (a message for the caller's argument error).
+local SECRET_FIELDS = { path = true, passphrase = true, key = true }
+local function secret_error(t)
+  for k in pairs(t) do
+    if not SECRET_FIELDS[k] then return "unknown field " .. string.format("%q", tostring(k)) ..
+      " (expected path, passphrase or key)" end
+  end
+  if t.passphrase ~= nil and t.key ~= nil then return "give a passphrase or a key, not both" end
+  if t.passphrase ~= nil and (type(t.passphrase) ~= "string" or t.passphrase == "") then
+    return "passphrase: expected a non-empty string"
+  end
+  if t.key ~= nil and (type(t.key) ~= "string" or #t.key ~= 32) then
+    return "key: expected a string of 32 bytes"
+  end
+end
+
+--- The `session` option of mtproto.client: a path, or a table { path =, passphrase = } or
+-- { path =, key = <32 bytes> }. -> path, secret (nil, or { passphrase = } / { key = }), or
+-- nil, why (misuse: the caller raises).
+function M.options(v)
+  local path, secret = v, nil
+  if type(v) == "table" then
+    local why = secret_error(v)
+    if why then return nil, why end
+    path = v.path
+    if v.passphrase or v.key then secret = { passphrase = v.passphrase, key = v.key } end
+  end
+  if type(path) ~= "string" or path == "" or path:find("%z") then return nil, "expected a file name" end
+  return path, secret
+end
+
+-- secret -> a new seal key for a new file | nil, err
+local function new_key(secret)
+  local kind = secret.passphrase and "passphrase" or "key"
+  local key, msg = seal.key(kind, secret.passphrase or secret.key)
+  if not key then return nil, ferr("SESSION_IO", nil, "cannot derive the session key: " .. tostring(msg)) end
+  return key
+end
+
+-- A sealed file that cannot be opened: why (from mtproto.core.seal) -> the error's name.
+local UNSEAL_ERRORS = {
+  key = { "SESSION_DECRYPT_FAILED", "wrong passphrase or key for this encrypted session file" },
+  kind = { "SESSION_DECRYPT_FAILED", nil },
+  altered = { "SESSION_CORRUPT", "corrupt encrypted session file: it was altered or damaged " ..
+    "(the authentication tag does not match)" },
+  truncated = { "SESSION_CORRUPT", "corrupt encrypted session file: too short (truncated?)" },
+  format = { "SESSION_CORRUPT", "corrupt encrypted session file: bad header" },
+  version = { "SESSION_VERSION", "encrypted session file of an unsupported format version" },
+}
+
+-- The text of a file read from disk -> data, plaintext, seal key (nil when plaintext) | nil, err.
+local function unseal(text, path, secret)
+  if not seal.is_sealed(text) then
+    if #text < #seal.MAGIC and seal.MAGIC:sub(1, #text) == text and text ~= "" then
+      return nil, ferr("SESSION_CORRUPT", path, "corrupt encrypted session file: too short (truncated?)")
+    end
+    if secret then
+      local d, err = M.decode(text, path)
+      if not d then return nil, err end
+      return nil, ferr("SESSION_NOT_ENCRYPTED", path, "the session file is not encrypted but a " ..
+        (secret.passphrase and "passphrase" or "key") .. " was given; it was left untouched. Encrypt it " ..
+        "first (mtproto.session_file.encrypt, or `mtproto session --encrypt FILE`)")
+    end
+    local d, err = M.decode(text, path)
+    if not d then return nil, err end
+    return d, text
+  end
+  if not secret then
+    return nil, ferr("SESSION_ENCRYPTED", path, "the session file is encrypted: give " ..
+      "session = { path = ..., passphrase = ... } (or key = ...); it was left untouched")
+  end
+  local key, plain, msg, why
+  key, msg, why = seal.key(secret.passphrase and "passphrase" or "key", secret.passphrase or secret.key, text)
+  if key then plain, msg, why = key:open(text) end
+  if plain == nil then
+    if key then key:close() end
+    local e = UNSEAL_ERRORS[why] or { "SESSION_IO", nil }
+    return nil, ferr(e[1], path, e[2] or tostring(msg))
+  end
+  local d, err = M.decode(plain, path)
+  if not d then
+    key:close()
+    return nil, err
+  end
+  return d, plain, key
+end
+
+--- path [, secret] -> data (a fresh one when the file does not exist) | nil, err. No lock:
+-- see M.open. `secret` is { passphrase = } or { key = } for an encrypted file.
+function M.load(path, secret)
   local text, err = read(path)
   if text == nil then return nil, err end
   if text == false then return fresh() end
-  return M.decode(text, path)
+  local d, plain, key = unseal(text, path, secret)
+  if not d then return nil, plain end
+  if key then key:close() end
+  return d
 end
 
 --- Atomic write through core.file.write_atomic: a temp file beside `path` made by mkstemp
@@ -282,8 +383,9 @@ local Open = {}
 Open.__index = Open
 Open.__name = "mtproto.session_file"
 
---- path -> open session (.data, .stale_removed: the count of stale temp files removed) | nil, err
-function M.open(path)
+--- path [, secret] -> open session (.data, .stale_removed: the count of stale temp files
+-- removed, .encrypted) | nil, err. `secret`: nil, { passphrase = } or { key = } (see M.options).
+function M.open(path, secret)
   local dir, name = split(path)
   if name == "" then return nil, ferr("SESSION_IO", path, "the session path names a directory") end
   local lock, msg, why = core.file.lock(dir, "." .. name .. ".lock")
@@ -298,20 +400,31 @@ function M.open(path)
   -- held, no writer of this session is alive, so every one of them is stale.
   local removed = core.file.remove_stale(dir, name) or 0
   local text, err = read(path)
-  local data
-  if text then data, err = M.decode(text, path) elseif text == false then data = fresh() end
+  local data, plain, key
+  if text then
+    data, plain, key = unseal(text, path, secret)
+    if not data then err = plain end
+  elseif text == false then
+    data = fresh()
+    if secret then
+      key, err = new_key(secret)
+      if not key then data = nil end
+    end
+  end
   if not data then
     lock:close()
     return nil, err
   end
-  return setmetatable({ path = path, data = data, lock = lock, disk = text, stale_removed = removed }, Open)
+  -- disk: the bytes on disk as read or last written; plain: the text they hold
+  return setmetatable({ path = path, data = data, lock = lock, disk = text, plain = plain or text, key = key,
+    encrypted = key ~= nil, stale_removed = removed }, Open)
 end
 
 --- Writes d unless the file changed on disk since it was read: true | nil, err.
 function Open:save(d)
   if not self.lock then error("mtproto: attempt to use a closed session file", 2) end
-  local text = M.encode(d)
-  if text == self.disk then return true end
+  local plain = M.encode(d)
+  if plain == self.plain then return true end
   local now, err = read(self.path)
   if now == nil then return nil, err end
   if now ~= self.disk then
@@ -319,18 +432,85 @@ function Open:save(d)
       "the file was removed") .. " since this client read it (another program wrote it): " ..
       "not overwritten; this client's changes were not saved")
   end
+  local text = plain
+  if self.key then
+    local serr
+    text, serr = self.key:seal(plain)
+    if not text then return nil, ferr("SESSION_IO", self.path, "cannot encrypt the session: " .. tostring(serr)) end
+  end
   local ok, werr = M.write_atomic(self.path, text)
   if not ok then return nil, werr end
-  self.disk = text
+  self.disk, self.plain = text, plain
   return true
 end
 
---- Releases the lock. Idempotent.
+--- Releases the lock and wipes the key of an encrypted session. Idempotent.
 function Open:close()
+  if self.key then
+    self.key:close()
+    self.key = nil
+  end
   if self.lock then
     self.lock:close()
     self.lock = nil
   end
+end
+
+-- Rewrites an existing session file under its lock: `from` opens it, `to` (a secret, or nil
+-- for plaintext) seals what it holds. The text itself is kept byte for byte.
+local function convert(path, from, to)
+  local f, err = M.open(path, from)
+  if not f then return nil, err end
+  local ok, werr
+  if f.disk == false then
+    werr = ferr("SESSION_IO", path, "no such session file")
+  else
+    local text = f.plain
+    if to then
+      local key
+      key, werr = new_key(to)
+      if key then
+        text, werr = key:seal(f.plain)
+        key:close()
+        if not text then werr = ferr("SESSION_IO", path, "cannot encrypt the session: " .. tostring(werr)) end
+      end
+    end
+    if text then ok, werr = M.write_atomic(path, text) end
+  end
+  f:close()
+  if not ok then return nil, werr end
+  return true
+end
+
+local function check_secret(secret, fname, arg)
+  local why = type(secret) ~= "table" and "expected a table { passphrase = } or { key = }" or secret_error(secret)
+  if not why and not (secret.passphrase or secret.key) then why = "expected a passphrase or a key" end
+  if why then error("bad argument #" .. arg .. " to '" .. fname .. "' (" .. why .. ")", 3) end
+  return { passphrase = secret.passphrase, key = secret.key }
+end
+
+--- session_file.encrypt(path, { passphrase = } or { key = }) -> true | nil, err: turns the
+-- plaintext session at `path` into an encrypted one (atomically, under its lock; a client
+-- using it gets SESSION_LOCKED meanwhile and this gets SESSION_LOCKED while a client holds it).
+-- An already encrypted file gives SESSION_ENCRYPTED and is left as it is.
+function M.encrypt(path, secret)
+  local to = check_secret(secret, "mtproto.session_file.encrypt", 2)
+  return convert(path, nil, to)
+end
+
+--- session_file.decrypt(path, { passphrase = } or { key = }) -> true | nil, err: turns the
+-- encrypted session at `path` back into plaintext (atomically, under its lock).
+function M.decrypt(path, secret)
+  local from = check_secret(secret, "mtproto.session_file.decrypt", 2)
+  return convert(path, from, nil)
+end
+
+--- session_file.rekey(path, old, new) -> true | nil, err: the encrypted session at `path`
+-- under another passphrase or key (old and new as in M.encrypt).
+function M.rekey(path, old, new)
+  local from = check_secret(old, "mtproto.session_file.rekey", 2)
+  local to = check_secret(new, "mtproto.session_file.rekey", 3)
+  return convert(path, from, to)
 end
 
 return M
