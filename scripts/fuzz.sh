@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"tl transport auth session proxy"}
+TARGETS=${FUZZ_TARGETS:-"tl transport auth session proxy seal"}
 CC=${FUZZ_CC:-clang}
 OUT=build/fuzz
 mkdir -p "$OUT"
