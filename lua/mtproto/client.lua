@@ -1,6 +1,8 @@
 --- mtproto.client: the public API.
 --
 --   local client = mtproto.client{ api_id = 12345, api_hash = "...", session = "my.session" }
+--   -- or a session encrypted at rest (mtproto.session_file):
+--   --   session = { path = "my.session", passphrase = "..." }  (or key = <32 bytes>)
 --   local sent, err = client.auth.sendCode{ phone_number = "...", api_id = 12345,
 --     api_hash = "...", settings = {} }
 --   client:close()
