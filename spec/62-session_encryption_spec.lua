@@ -125,6 +125,17 @@ describe("encrypted session files", function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("the derived key lives in a C object, wiped when the client is closed", function()
+    local dir, path, c = used_session()
+    local key = rawget(c, "_s").file.key -- the client's open session file (internal)
+    assert.equal("mtproto.seal.key (key)", tostring(key))
+    assert.is_true(c:close())
+    assert.equal("mtproto.seal.key (closed)", tostring(key))
+    assert.has_error(function() key:seal("x") end, "attempt to use a closed seal key")
+    assert.truthy(sf.load(path, { key = KEY }))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("misuse raises before anything is opened", function()
     local rows = {
       { { path = "x", passphrase = 123 }, "passphrase: expected a non-empty string" },
