@@ -5,7 +5,8 @@
 --
 -- args: the test DC's start-up JSON (host, ports, rsa_public_pem) plus mode ("handshake",
 -- "seq" or "pipe"), n, window (calls in flight for "pipe": invoke_all over batches of this
--- size, as GramJS's Promise.all batches), transport (default "padded"), dc (default 2).
+-- size, as GramJS's Promise.all batches), transport (default "padded"), dc (default 2),
+-- proxy (the `proxy` option of mtproto.client: every call through that proxy).
 -- Prints the same `name value` lines as bench/gramjs_net.js. CPU is os.clock() (this
 -- process's user+system time), peak memory VmHWM of /proc/self/status.
 local json = require("dkjson")
@@ -42,7 +43,7 @@ local function new_client()
   return assert(mtproto.client{
     api_id = 1, api_hash = "0123456789abcdef0123456789abcdef", dc = dc, dc_options = opts,
     rsa_keys = { args.rsa_public_pem }, transport = args.transport or "padded",
-    flood_sleep_threshold = 0, timeout = 30,
+    flood_sleep_threshold = 0, timeout = 30, proxy = args.proxy,
   })
 end
 

@@ -21,6 +21,12 @@ local NET_RUNS = tonumber(os.getenv("BENCH_NET_RUNS")) or 3
 local SEQ_N = tonumber(os.getenv("BENCH_SEQ_N")) or 2000
 local PIPE_N = tonumber(os.getenv("BENCH_PIPE_N")) or 10000
 local HANDSHAKES = tonumber(os.getenv("BENCH_HANDSHAKES")) or 20
+-- BENCH_NET_JOBS="seq seqee seqsocks": only these network jobs, and no codec/crypto rows
+local ONLY = os.getenv("BENCH_NET_JOBS")
+local function wanted(job) return not ONLY or (" " .. ONLY .. " "):find(" " .. job .. " ", 1, true) end
+-- the test DC's MTProxy listener (when it has one) and microsocks (when installed) for the
+-- proxy rows: the same calls through them, next to the direct ones of the same run
+local MTPROXY_SECRET = "0123456789abcdef0123456789abcdef"
 local TMP = os.tmpname()
 os.remove(TMP)
 assert(os.execute("mkdir -p " .. TMP))
@@ -97,6 +103,7 @@ local function testdc_flags()
   local help = sh(q(TESTDC) .. " --help")
   DC_FLAGS = "--dcs 3"
   if help:match("%-%-key") then DC_FLAGS = DC_FLAGS .. " --key " .. q(KEY) end
+  if help:match("%-%-mtproxy") then DC_FLAGS = DC_FLAGS .. " --mtproxy " .. MTPROXY_SECRET end
   local flag = help:match("(%-%-no%-flood)") or help:match("(%-%-flood%-free)")
   if flag then
     DC_FLAGS = DC_FLAGS .. " " .. flag
@@ -171,7 +178,7 @@ if exists(ROOT .. "/bench/callpath.c") then
 end
 
 note("bench: codec and crypto, %d runs each...", RUNS)
-for r = 1, RUNS do
+for r = 1, ONLY and 0 or RUNS do
   for _, f in ipairs { "tl.lua", "crypto.lua" } do
     if exists(ROOT .. "/bench/" .. f) then run("ours", r, ("%s %s"):format(q(LUA), q(ROOT .. "/bench/" .. f))) end
   end
@@ -207,23 +214,51 @@ if have_dc then
     -- ours again with the client and the test DC on one CPU, against the pinned echo pair
     { "seqpin", { mode = "seq", n = SEQ_N }, pin = true, only = "ours" },
     { "pipe", { mode = "pipe", n = PIPE_N, window = 256 } },
+    -- ours through the test DC's MTProxy listener (ee secret: fake TLS) and through microsocks
+    { "seqee", { mode = "seq", n = SEQ_N }, proxy = "ee", only = "ours" },
+    { "seqsocks", { mode = "seq", n = SEQ_N }, proxy = "socks5", only = "ours" },
   }
+  local have_socks = sh("command -v microsocks") ~= ""
+  if not have_socks then note("bench: microsocks is not installed (make deps): no SOCKS5 row") end
+  -- a proxy URL for job.proxy against this test DC, and what stops what it started
+  local function proxy_for(job, dc)
+    if job.proxy == "ee" then
+      if not dc.mtproxy_port then return nil end
+      return ("tg://proxy?server=%s&port=%d&secret=ee%s%s"):format(dc.host, dc.mtproxy_port, MTPROXY_SECRET,
+        ("example.com"):gsub(".", function(c) return ("%02x"):format(c:byte()) end)), function() end
+    end
+    if not have_socks then return nil end
+    local port = 20000 + math.random(0, 30000)
+    local pid = sh(("microsocks -i 127.0.0.1 -p %d >/dev/null 2>&1 </dev/null & echo $!"):format(port)):match("%d+")
+    os.execute("sleep 0.3")
+    return ("socks5://127.0.0.1:%d"):format(port), function() os.execute("kill " .. pid .. " 2>/dev/null") end
+  end
   for r = 1, NET_RUNS do
     -- the loopback floor, measured next to the calls it is compared with
-    run("floor", r, q(FLOOR) .. " echo")
-    run("floor", r, "taskset -c 0 " .. q(FLOOR) .. " echo", function(t)
-      return { ["echo.pinned_round_trips_per_s"] = t["echo.round_trips_per_s"] }
-    end)
+    if not ONLY then
+      run("floor", r, q(FLOOR) .. " echo")
+      run("floor", r, "taskset -c 0 " .. q(FLOOR) .. " echo", function(t)
+        return { ["echo.pinned_round_trips_per_s"] = t["echo.round_trips_per_s"] }
+      end)
+    end
     for _, job in ipairs(jobs) do
       for _, side in ipairs { "ours", "gramjs" } do
-        if (side == "ours" or have_node) and (not job.only or job.only == side) then
+        if wanted(job[1]) and (side == "ours" or have_node) and (not job.only or job.only == side) then
           local pin = job.pin and "taskset -c 0 " or ""
           local dc = start_dc(pin)
-          local a = args_file(dc, job[2])
-          local cmd = side == "ours" and ("%s %s %s"):format(q(LUA), q(ROOT .. "/bench/net.lua"), q(a))
-            or ("%s %s %s"):format(NODE, q(ROOT .. "/bench/gramjs_net.js"), q(a))
-          run(side, r, "timeout 300 " .. pin .. cmd,
-            net_names(job.pin and "net.seq_" or nil, job.pin and "net.seqpin_" or nil))
+          local extra, stop_proxy = job[2], function() end
+          if job.proxy then
+            extra = { mode = job[2].mode, n = job[2].n }
+            extra.proxy, stop_proxy = proxy_for(job, dc)
+          end
+          if not job.proxy or extra.proxy then
+            local a = args_file(dc, extra)
+            local cmd = side == "ours" and ("%s %s %s"):format(q(LUA), q(ROOT .. "/bench/net.lua"), q(a))
+              or ("%s %s %s"):format(NODE, q(ROOT .. "/bench/gramjs_net.js"), q(a))
+            local renamed = job.pin and "net.seqpin_" or job.proxy and ("net." .. job[1] .. "_")
+            run(side, r, "timeout 300 " .. pin .. cmd, net_names(renamed and "net.seq_" or nil, renamed or nil))
+          end
+          stop_proxy()
           dc.stop()
         end
       end
@@ -279,6 +314,10 @@ local ROWS = {
   { "sequential: peak RSS", "KiB", "lower", O "net.seq_maxrss_kb", { "GramJS", G "net.seq_maxrss_kb" }, min = 1 },
   { "sequential: RSS growth per call", "bytes", "lower", O "net.seq_rss_bytes_per_call",
     { "GramJS", G "net.seq_rss_bytes_per_call" } },
+  { "sequential through an MTProxy (ee, fake TLS)", "calls/s", "higher", O "net.seqee_calls_per_s",
+    { "direct, same run", O "net.seq_calls_per_s" } },
+  { "sequential through SOCKS5 (microsocks)", "calls/s", "higher", O "net.seqsocks_calls_per_s",
+    { "direct, same run", O "net.seq_calls_per_s" } },
   { "pipelined 10k, 256 in flight", "calls/s", "higher",
     O "net.pipe_calls_per_s", { "GramJS", G "net.pipe_calls_per_s" }, min = 3 },
   { "pipelined: client CPU per call", "us", "lower", O "net.pipe_cpu_us_per_call",
