@@ -81,6 +81,11 @@ describe("the mtproto command on encrypted sessions", function()
     assert.equal(1, status)
     assert.matches("no more input", out, 1, true)
 
+    -- already encrypted: said at once, nothing asked
+    out, status = run("env -u MTPROTO_SESSION_PASSPHRASE " .. CMD .. " session --encrypt " .. path .. " </dev/null 2>&1")
+    assert.equal(1, status)
+    assert.matches(path .. ": already encrypted (left as it is)", out, 1, true)
+    assert.equal(sealed, helpers.slurp(path))
     -- nothing typed, or typed twice differently: nothing done
     out, status = on_tty("session --decrypt " .. path, {})
     assert.equal(1, status, out)
