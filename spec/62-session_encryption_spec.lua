@@ -74,10 +74,12 @@ describe("encrypted session files", function()
       local none, err = open{ path = path, key = bad.key, passphrase = bad.passphrase }
       assert.is_nil(none)
       assert.equal("SESSION_DECRYPT_FAILED", err.message)
+      assert.equal("wrong passphrase or key for the encrypted session file; it was left untouched", err.description)
       assert.truthy(tostring(err):find(path, 1, true))
     end
     local _, err = open(path)
     assert.equal("SESSION_ENCRYPTED", err.message)
+    assert.matches("is encrypted: give its passphrase or key", err.description, 1, true)
     assert.matches("is encrypted: give session = { path = ..., passphrase = ... }", tostring(err), 1, true)
     assert.equal(before, helpers.slurp(path))
     assert.same({ "s" }, helpers.ls(dir)) -- no lock file, no temp file left
@@ -120,6 +122,7 @@ describe("encrypted session files", function()
     local none, err = open{ path = path, key = KEY }
     assert.is_nil(none)
     assert.equal("SESSION_NOT_ENCRYPTED", err.message)
+    assert.matches("not encrypted (encrypt it first)", err.description, 1, true)
     assert.matches("mtproto.session_file.encrypt", tostring(err), 1, true)
     assert.equal(before, helpers.slurp(path))
     os.execute("rm -rf '" .. dir .. "'")
