@@ -194,6 +194,20 @@ function M.base64(s, url)
   return out
 end
 
+-- n deterministic filler bytes (a linear congruential sequence, not crypto).
+function M.filler(n, seed)
+  local t, x = {}, seed or 1
+  for i = 1, n do x = (x * 1103515245 + 12345) % 2147483648; t[i] = string.char(x >> 16 & 255) end
+  return table.concat(t)
+end
+
+-- s as TL bytes (length prefix, padding to 4).
+function M.tlbytes(s)
+  local h = #s < 254 and string.char(#s) or ("<I4"):pack(254 | #s << 8)
+  local r = h .. s
+  return r .. ("\0"):rep((4 - #r % 4) % 4)
+end
+
 -- "02 25 00 5e" -> bytes (spaces and newlines ignored).
 function M.unhex(h)
   h = h:gsub("%s+", "")

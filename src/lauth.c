@@ -16,6 +16,12 @@
  *   core.auth.rsa_pad(public_pem, data [, random]) --> 256 bytes                   (spec helper)
  *   core.auth.factor_pq(pq) --> p, q | nil, err                                  (spec helper)
  *   core.auth.plain_wrap(msg_id, body) --> bytes; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
+ * Temporary-key binding (mt_pfs.h); b = { nonce=, temp_auth_key_id=, temp_session_id=, expires_at=,
+ * msg_id= } (perm_auth_key_id: the permanent key's own id), random as above:
+ *   core.auth.bind_request(perm_key, b [, random]) --> auth.bindTempAuthKey body
+ *   core.auth.bind_encrypt(perm_key, b [, random]) --> encrypted_message
+ *   core.auth.bind_parse(body) --> { perm_auth_key_id=, nonce=, expires_at=, encrypted_message= } | nil, err
+ *   core.auth.bind_verify(perm_key, encrypted_message, b) --> true | nil, why
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,7 @@
 #include "lmt.h"
 #include "mt_auth.h"
 #include "mt_dh.h"
+#include "mt_pfs.h"
 
 #define CLIENT_MT "mtproto.auth.client"
 #define SERVER_MT "mtproto.auth.server"
@@ -462,6 +469,88 @@ static int l_plain_unwrap(lua_State *L)
     return 2;
 }
 
+/* ---- temporary-key binding ---------------------------------------------------------------- */
+
+static lua_Integer bind_field(lua_State *L, int t, const char *k, lua_Integer lo, lua_Integer hi)
+{
+    int ok;
+    lua_getfield(L, t, k);
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    lua_pop(L, 1);
+    if (!ok || v < lo || v > hi) {
+        lua_pushfstring(L, "binding.%s must be an integer in %I..%I", k, lo, hi);
+        luaL_argerror(L, t, lua_tostring(L, -1));
+    }
+    return v;
+}
+
+/* The binding table at index t for the permanent key perm_key. */
+static mt_bind check_bind(lua_State *L, int t, const uint8_t *perm_key)
+{
+    luaL_checktype(L, t, LUA_TTABLE);
+    mt_bind b;
+    b.nonce = (int64_t)bind_field(L, t, "nonce", LUA_MININTEGER, LUA_MAXINTEGER);
+    b.temp_auth_key_id = (uint64_t)bind_field(L, t, "temp_auth_key_id", LUA_MININTEGER, LUA_MAXINTEGER);
+    b.temp_session_id = (int64_t)bind_field(L, t, "temp_session_id", LUA_MININTEGER, LUA_MAXINTEGER);
+    b.expires_at = (int32_t)bind_field(L, t, "expires_at", INT32_MIN, INT32_MAX);
+    b.msg_id = (int64_t)bind_field(L, t, "msg_id", LUA_MININTEGER, LUA_MAXINTEGER);
+    b.perm_auth_key_id = mt_auth_key_id(perm_key);
+    return b;
+}
+
+static int bind_build(lua_State *L, int whole)
+{
+    const uint8_t *key = lmt_check_len(L, 1, 256, "perm_key");
+    mt_bind b = check_bind(L, 2, key);
+    size_t rl;
+    const char *rs = luaL_optlstring(L, 3, NULL, &rl);
+    lmt_replay rep;
+    mt_random rnd = lmt_replay_init(&rep, rs, rl);
+    mt_buf out;
+    mt_buf_init(&out);
+    int rc = whole ? mt_bind_request(key, &b, rs ? &rnd : NULL, &out) : mt_bind_encrypt(key, &b, rs ? &rnd : NULL, &out);
+    return push_buf_result(L, rc, &out);
+}
+
+static int l_bind_request(lua_State *L) { return bind_build(L, 1); }
+static int l_bind_encrypt(lua_State *L) { return bind_build(L, 0); }
+
+static int l_bind_parse(lua_State *L)
+{
+    size_t n;
+    const uint8_t *body = (const uint8_t *)luaL_checklstring(L, 1, &n);
+    uint64_t perm;
+    int64_t nonce;
+    int32_t exp;
+    const uint8_t *enc;
+    size_t elen;
+    int rc = mt_bind_parse_request(body, n, &perm, &nonce, &exp, &enc, &elen);
+    if (rc < 0) return lmt_fail(L, rc == MT_ERR_PROTO ? "not an auth.bindTempAuthKey request" : mt_strerror(rc));
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)perm);
+    lua_setfield(L, -2, "perm_auth_key_id");
+    lua_pushinteger(L, nonce);
+    lua_setfield(L, -2, "nonce");
+    lua_pushinteger(L, exp);
+    lua_setfield(L, -2, "expires_at");
+    lua_pushlstring(L, (const char *)enc, elen);
+    lua_setfield(L, -2, "encrypted_message");
+    return 1;
+}
+
+static int l_bind_verify(lua_State *L)
+{
+    const uint8_t *key = lmt_check_len(L, 1, 256, "perm_key");
+    size_t n;
+    const uint8_t *enc = (const uint8_t *)luaL_checklstring(L, 2, &n);
+    mt_bind b = check_bind(L, 3, key);
+    const char *why = NULL;
+    int rc = mt_bind_verify(key, enc, n, &b, &why);
+    if (rc < 0) return lmt_fail(L, why ? why : mt_strerror(rc));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg client_methods[] = {
     { "step", client_step }, { "result", client_result }, { "close", client_close }, { NULL, NULL },
 };
@@ -476,7 +565,8 @@ static const luaL_Reg cache_methods[] = {
 static const luaL_Reg funcs[] = {
     { "client", l_client }, { "server", l_server }, { "dh_cache", l_dh_cache }, { "rsa_generate", l_rsa_generate },
     { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "rsa_pad", l_rsa_pad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
-    { "plain_unwrap", l_plain_unwrap }, { NULL, NULL },
+    { "plain_unwrap", l_plain_unwrap }, { "bind_request", l_bind_request }, { "bind_encrypt", l_bind_encrypt },
+    { "bind_parse", l_bind_parse }, { "bind_verify", l_bind_verify }, { NULL, NULL },
 };
 
 int mt_open_auth(lua_State *L)
