@@ -6,6 +6,8 @@
  *         | { type = "mtproxy", host =, port =, secret = <16 bytes>, mode = "plain"|"dd"|"ee",
  *             domain = <ee: the ClientHello's name> }   (mtproto.proxy.parse makes these)
  *   c:connect() c:send(body [, timeout]) c:flush() c:wait(id [, timeout]) c:call(body [, timeout])
+ *   c:send_bind(perm_key, nonce, expires_at) -> id: auth.bindTempAuthKey (expires_in = S among the
+ *   link options makes temporary keys)
  *   c:state() c:updates() c:poll([timeout]) c:has_updates() c:connections() c:close()
  *   c:disconnect()  closes the socket only: the session and the requests waiting stay, the next
  *                   flush/wait reconnects and re-sends them under the same msg_ids
@@ -270,6 +272,22 @@ static int l_conn_send(lua_State *L)
     return 1;
 }
 
+/* c:send_bind(perm_key, nonce, expires_at) -> id: auth.bindTempAuthKey over the connection's
+ * (temporary) key, built when it is sent. */
+static int l_conn_send_bind(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    const uint8_t *perm = lmt_check_len(L, 2, 256, "perm_key");
+    lua_Integer nonce = luaL_checkinteger(L, 3), exp = luaL_checkinteger(L, 4);
+    luaL_argcheck(L, exp >= INT32_MIN && exp <= INT32_MAX, 4, "expires_at must fit in 32 bits");
+    double now = mt_clock_monotonic();
+    uint64_t id;
+    int rc = mt_link_send_bind(mt_conn_link(lc->c), perm, (int64_t)nonce, (int32_t)exp, now, 0, &id);
+    if (rc) return luaL_error(L, "send_bind: %s", mt_strerror(rc));
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
 static int l_conn_flush(lua_State *L)
 {
     lconn *lc = check_conn(L);
@@ -465,6 +483,7 @@ static int l_conn_tostring(lua_State *L)
 static const luaL_Reg conn_methods[] = {
     { "connect", l_conn_connect },
     { "send", l_conn_send },
+    { "send_bind", l_conn_send_bind },
     { "flush", l_conn_flush },
     { "wait", l_conn_wait },
     { "call", l_conn_call },

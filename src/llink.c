@@ -114,6 +114,7 @@ void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init 
     lua_pop(L, 1); /* anchored by the options table */
     cfg->salt = (int64_t)int_field(L, t, "salt", 0, LUA_MININTEGER, LUA_MAXINTEGER);
     cfg->time_offset = (int32_t)int_field(L, t, "time_offset", 0, INT32_MIN, INT32_MAX);
+    cfg->expires_in = (int32_t)int_field(L, t, "expires_in", 0, 0, INT32_MAX);
     cfg->timeout = num_field(L, t, "timeout", 10);
     cfg->connect_timeout = num_field(L, t, "connect_timeout", 5);
 

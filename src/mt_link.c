@@ -22,6 +22,7 @@ struct mt_link {
     int phase;
     unsigned epoch, connections;
     int32_t dc_id;
+    int32_t expires_in;         /* temporary keys (PFS): their lifetime; 0 for permanent keys */
     int kind;
     double timeout, connect_timeout, wall_offset;
     double attempt_deadline;    /* P_TCP, P_STAGE, P_HANDSHAKE */
@@ -147,6 +148,7 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     if (!l) return NULL;
     mt_buf_init(&l->out); mt_buf_init(&l->pkt); mt_buf_init(&l->body); mt_buf_init(&l->evdata);
     l->dc_id = cfg->dc_id;
+    l->expires_in = cfg->expires_in > 0 ? cfg->expires_in : 0;
     l->kind = cfg->transport;
     l->timeout = cfg->timeout > 0 ? cfg->timeout : 10;
     l->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout : 5;
@@ -307,6 +309,16 @@ int mt_link_send(mt_link *l, const uint8_t *body, size_t len, double now, double
     return MT_OK;
 }
 
+int mt_link_send_bind(mt_link *l, const uint8_t perm_key[256], int64_t nonce, int32_t expires_at, double now,
+                      double deadline, uint64_t *id)
+{
+    int rc = mt_session_send_bind(l->sess, perm_key, nonce, expires_at, id);
+    if (rc) return rc;
+    mt_session_set_deadline(l->sess, *id, deadline > 0 ? deadline : now + l->timeout);
+    if (l->phase == P_DOWN) schedule(l, now, 0);
+    return MT_OK;
+}
+
 int mt_link_set_deadline(mt_link *l, uint64_t id, double deadline)
 {
     return mt_session_set_deadline(l->sess, id, deadline);
@@ -373,7 +385,7 @@ static int start_transport(mt_link *l, double now)
     int rc = mt_transport_start(l->tr, &l->out);
     if (rc) return dropf(l, now, 0, rc, "NETWORK_ERROR", "transport start: %s", mt_strerror(rc));
     if (!l->need_key && mt_session_has_key(l->sess)) { ready(l, now); return MT_OK; }
-    l->auth = mt_auth_client_new(l->keys, l->dc_id, 0, l->rnd.fn ? &l->rnd : NULL);
+    l->auth = mt_auth_client_new(l->keys, l->dc_id, l->expires_in, l->rnd.fn ? &l->rnd : NULL);
     if (!l->auth) return dropf(l, now, 1, MT_ERR_NOMEM, "HANDSHAKE_FAILED", "out of memory");
     l->plain_gen = (mt_msgid_gen){ 0, 0 };
     l->phase = P_HANDSHAKE;
@@ -425,9 +437,10 @@ static int transport_error(mt_link *l, double now, int32_t code)
     char msg[32];
     snprintf(msg, sizeof msg, "TRANSPORT_ERROR_%d", (int)(code < 0 ? -code : code));
     if (code == -404) l->need_key = 1;
-    /* -404: a new key is made on the next connection and the calls are re-sent;
-     * other codes (-429 flood, -444 bad DC) fail the calls waiting */
-    return dropf(l, now, code != -404, MT_ERR_TRANSPORT, msg, "the server sent transport error %d%s", (int)code,
+    /* -404: a new key is made on the next connection and the calls are re-sent (a temporary
+     * key: the calls fail, the caller binds a new key); other codes (-429 flood, -444 bad DC)
+     * fail the calls waiting */
+    return dropf(l, now, code != -404 || l->expires_in, MT_ERR_TRANSPORT, msg, "the server sent transport error %d%s", (int)code,
                  code == -404 ? " (auth key unknown)" : code == -429 ? " (too many connections or requests)"
                  : code == -444 ? " (invalid DC)" : "");
 }

@@ -55,6 +55,9 @@ typedef struct mt_link_config {
     const uint8_t *auth_key;    /* 256 bytes or NULL: handshake on connect */
     int64_t salt;
     int32_t time_offset;
+    int32_t expires_in;         /* > 0: handshakes make temporary keys living this many seconds
+                                 * (PFS); a -404 then fails the calls (TRANSPORT_ERROR_404) for
+                                 * the caller to bind a new key, instead of a silent new key */
     double timeout;             /* a call's default time, and the handshake's */
     double connect_timeout;     /* one TCP connect (and pre-transport stage) */
     double wall_offset;         /* unix time - now */
@@ -100,6 +103,10 @@ void mt_link_free(mt_link *l);   /* wipes secrets; NULL is fine */
  * connection error that kept it from being sent) and is never sent again. A request
  * makes the link connect when it is down. MT_OK or mt_session_send's errors. */
 int mt_link_send(mt_link *l, const uint8_t *body, size_t len, double now, double deadline, uint64_t *id);
+/* Queues auth.bindTempAuthKey over the link's (temporary) key, as mt_link_send
+ * (mt_session_send_bind builds it when it is packed). */
+int mt_link_send_bind(mt_link *l, const uint8_t perm_key[256], int64_t nonce, int32_t expires_at, double now,
+                      double deadline, uint64_t *id);
 /* Moves the deadline of a call still pending (MT_ERR_ARG: unknown or answered). */
 int mt_link_set_deadline(mt_link *l, uint64_t id, double deadline);
 /* The state of a call, as mt_session_take; release forgets it (a late answer is dropped). */

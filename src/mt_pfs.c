@@ -37,16 +37,6 @@ static void v1_msg_key(const uint8_t *plain, uint8_t mk[16])
     memcpy(mk, h + 4, 16);
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 int mt_bind_encrypt(const uint8_t perm_key[256], const mt_bind *b, const mt_random *rnd, mt_buf *out)
 {
     if (!perm_key || !b || !out) return MT_ERR_ARG;
@@ -54,15 +44,15 @@ int mt_bind_encrypt(const uint8_t perm_key[256], const mt_bind *b, const mt_rand
     int rc = mt_random_fill(rnd, p, 16);
     if (rc >= 0) rc = mt_random_fill(rnd, p + PLAIN_LEN, PADDED_LEN - PLAIN_LEN);
     if (rc >= 0) {
-        put64(p + 16, (uint64_t)b->msg_id);
-        put32(p + 24, 0);
-        put32(p + 28, 40);
-        put32(p + 32, MT_BIND_INNER_ID);
-        put64(p + 36, (uint64_t)b->nonce);
-        put64(p + 44, b->temp_auth_key_id);
-        put64(p + 52, b->perm_auth_key_id);
-        put64(p + 60, (uint64_t)b->temp_session_id);
-        put32(p + 68, (uint32_t)b->expires_at);
+        mt_wr64(p + 16, (uint64_t)b->msg_id);
+        mt_wr32(p + 24, 0);
+        mt_wr32(p + 28, 40);
+        mt_wr32(p + 32, MT_BIND_INNER_ID);
+        mt_wr64(p + 36, (uint64_t)b->nonce);
+        mt_wr64(p + 44, b->temp_auth_key_id);
+        mt_wr64(p + 52, b->perm_auth_key_id);
+        mt_wr64(p + 60, (uint64_t)b->temp_session_id);
+        mt_wr32(p + 68, (uint32_t)b->expires_at);
         v1_msg_key(p, mk);
         kdf_v1(perm_key, mk, key, iv);
         rc = mt_aes_ige_encrypt(key, iv, p, p, PADDED_LEN);

@@ -7,6 +7,7 @@
 #include "mt_msg.h"
 #include "mt_gzip.h"
 #include "mt_map.h"
+#include "mt_pfs.h"
 
 /* constructor ids (schema/mtproto.tl, schema/api.tl) */
 #define ID_RPC_RESULT        0xf35c6d01u
@@ -113,6 +114,12 @@ struct mt_session {
     size_t max_msgs;        /* messages per container */
     uint32_t *packed;       /* slots of the requests in the packet being packed (PACK_MAX_MSGS) */
     mt_random_pool pool;    /* padding bytes, refilled from rnd */
+
+    /* the auth.bindTempAuthKey request waiting (handle 0: none): its body is built when packed */
+    uint64_t bind_handle;
+    int64_t bind_nonce;
+    int32_t bind_expires_at;
+    uint8_t bind_perm_key[256];
 };
 
 void mt_log_vsend(mt_log_fn fn, void *ud, int max_level, int level, const char *fmt, va_list ap)
@@ -349,7 +356,7 @@ void mt_session_free(mt_session *s)
     mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
     mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
     mt_crypto_ctx_free(s->cc);
-    mt_wipe(s, sizeof *s);
+    mt_wipe(s, sizeof *s); /* the permanent key of a bind too */
     free(s);
 }
 
@@ -430,6 +437,25 @@ int mt_session_send(mt_session *s, const uint8_t *body, size_t len, uint64_t *id
     queue_push(s, r->handle);
     s->pending++;
     *id = r->handle;
+    return MT_OK;
+}
+
+/* The size of an auth.bindTempAuthKey body: constructor, perm_auth_key_id, nonce, expires_at,
+ * then encrypted_message as TL bytes (1 length byte, 104 bytes, 3 of padding). */
+#define BIND_BODY_LEN (4 + 8 + 8 + 4 + 108)
+
+int mt_session_send_bind(mt_session *s, const uint8_t perm_key[256], int64_t nonce, int32_t expires_at, uint64_t *id)
+{
+    if (!perm_key || !id) return MT_ERR_ARG;
+    uint8_t placeholder[BIND_BODY_LEN];
+    memset(placeholder, 0, sizeof placeholder);
+    mt_wr32(placeholder, MT_BIND_TEMP_AUTH_KEY_ID);
+    int rc = mt_session_send(s, placeholder, sizeof placeholder, id);
+    if (rc != MT_OK) return rc;
+    s->bind_handle = *id;
+    s->bind_nonce = nonce;
+    s->bind_expires_at = expires_at;
+    memcpy(s->bind_perm_key, perm_key, 256);
     return MT_OK;
 }
 
@@ -537,7 +563,8 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         }
         const uint8_t *p = req_data(r);
         size_t l = r->len;
-        int wrap = s->init.enabled && (r->wrapped || s->need_init);
+        int is_bind = h == s->bind_handle;
+        int wrap = !is_bind && s->init.enabled && (r->wrapped || s->need_init);
         if (wrap) {
             wrap_init(s, p, l, &s->scratch);
             if (s->scratch.oom) return MT_ERR_NOMEM;
@@ -554,6 +581,17 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         }
         r->keep_id = 0;
         if (wrap) { r->wrapped = 1; s->need_init = 0; }
+        if (is_bind) {
+            /* the binding message names this very msg_id and session; initConnection again
+             * for what follows the bind */
+            mt_bind b = { s->bind_nonce, s->key_id, mt_auth_key_id(s->bind_perm_key), s->session_id,
+                          s->bind_expires_at, r->msg_id };
+            s->scratch.len = 0;
+            if ((rc = mt_bind_request(s->bind_perm_key, &b, &s->rnd, &s->scratch)) != MT_OK) return rc;
+            if (s->scratch.len != l) return MT_ERR_ARG;
+            p = s->scratch.data;
+            s->need_init = s->init.enabled;
+        }
         r->container_id = 0;
         if ((rc = pack_add(&pk, r->msg_id, r->seqno, p, l)) != MT_OK) return rc;
         s->packed[nreq++] = (uint32_t)(h & SLOT_MASK);

@@ -90,6 +90,14 @@ void mt_session_new_connection(mt_session *s);
  * MT_OK, MT_ERR_ARG (len), MT_ERR_RANGE (too large), MT_ERR_NOMEM. */
 int mt_session_send(mt_session *s, const uint8_t *body, size_t len, uint64_t *id);
 
+/* Queues auth.bindTempAuthKey (core.telegram.org/api/pfs), binding the session's key (a
+ * temporary one) to perm_key (copied, wiped with the session): the body, whose binding message
+ * names the msg_id and session_id the request goes out under, is built when it is packed (again
+ * under a new msg_id if it is re-sent). The bind itself is never wrapped in initConnection, and
+ * the next request after it is (the connection is initialized again over the bound key).
+ * Sets *id as mt_session_send. MT_OK, MT_ERR_ARG, MT_ERR_NOMEM. */
+int mt_session_send_bind(mt_session *s, const uint8_t perm_key[256], int64_t nonce, int32_t expires_at, uint64_t *id);
+
 /* Encrypts the next packet (auth_key_id | msg_key | data, without transport
  * framing) and appends it to `out`: queued requests and service messages,
  * plus the acks owed when `with_acks` (or when anything else goes out). More

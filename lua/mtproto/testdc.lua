@@ -16,6 +16,8 @@
 --                         (false or 0: no limit)
 --   qr_lifetime = 30      seconds a QR login token (auth.exportLoginToken) stays valid
 --   qr_auto_accept = phone  the account of this test number accepts every QR token at once
+--   temp_key_ttl = S      temporary (PFS) keys expire after at most S seconds (default: their
+--                         expires_in); an expired key is forgotten (-404)
 --   (the test numbers and their login states: see src/testdc/tdc_login.c and the README)
 --   faults = { bad_salt = true, new_session = true, gzip = true, update_first = true,
 --              garbage = true, clock_offset = S, delay_ms = N, drop_after = N,
@@ -140,6 +142,8 @@ local function command(o)
   if rt then add("--resend-timeout", rt) end
   local ql = int_opt(o, "qr_lifetime", 1, 86400)
   if ql then add("--qr-lifetime", ql) end
+  local ttl = int_opt(o, "temp_key_ttl", 1, 86400 * 365)
+  if ttl then add("--temp-key-ttl", ttl) end
   if o.qr_auto_accept ~= nil then
     if type(o.qr_auto_accept) ~= "string" or not o.qr_auto_accept:match("^99966%d%d%d%d%d$") then
       bad("qr_auto_accept", "expected a test number 99966XKYYY")

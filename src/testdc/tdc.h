@@ -9,6 +9,7 @@
  *   tdc_password.c two-step verification: the password accounts, SRP checked on the server side
  *   tdc_store.c  the shared state: login codes (per phone_code_hash) and auth keys
  *   tdc_updates.c  accounts and their updates: getState, getDifference, sendMessage, pushes
+ *   tdc_pfs.c    temporary keys: auth.bindTempAuthKey checked, unbound keys limited
  *
  * Everything lives in one tdc_server: there is no global mutable state. Time is
  * passed in as `now_ms` (wall clock + the clock_offset fault, in milliseconds). */
@@ -66,6 +67,7 @@ typedef struct tdc_config {
     int resend_timeout;      /* auth.sentCode.timeout (default 120) */
     int flood_limit;         /* resendCode calls per hash per second before 420; 0 = off */
     int qr_lifetime;         /* seconds a QR login token stays valid (default 30) */
+    int temp_key_ttl;        /* temporary keys live at most this many seconds (0: their expires_in) */
     const char *qr_auto_accept; /* a test number whose account accepts every QR token at once, or NULL */
     int verbose;
     int push_ms;             /* --push-updates: a new update for each online account every N ms; 0 = off */
@@ -146,6 +148,9 @@ typedef struct tdc_key {
     int64_t salt;
     tdc_session *sessions;
     int64_t user_id;                 /* the account signed in with this key (0: none) */
+    int64_t expires_ms;              /* a temporary key: server time it expires (0: permanent) */
+    uint64_t perm_id;                /* a temporary key: the permanent key it is bound to (0: none) */
+    int dead;                        /* an expired temporary key: forgotten (-404 to its packets) */
     char phone[TDC_PHONE_MAX + 1];   /* its phone number ("" for a bot) */
     tdc_pw_state pw;                 /* a login waiting for the account's password */
 } tdc_key;
@@ -155,6 +160,7 @@ typedef struct tdc_keys {
     size_t count;
 } tdc_keys;
 
+/* The live key (an expired temporary key is not found). */
 tdc_key *tdc_keys_find(tdc_keys *ks, int dc, uint64_t id);
 tdc_key *tdc_keys_add(tdc_keys *ks, int dc, const uint8_t key[256], int64_t salt);
 void tdc_keys_free(tdc_keys *ks);
@@ -245,6 +251,7 @@ typedef struct tdc_call {
     int dc, layer;
     int64_t now_ms;
     mt_buf *out;
+    int64_t msg_id;          /* the request's own msg_id */
 } tdc_call;
 
 /* Appends rpc_error code message to c->out; returns 0 (the answer is an error). */
@@ -267,6 +274,15 @@ int tdc_password_needed(tdc_call *c, const char *phone);
 /* Answers account.getPassword, auth.checkPassword, auth.requestPasswordRecovery,
  * auth.checkRecoveryPassword, auth.recoverPassword; TDC_NOT_MINE for any other id. */
 int tdc_password_answer(tdc_call *c, uint32_t id, mt_reader *r);
+/* Temporary keys (tdc_pfs.c). Answers auth.bindTempAuthKey, and refuses every method but the
+ * bind, help.getConfig and help.getNearestDc over a temporary key not bound yet: 1 result,
+ * 0 rpc_error, TDC_NOT_MINE when the call may go on. */
+int tdc_pfs_answer(tdc_call *c, uint32_t id, mt_reader *r);
+/* The key whose account a call acts for: the permanent key a temporary one is bound to, else
+ * the key itself. */
+tdc_key *tdc_pfs_account(tdc_server *srv, tdc_key *k);
+/* Forgets a temporary key once the server clock passes its expiry; returns 1 then. */
+int tdc_pfs_expire(tdc_key *k, int64_t now_ms);
 /* The updates pushed to a connection when it gets the chance (TDC_PUSH_* of its session). */
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s);
 /* user#31774388 (or the layer-198 one below layer 223) */
@@ -290,8 +306,8 @@ const char *tdc_updates_name(uint32_t id);
  * says otherwise): layers below 223 get the user constructor of layer 198, the one other layer
  * whose clients (GramJS) are tested. Appends the result object, or an rpc_error object, to
  * `out`. Returns 1 for a result, 0 for an rpc_error, or MT_ERR_NOMEM. */
-int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, const uint8_t *q, size_t n,
-                   int64_t now_ms, mt_buf *out);
+int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, int64_t msg_id,
+                   const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out);
 /* Appends request `q` to `out` with the wrappers kept (invokeWithLayer, initConnection,
  * invokeWithoutUpdates, invokeAfterMsg(s)) and every gzip_packed standing for the request, a
  * wrapper's query or initConnection's proxy/params replaced by what it inflates to (gzip, zlib
@@ -326,6 +342,8 @@ int tdc_conn_closing(const tdc_conn *c);
  * and its session id (0: none). */
 tdc_conn *tdc_conn_next(const tdc_conn *c);
 const tdc_key *tdc_conn_key(const tdc_conn *c);
+/* The key whose account the connection acts for (the permanent key its temporary key is bound to). */
+const tdc_key *tdc_conn_account(const tdc_conn *c);
 int64_t tdc_conn_session_id(const tdc_conn *c);
 /* Sends an update (a content message, msg_id 3 mod 4) in the connection's session: 1 when
  * queued, 0 when the connection has no session or stopped answering, or a negative MT_ERR_*. */

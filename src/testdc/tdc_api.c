@@ -320,14 +320,16 @@ int tdc_fail(tdc_call *c, int code, const char *msg)
     return 0;
 }
 
-int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, const uint8_t *q, size_t n,
-                   int64_t now_ms, mt_buf *out)
+int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, int64_t msg_id,
+                   const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out)
 {
-    tdc_call c = { srv, key, sess, dc, layer, now_ms, out };
+    tdc_call c = { srv, key, sess, dc, layer, now_ms, out, msg_id };
     mt_reader r;
     mt_rd_init(&r, q, n);
     uint32_t id = mt_rd_u32(&r);
-    int rc;
+    int rc = tdc_pfs_answer(&c, id, &r);
+    if (rc != TDC_NOT_MINE) return out->oom ? MT_ERR_NOMEM : rc;
+    c.key = tdc_pfs_account(srv, key);
     switch (id) {
     case ID_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
     case ID_GET_NEAREST_DC:

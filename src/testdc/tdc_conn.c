@@ -111,6 +111,7 @@ tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
 
 tdc_conn *tdc_conn_next(const tdc_conn *c) { return c->next; }
 const tdc_key *tdc_conn_key(const tdc_conn *c) { return c->key; }
+const tdc_key *tdc_conn_account(const tdc_conn *c) { return c->key ? tdc_pfs_account(c->srv, c->key) : NULL; }
 int64_t tdc_conn_session_id(const tdc_conn *c) { return c->sess ? c->sess->session_id : 0; }
 
 static void clear_batch(tdc_conn *c)
@@ -273,11 +274,12 @@ static int on_plain(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         int r2 = mt_auth_server_result(c->auth, key, &salt, &dc_id, &expires_in);
         if (r2 >= 0) {
             if (c->srv->cfg.faults.bad_salt) mt_random_fill(&c->srv->rnd, (uint8_t *)&salt, sizeof salt);
-            if (!tdc_keys_find(&c->srv->keys, c->dc, mt_auth_key_id(key)) &&
-                !tdc_keys_add(&c->srv->keys, c->dc, key, salt))
-                r2 = MT_ERR_NOMEM;
-            tdc_log(c->srv, 1, "dc%d conn%d new auth key %016llx (inner dc %d)", c->dc, c->id,
-                    (unsigned long long)mt_auth_key_id(key), (int)dc_id);
+            tdc_key *k = tdc_keys_find(&c->srv->keys, c->dc, mt_auth_key_id(key));
+            if (!k && !(k = tdc_keys_add(&c->srv->keys, c->dc, key, salt))) r2 = MT_ERR_NOMEM;
+            int ttl = c->srv->cfg.temp_key_ttl;
+            if (k && expires_in > 0) k->expires_ms = srv_ms + (int64_t)(ttl && ttl < expires_in ? ttl : expires_in) * 1000;
+            tdc_log(c->srv, 1, "dc%d conn%d new %s auth key %016llx (inner dc %d)", c->dc, c->id,
+                    expires_in > 0 ? "temporary" : "permanent", (unsigned long long)mt_auth_key_id(key), (int)dc_id);
         }
         mt_wipe(key, sizeof key);
         mt_auth_server_free(c->auth);
@@ -549,8 +551,8 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     }
     default:
         if (ur < 0) tdc_put_rpc_error(&res, 400, "INPUT_REQUEST_INVALID");
-        else rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, c->layer, flat->data + off, flat->len - off, srv_ms,
-                                 &res);
+        else rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, c->layer, msg_id, flat->data + off, flat->len - off,
+                                 srv_ms, &res);
         if (rc >= 0) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
@@ -727,6 +729,10 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
     tdc_server *srv = c->srv;
     uint64_t key_id = mt_le64(p);
     tdc_key *k = tdc_keys_find(&srv->keys, c->dc, key_id);
+    if (k && tdc_pfs_expire(k, tdc_server_ms(srv, now_ms))) {
+        tdc_log(srv, 1, "dc%d conn%d temporary auth key %016llx expired: -404", c->dc, c->id, (unsigned long long)key_id);
+        k = NULL;
+    }
     if (!k) {
         tdc_log(srv, 1, "dc%d conn%d unknown auth key %016llx: -404", c->dc, c->id, (unsigned long long)key_id);
         return send_transport_error(c, -404);

@@ -2,7 +2,7 @@
  *
  *   mtproto-testdc [--host 127.0.0.1] [--host6 ::1|""] [--port P] [--dcs 3] [--key FILE]
  *                  [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]
- *                  [--qr-lifetime S] [--qr-auto-accept PHONE]
+ *                  [--qr-lifetime S] [--qr-auto-accept PHONE] [--temp-key-ttl S]
  *                  [--push-updates MS] [--diff-slice N]
  *                  [--fault NAME[=N]]... [--mtproxy SECRET] [--parent-pid PID] [--no-stdin] [-v|-vv]
  *
@@ -37,7 +37,7 @@ static void usage(FILE *f)
 {
     fputs("usage: mtproto-testdc [--host ADDR] [--host6 ADDR|\"\"] [--port P] [--dcs N] [--key FILE]\n"
           "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
-          "                      [--qr-lifetime S] [--qr-auto-accept PHONE]\n"
+          "                      [--qr-lifetime S] [--qr-auto-accept PHONE] [--temp-key-ttl S]\n"
           "                      [--push-updates MS] [--diff-slice N]\n"
           "                      [--fault NAME[=N]]... [--mtproxy SECRET] [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
           "--mtproxy: an MTProxy listener too (its port in the JSON line) for the secret's 16 bytes\n"
@@ -137,6 +137,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--flood")) { NUM(0, TDC_FLOOD_MAX); c->flood_limit = (int)n; }
         else if (!strcmp(a, "--no-flood")) c->flood_limit = 0;
         else if (!strcmp(a, "--qr-lifetime")) { NUM(1, 86400); c->qr_lifetime = (int)n; }
+        else if (!strcmp(a, "--temp-key-ttl")) { NUM(1, 86400 * 365L); c->temp_key_ttl = (int)n; }
         else if (!strcmp(a, "--qr-auto-accept")) {
             NEEDV();
             if (strlen(v) != 10 || strncmp(v, "99966", 5) != 0 || strspn(v, "0123456789") != 10) {

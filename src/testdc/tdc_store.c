@@ -130,7 +130,7 @@ tdc_key *tdc_keys_find(tdc_keys *ks, int dc, uint64_t id)
     uint64_t head;
     if (!mt_map_get(&ks->by_id, id, &head)) return NULL;
     for (tdc_key *k = (tdc_key *)(uintptr_t)head; k; k = k->next)
-        if (k->dc == dc) return k;
+        if (k->dc == dc && !k->dead) return k;
     return NULL;
 }
 

@@ -204,7 +204,7 @@ static int push(tdc_server *srv, const tdc_account *a, const mt_buf *body, int64
     int n = 0;
     if (body->oom) return 0;
     for (tdc_conn *c = srv->conns; c; c = tdc_conn_next(c)) {
-        const tdc_key *k = tdc_conn_key(c);
+        const tdc_key *k = tdc_conn_account(c);
         if (!k || k->user_id != a->user_id || (skip && tdc_conn_session_id(c) == skip)) continue;
         if (tdc_conn_push(c, body->data, body->len, real_ms) > 0) n++;
     }
@@ -219,7 +219,7 @@ void tdc_updates_tick(tdc_server *srv, int64_t real_ms)
     int64_t now_ms = tdc_server_ms(srv, real_ms), now = now_ms / 1000;
     unsigned tick = ++srv->ticks;
     for (tdc_conn *c = srv->conns; c; c = tdc_conn_next(c)) {
-        const tdc_key *k = tdc_conn_key(c);
+        const tdc_key *k = tdc_conn_account(c);
         if (!k || !k->user_id || !tdc_conn_session_id(c)) continue;
         tdc_account *a = account_get(srv, k->user_id, now_ms);
         if (!a || a->tick == tick) continue;      /* one update per account and round */
@@ -341,7 +341,7 @@ static int m_send_message(tdc_call *c, mt_reader *r)
     /* the peer, when it is a signed-in account of this DC, gets it as an incoming message */
     tdc_account *to = NULL;
     for (tdc_conn *k = c->srv->conns; k && peer != a->user_id && !to; k = tdc_conn_next(k))
-        if (tdc_conn_key(k) && tdc_conn_key(k)->user_id == peer) to = account_get(c->srv, peer, c->now_ms);
+        if (tdc_conn_account(k) && tdc_conn_account(k)->user_id == peer) to = account_get(c->srv, peer, c->now_ms);
     if (!to && peer != a->user_id) to = account_find(c->srv, peer);
     if (to) {
         tdc_upd *v = add_message(to, a->user_id, 0, text, n, now);
