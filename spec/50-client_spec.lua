@@ -26,29 +26,7 @@ local function client_for(dc, extra)
   return assert(mtproto.client(o))
 end
 
--- A test DC whose log (-v) goes to a file: the server writes a line for each
--- message it receives and for each auth key it makes, before it answers, so
--- counting lines after an answer has arrived is free of races.
-local function logged_dc(opts)
-  local log, wrap = tmpname(), tmpname()
-  local f = assert(io.open(wrap, "w"))
-  f:write("#!/bin/sh\nexec '", helpers.TESTDC, "' \"$@\" 2>>'", log, "'\n")
-  f:close()
-  assert(os.execute("chmod +x '" .. wrap .. "'"))
-  opts.verbose, opts.binary = 1, wrap
-  local dc = assert(testdc.start(opts))
-  local function count(pattern)
-    local n = 0
-    for _ in (read(log) or ""):gmatch(pattern) do n = n + 1 end
-    return n
-  end
-  local function stop()
-    dc:stop()
-    os.remove(log)
-    os.remove(wrap)
-  end
-  return dc, count, stop
-end
+local logged_dc = helpers.logged_dc
 
 local function send_code(client, phone)
   return client.auth.sendCode{ phone_number = phone, api_id = API_ID, api_hash = API_HASH, settings = {} }
@@ -145,11 +123,11 @@ describe("mtproto.client", function()
 
     it("puts dc + 10000 in the handshake in test_mode", function()
       local ldc, count, stop = logged_dc{ dcs = 3 }
-      local test = client_for(ldc, { test_mode = true })
+      local test = client_for(ldc, { test_mode = true, pfs = false })
       assert(test.help.getNearestDc{})
       assert.equal(1, count("new auth key %x+ %(inner dc 10002%)"))
       test:close()
-      local prod = client_for(ldc, { dc = 3 })
+      local prod = client_for(ldc, { dc = 3, pfs = false })
       assert(prod.help.getNearestDc{})
       assert.equal(1, count("new auth key %x+ %(inner dc 3%)"))
       prod:close()
@@ -280,14 +258,14 @@ describe("mtproto.client", function()
     it("makes one key per DC and reuses it when reopened: no handshake", function()
       local ldc, count, stop = logged_dc{ dcs = 3 }
       local path = tmpname()
-      local a = client_for(ldc, { session = path })
+      local a = client_for(ldc, { session = path, pfs = false })
       assert(send_code(a, "9996631234")) -- DC 2, then DC 3: a new key there
       assert(a.help.getConfig{})
       assert.equal(1, count("dc2 conn%d+ new auth key"))
       assert.equal(1, count("dc3 conn%d+ new auth key"))
       local id3 = a:session_info().dcs[3].key_id
       a:close()
-      local b = client_for(ldc, { session = path })
+      local b = client_for(ldc, { session = path, pfs = false })
       assert.equal(3, b:session_info().home_dc)
       assert(b.help.getConfig{})
       assert(b:invoke({ _ = "help.getNearestDc" }, { dc = 2 }))
@@ -300,7 +278,7 @@ describe("mtproto.client", function()
 
     it("reuses the saved key without the server's RSA key", function()
       local path = tmpname()
-      local a = client_for(dc, { session = path })
+      local a = client_for(dc, { session = path, pfs = false })
       assert(a.help.getConfig{})
       local key = a:connection(2):state().auth_key
       local key_id = a:session_info().dcs[2].key_id
@@ -315,7 +293,8 @@ describe("mtproto.client", function()
       assert.are_not.equal(0, saved.dcs[2].salt) -- the server's salt is kept too
       -- Reopen WITHOUT the test DC's RSA key (so only the built-in Telegram keys):
       -- a handshake could not succeed, so the call working proves the key was reused.
-      local b = assert(mtproto.client{ api_id = API_ID, dc_options = dc:options(), session = path, timeout = 5 })
+      local b = assert(mtproto.client{ api_id = API_ID, dc_options = dc:options(), session = path, timeout = 5,
+        pfs = false })
       local cfg, err = b.help.getConfig{}
       assert.is_nil(err)
       assert.equal("config", cfg._)

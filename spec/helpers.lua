@@ -253,6 +253,25 @@ function M.run(cmd)
   return body, tonumber(status)
 end
 
+-- A test DC whose log (-v) goes to a file: the server writes a line for each message it
+-- receives and for each auth key it makes, before it answers, so counting lines after an
+-- answer has arrived is free of races. Returns the DC, count(pattern) and stop().
+function M.logged_dc(opts)
+  local log, wrap = os.tmpname(), os.tmpname()
+  local f = assert(io.open(wrap, "w"))
+  f:write("#!/bin/sh\nexec '", M.TESTDC, "' \"$@\" 2>>'", log, "'\n")
+  f:close()
+  assert(os.execute("chmod +x '" .. wrap .. "'"))
+  opts.verbose, opts.binary = 1, wrap
+  local dc = assert(require("mtproto.testdc").start(opts))
+  local function count(pattern)
+    local n = 0
+    for _ in M.slurp(log):gmatch(pattern) do n = n + 1 end
+    return n
+  end
+  return dc, count, function() dc:stop(); os.remove(log); os.remove(wrap) end
+end
+
 -- Reads a whole file ("" when missing).
 function M.slurp(path)
   local f = io.open(path, "rb")

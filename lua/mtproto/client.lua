@@ -23,6 +23,7 @@ local loops = require("mtproto.loop")
 local login = require("mtproto.login")
 local updates = require("mtproto.updates")
 local proxies = require("mtproto.proxy")
+local pfs = require("mtproto.pfs")
 
 local Error = errors.Error
 local M = {}
@@ -152,6 +153,7 @@ local function sync(s, dc)
   if not conn then return false end
   local ok, st = pcall(conn.state, conn)
   if not ok or type(st) ~= "table" or not st.auth_key then return false end
+  if s.pfs then return pfs.sync(s.pfs_host, dc, st) end -- the permanent key never carries calls
   local d = s.data.dcs[dc]
   local changed = not d or d.auth_key ~= st.auth_key or d.salt ~= st.salt or d.time_offset ~= st.time_offset
   if changed then
@@ -181,16 +183,34 @@ local function address(s, dc)
   return host, host and 443 or nil
 end
 
--- The connection to DC `dc`, opened (and keyed) on first use.
-local function connection(s, dc)
+-- Tells the loop a connection's socket is about to be closed by us.
+local function forget(s, conn)
+  local f = s.loop and s.loop.forget
+  if f then
+    local fd = conn:pollfd()
+    if fd >= 0 then f(fd) end
+  end
+end
+
+-- Closes the connection of `dc` (pfs: its temporary key is replaced); the next call opens one.
+local function drop_conn(s, dc)
   local conn = s.conns[dc]
-  if conn then return conn end
+  if not conn then return end
+  s.conns[dc] = nil
+  s.dirty[conn] = nil
+  forget(s, conn)
+  conn:close()
+end
+
+-- A connected driver for DC `dc` with the key `saved` (nil: a handshake makes one; expires_in:
+-- a temporary one). In a loop it connects on the first call, unless `blocking` (the pfs set-up:
+-- its handshakes and the bind block the loop once per key).
+local function open(s, dc, saved, blocking)
   local host, port = address(s, dc)
   if not host then
     return nil, Error.new{ code = -4, message = "DC_UNKNOWN", is_local = true, kind = "final",
       detail = "no address for DC " .. tostring(dc) .. " (give one in dc_options)" }
   end
-  local saved = s.data.dcs[dc]
   -- the driver's own lines (connects, losses, dropped messages) join the client's log
   local clog
   if s.log_level then
@@ -200,18 +220,16 @@ local function connection(s, dc)
     host = host, port = port, dc_id = s.test_mode and dc + 10000 or dc,
     transport = s.transport, rsa_keys = s.rsa_keys,
     auth_key = saved and saved.auth_key, salt = saved and saved.salt,
-    time_offset = saved and saved.time_offset,
+    time_offset = saved and saved.time_offset, expires_in = saved and saved.expires_in,
     timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init, log = clog,
     max_updates = M.MAX_UPDATES,
     proxy = s.proxy,
   }
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
-    saved and "saved auth key" or "new auth key")
-  if suspending(s) then
-    -- in a loop the first call connects (on the loop, bounded by its timeout)
-    s.conns[dc] = c
-    return c
+    saved and saved.auth_key and "saved auth key" or "new auth key")
+  if suspending(s) and not blocking then
+    return c -- in a loop the first call connects (on the loop, bounded by its timeout)
   end
   local ok, cerr
   if not s.closed then ok, cerr = c:connect() end
@@ -222,6 +240,23 @@ local function connection(s, dc)
     log(s, "warn", "DC %d: connect failed: %s %s", dc, e.message, e.detail or "")
     return nil, e
   end
+  return c
+end
+
+-- The connection to DC `dc`, opened (and keyed) on first use; with pfs, over a bound
+-- temporary key, replaced when that key is about to expire.
+local function connection(s, dc)
+  local conn = s.conns[dc]
+  if conn and s.pfs and pfs.expiring(s.pfs_host, dc) then
+    log(s, "info", "DC %d: the temporary key is about to expire: binding a new one", dc)
+    drop_conn(s, dc)
+    pfs.drop(s.pfs_host, dc)
+    conn = nil
+  end
+  if conn then return conn end
+  local c, err
+  if s.pfs then c, err = pfs.connect(s.pfs_host, dc) else c, err = open(s, dc, s.data.dcs[dc]) end
+  if not c then return nil, err end
   s.conns[dc] = c
   if sync(s, dc) then save(s) end
   log(s, "debug", "DC %d: connected", dc)
@@ -327,15 +362,6 @@ local function loop_wait(s, dc, conn, id, deadline)
   end
 end
 
--- Tells the loop a connection's socket is about to be closed by us.
-local function forget(s, conn)
-  local f = s.loop and s.loop.forget
-  if f then
-    local fd = conn:pollfd()
-    if fd >= 0 then f(fd) end
-  end
-end
-
 -- A loop pauses the coroutine; without one the process sleeps.
 local function pause(s, seconds)
   if suspending(s) then
@@ -382,8 +408,7 @@ local function queue(s, conn, body, timeout)
   return id
 end
 
--- One round trip on DC `dc`; returns the raw answer or an Error.
-local function roundtrip(s, dc, method, body, timeout)
+local function once(s, dc, method, body, timeout)
   if s.closed then return nil, closed_error(method) end
   local conn, err = connection(s, dc)
   if not conn then err.method = method; return nil, err end
@@ -398,6 +423,19 @@ local function roundtrip(s, dc, method, body, timeout)
     end
   end
   return waited(s, dc, conn, id, method, nil)
+end
+
+-- One round trip on DC `dc`; returns the raw answer or an Error. With pfs, a -404 (the server
+-- forgot the temporary key, so it ran nothing) binds a new key and sends the call once more.
+local function roundtrip(s, dc, method, body, timeout)
+  local res, err, pending = once(s, dc, method, body, timeout)
+  if res == nil and s.pfs and err.message == "TRANSPORT_ERROR_404" then
+    log(s, "info", "DC %d: the server forgot the temporary key (-404): binding a new one", dc)
+    drop_conn(s, dc)
+    pfs.drop(s.pfs_host, dc)
+    res, err, pending = once(s, dc, method, body, timeout)
+  end
+  return res, err, pending
 end
 
 -- Turns a first answer (bytes, or an error) into the final one: migrates once,
@@ -872,6 +910,7 @@ local function check_opts(o)
     local zero_ok = f == "flood_sleep_threshold" -- 0: never sleep off a FLOOD_WAIT
     if o[f] ~= nil and not is_seconds(o[f], zero_ok) then bad(f, seconds_wanted(o[f], zero_ok)) end
   end
+  pfs.check_option(o.pfs, bad)
   if o.log_level ~= nil and not LEVELS[o.log_level] then
     bad("log_level", "expected \"error\", \"warn\", \"info\" or \"debug\"")
   end
@@ -977,6 +1016,9 @@ function M.new(o)
   }
   -- the connection layer hands every update it receives to the update state
   s.on_raw_update = function(_, bytes) s.upd:feed(bytes) end
+  s.pfs = pfs.settings(o.pfs)
+  s.pfs_host = { data = data, pfs = s.pfs, open = function(dc, saved) return open(s, dc, saved, true) end,
+    save = function() return save(s) end, log = function(level, fmt, ...) return log(s, level, fmt, ...) end }
   s.login = login.new(login_host(s), data)
   local self = setmetatable({ _s = s }, ClientMT)
   if s.file and s.file.stale_removed > 0 then

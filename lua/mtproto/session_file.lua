@@ -9,6 +9,8 @@
 --   bot 0
 --   user_id 123456                      (optional)
 --   dc 2 <auth_key hex> <key_id> <salt> <time_offset>
+--   temp_key 2 <auth_key hex> <key_id> <salt> <time_offset> <expires_at>   (pfs: the bound
+--                                       temporary key; expires_at in server time)
 --   future_auth_token <hex>             (0..20, oldest first)
 --   login state=wait_code dc=2 key_id=<id> phone=<hex> ...   (optional: the login record)
 --   updates <pts> <qts> <date> <seq>    (the update state, once there is one)
@@ -75,6 +77,14 @@ function M.encode(d)
         s.key_id or 0, s.salt or 0, s.time_offset or 0)
     end
   end
+  local tids = {}
+  for id in pairs(d.temp_keys or {}) do tids[#tids + 1] = id end
+  table.sort(tids)
+  for _, id in ipairs(tids) do
+    local t = d.temp_keys[id]
+    out[#out + 1] = string.format("temp_key %d %s %d %d %d %d", id, tohex(t.auth_key), t.key_id or 0,
+      t.salt or 0, t.time_offset or 0, t.expires_at)
+  end
   for _, tok in ipairs(d.future_auth_tokens or {}) do
     out[#out + 1] = "future_auth_token " .. tohex(tok)
   end
@@ -136,6 +146,18 @@ local LINES = {
     if not within(offset, INT32_MIN, INT32_MAX) then return "time_offset out of range (" .. f[6] .. ")" end
     d.dcs[id] = { auth_key = key, key_id = key_id, salt = salt, time_offset = offset }
   end,
+  temp_key = function(d, f)
+    local id, key = int(f[2]), fromhex(f[3] or "")
+    local key_id, salt, offset, exp = int(f[4]), int(f[5]), int(f[6]), int(f[7])
+    if #f ~= 7 or not key or not key_id or not salt or not offset or not exp then return "bad temp_key line" end
+    if not within(id, 1, M.MAX_DC) then return "the DC id must be 1.." .. M.MAX_DC end
+    d.temp_keys = d.temp_keys or {}
+    if d.temp_keys[id] then return "the temporary key of DC " .. id .. " appears twice" end
+    if #key ~= 256 then return "the auth key must be 256 bytes, not " .. #key end
+    if not within(offset, INT32_MIN, INT32_MAX) then return "time_offset out of range (" .. f[6] .. ")" end
+    if not within(exp, 0, INT32_MAX) then return "expires_at out of range (" .. f[7] .. ")" end
+    d.temp_keys[id] = { auth_key = key, key_id = key_id, salt = salt, time_offset = offset, expires_at = exp }
+  end,
   future_auth_token = function(d, f)
     local tok = fromhex(f[2] or "")
     if #f ~= 2 or not tok or tok == "" then return "bad future_auth_token line" end
@@ -176,7 +198,7 @@ local LINES = {
   end,
 }
 -- lines that may appear more than once
-local REPEATED = { dc = true, future_auth_token = true, channel = true }
+local REPEATED = { dc = true, temp_key = true, future_auth_token = true, channel = true }
 
 --- text -> data | nil, err
 function M.decode(text, path)

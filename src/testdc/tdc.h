@@ -180,6 +180,7 @@ typedef struct tdc_qr {
     int used;                        /* the slot holds a token */
     int dc;                          /* the exporter: DC, auth key, session */
     uint64_t key_id;
+    uint64_t sess_key_id;            /* the key its session belongs to (a bound temporary key) */
     int64_t session_id;
     int64_t expires_ms;
     int64_t user_id;                 /* the account that accepted it (0: not yet) */
@@ -252,6 +253,7 @@ typedef struct tdc_call {
     int64_t now_ms;
     mt_buf *out;
     int64_t msg_id;          /* the request's own msg_id */
+    tdc_key *sess_key;       /* the key `sess` belongs to (a temporary key: not `key`) */
 } tdc_call;
 
 /* Appends rpc_error code message to c->out; returns 0 (the answer is an error). */

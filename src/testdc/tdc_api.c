@@ -323,7 +323,7 @@ int tdc_fail(tdc_call *c, int code, const char *msg)
 int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, int64_t msg_id,
                    const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out)
 {
-    tdc_call c = { srv, key, sess, dc, layer, now_ms, out, msg_id };
+    tdc_call c = { srv, key, sess, dc, layer, now_ms, out, msg_id, key };
     mt_reader r;
     mt_rd_init(&r, q, n);
     uint32_t id = mt_rd_u32(&r);

@@ -278,8 +278,8 @@ static int on_plain(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
             if (!k && !(k = tdc_keys_add(&c->srv->keys, c->dc, key, salt))) r2 = MT_ERR_NOMEM;
             int ttl = c->srv->cfg.temp_key_ttl;
             if (k && expires_in > 0) k->expires_ms = srv_ms + (int64_t)(ttl && ttl < expires_in ? ttl : expires_in) * 1000;
-            tdc_log(c->srv, 1, "dc%d conn%d new %s auth key %016llx (inner dc %d)", c->dc, c->id,
-                    expires_in > 0 ? "temporary" : "permanent", (unsigned long long)mt_auth_key_id(key), (int)dc_id);
+            tdc_log(c->srv, 1, "dc%d conn%d new auth key %016llx (inner dc %d)%s", c->dc, c->id,
+                    (unsigned long long)mt_auth_key_id(key), (int)dc_id, expires_in > 0 ? ", temporary" : "");
         }
         mt_wipe(key, sizeof key);
         mt_auth_server_free(c->auth);

@@ -637,7 +637,7 @@ static void qr_accept(tdc_server *srv, tdc_qr *q, const char *phone, int dc)
     q->user_id = phone_id(phone);
     q->user_dc = dc;
     snprintf(q->phone, sizeof q->phone, "%s", phone);
-    tdc_key *k = tdc_keys_find(&srv->keys, q->dc, q->key_id);
+    tdc_key *k = tdc_keys_find(&srv->keys, q->dc, q->sess_key_id);
     for (tdc_session *s = k ? k->sessions : NULL; s; s = s->next)
         if (s->session_id == q->session_id) s->push |= TDC_PUSH_LOGIN_TOKEN;
 }
@@ -690,6 +690,7 @@ static int m_export_login_token(tdc_call *c, mt_reader *r)
     q->used = 1;
     q->dc = c->dc;
     q->key_id = c->key->id;
+    q->sess_key_id = c->sess_key->id;
     q->session_id = c->sess ? c->sess->session_id : 0;
     q->expires_ms = c->now_ms + (int64_t)c->srv->cfg.qr_lifetime * 1000;
     int rc = put_token_state(c, q);

@@ -1,0 +1,144 @@
+-- mtproto.pfs: perfect forward secrecy for the client's connections (core.telegram.org/api/pfs).
+--
+-- With pfs on, a connection never encrypts API traffic under the permanent key of a DC: it
+-- makes (or reuses, while valid) a temporary key (p_q_inner_data_temp_dc, expires_in about a
+-- day), binds it to the permanent key with auth.bindTempAuthKey (whose binding message the
+-- permanent key encrypts; the core builds it) and sends initConnection again over it. The
+-- permanent key (made first when missing) only ever signs binding messages, so recording the
+-- traffic and later stealing the permanent key does not decrypt it.
+--
+-- The policy, in one place: a temporary key is reused until RENEW_BEFORE its expiry (server
+-- time: the local clock plus the server's offset, never the local clock alone), then replaced;
+-- a -404 (the server forgot it) replaces it at once; ENCRYPTED_MESSAGE_INVALID on the bind
+-- drops it and binds a new one, and on a second one the permanent key is made again too (the
+-- server no longer knows it).
+--
+-- The host (mtproto.client) gives: open(dc, opts) -> connected core.conn | nil, err (opts:
+-- auth_key, salt, time_offset, expires_in), save(), log(level, fmt, ...), and its data table
+-- (dcs[dc] = permanent key, temp_keys[dc] = temporary key with expires_at).
+local core = require("mtproto.core")
+local tl = require("mtproto.tl")
+local errors = require("mtproto.errors")
+
+local M = {}
+M.EXPIRES_IN = 86400
+
+-- Seconds before expiry a temporary key is replaced: a tenth of its life, at most 10 minutes.
+local function renew_before(expires_in)
+  return math.min(600, expires_in / 10)
+end
+
+-- The server's clock (seconds, with the fraction: a key is replaced in time even when its
+-- remaining life is under a second).
+local function server_now(time_offset)
+  return core.conn.now() + (time_offset or 0)
+end
+
+local function random_i64()
+  return (("<i8"):unpack(core.crypto.random(8)))
+end
+
+-- pfs option -> settings table | nil (off). true or nil: on with the default lifetime.
+function M.settings(opt)
+  if opt == false then return nil end
+  local expires_in = type(opt) == "table" and opt.expires_in or M.EXPIRES_IN
+  return { expires_in = expires_in, renew_before = renew_before(expires_in) }
+end
+
+-- Raises on a bad `pfs` option (true, false or { expires_in = seconds }).
+function M.check_option(opt, bad)
+  if opt == nil or type(opt) == "boolean" then return end
+  if type(opt) ~= "table" or math.type(opt.expires_in) ~= "integer" or opt.expires_in < 2 or opt.expires_in > 86400 * 365 then
+    bad("pfs", "expected true, false or { expires_in = seconds (2..31536000) }")
+  end
+end
+
+-- Whether the temporary key of `dc` is too close to its expiry to be used any longer.
+function M.expiring(host, dc)
+  local t = host.data.temp_keys and host.data.temp_keys[dc]
+  return not t or t.expires_at - host.pfs.renew_before <= server_now(t.time_offset)
+end
+
+-- Forgets the temporary key of `dc` (a -404, an expiry, a refused bind).
+function M.drop(host, dc)
+  if host.data.temp_keys then host.data.temp_keys[dc] = nil end
+end
+
+-- A permanent key for `dc`, made on a connection of its own when missing.
+local function permanent(host, dc)
+  local d = host.data.dcs[dc]
+  if d and d.auth_key then return d end
+  local c, err = host.open(dc, {})
+  if not c then return nil, err end
+  local st = c:state()
+  c:close()
+  d = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0, time_offset = st.time_offset or 0 }
+  host.data.dcs[dc] = d
+  host.log("info", "DC %d: new permanent auth key", dc)
+  host.save()
+  return d
+end
+
+-- Makes a temporary key on a new connection and binds it: conn | nil, err.
+local function bind_new(host, dc, perm)
+  local c, err = host.open(dc, { expires_in = host.pfs.expires_in })
+  if not c then return nil, err end
+  local st = c:state()
+  local expires_at = math.floor(server_now(st.time_offset)) + host.pfs.expires_in
+  local id = c:send_bind(perm.auth_key, random_i64(), expires_at)
+  local ok, ferr = c:flush()
+  local bytes, werr
+  if ok then bytes, werr = c:wait(id) else werr = ferr end
+  if bytes == nil then
+    c:close()
+    return nil, errors.from_conn(werr, "auth.bindTempAuthKey")
+  end
+  if tl.decode(bytes) ~= true then
+    c:close()
+    return nil, errors.Error.new{ code = -6, message = "PROTOCOL_ERROR", method = "auth.bindTempAuthKey",
+      detail = "the server did not answer boolTrue" }
+  end
+  st = c:state()
+  host.data.temp_keys = host.data.temp_keys or {}
+  host.data.temp_keys[dc] = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0,
+    time_offset = st.time_offset or 0, expires_at = expires_at }
+  host.log("info", "DC %d: temporary key bound (expires at server time %d)", dc, expires_at)
+  host.save()
+  return c
+end
+
+-- The connection of `dc` over a bound temporary key: conn | nil, err.
+function M.connect(host, dc)
+  local t = host.data.temp_keys and host.data.temp_keys[dc]
+  if t and not M.expiring(host, dc) and host.data.dcs[dc] then
+    local c = host.open(dc, { auth_key = t.auth_key, salt = t.salt, time_offset = t.time_offset,
+      expires_in = host.pfs.expires_in })
+    if c then return c end
+  end
+  M.drop(host, dc)
+  for attempt = 1, 3 do
+    local perm, err = permanent(host, dc)
+    if not perm then return nil, err end
+    local c
+    c, err = bind_new(host, dc, perm)
+    if c then return c end
+    if err.message ~= "ENCRYPTED_MESSAGE_INVALID" or attempt == 3 then return nil, err end
+    if attempt == 2 then
+      host.log("warn", "DC %d: the binding was refused twice: making a new permanent key", dc)
+      host.data.dcs[dc] = nil
+    else
+      host.log("info", "DC %d: the binding was refused: binding a new temporary key", dc)
+    end
+  end
+end
+
+-- The live state of a connection over a temporary key: its salt and clock offset.
+function M.sync(host, dc, st)
+  local t = host.data.temp_keys and host.data.temp_keys[dc]
+  if not t or t.auth_key ~= st.auth_key then return false end
+  local changed = t.salt ~= st.salt or t.time_offset ~= st.time_offset
+  t.salt, t.time_offset = st.salt or 0, st.time_offset or 0
+  return changed
+end
+
+return M
