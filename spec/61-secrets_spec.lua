@@ -65,17 +65,19 @@ describe("no key in logs", function()
     assert.matches("PHONE_MIGRATE_1", all)
     assert.matches("signed in as user", all)
     assert.is_true(#lines >= 20, #lines .. " lines")
-    -- the keys are in the session file (and only there)
+    -- the keys are in the session file (and only there): the temporary keys the calls went
+    -- over, and the permanent keys that bound them
     local saved = assert(session_file.load(path))
-    assert.equal(keys[1], saved.dcs[1].auth_key)
-    assert.equal(keys[2], saved.dcs[2].auth_key)
+    assert.equal(keys[1], saved.temp_keys[1].auth_key)
+    assert.equal(keys[2], saved.temp_keys[2].auth_key)
     for i, key in ipairs(keys) do assert_absent(key, all, "key of DC " .. i) end
+    for i = 1, 2 do assert_absent(saved.dcs[i].auth_key, all, "permanent key of DC " .. i) end
     os.remove(path); os.remove(dir)
   end)
 
   it("session_info and tostring never show a key", function()
     local dc <close> = helpers.start_testdc{ dcs = 1 }
-    local client = helpers.client(dc, { dc = 1 })
+    local client = helpers.client(dc, { dc = 1, pfs = false })
     assert(client:invoke{ _ = "help.getNearestDc" })
     local key = client:connection(1):state().auth_key
     local function dump(v, seen, out)
