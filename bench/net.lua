@@ -4,8 +4,8 @@
 --   lua5.4 bench/net.lua @args.json
 --
 -- args: the test DC's start-up JSON (host, ports, rsa_public_pem) plus mode ("handshake",
--- "seq" or "pipe"), n, window (calls in flight for "pipe": invoke_all over batches of this
--- size, as GramJS's Promise.all batches), transport (default "padded"), dc (default 2),
+-- "first_call", "seq" or "pipe"), n, window (calls in flight for "pipe": invoke_all over batches of
+-- this size, as GramJS's Promise.all batches), transport (default "padded"), dc (default 2),
 -- proxy (the `proxy` option of mtproto.client: every call through that proxy).
 -- Prints the same `name value` lines as bench/gramjs_net.js. CPU is os.clock() (this
 -- process's user+system time), peak memory VmHWM of /proc/self/status.
@@ -35,7 +35,7 @@ local function status_kb(field)
   return tonumber(s:match(field .. ":%s*(%d+)")) or 0
 end
 
-local function new_client()
+local function new_client(pfs)
   local opts = {}
   for id, port in pairs(args.ports) do
     opts[math.tointeger(tonumber(id))] = { host = args.host, port = math.tointeger(port) }
@@ -43,7 +43,7 @@ local function new_client()
   return assert(mtproto.client{
     api_id = 1, api_hash = "0123456789abcdef0123456789abcdef", dc = dc, dc_options = opts,
     rsa_keys = { args.rsa_public_pem }, transport = args.transport or "padded",
-    flood_sleep_threshold = 0, timeout = 30, proxy = args.proxy,
+    flood_sleep_threshold = 0, timeout = 30, proxy = args.proxy, pfs = pfs or false,
   })
 end
 
@@ -68,6 +68,22 @@ local ORDINARY_KINDS = { 0, 1, 5, 9 }
 local function test_phone(dc_id, i)
   i = i % 4000
   return ("99966%d%d%03d"):format(dc_id, ORDINARY_KINDS[i // 1000 + 1], i % 1000)
+end
+
+-- The first call of a new client (no session): its keys, then help.getNearestDc; without pfs
+-- (one handshake) and with it (a permanent key, a temporary key and the bind).
+local function first_calls(n)
+  for _, pfs in ipairs { false, true } do
+    local function one()
+      local c = new_client(pfs)
+      assert(c.help.getNearestDc{})
+      c:close()
+    end
+    one()
+    local c0 = os.clock()
+    for _ = 1, n do one() end
+    print(("first_call.%s_client_cpu_ms %.3f"):format(pfs and "pfs" or "plain", (os.clock() - c0) * 1000 / n))
+  end
 end
 
 local function calls(n, window)
@@ -134,6 +150,8 @@ end
 math.randomseed(os.time(), math.floor(os.clock() * 1e6))
 if mode == "handshake" then
   handshakes(math.tointeger(args.n or 20))
+elseif mode == "first_call" then
+  first_calls(math.tointeger(args.n or 20))
 elseif mode == "seq" then
   calls(math.tointeger(args.n or 2000), 1)
 elseif mode == "pipe" then

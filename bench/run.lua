@@ -210,6 +210,7 @@ if have_dc then
   note("bench: network, %d runs each (fresh test DC per run)...", NET_RUNS)
   local jobs = {
     { "handshake", { mode = "handshake", n = HANDSHAKES } },
+    { "first_call", { mode = "first_call", n = HANDSHAKES }, only = "ours" },
     { "seq", { mode = "seq", n = SEQ_N } },
     -- ours again with the client and the test DC on one CPU, against the pinned echo pair
     { "seqpin", { mode = "seq", n = SEQ_N }, pin = true, only = "ours" },
@@ -303,6 +304,8 @@ local ROWS = {
     { "GramJS (over TCP)", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
   { "handshake, client CPU over TCP", "ms", "lower", O "handshake.net_client_cpu_ms",
     { "GramJS", G "handshake.net_client_cpu_ms" }, min = 1, max_ours = 5 },
+  { "first call, client CPU, pfs (keys, bind, call)", "ms", "lower", O "first_call.pfs_client_cpu_ms",
+    { "pfs = false (one handshake, call)", O "first_call.plain_client_cpu_ms" } },
   { "sequential auth.resendCode", "calls/s", "higher",
     O "net.seq_calls_per_s", { "GramJS", G "net.seq_calls_per_s" }, min = 1 },
   { "sequential auth.resendCode", "calls/s", "higher", O "net.seq_calls_per_s",
