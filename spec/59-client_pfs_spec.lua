@@ -2,7 +2,6 @@
 -- temporary key, the key kept in the session file with its expiry (server time) and reused,
 -- renewed before it expires, replaced after a -404, a refused binding, and pfs = false.
 local mtproto = require("mtproto")
-local testdc = require("mtproto.testdc")
 local helpers = require("helpers")
 local core = require("mtproto.core")
 

@@ -48,7 +48,8 @@ end
 -- Raises on a bad `pfs` option (true, false or { expires_in = seconds }).
 function M.check_option(opt, bad)
   if opt == nil or type(opt) == "boolean" then return end
-  if type(opt) ~= "table" or math.type(opt.expires_in) ~= "integer" or opt.expires_in < 2 or opt.expires_in > 86400 * 365 then
+  local e = type(opt) == "table" and opt.expires_in
+  if math.type(e) ~= "integer" or e < 2 or e > 86400 * 365 then
     bad("pfs", "expected true, false or { expires_in = seconds (2..31536000) }")
   end
 end
