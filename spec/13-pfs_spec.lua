@@ -151,3 +151,21 @@ describe("temporary keys in the handshake", function()
     assert.equal(c:result().auth_key_id, r.auth_key_id)
   end)
 end)
+
+describe("the client's temporary-key policy (C core)", function()
+  it("replaces a key a tenth of its life before expiry, at most 10 minutes before", function()
+    assert.equal(1700086400 - 600, A.pfs_renew_at(1700086400, 86400))
+    assert.equal(1000 - 0.3, A.pfs_renew_at(1000, 3))
+    assert.equal(1000 - 360, A.pfs_renew_at(1000, 3600))
+  end)
+
+  it("after ENCRYPTED_MESSAGE_INVALID: an old or unknown permanent key is made again, a young one gets one more temporary key", function()
+    assert.equal("new_both", A.pfs_bind_refused(-1, 1, false))     -- read from a session file
+    assert.equal("new_both", A.pfs_bind_refused(61, 1, false))
+    assert.equal("new_temp", A.pfs_bind_refused(5, 1, false))
+    assert.equal("new_both", A.pfs_bind_refused(5, 2, false))
+    assert.equal("new_temp", A.pfs_bind_refused(0.5, 1, true))     -- just made again
+    assert.equal("give_up", A.pfs_bind_refused(1, 3, true))
+    assert.equal("give_up", A.pfs_bind_refused(-1, 3, false))
+  end)
+end)

@@ -85,7 +85,7 @@ describe("mtproto.client with pfs", function()
     f:close()
     local c2 = client_for(dc, { dc = 1, session = path })
     assert(c2.help.getNearestDc{})
-    assert.equal(2, count("auth.bindTempAuthKey refused"))
+    assert.equal(1, count("auth.bindTempAuthKey refused")) -- a key of unknown age: made again at once
     c2:close()
     local saved = assert(mtproto.session_file.load(path))
     assert.are_not.equal(d.dcs[1].auth_key, saved.dcs[1].auth_key)

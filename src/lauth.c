@@ -22,6 +22,9 @@
  *   core.auth.bind_encrypt(perm_key, b [, random]) --> encrypted_message
  *   core.auth.bind_parse(body) --> { perm_auth_key_id=, nonce=, expires_at=, encrypted_message= } | nil, err
  *   core.auth.bind_verify(perm_key, encrypted_message, b) --> true | nil, why
+ * The client's temporary-key policy (mt_pfs.h):
+ *   core.auth.pfs_renew_at(expires_at, expires_in) --> server time from which the key is replaced
+ *   core.auth.pfs_bind_refused(perm_age, attempt, remade) --> "give_up" | "new_temp" | "new_both"
  */
 #include <stdlib.h>
 #include <string.h>
@@ -551,6 +554,20 @@ static int l_bind_verify(lua_State *L)
     return 1;
 }
 
+static int l_pfs_renew_at(lua_State *L)
+{
+    lua_pushnumber(L, mt_pfs_renew_at((int64_t)luaL_checkinteger(L, 1), (int64_t)luaL_checkinteger(L, 2)));
+    return 1;
+}
+
+static int l_pfs_bind_refused(lua_State *L)
+{
+    static const char *const what[] = { "give_up", "new_temp", "new_both" };
+    int rc = mt_pfs_bind_refused(luaL_checknumber(L, 1), (int)luaL_checkinteger(L, 2), lua_toboolean(L, 3));
+    lua_pushstring(L, what[rc]);
+    return 1;
+}
+
 static const luaL_Reg client_methods[] = {
     { "step", client_step }, { "result", client_result }, { "close", client_close }, { NULL, NULL },
 };
@@ -566,7 +583,8 @@ static const luaL_Reg funcs[] = {
     { "client", l_client }, { "server", l_server }, { "dh_cache", l_dh_cache }, { "rsa_generate", l_rsa_generate },
     { "rsa_fingerprint", l_rsa_fingerprint }, { "rsa_unpad", l_rsa_unpad }, { "rsa_pad", l_rsa_pad }, { "factor_pq", l_factor_pq }, { "plain_wrap", l_plain_wrap },
     { "plain_unwrap", l_plain_unwrap }, { "bind_request", l_bind_request }, { "bind_encrypt", l_bind_encrypt },
-    { "bind_parse", l_bind_parse }, { "bind_verify", l_bind_verify }, { NULL, NULL },
+    { "bind_parse", l_bind_parse }, { "bind_verify", l_bind_verify }, { "pfs_renew_at", l_pfs_renew_at },
+    { "pfs_bind_refused", l_pfs_bind_refused }, { NULL, NULL },
 };
 
 int mt_open_auth(lua_State *L)

@@ -142,3 +142,20 @@ int mt_bind_verify(const uint8_t perm_key[256], const uint8_t *enc, size_t len, 
     mt_wipe(p, sizeof p);
     return t ? bad(why, t) : MT_OK;
 }
+
+/* ---- the client's policy ------------------------------------------------------------------- */
+
+double mt_pfs_renew_at(int64_t expires_at, int64_t expires_in)
+{
+    double before = expires_in > 0 ? (double)expires_in / 10 : 0;
+    if (before > MT_PFS_RENEW_MAX) before = MT_PFS_RENEW_MAX;
+    return (double)expires_at - before;
+}
+
+int mt_pfs_bind_refused(double perm_age, int attempt, int remade)
+{
+    if (attempt >= MT_PFS_MAX_BINDS) return MT_PFS_GIVE_UP;
+    if (remade) return MT_PFS_NEW_TEMP;      /* just made: young by definition */
+    if (perm_age < 0 || perm_age >= MT_PFS_PERM_SETTLE) return MT_PFS_NEW_BOTH;
+    return attempt == 1 ? MT_PFS_NEW_TEMP : MT_PFS_NEW_BOTH;
+}

@@ -56,4 +56,31 @@ int mt_bind_parse_request(const uint8_t *body, size_t len, uint64_t *perm_auth_k
 int mt_bind_verify(const uint8_t perm_key[256], const uint8_t *enc, size_t len, const mt_bind *want,
                    const char **why);
 
+/* ---- the client's policy for temporary keys (decisions only: the caller acts) ---------- */
+
+#define MT_PFS_RENEW_MAX 600       /* a key is replaced at most this many seconds before expiry */
+#define MT_PFS_PERM_SETTLE 60      /* a permanent key younger than this may not be known to every
+                                    * server of its DC yet: a refused bind is then not proof that
+                                    * the DC forgot it */
+#define MT_PFS_MAX_BINDS 3         /* bind attempts (each with a new temporary key) per connection */
+
+/* The server time (unix seconds) from which a temporary key expiring at `expires_at`, made to
+ * live `expires_in` seconds, is replaced instead of used: a tenth of its life before the expiry,
+ * at most MT_PFS_RENEW_MAX. */
+double mt_pfs_renew_at(int64_t expires_at, int64_t expires_in);
+
+/* What a client does after auth.bindTempAuthKey failed with ENCRYPTED_MESSAGE_INVALID (the
+ * server could not check the binding message under the permanent key). */
+enum {
+    MT_PFS_GIVE_UP = 0,       /* report the error */
+    MT_PFS_NEW_TEMP = 1,      /* drop the temporary key only, bind a new one */
+    MT_PFS_NEW_BOTH = 2,      /* drop both keys (the DC forgot the permanent one), make both again */
+};
+/* perm_age: seconds since the permanent key was made (< 0: unknown, as for a key read from a
+ * session file: counted as old); attempt: the binds that failed so far on this connection (1
+ * for the first); remade: whether the permanent key was already made again for this connection.
+ * An old key is dropped at once (the DC forgot it); a young one gets one more temporary key
+ * first; after MT_PFS_MAX_BINDS failed binds the client gives up. */
+int mt_pfs_bind_refused(double perm_age, int attempt, int remade);
+
 #endif

@@ -148,6 +148,20 @@ local function save(s)
 end
 
 -- Copies the live key, salt and clock offset of a connection into the session.
+-- The server forgot the (permanent) auth key of `dc` and a new one was made: a new key is not
+-- signed in, whoever the old one belonged to (AUTH_KEY_UNREGISTERED until the next sign-in).
+local function key_replaced(s, dc)
+  log(s, "info", "DC %d: the auth key changed", dc)
+  if dc == s.data.home_dc and s.data.user_id then
+    s.signed_out = Error.new{ code = 401, message = "AUTH_KEY_UNREGISTERED", is_local = true,
+      detail = ("DC %d forgot the auth key of %s %s; the new key is not signed in: sign in again")
+        :format(dc, s.data.bot and "bot" or "user", tostring(s.data.user_id)) }
+    s.data.user_id, s.data.bot = nil, false
+    if s.data.login and s.data.login.state == "ready" then s.data.login = nil end
+    log(s, "warn", "%s", s.signed_out.detail)
+  end
+end
+
 local function sync(s, dc)
   local conn = s.conns[dc]
   if not conn then return false end
@@ -157,19 +171,7 @@ local function sync(s, dc)
   local d = s.data.dcs[dc]
   local changed = not d or d.auth_key ~= st.auth_key or d.salt ~= st.salt or d.time_offset ~= st.time_offset
   if changed then
-    if d and d.auth_key ~= st.auth_key then
-      log(s, "info", "DC %d: the auth key changed", dc)
-      -- the server forgot the old key (-404) and a new one was made: a new key is not signed
-      -- in, whoever the old one belonged to (AUTH_KEY_UNREGISTERED until the next sign-in)
-      if dc == s.data.home_dc and s.data.user_id then
-        s.signed_out = Error.new{ code = 401, message = "AUTH_KEY_UNREGISTERED", is_local = true,
-          detail = ("DC %d forgot the auth key of %s %s; the new key is not signed in: sign in again")
-            :format(dc, s.data.bot and "bot" or "user", tostring(s.data.user_id)) }
-        s.data.user_id, s.data.bot = nil, false
-        if s.data.login and s.data.login.state == "ready" then s.data.login = nil end
-        log(s, "warn", "%s", s.signed_out.detail)
-      end
-    end
+    if d and d.auth_key ~= st.auth_key then key_replaced(s, dc) end
     s.data.dcs[dc] = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0,
       time_offset = st.time_offset or 0 }
   end
@@ -656,8 +658,9 @@ function Client:session_info()
   for dc in pairs(s.conns) do sync(s, dc) end
   local dcs = {}
   for dc, d in pairs(s.data.dcs) do
+    local t = s.pfs and s.data.temp_keys and s.data.temp_keys[dc]
     dcs[dc] = { key_id = d.key_id, salt = d.salt, time_offset = d.time_offset,
-      connected = s.conns[dc] ~= nil }
+      connected = s.conns[dc] ~= nil, temp_key_id = t and t.key_id, temp_expires_at = t and t.expires_at }
   end
   return {
     path = s.path, encrypted = s.file ~= nil and s.file.encrypted, home_dc = s.data.home_dc,
@@ -1018,7 +1021,8 @@ function M.new(o)
   s.on_raw_update = function(_, bytes) s.upd:feed(bytes) end
   s.pfs = pfs.settings(o.pfs)
   s.pfs_host = { data = data, pfs = s.pfs, open = function(dc, saved) return open(s, dc, saved, true) end,
-    save = function() return save(s) end, log = function(level, fmt, ...) return log(s, level, fmt, ...) end }
+    save = function() return save(s) end, log = function(level, fmt, ...) return log(s, level, fmt, ...) end,
+    key_replaced = function(dc) key_replaced(s, dc) end }
   s.login = login.new(login_host(s), data)
   local self = setmetatable({ _s = s }, ClientMT)
   if s.file and s.file.stale_removed > 0 then

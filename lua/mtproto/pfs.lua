@@ -7,11 +7,12 @@
 -- permanent key (made first when missing) only ever signs binding messages, so recording the
 -- traffic and later stealing the permanent key does not decrypt it.
 --
--- The policy, in one place: a temporary key is reused until RENEW_BEFORE its expiry (server
--- time: the local clock plus the server's offset, never the local clock alone), then replaced;
--- a -404 (the server forgot it) replaces it at once; ENCRYPTED_MESSAGE_INVALID on the bind
--- drops it and binds a new one, and on a second one the permanent key is made again too (the
--- server no longer knows it).
+-- The decisions are the C core's (core.auth.pfs_renew_at, core.auth.pfs_bind_refused): a
+-- temporary key is reused until a tenth of its life (at most 10 minutes) before its expiry
+-- (server time: the local clock plus the server's offset, never the local clock alone), then
+-- replaced; a -404 (the server forgot it) replaces it at once; ENCRYPTED_MESSAGE_INVALID on
+-- the bind drops the permanent key too when it is older than a minute or of unknown age (the
+-- DC forgot it), else first only the temporary key. This module carries them out.
 --
 -- The host (mtproto.client) gives: open(dc, opts) -> connected core.conn | nil, err (opts:
 -- auth_key, salt, time_offset, expires_in), save(), log(level, fmt, ...), and its data table
@@ -22,11 +23,6 @@ local errors = require("mtproto.errors")
 
 local M = {}
 M.EXPIRES_IN = 86400
-
--- Seconds before expiry a temporary key is replaced: a tenth of its life, at most 10 minutes.
-local function renew_before(expires_in)
-  return math.min(600, expires_in / 10)
-end
 
 -- The server's clock (seconds, with the fraction: a key is replaced in time even when its
 -- remaining life is under a second).
@@ -42,7 +38,7 @@ end
 function M.settings(opt)
   if opt == false then return nil end
   local expires_in = type(opt) == "table" and opt.expires_in or M.EXPIRES_IN
-  return { expires_in = expires_in, renew_before = renew_before(expires_in) }
+  return { expires_in = expires_in }
 end
 
 -- Raises on a bad `pfs` option (true, false or { expires_in = seconds }).
@@ -57,7 +53,7 @@ end
 -- Whether the temporary key of `dc` is too close to its expiry to be used any longer.
 function M.expiring(host, dc)
   local t = host.data.temp_keys and host.data.temp_keys[dc]
-  return not t or t.expires_at - host.pfs.renew_before <= server_now(t.time_offset)
+  return not t or core.auth.pfs_renew_at(t.expires_at, host.pfs.expires_in) <= server_now(t.time_offset)
 end
 
 -- Forgets the temporary key of `dc` (a -404, an expiry, a refused bind).
@@ -65,7 +61,8 @@ function M.drop(host, dc)
   if host.data.temp_keys then host.data.temp_keys[dc] = nil end
 end
 
--- A permanent key for `dc`, made on a connection of its own when missing.
+-- A permanent key for `dc`, made on a connection of its own when missing. `made` (local
+-- clock) is known only for keys made by this process.
 local function permanent(host, dc)
   local d = host.data.dcs[dc]
   if d and d.auth_key then return d end
@@ -73,7 +70,8 @@ local function permanent(host, dc)
   if not c then return nil, err end
   local st = c:state()
   c:close()
-  d = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0, time_offset = st.time_offset or 0 }
+  d = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0, time_offset = st.time_offset or 0,
+    made = core.conn.now() }
   host.data.dcs[dc] = d
   host.log("info", "DC %d: new permanent auth key", dc)
   host.save()
@@ -117,16 +115,22 @@ function M.connect(host, dc)
     if c then return c end
   end
   M.drop(host, dc)
-  for attempt = 1, 3 do
+  local attempt, remade = 0, false
+  while true do
     local perm, err = permanent(host, dc)
     if not perm then return nil, err end
     local c
     c, err = bind_new(host, dc, perm)
     if c then return c end
-    if err.message ~= "ENCRYPTED_MESSAGE_INVALID" or attempt == 3 then return nil, err end
-    if attempt == 2 then
-      host.log("warn", "DC %d: the binding was refused twice: making a new permanent key", dc)
-      host.data.dcs[dc] = nil
+    if err.message ~= "ENCRYPTED_MESSAGE_INVALID" then return nil, err end
+    attempt = attempt + 1
+    local age = perm.made and core.conn.now() - perm.made or -1
+    local what = core.auth.pfs_bind_refused(age, attempt, remade)
+    if what == "give_up" then return nil, err end
+    if what == "new_both" then
+      host.log("warn", "DC %d: the binding was refused: the DC forgot the permanent key; making a new one", dc)
+      host.data.dcs[dc], remade = nil, true
+      host.key_replaced(dc)
     else
       host.log("info", "DC %d: the binding was refused: binding a new temporary key", dc)
     end
