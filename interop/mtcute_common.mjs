@@ -138,7 +138,8 @@ export function isShortKeyFailure(e) {
 // cannot hand to a call (connection failures) go to onError. With info.proxy, every connection
 // goes through mtcute's own proxy transport for that link instead: https://t.me/proxy?... (an
 // MTProxy: obfuscated2 keyed with the secret, padded inside for dd, fake TLS for ee; the codec
-// is the proxy's) or socks5://[user:pass@]host:port (intermediate inside).
+// is the proxy's) or socks5://[user:pass@]host:port (intermediate inside). `info.pfs`: mtcute's own
+// perfect forward secrecy (network.usePfs: temporary keys bound with auth.bindTempAuthKey).
 export function makeClient(info, transport, dc, onError) {
     addServerKey(info.rsa_public_pem, info.fingerprint);
     const port = Number(info.ports[String(dc)]);
@@ -152,6 +153,7 @@ export function makeClient(info, transport, dc, onError) {
         storage: new MemoryStorage(),
         crypto: new CountingCryptoProvider(),
         transport: info.proxy ? proxyTransportFromUrl(info.proxy) : transportFor(transport),
+        network: { usePfs: Boolean(info.pfs) },
         defaultDcs: { main: home, media: home },
         useIpv6: home.ipv6,
         overrideLayer: LAYER,

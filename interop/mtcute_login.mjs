@@ -14,6 +14,7 @@
 //   migrate    also follow a PHONE_MIGRATE_X to the other DC and sign in there (default true)
 //   proxy      a link (https://t.me/proxy?... or socks5://...): every connection through it, with
 //              the codec the proxy kind sets (transport is then only a label)
+//   pfs        mtcute's perfect forward secrecy on (default false)
 // and <json> may say timeout_ms, a watchdog for the whole process (default 30000).
 // Prints ONE JSON line {ok, runs: [{name, ok, transport, dc, auth_key_id, checks, failures,
 // steps, ...}, ...]}; exit status 0 when every check passed, 1 on a mismatch, 2 on a crash, 3
