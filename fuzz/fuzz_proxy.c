@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         uint8_t cr[32], sid[32];
         size_t used;
-        mt_faketls_server_check(SECRET, data, cut, 1700000000, 120, &used, cr, sid);
-        mt_faketls_server_check(SECRET, data, size, 1700000000, 120, &used, cr, sid);
+        mt_faketls_server_check(SECRET, data, cut, MT_FAKETLS_HELLO_MAX, 1700000000, 120, &used, cr, sid);
+        mt_faketls_server_check(SECRET, data, size, MT_FAKETLS_HELLO_MAX_ANY, 1700000000, 120, &used, cr, sid);
         break;
     }
     case 3: {

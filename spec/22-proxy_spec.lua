@@ -280,6 +280,24 @@ describe("fake TLS", function()
     assert.equal(E_PROXY_PROTO, err.code)                       -- record of 511 bytes: too short
   end)
 
+  it("the server side takes a longer hello (a post-quantum key share) only up to max_record", function()
+    local now = 1700000000
+    local body = P.faketls_hello(secret, "example.org", now):sub(6) .. string.rep("\0", 1204)
+    local big = P.faketls_sign(secret, "\22\3\1" .. string.pack(">I2", #body) .. body, now)
+    assert.equal(1721, #big)
+    local _, err = P.faketls_server_check(secret, big, now, 120)                   -- Telegram's 767
+    assert.equal(E_PROXY_PROTO, err.code)
+    _, err = P.faketls_server_check(secret, big, now, 120, 1715)
+    assert.equal(E_PROXY_PROTO, err.code)
+    assert.equal(1721, (P.faketls_server_check(secret, big .. "records", now, 120, 16384)))
+    assert.equal(1721, (P.faketls_server_check(secret, big, now, 120, 1716)))
+    assert.is_false(P.faketls_server_check(secret, big:sub(1, 1720), now, 120, 16384))
+    _, err = P.faketls_server_check(unhex(string.rep("ab", 16)), big, now, 120, 16384)
+    assert.equal(E_PROXY_SECRET, err.code)
+    assert.has_error(function() P.faketls_server_check(secret, big, now, 120, 16385) end,
+      "bad argument #5 to 'faketls_server_check' (expected 512..16384)")
+  end)
+
   it("the server's answer passes the client's check with the right secret only", function()
     local hello, cr = P.faketls_hello(secret, "example.org", 1700000000)
     local _, cr2, sid = P.faketls_server_check(secret, hello, 1700000000, 120)

@@ -8,7 +8,8 @@
  *   core.proxy.faketls_hello(secret16, domain, now [, { random = bytes }]) -> hello, client_random
  *   core.proxy.faketls_sign(secret, hello, now) -> hello with its digest
  *   core.proxy.faketls_client_check(secret, client_random, bytes) -> used | false | nil, err
- *   core.proxy.faketls_server_check(secret16, bytes, now, max_skew)
+ *   core.proxy.faketls_server_check(secret16, bytes, now, max_skew [, max_record])
+ *       (max_record: the largest hello record taken, 767 (Telegram's MTProxy) by default, up to 16384)
  *       -> used, client_random, session_id | false | nil, err
  *   core.proxy.faketls_server_hello(secret16, client_random, session_id [, { random = bytes }]) -> bytes
  *   core.proxy.tls_wrap(bytes) -> records
@@ -181,8 +182,10 @@ static int l_faketls_server_check(lua_State *L)
     size_t n, used = 0;
     const char *in = luaL_checklstring(L, 2, &n);
     lua_Integer now = luaL_checkinteger(L, 3), skew = luaL_checkinteger(L, 4);
+    lua_Integer max_record = luaL_optinteger(L, 5, MT_FAKETLS_HELLO_MAX);
+    luaL_argcheck(L, max_record >= 512 && max_record <= MT_FAKETLS_HELLO_MAX_ANY, 5, "expected 512..16384");
     uint8_t cr[32], sid[32];
-    int rc = mt_faketls_server_check(secret, (const uint8_t *)in, n, now, skew, &used, cr, sid);
+    int rc = mt_faketls_server_check(secret, (const uint8_t *)in, n, (size_t)max_record, now, skew, &used, cr, sid);
     if (rc < 0) return push_err(L, rc, 0);
     if (rc == 0) { lua_pushboolean(L, 0); return 1; }
     lua_pushinteger(L, (lua_Integer)used);

@@ -10,7 +10,6 @@
 #define REC_CCS 0x14
 #define REC_APP 0x17
 #define HELLO_MIN_RECORD 512          /* Telegram's MTProxy: ClientHello record 512..767 bytes */
-#define HELLO_MAX_RECORD 767
 #define ANSWER_MAX_RECORDS 16         /* handshake records before ChangeCipherSpec */
 #define GREASE_N 7
 
@@ -241,14 +240,14 @@ int mt_faketls_client_check(const uint8_t *secret, size_t slen, const uint8_t cl
     return MT_ERR_PROXY_PROTO;
 }
 
-int mt_faketls_server_check(const uint8_t secret[16], const uint8_t *in, size_t n, int64_t now,
-                            int64_t max_skew, size_t *used, uint8_t client_random[32],
+int mt_faketls_server_check(const uint8_t secret[16], const uint8_t *in, size_t n, size_t max_record,
+                            int64_t now, int64_t max_skew, size_t *used, uint8_t client_random[32],
                             uint8_t session_id[32])
 {
     if (n >= 1 && in[0] != REC_HANDSHAKE) return MT_ERR_PROXY_PROTO;
     if (n < 5) return 0;
     size_t len = (size_t)in[3] << 8 | in[4];
-    if (in[1] != 3 || in[2] != 1 || len < HELLO_MIN_RECORD || len > HELLO_MAX_RECORD) return MT_ERR_PROXY_PROTO;
+    if (in[1] != 3 || in[2] != 1 || len < HELLO_MIN_RECORD || len > max_record) return MT_ERR_PROXY_PROTO;
     if (n - 5 < len) return 0;
     /* ClientHello, TLS 1.2 legacy version, a 32-byte session id */
     if (in[5] != 0x01 || in[9] != 3 || in[10] != 3 || in[43] != 32) return MT_ERR_PROXY_PROTO;

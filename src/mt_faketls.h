@@ -50,12 +50,19 @@ int mt_faketls_sign(const uint8_t *secret, size_t slen, uint8_t *hello, size_t n
 int mt_faketls_client_check(const uint8_t *secret, size_t slen, const uint8_t client_random[32],
                             const uint8_t *in, size_t n, size_t *used);
 
-/* Server: checks a ClientHello in in[0..n). 1: valid, *used = its length,
- * client_random and session_id filled; 0: more bytes needed; MT_ERR_PROXY_PROTO:
- * not a ClientHello of the accepted shape; MT_ERR_PROXY_SECRET: the digest is not
- * ours or its time is more than max_skew seconds from `now`. */
-int mt_faketls_server_check(const uint8_t secret[16], const uint8_t *in, size_t n, int64_t now,
-                            int64_t max_skew, size_t *used, uint8_t client_random[32],
+/* The largest ClientHello record a server takes: Telegram's MTProxy takes 512..767 bytes
+ * (a record header of 16 03 01 02); other MTProxy servers take any TLS record, up to 2^14
+ * bytes (browser-shaped hellos with a post-quantum key share are about 1.7 KB). */
+#define MT_FAKETLS_HELLO_MAX 767
+#define MT_FAKETLS_HELLO_MAX_ANY 16384
+
+/* Server: checks a ClientHello in in[0..n) whose record is 512..max_record bytes.
+ * 1: valid, *used = its length, client_random and session_id filled; 0: more bytes
+ * needed; MT_ERR_PROXY_PROTO: not a ClientHello of the accepted shape;
+ * MT_ERR_PROXY_SECRET: the digest is not ours or its time is more than max_skew seconds
+ * from `now`. */
+int mt_faketls_server_check(const uint8_t secret[16], const uint8_t *in, size_t n, size_t max_record,
+                            int64_t now, int64_t max_skew, size_t *used, uint8_t client_random[32],
                             uint8_t session_id[32]);
 
 /* Server: appends the signed answer to a hello. MT_OK, MT_ERR_NOMEM, MT_ERR_CRYPTO,

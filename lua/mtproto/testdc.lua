@@ -52,6 +52,8 @@
 --   mtproxy = "secret"    an MTProxy listener too, for this secret (32 hex digits: the same 16
 --                         bytes serve plain, "dd" and "ee" clients); dc.mtproxy_port is its
 --                         port and dc:proxy_url(kind [, domain]) a tg://proxy link to it
+--   mtproxy_any_hello = true  the listener takes fake-TLS hellos of 512..16384 bytes, as
+--                         MTProxy servers other than Telegram's do (default: 16 03 01 02 only)
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
 --   log = path            write the server's stderr (the log lines) to this file instead
 --   binary = path         the program; default testdc.binary(): $MTPROTO_TESTDC, the built or installed one, PATH
@@ -178,6 +180,7 @@ local function command(o)
       bad("mtproxy", "expected a secret of 32 hex digits")
     end
     add("--mtproxy", o.mtproxy)
+    if o.mtproxy_any_hello then add("--mtproxy-any-hello") end
   end
   local verbose = int_opt(o, "verbose", 0, 2)
   if verbose == 1 then add("-v") elseif verbose == 2 then add("-vv") end

@@ -74,6 +74,7 @@ typedef struct tdc_config {
     int diff_slice;          /* --diff-slice: updates per updates.getDifference answer (default 100) */
     tdc_faults faults;
     int mtproxy;             /* an MTProxy listener too (--mtproxy SECRET) */
+    int mtproxy_any_hello;   /* --mtproxy-any-hello: fake-TLS hellos of any record size, not only 16 03 01 02 */
     uint8_t mtproxy_secret[16];
 } tdc_config;
 

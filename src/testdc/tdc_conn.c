@@ -831,10 +831,11 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
 
 /* ---- the MTProxy front ---------------------------------------------------------------
  *
- * Before the transport: a fake-TLS ClientHello (16 03 01 02...) is checked and answered
- * here, then the transport takes obfuscated2 keyed with the secret (inside TLS records
- * after a hello). Returns 1 when the transport is set up and (in, n) hold what is its, 0
- * when the hello needs more bytes, < 0 to close. */
+ * Before the transport: a fake-TLS ClientHello (16 03 01 02..., or any 16 03 01 record of
+ * 512..16384 bytes with --mtproxy-any-hello) is checked and answered here, then the
+ * transport takes obfuscated2 keyed with the secret (inside TLS records after a hello).
+ * Returns 1 when the transport is set up and (in, n) hold what is its, 0 when the hello
+ * needs more bytes, < 0 to close. */
 #define HELLO_MAX_SKEW 120   /* seconds between the client's clock in the hello and ours */
 
 static int proxy_front(tdc_conn *c, const uint8_t **in, size_t *n, int64_t now_ms)
@@ -842,10 +843,19 @@ static int proxy_front(tdc_conn *c, const uint8_t **in, size_t *n, int64_t now_m
     const uint8_t *secret = c->srv->cfg.mtproxy_secret;
     mt_buf_put(&c->hello, *in, *n);
     if (c->hello.oom) return MT_ERR_NOMEM;
-    if (c->hello.len < 4) { *n = 0; return 0; }
+    int any = c->srv->cfg.mtproxy_any_hello;
+    if (c->hello.len < (any ? 5u : 4u)) { *n = 0; return 0; }
     /* A hello's record header is 16 03 01 02 (512..767 bytes), which obfuscated2 clients
-     * never start with; a first byte of 0x16 alone is one header in 256. */
-    if (memcmp(c->hello.data, "\x16\x03\x01\x02", 4) != 0) {
+     * never start with; a first byte of 0x16 alone is one header in 256. Any size: an
+     * obfuscated2 init starting 16 03 01 and a plausible length is one in 2^28 or so. */
+    int tls;
+    if (any) {
+        size_t rec = (size_t)c->hello.data[3] << 8 | c->hello.data[4];
+        tls = memcmp(c->hello.data, "\x16\x03\x01", 3) == 0 && rec >= 512 && rec <= MT_FAKETLS_HELLO_MAX_ANY;
+    } else {
+        tls = memcmp(c->hello.data, "\x16\x03\x01\x02", 4) == 0;
+    }
+    if (!tls) {
         c->proxy = 0;
         *in = c->hello.data;
         *n = c->hello.len;
@@ -853,8 +863,9 @@ static int proxy_front(tdc_conn *c, const uint8_t **in, size_t *n, int64_t now_m
     }
     size_t used = 0;
     uint8_t cr[32], sid[32];
-    int rc = mt_faketls_server_check(secret, c->hello.data, c->hello.len, now_ms / 1000, HELLO_MAX_SKEW,
-                                     &used, cr, sid);
+    int rc = mt_faketls_server_check(secret, c->hello.data, c->hello.len,
+                                     any ? MT_FAKETLS_HELLO_MAX_ANY : MT_FAKETLS_HELLO_MAX, now_ms / 1000,
+                                     HELLO_MAX_SKEW, &used, cr, sid);
     if (rc == 0) { *n = 0; return 0; }
     if (rc == MT_ERR_PROXY_SECRET) {
         /* the answer of the site a real MTProxy fronts for: not signed with the client's secret */

@@ -4,7 +4,8 @@
  *                  [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]
  *                  [--qr-lifetime S] [--qr-auto-accept PHONE] [--temp-key-ttl S]
  *                  [--push-updates MS] [--diff-slice N]
- *                  [--fault NAME[=N]]... [--mtproxy SECRET] [--parent-pid PID] [--no-stdin] [-v|-vv]
+ *                  [--fault NAME[=N]]... [--mtproxy SECRET [--mtproxy-any-hello]]
+ *                  [--parent-pid PID] [--no-stdin] [-v|-vv]
  *
  * Prints one JSON line on stdout once it listens (see docs/DESIGN.md), then serves
  * until SIGTERM/SIGINT, EOF on stdin (unless --no-stdin) or the end of --parent-pid. */
@@ -39,9 +40,12 @@ static void usage(FILE *f)
           "                      [--code-lifetime S] [--resend-timeout S] [--flood N] [--no-flood]\n"
           "                      [--qr-lifetime S] [--qr-auto-accept PHONE] [--temp-key-ttl S]\n"
           "                      [--push-updates MS] [--diff-slice N]\n"
-          "                      [--fault NAME[=N]]... [--mtproxy SECRET] [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
+          "                      [--fault NAME[=N]]... [--mtproxy SECRET [--mtproxy-any-hello]]\n"
+          "                      [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
           "--mtproxy: an MTProxy listener too (its port in the JSON line) for the secret's 16 bytes\n"
           "           (hex; a dd or ee prefix and an ee domain may be given): plain, dd and ee clients\n"
+          "--mtproxy-any-hello: fake-TLS hellos of 512..16384 bytes too, as other MTProxy servers take\n"
+          "           (Telegram's takes a 16 03 01 02 record header only: 512..767 bytes)\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
           "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N strict_seqno skip_pts=N\n"
           "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
@@ -155,6 +159,7 @@ static int parse_args(int argc, char **argv, opts *o)
             if (parse_secret(v, c->mtproxy_secret) < 0) { fprintf(stderr, "mtproto-testdc: bad MTProxy secret: %s\n", v); return -1; }
             c->mtproxy = 1;
         }
+        else if (!strcmp(a, "--mtproxy-any-hello")) c->mtproxy_any_hello = 1;
         else if (!strcmp(a, "--fault")) {
             NEEDV();
             if (parse_fault(&c->faults, v) < 0) { fprintf(stderr, "mtproto-testdc: bad fault: %s\n", v); return -1; }
