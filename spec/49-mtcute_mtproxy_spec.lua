@@ -51,7 +51,8 @@ describe("mtcute through the test DC's MTProxy listener and through microsocks",
     local walks = {
       helpers.interop_args(dc, { name = "plain", transport = "intermediate", dc = 2, proxy = link("plain") }),
       helpers.interop_args(dc, { name = "dd", transport = "padded", dc = 2, proxy = link("dd") }),
-      helpers.interop_args(dc, { name = "ee", transport = "padded", dc = 2, proxy = link("ee") }),
+      -- with mtcute's own perfect forward secrecy too: temporary keys bound through the proxy
+      helpers.interop_args(dc, { name = "ee", transport = "padded", dc = 2, proxy = link("ee"), pfs = true }),
       helpers.interop_args(dc, { name = "socks5", transport = "intermediate", dc = 2,
         proxy = ("socks5://127.0.0.1:%d"):format(open.port) }),
       helpers.interop_args(dc, { name = "socks5 login", transport = "intermediate", dc = 2,
@@ -110,11 +111,18 @@ describe("mtcute through the test DC's MTProxy listener and through microsocks",
     assert.matches("1 padded", proxied(), 1, true)
   end)
 
-  it("walks the ladder through the MTProxy listener with an ee secret (fake TLS, padded inside)", function()
-    assert_walk("ee")
+  it("walks the ladder through the MTProxy listener with an ee secret (fake TLS, padded inside), with pfs", function()
+    local res = assert_walk("ee")
+    local log = helpers.slurp(logpath) or ""
     -- two fake-TLS hellos answered (one per DC), the listener's answer checked by mtcute
-    local hellos = select(2, (helpers.slurp(logpath) or ""):gsub("fake%-TLS hello answered", ""))
+    local hellos = select(2, log:gsub("fake%-TLS hello answered", ""))
     assert.is_true(hellos >= 2, "fake-TLS hellos answered: " .. hellos)
+    -- a temporary key bound to each of mtcute's permanent keys, through the proxy
+    for _, id in ipairs { res.auth_key_id, res.migrated_auth_key_id } do
+      local hex = ("%016x"):format(math.tointeger(tonumber(id)))
+      assert.matches("temporary key %x+ bound to " .. hex, log)
+    end
+    assert.is_nil(log:find("auth.bindTempAuthKey refused", 1, true))
   end)
 
   it("walks the ladder through microsocks without a login", function()

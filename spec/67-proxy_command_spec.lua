@@ -11,13 +11,7 @@ local SEND = ("call auth.sendCode phone_number=9996621234 api_id=%d api_hash=%s 
 local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- Runs a shell command: its stdout+stderr and its exit status.
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("a")
-  p:close()
-  local body, status = out:match("^(.-)exit=(%d+)\n$")
-  return body, tonumber(status)
-end
+local function run(cmd) return helpers.run(cmd .. " 2>&1") end
 
 describe("mtproto --proxy", function()
   local T = helpers.use_testdc{ dcs = 2, mtproxy = SECRET, flood = false }

@@ -7,12 +7,6 @@ local helpers = require("helpers")
 
 local CMD = helpers.LUA .. " " .. helpers.ROOT .. "/bin/mtproto --test-dc login"
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
-
 local function count(s, plain)
   local n, at = 0, 1
   while true do
@@ -26,7 +20,7 @@ end
 -- once its prompt has been shown one more time. Returns everything the terminal showed and
 -- the exit status.
 local function login(dialog)
-  local fifo, out, status = tmpname(), tmpname(), tmpname()
+  local fifo, out, status = helpers.tmpname(), helpers.tmpname(), helpers.tmpname()
   assert(os.execute("mkfifo '" .. fifo .. "'"))
   -- util-linux's script is not ours: under the sanitizer preload its own leak would fail the
   -- run, so leak checks are off for it and back on for the command inside (as in spec 70)

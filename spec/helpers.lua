@@ -225,10 +225,16 @@ function M.fails(expect_code, expect_message, r, err)
   return err
 end
 
--- A new empty directory under the system's temporary directory.
-function M.tmpdir()
+-- A fresh temporary path that does not exist yet.
+function M.tmpname()
   local p = os.tmpname()
   os.remove(p)
+  return p
+end
+
+-- A new empty directory under the system's temporary directory.
+function M.tmpdir()
+  local p = M.tmpname()
   assert(os.execute("mkdir -p '" .. p .. "'"))
   return p
 end
