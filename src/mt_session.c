@@ -97,8 +97,8 @@ struct mt_session {
     size_t nev, ev_cap;
     mt_buf upd;
 
-    int64_t seen_ring[SEEN_WINDOW];
-    size_t seen_pos, seen_n;
+    int64_t *seen_ring;     /* grows to SEEN_WINDOW as messages come (idle sessions stay small) */
+    size_t seen_pos, seen_n, seen_cap;
     int64_t seen_max, evicted_max;
     mt_map seen;
 
@@ -350,7 +350,7 @@ void mt_session_free(mt_session *s)
         }
     }
     if (s->reqs) mt_wipe(s->reqs, s->reqs_cap * sizeof *s->reqs);
-    free(s->reqs); free(s->free_slots); free(s->queue); free(s->acks); free(s->ev);
+    free(s->reqs); free(s->free_slots); free(s->queue); free(s->acks); free(s->ev); free(s->seen_ring);
     free(s->init_str); free(s->packed);
     mt_map_free(&s->by_msgid); mt_map_free(&s->seen);
     mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
@@ -665,6 +665,14 @@ static int seen_add(mt_session *s, int64_t id)
         mt_map_del(&s->seen, (uint64_t)old);
         if (old > s->evicted_max) s->evicted_max = old;
         s->seen_n--;
+    } else if (s->seen_n == s->seen_cap) {
+        /* not yet full: the ring is filled in order (seen_pos == seen_n), so it grows in place */
+        size_t nc = s->seen_cap ? s->seen_cap * 2 : 64;
+        if (nc > SEEN_WINDOW) nc = SEEN_WINDOW;
+        int64_t *r = realloc(s->seen_ring, nc * sizeof *r);
+        if (!r) return MT_ERR_NOMEM;
+        s->seen_ring = r;
+        s->seen_cap = nc;
     }
     int rc = mt_map_put(&s->seen, (uint64_t)id, 0);
     if (rc) return rc;
