@@ -37,6 +37,7 @@ struct mt_conn {
     mt_log_fn log;
     void *log_ud;
     uint8_t *rbuf;
+    size_t rbuf_used;           /* the most bytes one read put in rbuf: what free() wipes */
 };
 
 double mt_clock_monotonic(void)
@@ -116,7 +117,8 @@ void mt_conn_free(mt_conn *c)
     mt_link_free(c->link);
     mt_proxy_free(c->proxy);
     mt_buf_free(&c->updates);
-    if (c->rbuf) { mt_wipe(c->rbuf, READ_CHUNK); free(c->rbuf); }
+    /* only what reads wrote: wiping all of it would make every untouched page resident */
+    if (c->rbuf) { mt_wipe(c->rbuf, c->rbuf_used); free(c->rbuf); }
     free(c->host);
     free(c);
 }
@@ -263,6 +265,7 @@ static void connect_done(mt_conn *c)
 /* Feeds n bytes read (0: the peer closed; < 0: errno e). */
 static void got(mt_conn *c, ssize_t n, int e)
 {
+    if (n > 0 && (size_t)n > c->rbuf_used) c->rbuf_used = (size_t)n;
     if (n > 0) mt_link_feed(c->link, c->rbuf, (size_t)n, mt_clock_monotonic());
     else if (n == 0) mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_CLOSED, "the server closed the connection");
     else lost_errno(c, MT_ERR_IO, "read", e);
