@@ -822,8 +822,11 @@ local function is_method(name)
   return ok and type(info) == "table" and info.kind == "method"
 end
 
-local function namespaces(s)
-  if s.namespaces then return s.namespaces end
+-- The method namespaces of the schema (auth, messages, ...): built once for every client (the
+-- schema is fixed; a client each making its own took 0.7 ms and a table per client).
+local NAMESPACES
+local function namespaces()
+  if NAMESPACES then return NAMESPACES end
   local ns = {}
   local list = tl.methods()
   local function add(name)
@@ -838,7 +841,7 @@ local function namespaces(s)
   else
     for k in pairs(list) do add(k) end
   end
-  s.namespaces = ns
+  NAMESPACES = ns
   return ns
 end
 
@@ -846,8 +849,8 @@ function ClientMT:__index(k)
   local m = Client[k]
   if m ~= nil then return m end
   if type(k) ~= "string" then return nil end
-  local s = S(self)
-  if namespaces(s)[k] then
+  S(self)
+  if namespaces()[k] then
     local proxy = setmetatable({ _ns = k }, {
       __name = "mtproto.namespace",
       __index = function(t, name)
