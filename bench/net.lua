@@ -9,31 +9,15 @@
 -- proxy (the `proxy` option of mtproto.client: every call through that proxy).
 -- Prints the same `name value` lines as bench/gramjs_net.js. CPU is os.clock() (this
 -- process's user+system time), peak memory VmHWM of /proc/self/status.
-local json = require("dkjson")
 local mtproto = require("mtproto")
 local core = require("mtproto.core")
 
-local function read_args()
-  local a = arg[1] or "{}"
-  if a:sub(1, 1) == "@" then
-    local f = assert(io.open(a:sub(2)))
-    a = f:read("a")
-    f:close()
-  end
-  return assert(json.decode(a))
-end
-
-local args = read_args()
+local common = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
+local args = common.read_args()
 local mode = args.mode or "seq"
 local dc = math.tointeger(args.dc or 2)
 
-local function status_kb(field)
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match(field .. ":%s*(%d+)")) or 0
-end
+local status_kb = common.status_kb
 
 local function new_client(pfs)
   local opts = {}

@@ -5,8 +5,10 @@
 -- Every number is the median of several runs of a separate process (BENCH_RUNS, default 5, for
 -- the codec/crypto rows; BENCH_NET_RUNS, default 3, for the network rows); ratios are taken
 -- between the medians of the same row. Each network run gets a fresh test DC.
---   ours:   bench/tl.lua, bench/crypto.lua (codec, IGE, in-process handshake), bench/net.lua
---   GramJS: bench/gramjs_micro.js, bench/gramjs_net.js
+--   ours:   bench/tl.lua, bench/crypto.lua (codec, IGE, in-process handshake), bench/net.lua,
+--           bench/many.lua (BENCH_MANY clients, default 1000, on one cqueues and one luv loop;
+--           BENCH_MANY_RUNS runs, default 1: GramJS takes minutes for its handshakes)
+--   GramJS: bench/gramjs_micro.js, bench/gramjs_net.js, bench/gramjs_many.js
 --   floors: bench/floor.c (C echo pair over loopback TCP, pinned with taskset -c 0 and not;
 --           AES-256-CBC encryption = the serial AES-NI floor; OpenSSL's AES_ige_encrypt;
 --           one SRP check: PKCS5_PBKDF2_HMAC SHA-512 100k + the two 2048-bit-exponent modexps)
@@ -22,11 +24,17 @@ local SEQ_N = tonumber(os.getenv("BENCH_SEQ_N")) or 2000
 local PIPE_N = tonumber(os.getenv("BENCH_PIPE_N")) or 10000
 local HANDSHAKES = tonumber(os.getenv("BENCH_HANDSHAKES")) or 20
 -- BENCH_NET_JOBS="seq seqee seqsocks": only these network jobs, and no codec/crypto rows
-local ONLY = os.getenv("BENCH_NET_JOBS")
-local function wanted(job) return not ONLY or (" " .. ONLY .. " "):find(" " .. job .. " ", 1, true) end
+local NET_JOBS = os.getenv("BENCH_NET_JOBS")
+local function job_wanted(job) return not NET_JOBS or (" " .. NET_JOBS .. " "):find(" " .. job .. " ", 1, true) end
 -- the test DC's MTProxy listener (when it has one) and microsocks (when installed) for the
 -- proxy rows: the same calls through them, next to the direct ones of the same run
 local MTPROXY_SECRET = "0123456789abcdef0123456789abcdef"
+-- clients in one process and one loop (bench/many.lua, bench/gramjs_many.js); 0: no such rows
+local MANY = tonumber(os.getenv("BENCH_MANY")) or 1000
+local MANY_RUNS = tonumber(os.getenv("BENCH_MANY_RUNS")) or 1
+-- BENCH_ONLY=micro,net,many: only those groups of rows (default all; BENCH_NET_JOBS: net only)
+local ONLY = os.getenv("BENCH_ONLY") or (NET_JOBS and "net")
+local function wanted(group) return not ONLY or ("," .. ONLY .. ","):find("," .. group .. ",", 1, true) ~= nil end
 local TMP = os.tmpname()
 os.remove(TMP)
 assert(os.execute("mkdir -p " .. TMP))
@@ -113,12 +121,12 @@ local function testdc_flags()
   return DC_FLAGS
 end
 
-local function start_dc(prefix)
+local function start_dc(prefix, pre)
   local fifo = TMP .. "/dc.stdin"
   os.remove(fifo)
   assert(os.execute("mkfifo " .. q(fifo)))
-  local p = assert(io.popen(("echo $$; exec %s%s %s < %s 2>%s"):format(prefix or "", q(TESTDC), testdc_flags(), q(fifo),
-    q(TMP .. "/dc.log")), "r"))
+  local p = assert(io.popen(("%secho $$; exec %s%s %s < %s 2>%s"):format(pre or "", prefix or "", q(TESTDC),
+    testdc_flags(), q(fifo), q(TMP .. "/dc.log")), "r"))
   local pid = p:read("l")
   local hold = assert(io.open(fifo, "w")) -- unblocks the server's open of its stdin
   local line = p:read("l")
@@ -177,8 +185,8 @@ if exists(ROOT .. "/bench/callpath.c") then
   if not ok then note("bench: cannot build bench/callpath.c (its rows stay empty):\n%s", out) end
 end
 
-note("bench: codec and crypto, %d runs each...", RUNS)
-for r = 1, ONLY and 0 or RUNS do
+if wanted("micro") then note("bench: codec and crypto, %d runs each...", RUNS) end
+for r = 1, wanted("micro") and RUNS or 0 do
   for _, f in ipairs { "tl.lua", "crypto.lua" } do
     if exists(ROOT .. "/bench/" .. f) then run("ours", r, ("%s %s"):format(q(LUA), q(ROOT .. "/bench/" .. f))) end
   end
@@ -206,7 +214,7 @@ local function net_names(prefix_from, prefix_to)
   end
 end
 
-if have_dc then
+if have_dc and wanted("net") then
   note("bench: network, %d runs each (fresh test DC per run)...", NET_RUNS)
   local jobs = {
     { "handshake", { mode = "handshake", n = HANDSHAKES } },
@@ -236,7 +244,7 @@ if have_dc then
   end
   for r = 1, NET_RUNS do
     -- the loopback floor, measured next to the calls it is compared with
-    if not ONLY then
+    if not NET_JOBS then
       run("floor", r, q(FLOOR) .. " echo")
       run("floor", r, "taskset -c 0 " .. q(FLOOR) .. " echo", function(t)
         return { ["echo.pinned_round_trips_per_s"] = t["echo.round_trips_per_s"] }
@@ -244,7 +252,7 @@ if have_dc then
     end
     for _, job in ipairs(jobs) do
       for _, side in ipairs { "ours", "gramjs" } do
-        if wanted(job[1]) and (side == "ours" or have_node) and (not job.only or job.only == side) then
+        if job_wanted(job[1]) and (side == "ours" or have_node) and (not job.only or job.only == side) then
           local pin = job.pin and "taskset -c 0 " or ""
           local dc = start_dc(pin)
           local extra, stop_proxy = job[2], function() end
@@ -263,6 +271,24 @@ if have_dc then
           dc.stop()
         end
       end
+    end
+  end
+end
+
+-- n clients on one loop: each side with a fresh test DC, and descriptors for every client
+if have_dc and MANY > 0 and wanted("many") then
+  note("bench: %d clients on one loop, %d run(s)...", MANY, MANY_RUNS)
+  local ulimit = ("ulimit -n %d 2>/dev/null; "):format(MANY + 256)
+  for r = 1, MANY_RUNS do
+    local sides = { { "ours", "cqueues" }, { "ours", "luv" } }
+    if have_node then sides[#sides + 1] = { "gramjs" } end
+    for _, side in ipairs(sides) do
+      local dc = start_dc(nil, ulimit)
+      local a = args_file(dc, { n = MANY, loop = side[2] })
+      local cmd = side[1] == "ours" and ("%s %s %s"):format(q(LUA), q(ROOT .. "/bench/many.lua"), q(a))
+        or ("%s %s %s"):format(NODE, q(ROOT .. "/bench/gramjs_many.js"), q(a))
+      run(side[1], r, ulimit .. "timeout 900 " .. cmd)
+      dc.stop()
     end
   end
 end
@@ -329,6 +355,25 @@ local ROWS = {
   { "pipelined: RSS growth per call", "bytes", "lower", O "net.pipe_rss_bytes_per_call",
     { "GramJS", G "net.pipe_rss_bytes_per_call" } },
 }
+-- n clients on one loop (bench/many.lua): per loop, per phase
+local NOTHEIRS = { "-" }
+for _, loop in ipairs { "cqueues", "luv" } do
+  local p = "many_" .. loop .. "."
+  local l = ("%d clients, %s: "):format(MANY, loop)
+  for _, ph in ipairs { { "connect", "connect (handshake + getConfig)" }, { "calls", "sendCode + resendCode" } } do
+    local k, what = ph[1], ph[2]
+    ROWS[#ROWS + 1] = { l .. what .. ", wall", "s", "lower", O(p .. k .. "_s"), { "GramJS", G("many." .. k .. "_s") },
+      min = 5 }
+    ROWS[#ROWS + 1] = { l .. "memory per client after " .. k, "KiB", "lower", O(p .. k .. "_kb_per_client"),
+      { "GramJS", G("many." .. k .. "_kb_per_client") }, min = 5 }
+    ROWS[#ROWS + 1] = { l .. k .. ": worst lateness of a 10 ms timer", "ms", "lower", O(p .. k .. "_late_ms"),
+      { "GramJS", G("many." .. k .. "_late_ms") }, max_ours = k == "calls" and 50 or nil }
+    ROWS[#ROWS + 1] = { l .. k .. ": longest client step (wall)", "ms", "lower", O(p .. k .. "_step_ms"), NOTHEIRS,
+      max_ours = 5 }
+    ROWS[#ROWS + 1] = { l .. k .. ": longest client step (CPU)", "ms", "lower", O(p .. k .. "_step_cpu_ms"), NOTHEIRS,
+      max_ours = 5 }
+  end
+end
 
 -- The median of the per-run ratios of two series.
 local function paired_ratio(a, b, better)
@@ -386,17 +431,19 @@ for _, r in ipairs(ROWS) do
     if not tk and get(t[i][1], t[i][2]) then tk = t[i] end
   end
   local ov, tv = get(o[1], o[2]), tk and get(tk[1], tk[2])
+  if ONLY and ov == nil and tv == nil then goto next_row end -- a group not run
   local ratio = tk and paired_ratio(series(o[1], o[2]), series(tk[1], tk[2]), better)
   local target, ok = {}, nil
   if r.min then target[#target + 1] = (">= %gx"):format(r.min) end
   if r.max_ours then target[#target + 1] = ("ours < %g %s"):format(r.max_ours, unit) end
-  if ratio and (r.min or r.max_ours) then
+  if ov and (ratio or not r.min) and (r.min or r.max_ours) then
     ok = (not r.min or ratio >= r.min) and (not r.max_ours or ov < r.max_ours)
   end
   if ok == false then misses = misses + 1 end
   out(("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(name, unit, fmt(ov), t[1], fmt(tv),
     ratio and ("%.2fx"):format(ratio) or "n/a", #target > 0 and table.concat(target, ", ") or "-",
     ok == nil and (#target > 0 and "?" or "") or (ok and "yes" or "**no**")))
+  ::next_row::
 end
 local errs = {}
 for _, side in ipairs { "ours", "gramjs" } do
@@ -404,6 +451,11 @@ for _, side in ipairs { "ours", "gramjs" } do
     local e = get(side, "net." .. m .. "_errors")
     used[side .. ":net." .. m .. "_errors"] = true
     if e and e > 0 then errs[#errs + 1] = ("%s %s: %g calls did not answer auth.sentCode"):format(side, m, e) end
+  end
+  for _, m in ipairs { "many", "many_cqueues", "many_luv" } do
+    local e = get(side, m .. ".errors")
+    used[side .. ":" .. m .. ".errors"] = true
+    if e and e > 0 then errs[#errs + 1] = ("%s %s: %g clients failed a phase"):format(side, m, e) end
   end
 end
 out("")

@@ -1,0 +1,194 @@
+-- Our side of the "many clients" rows of `make bench` (bench/gramjs_many.js is GramJS's):
+-- n clients in this one process, on one event loop, against a running mtproto-testdc.
+--
+--   lua5.4 bench/many.lua @args.json
+--
+-- args: the test DC's start-up JSON (host, ports, rsa_public_pem) plus n (clients, default
+-- 1000), loop ("cqueues" or "luv"), dc (default 2), transport (default "padded").
+--
+-- Two phases, each started for every client at once and timed until the last one is done:
+--   connect  a new client, its handshake and a first call (help.getConfig, wrapped in
+--            initConnection): what GramJS's client.connect() does
+--   calls    auth.sendCode on a number of its own, then auth.resendCode
+-- Per phase it prints `many_<loop>.<phase>_<what> value` lines:
+--   s              wall time of the phase
+--   kb_per_client  resident memory added since before the first client (VmRSS) / n
+--   peak_kb_per_client the peak resident memory (VmHWM) so far, less the same start, / n
+--   lua_kb_per_client  the part of it in the Lua heap
+--   late_ms        the worst lateness of a 10 ms timer running beside the clients on the loop
+--   step_ms        the longest single step a client took on the loop: the time a client's
+--                  coroutine ran between two waits (Lua and C calls together, handshake math
+--                  included), measured by an adapter around the loop's own; wall time, so
+--                  it includes the process being preempted on a busy machine
+--   step_cpu_ms    the same step in CPU time (os.clock(): this one-thread process's)
+--   errors         calls that did not answer what they should
+local mtproto = require("mtproto")
+require("mtproto.client") -- mtproto loads it on first use: a program's start-up, not a client's step
+local loops = require("mtproto.loop")
+local core = require("mtproto.core")
+
+local common = dofile((arg[0]:match("^(.*)/") or ".") .. "/common.lua")
+local args = common.read_args()
+local N = math.tointeger(args.n or 1000)
+local LOOP = args.loop or "cqueues"
+local DC = math.tointeger(args.dc or 2)
+local API_HASH = "0123456789abcdef0123456789abcdef"
+local now = core.conn.monotonic
+
+local status_kb = common.status_kb
+local function rss_kb() return status_kb("VmRSS") end
+
+-- The i-th ordinary test number of the DC (kind digit 0, 1, 5 or 9: the others choose the
+-- test DC's special logins).
+local function test_phone(i)
+  return ("99966%d%d%03d"):format(DC, ({ 0, 1, 5, 9 })[i // 1000 + 1], i % 1000)
+end
+
+-- The loop's adapter, with the time each coroutine runs between two waits recorded.
+local base = loops.adapter(LOOP)
+local stats = { step = 0, cpu = 0 }
+local last = setmetatable({}, { __mode = "k" }) -- coroutine -> { wall, cpu, heap } when it got the loop
+-- MANY_DEBUG=ms: each step over that much CPU time is shown with where it ended and the Lua
+-- heap before and after (a drop is the garbage collector's work done in that step)
+local DEBUG = tonumber(os.getenv("MANY_DEBUG"))
+local function step_done(co)
+  local t = last[co]
+  if t then
+    local d, c = now() - t[1], os.clock() - t[2]
+    if d > stats.step then stats.step = d end
+    if c > stats.cpu then stats.cpu = c end
+    if DEBUG and c * 1000 > DEBUG then
+      io.stderr:write(("step %.2f ms, cpu %.2f ms, heap %.0f -> %.0f KiB\n%s\n"):format(d * 1000, c * 1000, t[3],
+        collectgarbage("count"), debug.traceback()))
+    end
+  end
+end
+local function step_start(co) last[co] = { now(), os.clock(), collectgarbage("count") } end
+local adapter = {
+  now = base.now, cond = base.cond, forget = base.forget, running = base.running,
+  wait = function(fd, events, deadline, cond)
+    local co = coroutine.running()
+    step_done(co)
+    base.wait(fd, events, deadline, cond)
+    step_start(co)
+  end,
+}
+
+local opts = {}
+for id, port in pairs(args.ports) do
+  opts[math.tointeger(tonumber(id))] = { host = args.host, port = math.tointeger(port) }
+end
+
+local clients, errors = {}, 0
+local phase_done, remaining
+
+local function new_client()
+  return mtproto.client{
+    api_id = 1, api_hash = API_HASH, dc = DC, dc_options = opts, rsa_keys = { args.rsa_public_pem },
+    transport = args.transport or "padded", flood_sleep_threshold = 0, timeout = 120, connect_timeout = 60,
+    loop = adapter,
+  }
+end
+
+local function connect_one(i)
+  local c = new_client()
+  clients[i] = c
+  local r, err = c:invoke{ _ = "help.getConfig" }
+  if not r or r._ ~= "config" then
+    errors = errors + 1
+    io.stderr:write("many: connect ", i, ": ", tostring(err), "\n")
+  end
+end
+
+local function calls_one(i)
+  local c, phone = clients[i], test_phone(i - 1)
+  local sent, err = c.auth.sendCode{ phone_number = phone, api_id = 1, api_hash = API_HASH,
+    settings = { _ = "codeSettings" } }
+  if sent and sent._ == "auth.sentCode" then
+    sent, err = c.auth.resendCode{ phone_number = phone, phone_code_hash = sent.phone_code_hash }
+  end
+  if not sent or sent._ ~= "auth.sentCode" then
+    errors = errors + 1
+    io.stderr:write("many: calls ", i, ": ", tostring(err), "\n")
+  end
+end
+
+-- fn(i) in a coroutine of its own; the phase ends with the last client's.
+local function task(fn, i)
+  return function()
+    local co = coroutine.running()
+    step_start(co)
+    fn(i)
+    step_done(co)
+    last[co] = nil
+    remaining = remaining - 1
+    if remaining == 0 then phase_done() end
+  end
+end
+
+-- The 10 ms timer beside the clients: the worst lateness of its ticks. It runs while a phase
+-- does (the loop returns when it and the clients are done).
+local late, ticking = 0, false
+local cq, uv, spawn, start_timer
+if LOOP == "cqueues" then
+  local cqueues = require("cqueues")
+  cq = cqueues.new()
+  spawn = function(f) cq:wrap(f) end
+  start_timer = function()
+    cq:wrap(function()
+      while ticking do
+        local t = now()
+        cqueues.sleep(0.01)
+        local d = now() - t - 0.01
+        if d > late then late = d end
+      end
+    end)
+  end
+elseif LOOP == "luv" then
+  uv = require("luv")
+  spawn = function(f)
+    local ok, err = coroutine.resume(coroutine.create(f))
+    if not ok then error(err, 0) end
+  end
+  start_timer = function()
+    local timer = uv.new_timer()
+    local function arm()
+      local t = now()
+      timer:start(10, 0, function()
+        local d = now() - t - 0.01
+        if d > late then late = d end
+        if ticking then arm() else timer:close() end
+      end)
+    end
+    arm()
+  end
+else
+  error("loop: expected cqueues or luv")
+end
+
+collectgarbage()
+local rss0, lua0 = rss_kb(), collectgarbage("count")
+local prefix = "many_" .. LOOP .. "."
+
+local function phase(name, fn)
+  stats.step, stats.cpu, late, remaining, ticking = 0, 0, 0, N, true
+  local t0, t1 = now(), nil
+  phase_done = function() t1 = now(); ticking = false end
+  start_timer()
+  for i = 1, N do spawn(task(fn, i)) end
+  if cq then assert(cq:loop()) else uv.run() end
+  local rss = rss_kb()
+  print(("%s%s_s %.3f"):format(prefix, name, t1 - t0))
+  print(("%s%s_kb_per_client %.1f"):format(prefix, name, (rss - rss0) / N))
+  print(("%s%s_peak_kb_per_client %.1f"):format(prefix, name, (status_kb("VmHWM") - rss0) / N))
+  print(("%s%s_lua_kb_per_client %.1f"):format(prefix, name, (collectgarbage("count") - lua0) / N))
+  print(("%s%s_late_ms %.2f"):format(prefix, name, late * 1000))
+  print(("%s%s_step_ms %.3f"):format(prefix, name, stats.step * 1000))
+  print(("%s%s_step_cpu_ms %.3f"):format(prefix, name, stats.cpu * 1000))
+  io.stdout:flush()
+end
+
+phase("connect", connect_one)
+phase("calls", calls_one)
+print(("%serrors %d"):format(prefix, errors))
+for _, c in ipairs(clients) do c:close() end
