@@ -5,6 +5,9 @@
  *                               random = "<bytes fed in order>" | nil,
  *                               dh_cache = core.auth.dh_cache() | nil (share verified primes) }
  *   c:step(body | nil, now) --> "send", out | "done" | nil, err, code
+ *   c:input(body | nil, now) --> "work" | "send", out | "done" | nil, err, code   (the same step
+ *   c:work()                --> "work" | "send", out | nil, err, code     in bounded pieces)
+ *   c:ops()                 --> pieces of math done so far (each work() call is one)
  *   c:result()              --> { auth_key=, auth_key_id=, server_salt=, time_offset= } | nil, err
  *   local s = core.auth.server{ key_pem = pem | nil (generate), random = ... }
  *   s:step(body, now)       --> "send", out | "done", out | nil, err, code
@@ -178,7 +181,8 @@ static int l_client(lua_State *L)
     return 1;
 }
 
-static int client_step(lua_State *L)
+/* step() and input(): the server's answer in, by `fn`. */
+static int client_feed(lua_State *L, int (*fn)(mt_auth_client *, const uint8_t *, size_t, int32_t, mt_buf *))
 {
     lclient *u = check_client(L);
     size_t n;
@@ -186,8 +190,36 @@ static int client_step(lua_State *L)
     int32_t now = opt_now(L, 3);
     mt_buf out;
     mt_buf_init(&out);
-    int rc = mt_auth_client_step(u->c, in, n, now, &out);
+    int rc = fn(u->c, in, n, now, &out);
+    if (rc == MT_AUTH_WORK) {
+        mt_buf_free(&out);
+        lua_pushliteral(L, "work");
+        return 1;
+    }
     return push_step(L, rc, &out, 0, mt_auth_client_error(u->c));
+}
+
+static int client_step(lua_State *L) { return client_feed(L, mt_auth_client_step); }
+static int client_input(lua_State *L) { return client_feed(L, mt_auth_client_input); }
+
+static int client_work(lua_State *L)
+{
+    lclient *u = check_client(L);
+    mt_buf out;
+    mt_buf_init(&out);
+    int rc = mt_auth_client_work(u->c, &out);
+    if (rc == MT_AUTH_WORK) {
+        mt_buf_free(&out);
+        lua_pushliteral(L, "work");
+        return 1;
+    }
+    return push_step(L, rc, &out, 0, mt_auth_client_error(u->c));
+}
+
+static int client_ops(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)mt_auth_client_ops(check_client(L)->c));
+    return 1;
 }
 
 /* The table of a finished handshake: the fields both sides share, `extra` slots left for
@@ -569,7 +601,8 @@ static int l_pfs_bind_refused(lua_State *L)
 }
 
 static const luaL_Reg client_methods[] = {
-    { "step", client_step }, { "result", client_result }, { "close", client_close }, { NULL, NULL },
+    { "step", client_step }, { "input", client_input }, { "work", client_work }, { "ops", client_ops },
+    { "result", client_result }, { "close", client_close }, { NULL, NULL },
 };
 static const luaL_Reg server_methods[] = {
     { "step", server_step }, { "result", server_result }, { "close", server_close },

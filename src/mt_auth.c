@@ -116,7 +116,10 @@ static void free_wiped(uint8_t *p, size_t n)
 
 /* ================================== client ================================================= */
 
-enum { C_START, C_RES_PQ, C_DH_PARAMS, C_DH_GEN, C_DONE, C_DEAD };
+/* Waiting for an answer: C_RES_PQ, C_DH_PARAMS, C_DH_GEN. Work to do before the next
+ * message (one piece per mt_auth_client_work): C_FACTOR, C_RSA after resPQ; C_CHECK, C_GB,
+ * C_GAB after server_DH_params_ok (C_GB, C_GAB again after dh_gen_retry). */
+enum { C_START, C_RES_PQ, C_FACTOR, C_RSA, C_DH_PARAMS, C_CHECK, C_GB, C_GAB, C_DH_GEN, C_DONE, C_DEAD };
 
 struct mt_auth_client {
     const mt_rsa_keys *keys;
@@ -124,10 +127,16 @@ struct mt_auth_client {
     mt_random rnd;
     int32_t dc_id, expires_in, time_offset;
     int state, retries;
+    unsigned ops;
     uint8_t nonce[16], server_nonce[16], new_nonce[32];
     uint8_t tmp_key[32], tmp_iv[32];
+    uint8_t pqb[8];             /* resPQ's pq as the server wrote it */
+    size_t pql;
+    uint64_t pq, p, q;
+    int64_t fp;
     int32_t g;
     uint8_t prime[256], g_a[256], auth_key[256];
+    uint8_t b[256], g_b[256];   /* between C_GB and C_GAB */
     int64_t retry_id;
     char err[160];
 };
@@ -166,6 +175,7 @@ static int cfail(mt_auth_client *c, int code, const char *why)
     snprintf(c->err, sizeof c->err, "%s", why);
     c->state = C_DEAD;
     mt_wipe(c->auth_key, sizeof c->auth_key);
+    mt_wipe(c->b, sizeof c->b);
     mt_wipe(c->new_nonce, sizeof c->new_nonce);
     mt_wipe(c->tmp_key, sizeof c->tmp_key);
     mt_wipe(c->tmp_iv, sizeof c->tmp_iv);
@@ -185,7 +195,7 @@ static int c_head(mt_auth_client *c, mt_reader *r, uint32_t *id, int check_serve
     return MT_OK;
 }
 
-static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *out)
+static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len)
 {
     mt_reader r;
     mt_rd_init(&r, in, len);
@@ -195,29 +205,42 @@ static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *ou
     if (rc < 0) return rc;
     const uint8_t *pqb;
     size_t pql;
-    uint64_t pq, p, q;
     if (mt_rd_tlbytes(&r, &pqb, &pql) < 0) return cfail(c, MT_ERR_TRUNCATED, "resPQ is truncated");
-    if (!be_value(pqb, pql, &pq)) return cfail(c, MT_ERR_HANDSHAKE, "pq is not a 64-bit number");
+    if (!be_value(pqb, pql, &c->pq)) return cfail(c, MT_ERR_HANDSHAKE, "pq is not a 64-bit number");
+    memcpy(c->pqb, pqb, pql);
+    c->pql = pql;
     if (mt_rd_u32(&r) != ID_VECTOR) return cfail(c, MT_ERR_PROTO, "resPQ fingerprints are not a vector");
     uint32_t n = mt_rd_u32(&r);
     if (r.err || n > 64) return cfail(c, MT_ERR_PROTO, "resPQ fingerprint vector has a bad length");
-    int64_t fp = 0;
     int found = 0;
     for (uint32_t i = 0; i < n; i++) {
         int64_t f = mt_rd_i64(&r);
         if (r.err) return cfail(c, MT_ERR_TRUNCATED, "resPQ is truncated");
-        if (!found && mt_rsa_keys_has(c->keys, f)) { fp = f; found = 1; }
+        if (!found && mt_rsa_keys_has(c->keys, f)) { c->fp = f; found = 1; }
     }
     if (!found) return cfail(c, MT_ERR_UNKNOWN_KEY, "no known RSA key matches the server's fingerprints");
-    if (mt_dh_factor_pq(pq, &p, &q) < 0) return cfail(c, MT_ERR_HANDSHAKE, "pq is not a product of two primes");
-    if ((rc = mt_random_fill(&c->rnd, c->new_nonce, 32)) < 0) return cfail(c, rc, "random source failed");
+    c->state = C_FACTOR;
+    return MT_AUTH_WORK;
+}
 
+static int c_factor(mt_auth_client *c)
+{
+    if (mt_dh_factor_pq(c->pq, &c->p, &c->q) < 0) return cfail(c, MT_ERR_HANDSHAKE, "pq is not a product of two primes");
+    c->state = C_RSA;
+    return MT_AUTH_WORK;
+}
+
+/* p_q_inner_data_dc under RSA_PAD, in req_DH_params. */
+static int c_req_dh(mt_auth_client *c, mt_buf *out)
+{
+    int rc = mt_random_fill(&c->rnd, c->new_nonce, 32);
+    if (rc < 0) return cfail(c, rc, "random source failed");
     uint8_t pb[8], qb[8];
-    size_t pl = be_bytes(p, pb), ql = be_bytes(q, qb);
+    size_t pl = be_bytes(c->p, pb), ql = be_bytes(c->q, qb);
     mt_buf inner;
     mt_buf_init(&inner);
     mt_buf_put_u32(&inner, c->expires_in ? ID_PQ_INNER_TEMP_DC : ID_PQ_INNER_DC);
-    mt_buf_put_tlbytes(&inner, pqb, pql);
+    mt_buf_put_tlbytes(&inner, c->pqb, c->pql);
     mt_buf_put_tlbytes(&inner, pb, pl);
     mt_buf_put_tlbytes(&inner, qb, ql);
     mt_buf_put(&inner, c->nonce, 16);
@@ -232,10 +255,10 @@ static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *ou
     mt_buf_put(out, c->server_nonce, 16);
     mt_buf_put_tlbytes(out, pb, pl);
     mt_buf_put_tlbytes(out, qb, ql);
-    mt_buf_put_i64(out, fp);
+    mt_buf_put_i64(out, c->fp);
     uint8_t hdr[4] = { 254, 0, 1, 0 }; /* TL bytes header of a 256-byte string */
     mt_buf_put(out, hdr, 4);
-    rc = mt_rsa_pad_encrypt(c->keys, fp, inner.data, inner.len, &c->rnd, out);
+    rc = mt_rsa_pad_encrypt(c->keys, c->fp, inner.data, inner.len, &c->rnd, out);
     mt_buf_free(&inner);
     if (rc < 0) return cfail(c, rc, "RSA_PAD encryption failed");
     if (out->oom) return cfail(c, MT_ERR_NOMEM, "out of memory");
@@ -244,26 +267,32 @@ static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *ou
     return MT_AUTH_SEND;
 }
 
-/* Picks b, computes g_b and the key, and writes set_client_DH_params. */
-static int c_send_client_dh(mt_auth_client *c, mt_buf *out)
+/* Picks b and computes g_b. */
+static int c_gb(mt_auth_client *c)
 {
-    uint8_t b[256], g_b[256], gbuf[1] = { (uint8_t)c->g };
-    int rc = mt_random_fill(&c->rnd, b, 256);
-    if (rc < 0) { mt_wipe(b, sizeof b); return cfail(c, rc, "random source failed"); }
-    if ((rc = mt_dh_modexp(gbuf, 1, b, 256, c->prime, 256, g_b)) < 0 ||
-        (rc = mt_dh_modexp(c->g_a, 256, b, 256, c->prime, 256, c->auth_key)) < 0) {
-        mt_wipe(b, sizeof b);
+    uint8_t gbuf[1] = { (uint8_t)c->g };
+    int rc = mt_random_fill(&c->rnd, c->b, 256);
+    if (rc < 0) return cfail(c, rc, "random source failed");
+    if ((rc = mt_dh_modexp(gbuf, 1, c->b, 256, c->prime, 256, c->g_b)) < 0)
         return cfail(c, rc, "modular exponentiation failed");
-    }
-    mt_wipe(b, sizeof b);
-    if (mt_dh_check_ga(c->prime, 256, g_b, 256) != MT_OK) return cfail(c, MT_ERR_HANDSHAKE, "g_b is out of range");
+    c->state = C_GAB;
+    return MT_AUTH_WORK;
+}
+
+/* Computes the key (g_a^b) and writes set_client_DH_params. */
+static int c_gab(mt_auth_client *c, mt_buf *out)
+{
+    int rc = mt_dh_modexp(c->g_a, 256, c->b, 256, c->prime, 256, c->auth_key);
+    mt_wipe(c->b, sizeof c->b);
+    if (rc < 0) return cfail(c, rc, "modular exponentiation failed");
+    if (mt_dh_check_ga(c->prime, 256, c->g_b, 256) != MT_OK) return cfail(c, MT_ERR_HANDSHAKE, "g_b is out of range");
     mt_buf inner;
     mt_buf_init(&inner);
     mt_buf_put_u32(&inner, ID_CLIENT_INNER);
     mt_buf_put(&inner, c->nonce, 16);
     mt_buf_put(&inner, c->server_nonce, 16);
     mt_buf_put_i64(&inner, c->retry_id);
-    mt_buf_put_tlbytes(&inner, g_b, 256);
+    mt_buf_put_tlbytes(&inner, c->g_b, 256);
     if (inner.oom) { mt_buf_free(&inner); return cfail(c, MT_ERR_NOMEM, "out of memory"); }
     mt_buf_put_u32(out, ID_SET_CLIENT_DH);
     mt_buf_put(out, c->nonce, 16);
@@ -275,7 +304,7 @@ static int c_send_client_dh(mt_auth_client *c, mt_buf *out)
     return MT_AUTH_SEND;
 }
 
-static int c_dh_params(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out)
+static int c_dh_params(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now)
 {
     mt_reader r;
     mt_rd_init(&r, in, len);
@@ -315,11 +344,10 @@ static int c_dh_params(mt_auth_client *c, const uint8_t *in, size_t len, int32_t
         else if (aid != ID_DH_INNER) why = "expected server_DH_inner_data";
         else if (mt_ct_memcmp(n, c->nonce, 16)) why = "nonce mismatch in server_DH_inner_data";
         else if (mt_ct_memcmp(sn, c->server_nonce, 16)) why = "server_nonce mismatch in server_DH_inner_data";
-        else if ((rc = mt_dh_check_prime_g(prime, plen, g, c->cache, &why)) != MT_OK) {
-            if (rc != MT_ERR_HANDSHAKE) { code = rc; why = "checking dh_prime failed"; }
-        } else if (galen > 256 || mt_dh_check_ga(prime, plen, ga, galen) != MT_OK) {
-            why = "g_a is out of range";
-        } else {
+        else if (g < 2 || g > 7 || plen != 256 || !(prime[0] & 0x80))
+            mt_dh_check_prime_g(prime, plen, g, NULL, &why); /* fails at once, without the heavy tests */
+        else if (galen > 256) why = "g_a is out of range";
+        else {
             c->g = g;
             memcpy(c->prime, prime, 256);
             memset(c->g_a, 0, 256);
@@ -329,10 +357,24 @@ static int c_dh_params(mt_auth_client *c, const uint8_t *in, size_t len, int32_t
     }
     free_wiped(ans, elen);
     if (why) return cfail(c, code, why);
-    return c_send_client_dh(c, out);
+    c->state = C_CHECK;
+    return MT_AUTH_WORK;
 }
 
-static int c_dh_gen(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *out)
+/* dh_prime and g as auth_key 4.5 asks (a prime other than the known one costs two primality
+ * tests, then the cache remembers it), then g_a's range. */
+static int c_check(mt_auth_client *c)
+{
+    const char *why = NULL;
+    int rc = mt_dh_check_prime_g(c->prime, 256, c->g, c->cache, &why);
+    if (rc == MT_ERR_HANDSHAKE) return cfail(c, rc, why);
+    if (rc != MT_OK) return cfail(c, rc, "checking dh_prime failed");
+    if (mt_dh_check_ga(c->prime, 256, c->g_a, 256) != MT_OK) return cfail(c, MT_ERR_HANDSHAKE, "g_a is out of range");
+    c->state = C_GB;
+    return MT_AUTH_WORK;
+}
+
+static int c_dh_gen(mt_auth_client *c, const uint8_t *in, size_t len)
 {
     mt_reader r;
     mt_rd_init(&r, in, len);
@@ -356,7 +398,8 @@ static int c_dh_gen(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *ou
         mt_sha1(c->auth_key, 256, h);
         c->retry_id = (int64_t)mt_le64(h); /* auth_key_aux_hash of the failed attempt */
         mt_wipe(c->auth_key, 256);
-        return c_send_client_dh(c, out);
+        c->state = C_GB;
+        return MT_AUTH_WORK;
     }
     c->state = C_DONE;
     mt_wipe(c->tmp_key, sizeof c->tmp_key);
@@ -364,7 +407,7 @@ static int c_dh_gen(mt_auth_client *c, const uint8_t *in, size_t len, mt_buf *ou
     return MT_AUTH_DONE;
 }
 
-int mt_auth_client_step(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out)
+int mt_auth_client_input(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out)
 {
     if (!c || !out || (len && !in)) return MT_ERR_ARG;
     switch (c->state) {
@@ -378,15 +421,42 @@ int mt_auth_client_step(mt_auth_client *c, const uint8_t *in, size_t len, int32_
         c->state = C_RES_PQ;
         return MT_AUTH_SEND;
     }
-    case C_RES_PQ: return c_res_pq(c, in, len, out);
-    case C_DH_PARAMS: return c_dh_params(c, in, len, now, out);
-    case C_DH_GEN: return c_dh_gen(c, in, len, out);
+    case C_RES_PQ: return c_res_pq(c, in, len);
+    case C_DH_PARAMS: return c_dh_params(c, in, len, now);
+    case C_DH_GEN: return c_dh_gen(c, in, len);
     case C_DONE:
         snprintf(c->err, sizeof c->err, "the handshake is already complete");
         return MT_ERR_ARG;
-    default:
+    case C_DEAD:
         return MT_ERR_HANDSHAKE; /* dead: the first error stays in c->err */
+    default:
+        return cfail(c, MT_ERR_ARG, "an answer came while work was left (mt_auth_client_work)");
     }
+}
+
+int mt_auth_client_work(mt_auth_client *c, mt_buf *out)
+{
+    if (!c || !out) return MT_ERR_ARG;
+    int st = c->state;
+    if (st == C_DEAD) return MT_ERR_HANDSHAKE;
+    if (st != C_FACTOR && st != C_RSA && st != C_CHECK && st != C_GB && st != C_GAB) return MT_ERR_ARG;
+    c->ops++;
+    switch (st) {
+    case C_FACTOR: return c_factor(c);
+    case C_RSA: return c_req_dh(c, out);
+    case C_CHECK: return c_check(c);
+    case C_GB: return c_gb(c);
+    default: return c_gab(c, out);
+    }
+}
+
+unsigned mt_auth_client_ops(const mt_auth_client *c) { return c ? c->ops : 0; }
+
+int mt_auth_client_step(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out)
+{
+    int rc = mt_auth_client_input(c, in, len, now, out);
+    while (rc == MT_AUTH_WORK) rc = mt_auth_client_work(c, out);
+    return rc;
 }
 
 int mt_auth_client_result(const mt_auth_client *c, uint8_t auth_key[256], int64_t *server_salt, int32_t *time_offset)

@@ -12,7 +12,7 @@
 #include "mt_crypto.h"
 #include "mt_rsa.h"
 
-enum { MT_AUTH_SEND = 1, MT_AUTH_DONE = 2 };
+enum { MT_AUTH_SEND = 1, MT_AUTH_DONE = 2, MT_AUTH_WORK = 3 };
 
 typedef struct mt_auth_client mt_auth_client;
 /* keys: the server keys to accept (borrowed; must outlive the client). expires_in = 0 for a
@@ -27,6 +27,15 @@ mt_auth_client *mt_auth_client_new(const mt_rsa_keys *keys, int32_t dc_id, int32
 struct mt_dh_cache;
 void mt_auth_client_set_cache(mt_auth_client *c, struct mt_dh_cache *cache);
 int mt_auth_client_step(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out);
+/* The same step in pieces that each take a bounded amount of work, for hosts that must not
+ * stall (an event loop): input() takes the server's answer (or NULL at the start) and only
+ * parses and checks it; MT_AUTH_WORK then means "call work()", each call doing at most one
+ * piece of the math (pq factoring, the RSA_PAD encryption, the dh_prime check, one 2048-bit
+ * modexp) until it returns MT_AUTH_SEND with the next message in out. step() is input()
+ * followed by work() until done. ops() counts the pieces done so far. */
+int mt_auth_client_input(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out);
+int mt_auth_client_work(mt_auth_client *c, mt_buf *out);
+unsigned mt_auth_client_ops(const mt_auth_client *c);
 const char *mt_auth_client_error(const mt_auth_client *c);
 /* After MT_AUTH_DONE: the key, first server salt, server_time - now. MT_ERR_ARG before. */
 int mt_auth_client_result(const mt_auth_client *c, uint8_t auth_key[256], int64_t *server_salt, int32_t *time_offset);

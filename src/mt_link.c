@@ -32,6 +32,9 @@ struct mt_link {
     int want_acks;
     int failures;               /* connection attempts since the last good packet */
     int need_key;               /* -404: the server forgot our key */
+    int auth_work;              /* the handshake has math left before its next message */
+    double work_at;             /* when that work became due (the deadline: at once) */
+    unsigned work_done;         /* pieces of handshake math done (each one tick) */
     mt_rsa_keys *keys;
     mt_session *sess;
     mt_transport *tr;
@@ -193,6 +196,7 @@ static void close_connection(mt_link *l)
     l->tr = NULL;
     mt_auth_client_free(l->auth);
     l->auth = NULL;
+    l->auth_work = 0;
     if (l->has_stage && l->stage.reset) l->stage.reset(l->stage.ud);
     if (l->out.len) mt_wipe(l->out.data, l->out.len);
     l->out.len = 0;
@@ -345,15 +349,21 @@ static void ready(mt_link *l, double now)
     llog(l, MT_LOG_INFO, "connected to %s (%s)", l->peer, mt_transport_kind_name(l->kind));
 }
 
-/* Sends the handshake's next plain message; finishes it when the key is made. */
-static int handshake_step(mt_link *l, double now, const uint8_t *in, size_t inlen)
+/* What a step of the handshake returned: more math to do (one piece per tick, so that a
+ * host's loop gets control back between two 2048-bit modexps), the next plain message to
+ * send, the key, or the error that ends it. */
+static int handshake_result(mt_link *l, double now, int rc)
 {
     double wall = now + l->wall_offset;
-    l->body.len = 0;
-    int rc = mt_auth_client_step(l->auth, in, inlen, (int32_t)wall, &l->body);
+    l->auth_work = 0;
     if (rc < 0) {
         const char *why = mt_auth_client_error(l->auth);
         return dropf(l, now, 1, rc, "HANDSHAKE_FAILED", "%s", why && *why ? why : mt_strerror(rc));
+    }
+    if (rc == MT_AUTH_WORK) {
+        l->auth_work = 1;
+        l->work_at = now;
+        return MT_OK;
     }
     if (rc == MT_AUTH_DONE) {
         uint8_t key[256];
@@ -377,6 +387,22 @@ static int handshake_step(mt_link *l, double now, const uint8_t *in, size_t inle
         return dropf(l, now, 1, rc, "HANDSHAKE_FAILED", "%s", mt_strerror(rc));
     return MT_OK;
 }
+
+/* The server's answer (NULL at the start) into the handshake: parsing and checks only. */
+static int handshake_step(mt_link *l, double now, const uint8_t *in, size_t inlen)
+{
+    l->body.len = 0;
+    return handshake_result(l, now, mt_auth_client_input(l->auth, in, inlen, (int32_t)(now + l->wall_offset), &l->body));
+}
+
+/* One piece of the handshake's math. */
+static void handshake_work(mt_link *l, double now)
+{
+    l->work_done++;
+    handshake_result(l, now, mt_auth_client_work(l->auth, &l->body));
+}
+
+unsigned mt_link_work_done(const mt_link *l) { return l->work_done; }
 
 /* After the TCP connect (and the pre-transport stage): the transport, then a handshake
  * when there is no key. */
@@ -566,6 +592,8 @@ void mt_link_tick(mt_link *l, double now)
         } else if (now >= l->attempt_deadline) {
             dropf(l, now, 0, MT_ERR_TIMEOUT, "TIMEOUT", "%s %s timed out",
                   l->phase == P_HANDSHAKE ? "handshake with" : "connect to", l->peer);
+        } else if (l->phase == P_HANDSHAKE && l->auth_work) {
+            handshake_work(l, now);
         }
         break;
     case P_READY:
@@ -582,7 +610,10 @@ double mt_link_deadline(const mt_link *l)
     if (c > 0) d = c;
     switch (l->phase) {
     case P_BACKOFF: if (l->retry_at < d) d = l->retry_at; break;
-    case P_TCP: case P_STAGE: case P_HANDSHAKE: if (l->attempt_deadline < d) d = l->attempt_deadline; break;
+    case P_TCP: case P_STAGE: case P_HANDSHAKE:
+        if (l->attempt_deadline < d) d = l->attempt_deadline;
+        if (l->phase == P_HANDSHAKE && l->auth_work && l->work_at < d) d = l->work_at;
+        break;
     case P_READY: if (l->ack_at > 0 && l->ack_at < d) d = l->ack_at; break;
     default: break;
     }

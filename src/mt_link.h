@@ -153,6 +153,10 @@ int mt_link_error_code(const mt_link *l);
 int mt_link_fail(mt_link *l, int code, const char *msg, const char *fmt, ...);
 
 mt_session *mt_link_session(mt_link *l);
+/* The handshake's math runs in pieces, one per tick(): while a piece is due, deadline() is
+ * the time it became due (so a host runs it at once, after giving its loop a turn). The
+ * number of pieces done so far, for hosts and specs that check a tick's work is bounded. */
+unsigned mt_link_work_done(const mt_link *l);
 unsigned mt_link_connections(const mt_link *l);   /* TCP connections opened */
 /* Whether the link still wants its connection (calls wait, or a connect() is pending). */
 int mt_link_busy(const mt_link *l, double now);

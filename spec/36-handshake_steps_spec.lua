@@ -1,0 +1,104 @@
+-- The handshake's math runs in bounded pieces, so that a client on an event loop gives the
+-- loop back between two of them: the auth client does at most one piece (pq factoring, the
+-- RSA_PAD encryption, the dh_prime check, one 2048-bit modexp) per work() call and none while
+-- it reads an answer; the link does one piece per tick, with its deadline at once while a
+-- piece is due. Work is counted, not timed: a fake clock that never moves.
+local core = require("mtproto.core")
+local tl = require("mtproto.tl")
+local A, T = core.auth, core.transport
+
+local PRIV, PUB = A.rsa_generate()
+
+-- Runs the client's pieces until it has a message; returns it and the pieces it took, and
+-- checks that each work() call did exactly one.
+local function work_until_send(c)
+  local pieces = 0
+  while true do
+    local before = c:ops()
+    local st, out = assert(c:work())
+    assert.equal(before + 1, c:ops())
+    pieces = pieces + 1
+    if st == "send" then return out, pieces end
+    assert.equal("work", st)
+  end
+end
+
+describe("handshake math in bounded pieces", function()
+  it("does no math while reading an answer and one piece per work() call", function()
+    local c = A.client{ rsa_keys = { PUB }, dc_id = 2 }
+    local s = A.server{ key_pem = PRIV }
+    local st, out = assert(c:input(nil, 1000))
+    assert.equal("send", st)                                  -- req_pq_multi: no math
+    local _, res_pq = assert(s:step(out, 1000))
+    assert.equal("work", (assert(c:input(res_pq, 1000))))
+    assert.equal(0, c:ops())                                  -- resPQ was only parsed
+    local req_dh, p1 = work_until_send(c)
+    assert.equal(2, p1)                                       -- factoring, RSA_PAD
+    local _, dh_ok = assert(s:step(req_dh, 1000))
+    assert.equal("work", (assert(c:input(dh_ok, 1000))))
+    assert.equal(2, c:ops())
+    local set_dh, p2 = work_until_send(c)
+    assert.equal(3, p2)                                       -- dh_prime check, g_b, g_a^b
+    local sst, gen_ok = assert(s:step(set_dh, 1000))
+    assert.equal("done", sst)
+    assert.equal("done", (assert(c:input(gen_ok, 1000))))
+    assert.equal(5, c:ops())
+    assert.equal(s:result().auth_key, c:result().auth_key)
+  end)
+
+  it("step() still runs every piece at once, and an answer while work is left is refused", function()
+    local c = A.client{ rsa_keys = { PUB }, dc_id = 2 }
+    local s = A.server{ key_pem = PRIV }
+    local _, out = assert(c:step(nil, 1000))
+    local _, res_pq = assert(s:step(out, 1000))
+    local st = assert(c:step(res_pq, 1000))
+    assert.equal("send", st)
+    assert.equal(2, c:ops())
+
+    local c2 = A.client{ rsa_keys = { PUB }, dc_id = 2 }
+    local s2 = A.server{ key_pem = PRIV }
+    local _, out2 = assert(c2:input(nil, 1000))
+    local _, res_pq2 = assert(s2:step(out2, 1000))
+    assert.equal("work", (c2:input(res_pq2, 1000)))
+    local ok, err = c2:input(res_pq2, 1000)
+    assert.is_nil(ok)
+    assert.matches("work was left", err)
+    assert.is_nil((c2:work()))                                -- the handshake is dead now
+  end)
+
+  it("the link does one piece per tick, due at once, and then answers the call", function()
+    local link <close> = core.link.new{ dc_id = 2, transport = "intermediate", rsa_keys = { PUB },
+      timeout = 10, connect_timeout = 5, init = { api_id = 1 } }
+    local NOW = 100                                           -- the clock never moves
+    local id = link:send(tl.encode{ _ = "ping", ping_id = 1 }, NOW)
+    link:connected(NOW)
+    local tr, auth = T.server(), A.server{ key_pem = PRIV }
+    local msgs, ticks, next_id = 0, 0, 0
+    while link:state() ~= "ready" do
+      local out = link:output(NOW)
+      if out ~= "" then
+        -- the server side of the handshake: plain messages in, plain messages out
+        assert(tr:feed(out))
+        local frame = assert(tr:next())
+        local _, body = assert(A.plain_unwrap(frame))
+        local _, answer = assert(auth:step(body, NOW))
+        next_id = T.msgid_next(next_id, 0, math.floor(NOW * 1e9), 1)
+        link:feed(tr:encode(A.plain_wrap(next_id, answer)), NOW)
+        msgs = msgs + 1
+      else
+        assert.equal(NOW, link:deadline())                    -- a piece is due: at once
+        local before = link:info().handshake_work
+        link:tick(NOW)
+        assert.equal(before + 1, link:info().handshake_work)  -- one piece, no more
+        ticks = ticks + 1
+      end
+      assert.is_true(msgs + ticks < 20)
+    end
+    assert.equal(3, msgs)
+    assert.equal(5, ticks)
+    assert.equal(5, link:info().handshake_work)
+    assert.is_truthy(link:info().auth_key)
+    assert.is_false(link:take(id))                            -- the call waits for its answer
+    assert.is_true(#link:output(NOW) > 0)                     -- and goes out now
+  end)
+end)
