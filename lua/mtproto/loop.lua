@@ -52,34 +52,44 @@ function M.cqueues()
 end
 
 --- luv: a poll handle for the socket and a timer for the deadline, made for each wait (the
--- socket changes on reconnects, and libuv wants one poll handle per socket at a time);
--- conditions wake their waiters from a zero-delay timer, never from inside the signaller.
+-- socket changes on reconnects, and libuv wants one poll handle per socket at a time).
+-- Wake-ups that are due at once (a condition signalled, a deadline already passed: the
+-- handshake's next piece of math) run from an idle handle, on the loop's next turn: never
+-- inside the signaller, and never from a zero-delay timer, which libuv runs in the same
+-- timer phase when it is started there (a chain of them would starve every other timer and
+-- the sockets).
 function M.luv()
   local uv = require("luv")
   local A = { now = monotonic, running = coroutine.isyieldable }
   local polling = {} -- fd -> the wake function of the wait polling it
+  local function soon(f)
+    local h = uv.new_idle()
+    h:start(function()
+      h:stop()
+      h:close()
+      f()
+    end)
+    return h
+  end
   function A.cond()
     local c = { waiters = {} }
     function c.signal()
       if not next(c.waiters) then return end
       local wake = c.waiters
       c.waiters = {}
-      local t = uv.new_timer()
-      t:start(0, 0, function()
-        t:close()
-        for _, f in pairs(wake) do f() end
-      end)
+      soon(function() for _, f in pairs(wake) do f() end end)
     end
     return c
   end
   function A.wait(fd, events, deadline, cond)
     local co = coroutine.running()
-    local poll, timer, done
+    local poll, timer, idle, done
     local function wake()
       if done then return end
       done = true
       if poll then poll:stop(); poll:close(); polling[fd] = nil end
       if timer then timer:stop(); timer:close() end
+      if idle and not idle:is_closing() then idle:stop(); idle:close() end
       if cond then cond.waiters[co] = nil end
       local ok, err = coroutine.resume(co)
       if not ok then error(err, 0) end
@@ -90,20 +100,31 @@ function M.luv()
       polling[fd] = wake
     end
     if deadline then
-      timer = uv.new_timer()
-      timer:start(math.max(0, math.ceil((deadline - monotonic()) * 1000)), 0, wake)
+      local ms = math.ceil((deadline - monotonic()) * 1000)
+      if ms > 0 then
+        timer = uv.new_timer()
+        timer:start(ms, 0, wake)
+      else
+        idle = soon(wake)
+      end
     end
     if cond then cond.waiters[co] = wake end
     coroutine.yield()
   end
   -- the client closes this socket: its poll handle goes first, and its waiter wakes (later,
-  -- from a timer: never inside the closing coroutine)
+  -- on the loop's next turn: never inside the closing coroutine)
   function A.forget(fd)
     local wake = polling[fd]
     if not wake then return end
     polling[fd] = nil
-    local t = uv.new_timer()
-    t:start(0, 0, function() t:close(); wake() end)
+    soon(wake)
+  end
+  --- Runs f in a coroutine of its own on the loop's next turn.
+  function A.spawn(f)
+    soon(function()
+      local ok, err = coroutine.resume(coroutine.create(f))
+      if not ok then error(err, 0) end
+    end)
   end
   return A
 end
