@@ -10,7 +10,7 @@ local helpers = require("helpers")
 local testdc = require("mtproto.testdc")
 
 local have_cq, cqueues = pcall(require, "cqueues")
-local have_uv, uv = pcall(require, "luv")
+local have_uv = pcall(require, "luv")
 
 local dcs = {}
 lazy_setup(function()
@@ -63,31 +63,7 @@ local function run(mode, fn)
     results = table.pack(pcall(fn, loop, spawn, stats))
     done = true
   end
-  if mode == "cqueues" then
-    local cq = cqueues.new()
-    cq:wrap(main)
-    cq:wrap(function()
-      while not done do
-        local t = base.now()
-        cqueues.sleep(0.01)
-        stats.ticks = stats.ticks + 1
-        stats.late = math.max(stats.late, base.now() - t - 0.01)
-      end
-    end)
-    assert(cq:loop())
-  else
-    local timer = uv.new_timer()
-    local last = base.now()
-    timer:start(10, 10, function()
-      local t = base.now()
-      stats.ticks = stats.ticks + 1
-      stats.late = math.max(stats.late, t - last - 0.01)
-      last = t
-      if done then timer:stop(); timer:close() end
-    end)
-    coroutine.wrap(main)()
-    uv.run()
-  end
+  helpers.run_ticking(mode, main, stats, function() return done end)
   assert(results[1], results[2])
   return table.pack(table.unpack(results, 2, results.n)), stats
 end

@@ -8,6 +8,12 @@
 -- 2048-bit key costs a few hundred ms), so starting many servers stays cheap.
 local M = {}
 
+-- luv keeps its libuv loop in its module: loaded again by a later spec file (busted unloads
+-- the modules a file loaded), the first copy's loop is collected under the second's feet (a
+-- crash in uv_timer_init). Loaded here, by the helper busted runs before any spec file, it
+-- stays loaded for the whole run.
+pcall(require, "luv")
+
 -- The source tree (spec/..): $MTPROTO_ROOT (the Makefile), else found from this file's path.
 local function source_root()
   local env = os.getenv("MTPROTO_ROOT")
@@ -425,6 +431,88 @@ end
 -- true while process `pid` exists.
 function M.alive(pid)
   return os.execute("kill -0 " .. math.tointeger(pid) .. " 2>/dev/null") == true
+end
+
+-- The event loops installed here: { "cqueues", "luv" } or fewer.
+function M.loops()
+  local l = {}
+  if pcall(require, "cqueues") then l[#l + 1] = "cqueues" end
+  if pcall(require, "luv") then l[#l + 1] = "luv" end
+  return l
+end
+
+-- Runs main() in a coroutine on a loop of `mode` ("cqueues" or "luv") with a 10 ms timer
+-- beside it while done() is false (stats.ticks, and stats.late: its worst lateness in
+-- seconds), until the loop has nothing left to do.
+function M.run_ticking(mode, main, stats, done)
+  local now = require("mtproto.core").conn.monotonic
+  local function tick(t0)
+    stats.ticks = stats.ticks + 1
+    stats.late = math.max(stats.late, now() - t0 - 0.01)
+  end
+  if mode == "cqueues" then
+    local cqueues = require("cqueues")
+    local cq = cqueues.new()
+    cq:wrap(main)
+    cq:wrap(function()
+      while not done() do
+        local t0 = now()
+        cqueues.sleep(0.01)
+        tick(t0)
+      end
+    end)
+    assert(cq:loop())
+  else
+    local uv = require("luv")
+    local timer = uv.new_timer()
+    local function arm()
+      local t0 = now()
+      timer:start(10, 0, function()
+        tick(t0)
+        if done() then timer:close() else arm() end
+      end)
+    end
+    arm()
+    local ok, e = coroutine.resume(coroutine.create(main))
+    assert(ok, e)
+    uv.run()
+  end
+end
+
+-- An event loop for specs. M.loop(mode) -> L: an adapter for mtproto.client's `loop` option
+-- that also records the longest time one of its coroutines ran between two waits (what the
+-- client holds the loop for): L.stats.step in wall time and L.stats.step_cpu in CPU time
+-- (os.clock: this process's; the wall time also counts the process being preempted on a
+-- loaded machine); L.sleep(t) suspends the running coroutine; L.run(fn) runs fn on the loop
+-- with the 10 ms timer of run_ticking beside it while fn runs, and raises what fn raised.
+function M.loop(mode)
+  local base = require("mtproto.loop").adapter(mode)
+  local stats = { ticks = 0, late = 0, step = 0, step_cpu = 0 }
+  local resumed = setmetatable({}, { __mode = "k" }) -- coroutine -> { wall, cpu } when it got the loop
+  local L = { stats = stats, now = base.now, cond = base.cond, running = base.running, forget = base.forget,
+    spawn = base.spawn }
+  function L.wait(...)
+    local co = coroutine.running()
+    local r = resumed[co]
+    if r then
+      stats.step = math.max(stats.step, base.now() - r[1])
+      stats.step_cpu = math.max(stats.step_cpu, os.clock() - r[2])
+    end
+    base.wait(...)
+    resumed[co] = { base.now(), os.clock() }
+  end
+  function L.sleep(t) base.wait(nil, nil, base.now() + t) end
+  function L.run(fn)
+    local done, err = false, nil
+    M.run_ticking(mode, function()
+      local ok, e = xpcall(fn, debug.traceback)
+      done = true
+      if not ok then err = e end
+    end, stats, function() return done end)
+    if err then error(err, 0) end
+    return stats
+  end
+  return L
 end
 
 return M

@@ -377,6 +377,15 @@ static int l_conn_updates(lua_State *L)
 
 /* ---- event loops ---- */
 
+static int l_conn_keep_open(lua_State *L)
+{
+    lconn *lc = check_conn(L);
+    lua_Number t = luaL_checknumber(L, 2);
+    if (!(t >= 0)) return luaL_argerror(L, 2, "expected seconds >= 0");
+    mt_conn_keep_open(lc->c, (double)t);
+    return 0;
+}
+
 static int l_conn_pump(lua_State *L)
 {
     lconn *lc = check_conn(L);
@@ -496,6 +505,7 @@ static const luaL_Reg conn_methods[] = {
     { "disconnect", l_conn_disconnect },
     { "release", l_conn_release },
     { "pump", l_conn_pump },
+    { "keep_open", l_conn_keep_open },
     { "check", l_conn_check },
     { "pollfd", l_conn_pollfd },
     { "events", l_conn_events },

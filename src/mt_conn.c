@@ -473,6 +473,12 @@ int mt_conn_poll(mt_conn *c, double timeout)
     return 1;
 }
 
+void mt_conn_keep_open(mt_conn *c, double seconds)
+{
+    double now = mt_clock_monotonic();
+    mt_link_connect(c->link, now, now + (seconds > 0 ? seconds : 0));
+}
+
 void mt_conn_release(mt_conn *c, uint64_t id)
 {
     mt_link_release(c->link, id);

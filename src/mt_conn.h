@@ -60,6 +60,11 @@ void mt_conn_release(mt_conn *c, uint64_t id);
  * when none came in time. */
 int mt_conn_poll(mt_conn *c, double timeout);
 
+/* The link wants its connection (connecting, and reconnecting after a loss) for `seconds`
+ * from now even without calls: updates come only over an open connection. Nothing happens
+ * before the next pump() or blocking call. */
+void mt_conn_keep_open(mt_conn *c, double seconds);
+
 /* Event loops: pump() reads what is there, writes what it can, runs the link's timers and
  * connects as the link asks; it never blocks (but a host name is resolved with
  * getaddrinfo). fd() is -1 without a socket; events() is POLLIN and/or POLLOUT;

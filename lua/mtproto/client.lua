@@ -327,40 +327,44 @@ local function after_io(s, dc, conn)
   end
 end
 
--- In a loop: waits for call `id` until `deadline` (nil: the call's own). One coroutine at a
--- time waits on the socket and pumps it; the others wait on the connection's condition, which
+-- In a loop: one turn on connection `conn` until `deadline` at most. One coroutine at a time
+-- waits on the socket and pumps it; the others wait on the connection's condition, which
 -- every pump signals.
-local function loop_wait(s, dc, conn, id, deadline)
+local function loop_turn(s, dc, conn, deadline)
   local L = s.loop
   local st = s.pumps[conn]
   if not st then st = { cond = L.cond() }; s.pumps[conn] = st end
+  if st.busy then
+    L.wait(nil, nil, deadline, st.cond)
+    return
+  end
+  st.busy = true
+  local t, fd = conn:timeout(), conn:pollfd()
+  local d = t and L.now() + t
+  if deadline and (not d or deadline < d) then d = deadline end
+  local ok, werr = pcall(L.wait, fd >= 0 and fd or nil, conn:events(), d, st.cond)
+  st.busy = false
+  if not s.closed then
+    conn:pump()
+    after_io(s, dc, conn)
+  end
+  st.cond.signal()
+  if not ok then error(werr, 0) end
+end
+
+-- In a loop: waits for call `id` until `deadline` (nil: the call's own).
+local function loop_wait(s, dc, conn, id, deadline)
   while true do
     if s.closed then
       return nil, { code = -17, message = "CONNECTION_CLOSED", detail = "the client was closed" }
     end
     local r, e = conn:check(id)
     if r ~= false then return r, e end
-    local now = L.now()
-    if deadline and now >= deadline then
+    if deadline and s.loop.now() >= deadline then
       return nil, { code = -16, message = "TIMEOUT", pending = true,
         detail = "no answer within the time waited; the call goes on" }
     end
-    if st.busy then
-      L.wait(nil, nil, deadline, st.cond)
-    else
-      st.busy = true
-      local t, fd = conn:timeout(), conn:pollfd()
-      local d = t and now + t
-      if deadline and (not d or deadline < d) then d = deadline end
-      local ok, werr = pcall(L.wait, fd >= 0 and fd or nil, conn:events(), d, st.cond)
-      st.busy = false
-      if not s.closed then
-        conn:pump()
-        after_io(s, dc, conn)
-      end
-      st.cond.signal()
-      if not ok then error(werr, 0) end
-    end
+    loop_turn(s, dc, conn, deadline)
   end
 end
 
@@ -517,11 +521,14 @@ local function pull(s)
   end
 end
 
+local start_reader -- below: the update reader of a client in a loop
+
 -- Runs the update machinery at the end of a public call (blocking mode): applies what
 -- came in, fills gaps, runs the handlers, saves the state now and then. Nothing happens
 -- while a dispatch already runs (a handler that called the client).
 local function pump(s, result, request)
   if s.closed then return end
+  if s.loop and not s.reader then start_reader(s) end
   if type(result) == "table" and UPDATES[result._] then s.upd:feed(result, request) end
   local u = s.upd
   if u.dispatching then return end
@@ -683,11 +690,66 @@ function Client:connection(dc)
   return connection(s, dc or s.data.home_dc)
 end
 
+-- A keep-alive ping when one is due (client:run and the update reader): the server drops a
+-- connection whose pings stop, so a dead client does not keep one open. True when one went.
+local function ping_if_due(s, now)
+  s.next_ping = s.next_ping or now + M.PING_INTERVAL
+  if now < s.next_ping then return false end
+  s.pings = (s.pings or 0) + 1
+  s.next_ping = now + M.PING_INTERVAL
+  local _, perr = call(s, { _ = "ping_delay_disconnect", ping_id = s.pings,
+    disconnect_delay = M.PING_DISCONNECT }, nil, 3)
+  if perr then log(s, "info", "keep-alive ping: %s", tostring(perr)) end
+  return true
+end
+
+-- In a loop: reads the home DC's connection (kept open, pinged) and runs the update handlers
+-- as updates arrive, until `deadline` (nil: none), client:stop() when `stoppable`, or
+-- close(). Calls made meanwhile (a handler's, getDifference) share the connection.
+local function read_updates(s, deadline, stoppable)
+  local L = s.loop
+  while not s.closed and not (stoppable and s.stopped) do
+    pump(s)
+    if s.closed or (stoppable and s.stopped) then break end
+    local now = L.now()
+    if deadline and now >= deadline then break end
+    if not ping_if_due(s, now) then
+      local until_t = s.next_ping
+      if deadline and deadline < until_t then until_t = deadline end
+      local nd = s.upd:next_deadline()
+      if nd and nd < until_t then until_t = math.max(now, nd) end
+      local dc = s.data.home_dc
+      local conn, err = connection(s, dc)
+      if not conn then return nil, err end
+      conn:keep_open(until_t - now + 1)
+      conn:pump()
+      after_io(s, dc, conn)
+      loop_turn(s, dc, conn, until_t)
+    end
+  end
+  return true
+end
+
+-- In a loop with update handlers: one background task per client runs them as updates
+-- arrive (the adapter's spawn; without it they run during calls and client:run()). It ends
+-- with close().
+function start_reader(s)
+  local L = s.loop
+  if s.reader or s.closed or not L or not L.spawn or #s.upd.handlers == 0 or not L.running() then return end
+  s.reader = true
+  L.spawn(function()
+    local ok, r, err = pcall(read_updates, s, nil, false)
+    s.reader = false
+    if not ok or not r then log(s, "warn", "update reader stopped: %s", tostring(ok and err or r)) end
+  end)
+end
+
 -- client:on_update(fn): fn(update, { users = {...}, chats = {...} }) for each update, in order.
 function Client:on_update(fn)
   local s = S(self)
   if type(fn) ~= "function" then argerror(1, "on_update", "expected a function(update, entities)") end
   s.upd:on_update(fn)
+  start_reader(s)
   return self
 end
 
@@ -706,7 +768,8 @@ function Client:stop()
 end
 
 -- client:run([seconds]) -> true | nil, err: waits for updates and dispatches them, for
--- `seconds` or until client:stop() or client:close() (forever without an argument).
+-- `seconds` or until client:stop() or client:close() (forever without an argument). In a
+-- loop it suspends the coroutine that calls it; otherwise it blocks.
 -- Network failures are logged and retried (the driver reconnects with a backoff).
 function Client:run(seconds)
   local s = S(self)
@@ -714,26 +777,20 @@ function Client:run(seconds)
     argerror(1, "run", "expected a number of seconds >= 0 or nil")
   end
   if s.upd.dispatching then error("mtproto: client:run() cannot be called from an update handler", 2) end
-  if suspending(s) then
-    error("mtproto: client:run() blocks; under a loop, updates are dispatched as the client's calls run", 2)
-  end
   s.stopped = false
+  if suspending(s) then
+    local ok, err = read_updates(s, seconds and s.loop.now() + seconds, true)
+    s.stopped = false
+    if not ok then return nil, err end
+    return true
+  end
   local deadline = seconds and monotonic() + seconds
-  s.next_ping = s.next_ping or monotonic() + M.PING_INTERVAL
   while true do
     pump(s)
     if s.closed or s.stopped then break end
     local now = monotonic()
     if deadline and now >= deadline then break end
-    if now >= s.next_ping then
-      -- keeps the connection (and the server's interest in this session) alive; the server
-      -- drops a connection whose pings stop, so a dead client does not keep one open
-      s.pings = (s.pings or 0) + 1
-      s.next_ping = now + M.PING_INTERVAL
-      local _, perr = call(s, { _ = "ping_delay_disconnect", ping_id = s.pings,
-        disconnect_delay = M.PING_DISCONNECT }, nil, 2)
-      if perr then log(s, "info", "run: keep-alive ping: %s", tostring(perr)) end
-    else
+    if not ping_if_due(s, now) then
       local wait = deadline and deadline - now or M.PING_INTERVAL
       if s.next_ping - now < wait then wait = s.next_ping - now end
       local nd = s.upd:next_deadline()
@@ -766,6 +823,8 @@ local function close(self)
       pcall(forget, s, conn)
       pcall(conn.close, conn)
     end
+    -- in a loop, whoever waits on a connection (the update reader, a call) wakes and sees it
+    for _, st in pairs(s.pumps) do pcall(st.cond.signal) end
     s.conns, s.dirty = {}, {}
     if s.file then
       pcall(save, s)

@@ -13,6 +13,10 @@
 --   running()    -> whether the running coroutine is one the loop runs (optional; default
 --                   coroutine.isyieldable): when not, the client blocks instead
 --   cond()       -> a condition: an object with :signal() that wakes every coroutine waiting on it
+--   spawn(f)     -> (optional) runs f in a coroutine of its own on the loop, later (not inside
+--                   the caller): the client's update reader, which runs the update handlers
+--                   as updates arrive; without it they run during the client's calls and
+--                   client:run()
 --   wait(fd, events, deadline, cond)
 --                   suspends the running coroutine until the socket `fd` is ready for `events`
 --                   ("r", "w" or "rw"), `deadline` (a now() value) passes, or `cond` is
@@ -48,6 +52,8 @@ function M.cqueues()
     -- reconnect) before the next wait, and a closed one left registered breaks the controller
     if fd then cqueues.cancel(fd) end
   end
+  --- Runs f in a coroutine of its own on the controller running the caller.
+  function A.spawn(f) (cqueues.running()):wrap(f) end
   return A
 end
 
@@ -135,7 +141,7 @@ function M.adapter(loop)
   if loop == "luv" then return M.luv() end
   if type(loop) == "table" and type(loop.now) == "function" and type(loop.wait) == "function"
       and type(loop.cond) == "function" then
-    return { now = loop.now, wait = loop.wait, cond = loop.cond, forget = loop.forget,
+    return { now = loop.now, wait = loop.wait, cond = loop.cond, forget = loop.forget, spawn = loop.spawn,
       running = loop.running or coroutine.isyieldable }
   end
   error("bad argument #1 to 'mtproto.client' (loop: expected \"cqueues\", \"luv\" or a table " ..
