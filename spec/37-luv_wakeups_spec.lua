@@ -36,11 +36,12 @@ describe("loop (luv): wake-ups due at once", function()
   it("two coroutines signalling each other do not starve a 10 ms timer", function()
     local ticks, spins = chained(function(A, more)
       local ping, pong = A.cond(), A.cond()
-      local running = true
+      local running, ready = true, false
       A.spawn(function()
+        ready = true
         while running do A.wait(nil, nil, nil, ping); pong.signal() end
       end)
-      A.wait(nil, nil, A.now() + 0.01) -- the other one waits on ping now
+      while not ready do A.wait(nil, nil, A.now() + 0.001) end -- the other one waits on ping now
       while more() do
         ping.signal()
         A.wait(nil, nil, A.now() + 1, pong)
