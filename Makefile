@@ -95,7 +95,7 @@ test: deps all
 
 # The Lua-free core's specs (sans-IO: codec, crypto, handshake, transports, messages,
 # session, the proxy stages) under valgrind memcheck; any definite leak or memory error fails.
-VALGRIND_SPECS = $(wildcard spec/0*_spec.lua spec/1*_spec.lua spec/2*_spec.lua spec/30-*_spec.lua spec/33-*_spec.lua)
+VALGRIND_SPECS = $(wildcard spec/0*_spec.lua spec/1*_spec.lua spec/2*_spec.lua spec/30-*_spec.lua spec/33-*_spec.lua spec/36-*_spec.lua)
 valgrind: all
 	$(LUA_ENV) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
 	  --show-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted --ignore-lua $(VALGRIND_SPECS)
