@@ -10,7 +10,7 @@
 --
 -- Two phases, each started for every client at once and timed until the last one is done:
 --   connect  a new client, its handshake and a first call (help.getConfig, wrapped in
---            initConnection): what GramJS's client.connect() does
+--            initConnection): what GramJS's client.connect() does (pfs off: one key each)
 --   calls    auth.sendCode on a number of its own, then auth.resendCode
 -- Per phase it prints `many_<loop>.<phase>_<what> value` lines:
 --   s              wall time of the phase
@@ -89,6 +89,9 @@ local function new_client()
     api_id = 1, api_hash = API_HASH, dc = DC, dc_options = opts, rsa_keys = { args.rsa_public_pem },
     transport = args.transport or "padded", flood_sleep_threshold = 0, timeout = 120, connect_timeout = 60,
     loop = adapter,
+    -- one key per client, as GramJS makes (its client has no temporary keys); the client's pfs
+    -- set-up (a permanent and a bound temporary key) also runs blocking, outside the loop
+    pfs = false,
   }
 end
 
