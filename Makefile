@@ -21,7 +21,7 @@ endif
 
 WARN     = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
 ALLFLAGS = $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -I$(LUA_INCDIR) -Isrc
-LIBS     = $(LIBDIRS) -lcrypto -lz
+LIBS     = $(LIBDIRS) -lcrypto -lz -pthread
 
 # LuaRocks passes the OpenSSL and zlib directories it found (external_dependencies);
 # the system's default directories need no flag.

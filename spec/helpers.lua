@@ -42,6 +42,13 @@ end
 local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 M.LUA = "env LUA_PATH=" .. shq(package.path) .. " LUA_CPATH=" .. shq(package.cpath) .. " lua5.4"
 
+-- The event loops are loaded once, here (busted loads this file as its helper before any spec
+-- file): busted gives each spec file a fresh package.loaded, and luv loaded again in a later
+-- file made a second binding of the one default loop, which the first one's collection closed
+-- under it (a crash under ASan).
+pcall(require, "luv")
+pcall(require, "cqueues")
+
 -- The test DC program (found beside the module, see mtproto.testdc.binary).
 M.TESTDC = require("mtproto.testdc").binary()
 
@@ -229,6 +236,26 @@ function M.fails(expect_code, expect_message, r, err)
   assert(err.code == expect_code, "expected code " .. expect_code .. ", got " .. tostring(err))
   assert(type(err.description) == "string", "no offline description for " .. expect_message)
   return err
+end
+
+-- Runs fn(loop) as a coroutine of the event loop `mode` ("cqueues" or "luv", passed to fn as
+-- the client's loop option) until the loop ends, or fn(nil) in "blocking" mode; raises what
+-- fn raised.
+function M.under_loop(mode, fn)
+  if mode == "blocking" then return fn(nil) end
+  local r
+  local function main() r = table.pack(pcall(fn, mode)) end
+  if mode == "cqueues" then
+    local cq = require("cqueues").new()
+    cq:wrap(main)
+    assert(cq:loop())
+  else
+    coroutine.wrap(main)()
+    require("luv").run()
+  end
+  assert(r, "the coroutine did not finish")
+  assert(r[1], r[2])
+  return table.unpack(r, 2, r.n)
 end
 
 -- A fresh temporary path that does not exist yet.

@@ -5,7 +5,7 @@
  *   proxy = { type = "socks5", host =, port = [, username =, password =] }
  *         | { type = "mtproxy", host =, port =, secret = <16 bytes>, mode = "plain"|"dd"|"ee",
  *             domain = <ee: the ClientHello's name> }   (mtproto.proxy.parse makes these)
- *   c:connect() c:send(body [, timeout]) c:flush() c:wait(id [, timeout]) c:call(body [, timeout])
+ *   c:connect([timeout]) c:send(body [, timeout]) c:flush() c:wait(id [, timeout]) c:call(body [, timeout])
  *   c:send_bind(perm_key, nonce, expires_at) -> id: auth.bindTempAuthKey (expires_in = S among the
  *   link options makes temporary keys)
  *   c:state() c:updates() c:poll([timeout]) c:has_updates() c:connections() c:close()
@@ -238,7 +238,12 @@ static int l_conn_new(lua_State *L)
 static int l_conn_connect(lua_State *L)
 {
     lconn *lc = check_conn(L);
-    int rc = mt_conn_connect(lc->c);
+    double timeout = -1;
+    if (!lua_isnoneornil(L, 2)) {
+        timeout = luaL_checknumber(L, 2);
+        luaL_argcheck(L, timeout > 0 && timeout < 1e6, 2, "expected a timeout in seconds > 0");
+    }
+    int rc = mt_conn_connect(lc->c, timeout);
     if (rc) return deliver(L, lc, push_conn_err(L, lc, rc));
     lua_pushboolean(L, 1);
     return deliver(L, lc, 1);

@@ -153,9 +153,19 @@ int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t co
 {
     if (st == MT_REQ_PENDING) { lua_pushboolean(L, 0); return 1; }
     if (st == MT_REQ_DONE) { lua_pushlstring(L, (const char *)d, n); return 1; }
-    char detail[160];
-    if (code >= 0) snprintf(detail, sizeof detail, "rpc_error %d %.*s", (int)code, (int)(n > 100 ? 100 : n), (const char *)d);
-    else snprintf(detail, sizeof detail, "%.*s: %s", (int)(n > 100 ? 100 : n), (const char *)d, mt_strerror(code));
+    char detail[240];
+    if (code >= 0) {
+        snprintf(detail, sizeof detail, "rpc_error %d %.*s", (int)code, (int)(n > 100 ? 100 : n), (const char *)d);
+        return push_err_table(L, code, (const char *)d, n, detail);
+    }
+    /* a local failure: "MESSAGE" or "MESSAGE: detail" (a connection error, see mt_link.c) */
+    const char *sep = memchr(d, ':', n);
+    if (sep && (size_t)(sep - (const char *)d) + 2 <= n && sep[1] == ' ') {
+        size_t m = (size_t)(sep - (const char *)d);
+        snprintf(detail, sizeof detail, "%.*s", (int)(n - m - 2), sep + 2);
+        return push_err_table(L, code, (const char *)d, m, detail);
+    }
+    snprintf(detail, sizeof detail, "%.*s: %s", (int)(n > 100 ? 100 : n), (const char *)d, mt_strerror(code));
     return push_err_table(L, code, (const char *)d, n, detail);
 }
 

@@ -13,7 +13,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <arpa/inet.h>
 #include "mt_conn.h"
+#include "mt_resolve.h"
 
 #define READ_CHUNK (256 * 1024)
 
@@ -30,6 +32,10 @@ struct mt_conn {
     unsigned key_changes;       /* KEY events so far */
     int rcvtimeo_ms;            /* the socket's SO_RCVTIMEO, -1 before it is set */
     struct addrinfo *ai, *ai_next;
+    mt_resolve *lookup;         /* a host name being looked up (fd < 0 meanwhile) */
+    mt_resolve *old_lookup;     /* one given up while still running: the next attempt takes
+                                 * it over, so a silent resolver holds one thread, not one
+                                 * per attempt */
     int last_errno;
     mt_buf updates;
     size_t nupdates, max_updates; /* records in `updates` (valid while it is not emptied), cap */
@@ -60,7 +66,7 @@ uint64_t mt_conn_updates_dropped(const mt_conn *c) { return c->updates_dropped; 
 mt_link *mt_conn_link(mt_conn *c) { return c->link; }
 mt_session *mt_conn_session(mt_conn *c) { return mt_link_session(c->link); }
 unsigned mt_conn_connections(const mt_conn *c) { return mt_link_connections(c->link); }
-int mt_conn_fd(const mt_conn *c) { return c->fd; }
+int mt_conn_fd(const mt_conn *c) { return c->lookup ? mt_resolve_fd(c->lookup) : c->fd; }
 unsigned mt_conn_key_changes(const mt_conn *c) { return c->key_changes; }
 
 mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
@@ -107,6 +113,11 @@ static void close_socket(mt_conn *c)
 {
     if (c->fd >= 0) { close(c->fd); c->fd = -1; }
     if (c->ai) { freeaddrinfo(c->ai); c->ai = c->ai_next = NULL; }
+    if (c->lookup) {
+        mt_resolve_free(c->old_lookup);
+        c->old_lookup = c->lookup;
+        c->lookup = NULL;
+    }
     c->connecting = c->blocked = 0;
 }
 
@@ -114,6 +125,7 @@ void mt_conn_free(mt_conn *c)
 {
     if (!c) return;
     close_socket(c);
+    mt_resolve_free(c->old_lookup);
     mt_link_free(c->link);
     mt_proxy_free(c->proxy);
     mt_buf_free(&c->updates);
@@ -168,7 +180,11 @@ static void lost_errno(mt_conn *c, int code, const char *what, int e)
     mt_link_lost(c->link, mt_clock_monotonic(), code, d);
 }
 
-/* Starts a non-blocking connect to the next address; reports the end of the list. */
+static void connect_done(mt_conn *c);
+
+/* Starts a non-blocking connect to the next address; reports the end of the list. A connect
+ * that ends at once (a refused one on loopback) is finished here, so no event loop waits on
+ * a socket that already failed. */
 static void try_next_address(mt_conn *c)
 {
     for (; c->ai_next; c->ai_next = c->ai_next->ai_next) {
@@ -182,6 +198,8 @@ static void try_next_address(mt_conn *c)
             c->rcvtimeo_ms = -1;
             c->connecting = 1;
             c->ai_next = ai->ai_next;
+            struct pollfd p = { fd, POLLOUT, 0 };
+            if (poll(&p, 1, 0) > 0) connect_done(c);
             return;
         }
         c->last_errno = errno;
@@ -194,31 +212,61 @@ static void try_next_address(mt_conn *c)
     mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_IO, d);
 }
 
-static void open_socket(mt_conn *c)
+static void lookup_failed(mt_conn *c, const char *why)
 {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    char port[8];
-    snprintf(port, sizeof port, "%d", c->port);
-    c->fd_epoch = mt_link_epoch(c->link);
-    int gai = getaddrinfo(c->host, port, &hints, &c->ai);
-    if (gai != 0) {
-        hints.ai_flags = 0; /* loopback-only hosts: AI_ADDRCONFIG may hide ::1 */
-        gai = getaddrinfo(c->host, port, &hints, &c->ai);
-    }
-    if (gai != 0) {
-        c->ai = NULL;
-        char d[200];
-        snprintf(d, sizeof d, "cannot resolve %s: %s", c->host, gai_strerror(gai));
-        mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_IO, d);
-        return;
-    }
-    c->ai_next = c->ai;
+    char d[200];
+    snprintf(d, sizeof d, "cannot resolve %s: %s", c->host, why);
+    mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_IO, d);
+}
+
+/* Connects to the addresses found. */
+static void addresses(mt_conn *c, struct addrinfo *ai)
+{
+    c->ai = c->ai_next = ai;
     c->last_errno = 0;
     try_next_address(c);
+}
+
+/* An address literal is converted at once; a host name is looked up on a thread (a resolver
+ * that never answers must not hold a blocking wait past its deadline, nor an event loop). */
+static void open_socket(mt_conn *c)
+{
+    c->fd_epoch = mt_link_epoch(c->link);
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, c->host, bin) == 1 || inet_pton(AF_INET6, c->host, bin) == 1) {
+        struct addrinfo hints, *ai = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICHOST;
+        char port[8];
+        snprintf(port, sizeof port, "%d", c->port);
+        int gai = getaddrinfo(c->host, port, &hints, &ai);
+        if (gai != 0) { lookup_failed(c, gai_strerror(gai)); return; }
+        addresses(c, ai);
+        return;
+    }
+    if (c->old_lookup) {
+        /* done meanwhile: its answer is as good as a new one; running: wait on it */
+        c->lookup = c->old_lookup;
+        c->old_lookup = NULL;
+        return;
+    }
+    int err;
+    c->lookup = mt_resolve_start(c->host, c->port, &err);
+    if (!c->lookup) lookup_failed(c, mt_strerror(err));
+}
+
+/* The lookup's pipe is readable: connect to what it found. */
+static void lookup_done(mt_conn *c)
+{
+    struct addrinfo *ai;
+    int gai;
+    if (!mt_resolve_result(c->lookup, &ai, &gai)) return;
+    mt_resolve_free(c->lookup);
+    c->lookup = NULL;
+    if (!ai) { lookup_failed(c, gai_strerror(gai)); return; }
+    addresses(c, ai);
 }
 
 /* The socket follows the link: closed when the link is down or moved to a new epoch,
@@ -227,8 +275,8 @@ static void sync_socket(mt_conn *c)
 {
     for (int i = 0; i < 4; i++) {
         int st = mt_link_state(c->link);
-        if (c->fd >= 0 && (st == MT_LINK_DOWN || c->fd_epoch != mt_link_epoch(c->link))) close_socket(c);
-        if (st != MT_LINK_CONNECTING || c->fd >= 0) return;
+        if ((c->fd >= 0 || c->lookup) && (st == MT_LINK_DOWN || c->fd_epoch != mt_link_epoch(c->link))) close_socket(c);
+        if (st != MT_LINK_CONNECTING || c->fd >= 0 || c->lookup) return;
         open_socket(c);
     }
 }
@@ -316,7 +364,9 @@ static void settle(mt_conn *c)
 
 static void handle(mt_conn *c, short revents)
 {
-    if (c->fd >= 0 && c->connecting) {
+    if (c->lookup) {
+        if (revents & (POLLIN | POLLERR | POLLHUP)) lookup_done(c);
+    } else if (c->fd >= 0 && c->connecting) {
         if (revents & (POLLOUT | POLLERR | POLLHUP)) connect_done(c);
     } else if (c->fd >= 0 && (revents & (POLLIN | POLLERR | POLLHUP))) {
         read_some(c);
@@ -325,8 +375,8 @@ static void handle(mt_conn *c, short revents)
 
 void mt_conn_pump(mt_conn *c)
 {
-    if (c->fd >= 0) {
-        struct pollfd p = { c->fd, (short)mt_conn_events(c), 0 };
+    if (mt_conn_fd(c) >= 0) {
+        struct pollfd p = { mt_conn_fd(c), (short)mt_conn_events(c), 0 };
         if (poll(&p, 1, 0) > 0) handle(c, p.revents);
     }
     settle(c);
@@ -334,6 +384,7 @@ void mt_conn_pump(mt_conn *c)
 
 int mt_conn_events(const mt_conn *c)
 {
+    if (c->lookup) return POLLIN;
     if (c->fd < 0) return 0;
     if (c->connecting) return POLLOUT;
     return POLLIN | (c->blocked || mt_link_want_write(c->link) ? POLLOUT : 0);
@@ -364,12 +415,12 @@ static void block(mt_conn *c, double until)
     double d = mt_link_deadline(c->link);
     if (d < until) until = d;
     int ms = ms_until(until);
-    if (c->fd < 0) {
+    if (mt_conn_fd(c) < 0) {
         if (ms > 0) {
             struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
         }
-    } else if (!c->connecting && !(mt_conn_events(c) & POLLOUT) && ms > 0) {
+    } else if (!c->lookup && !c->connecting && !(mt_conn_events(c) & POLLOUT) && ms > 0) {
         if (c->rcvtimeo_ms < 0 || c->rcvtimeo_ms > ms || c->rcvtimeo_ms < ms / 2) {
             int t = ms - ms / 4;
             struct timeval tv = { t / 1000, (t % 1000) * 1000 };
@@ -386,7 +437,7 @@ static void block(mt_conn *c, double until)
             if (n == READ_CHUNK) read_some(c);
         }
     } else {
-        struct pollfd p = { c->fd, (short)mt_conn_events(c), 0 };
+        struct pollfd p = { mt_conn_fd(c), (short)mt_conn_events(c), 0 };
         if (poll(&p, 1, ms) > 0) handle(c, p.revents);
     }
     settle(c);
@@ -422,11 +473,11 @@ static int is_flushed(mt_conn *c)
     return mt_link_state(c->link) == MT_LINK_READY || !mt_link_busy(c->link, mt_clock_monotonic());
 }
 
-int mt_conn_connect(mt_conn *c)
+int mt_conn_connect(mt_conn *c, double timeout)
 {
-    double now = mt_clock_monotonic();
-    mt_link_connect(c->link, now, now + 1e9);
-    int rc = run_until(c, HUGE_VAL, is_ready);
+    double now = mt_clock_monotonic(), deadline = timeout > 0 ? now + timeout : HUGE_VAL;
+    mt_link_connect(c->link, now, timeout > 0 ? deadline : now + 1e9);
+    int rc = run_until(c, deadline, is_ready);
     if (rc) {
         /* one attempt only: the caller decides whether to try again */
         close_socket(c);

@@ -40,8 +40,9 @@ mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err);
 /* Closes the socket, wipes secrets and frees; NULL is fine. */
 void mt_conn_free(mt_conn *c);
 
-/* Blocking: one TCP connect (connect_timeout) and a handshake when there is no key. */
-int mt_conn_connect(mt_conn *c);
+/* Blocking: one TCP connect (connect_timeout) and a handshake when there is no key, all
+ * within `timeout` seconds (<= 0: no bound but the link's own). */
+int mt_conn_connect(mt_conn *c, double timeout);
 /* Closes the socket; the calls stay (they are re-sent on the next connection). */
 void mt_conn_close(mt_conn *c);
 

@@ -55,6 +55,7 @@ struct mt_link {
     size_t nev, ev_cap;
     int err_code;
     char err_msg[40], err_detail[200];
+    char err_text[244];         /* "MESSAGE: detail", the text of calls failed by it */
 };
 
 static void llog(mt_link *l, int level, const char *fmt, ...)
@@ -242,18 +243,30 @@ static void schedule(mt_link *l, double now, int after_loss)
     l->phase = P_BACKOFF;
 }
 
+/* The text a call failed by the connection error carries: its message and detail (the binding
+ * splits them at the first ": "). */
+static const char *err_text(mt_link *l)
+{
+    snprintf(l->err_text, sizeof l->err_text, "%s: %s", l->err_msg, l->err_detail);
+    return l->err_text;
+}
+
 /* Every call still waiting fails with the current error (a fatal one: retrying cannot help). */
 static void fail_calls(mt_link *l)
 {
-    mt_session_fail_all(l->sess, l->err_code, l->err_msg);
+    mt_session_fail_all(l->sess, l->err_code, err_text(l));
     l->want_until = 0;
     collect(l);
 }
 
 /* The connection (or attempt) ends with the error recorded last. Fatal errors fail every
- * call waiting; others reconnect (calls are re-sent). */
+ * call waiting; others reconnect. A call that went out on a connection may have reached the
+ * server: it waits for the next one (re-sent under its msg_id). A failed attempt (connect,
+ * proxy stage, handshake) fails the calls never sent: their callers learn at once that the
+ * DC is unreachable, and a call whose caller got an error is never sent later. */
 static void drop(mt_link *l, double now, int fatal)
 {
+    int attempt = l->phase >= P_TCP && l->phase < P_READY;
     if (l->phase >= P_TCP) {
         llog(l, MT_LOG_INFO, "connection to %s lost: %s", l->peer, l->err_detail);
         push_event(l, MT_LINK_EV_LOST, l->err_code, 0, 0, 0);
@@ -261,6 +274,7 @@ static void drop(mt_link *l, double now, int fatal)
     close_connection(l);
     l->phase = P_DOWN;
     if (fatal) fail_calls(l);
+    else if (attempt && mt_session_fail_unsent(l->sess, l->err_code, err_text(l))) collect(l);
     schedule(l, now, 1);
 }
 
@@ -425,6 +439,9 @@ void mt_link_connected(mt_link *l, double now)
     if (l->phase != P_TCP) return;
     l->connections++;
     l->rx_conn = 0;
+    /* the DC is reachable again: a loss from here on pauses the shortest time (not the
+     * longest the outage reached); a good packet clears the count */
+    if (l->failures > 1) l->failures = 1;
     /* padding and the obfuscated header draw from the session's CSPRNG pool */
     if (l->mtproxy) {
         l->tr = mt_transport_new_client(MT_TR_OBFUSCATED, l->mtproxy_inner, (int16_t)l->dc_id, mt_session_random(l->sess));
@@ -575,7 +592,7 @@ void mt_link_tick(mt_link *l, double now)
     /* calls past their deadline: TIMEOUT, or the error that kept them from being answered */
     if (mt_session_next_deadline(l->sess) > 0 && now >= mt_session_next_deadline(l->sess)) {
         int ce = connection_error(l);
-        if (mt_session_expire(l->sess, now, ce ? l->err_code : MT_ERR_TIMEOUT, ce ? l->err_msg : "TIMEOUT"))
+        if (mt_session_expire(l->sess, now, ce ? l->err_code : MT_ERR_TIMEOUT, ce ? err_text(l) : "TIMEOUT"))
             collect(l);
     }
     switch (l->phase) {

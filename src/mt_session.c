@@ -56,6 +56,7 @@ typedef struct req {
     double deadline;        /* 0: none (mt_session_set_deadline) */
     uint32_t len, heap_cap;
     uint8_t state, queued, keep_id, wrapped;
+    uint8_t packed;         /* went into a packet at least once (it may have reached the server) */
     uint8_t *heap;          /* body, then result, when > REQ_INLINE */
     uint8_t small[REQ_INLINE];
 } req;
@@ -573,6 +574,7 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         if (!pack_fits(&pk, l)) break;
         s->qhead = (s->qhead + 1) % s->qcap; s->qlen--;
         r->queued = 0;
+        r->packed = 1;
         if (!r->keep_id || !r->msg_id) {
             if (r->msg_id) mt_map_del(&s->by_msgid, (uint64_t)r->msg_id);
             r->msg_id = mt_msgid_next(&s->gen, tns, 0);
@@ -1200,6 +1202,16 @@ void mt_session_fail_all(mt_session *s, int32_t code, const char *message)
 {
     req *r;
     for (size_t i = 0; (r = next_pending(s, &i));) fail_msg(s, r, code, message);
+}
+
+size_t mt_session_fail_unsent(mt_session *s, int32_t code, const char *message)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->reqs_used; i++) {
+        req *r = &s->reqs[i];
+        if (r->handle && r->state == MT_REQ_PENDING && !r->packed) { fail_msg(s, r, code, message); n++; }
+    }
+    return n;
 }
 
 int mt_session_set_deadline(mt_session *s, uint64_t id, double deadline)

@@ -143,6 +143,9 @@ size_t mt_session_pending(const mt_session *s);
 /* Fails every request not yet answered with (code, message), e.g. when the
  * connection is given up; they become MT_REQ_FAILED with error events. */
 void mt_session_fail_all(mt_session *s, int32_t code, const char *message);
+/* Fails the requests never packed (none of them can have reached the server), e.g. when a
+ * connection attempt failed; returns how many. */
+size_t mt_session_fail_unsent(mt_session *s, int32_t code, const char *message);
 
 /* Deadlines (any monotonic clock; 0: none) for the host to enforce: expire() fails every
  * pending request whose deadline is <= now with (code, message) and returns how many;

@@ -207,7 +207,7 @@ end
 -- A connected driver for DC `dc` with the key `saved` (nil: a handshake makes one; expires_in:
 -- a temporary one). In a loop it connects on the first call, unless `blocking` (the pfs set-up:
 -- its handshakes and the bind block the loop once per key).
-local function open(s, dc, saved, blocking)
+local function open(s, dc, saved, blocking, deadline)
   local host, port = address(s, dc)
   if not host then
     return nil, Error.new{ code = -4, message = "DC_UNKNOWN", is_local = true, kind = "final",
@@ -228,13 +228,15 @@ local function open(s, dc, saved, blocking)
     proxy = s.proxy,
   }
   if not c then return nil, errors.from_conn(err) end
-  log(s, "info", "DC %d: connecting to %s port %d (%s)", dc, host, port,
+  log(s, "info", "DC %d: %s port %d (%s)", dc, host, port,
     saved and saved.auth_key and "saved auth key" or "new auth key")
-  if suspending(s) and not blocking then
-    return c -- in a loop the first call connects (on the loop, bounded by its timeout)
+  if not blocking then
+    -- the first call connects (and makes a key) inside its own timeout: the link bounds the
+    -- TCP connect, the handshake and the answer by the call's deadline (on a loop too)
+    return c
   end
   local ok, cerr
-  if not s.closed then ok, cerr = c:connect() end
+  if not s.closed then ok, cerr = c:connect(deadline and math.max(0.001, deadline - monotonic())) end
   if s.closed then c:close(); return nil, closed_error() end -- by a logger, meanwhile
   if not ok then
     c:close()
@@ -246,8 +248,9 @@ local function open(s, dc, saved, blocking)
 end
 
 -- The connection to DC `dc`, opened (and keyed) on first use; with pfs, over a bound
--- temporary key, replaced when that key is about to expire.
-local function connection(s, dc)
+-- temporary key, replaced when that key is about to expire. `timeout` (seconds; nil: the
+-- client's) bounds the pfs set-up, which blocks; without pfs the first call connects.
+local function connection(s, dc, timeout)
   local conn = s.conns[dc]
   if conn and s.pfs and pfs.expiring(s.pfs_host, dc) then
     log(s, "info", "DC %d: the temporary key is about to expire: binding a new one", dc)
@@ -257,11 +260,14 @@ local function connection(s, dc)
   end
   if conn then return conn end
   local c, err
-  if s.pfs then c, err = pfs.connect(s.pfs_host, dc) else c, err = open(s, dc, s.data.dcs[dc]) end
+  if s.pfs then
+    c, err = pfs.connect(s.pfs_host, dc, monotonic() + (timeout or s.timeout))
+  else
+    c, err = open(s, dc, s.data.dcs[dc])
+  end
+  if c and s.closed then c:close(); return nil, closed_error() end -- by a logger, meanwhile
   if not c then return nil, err end
   s.conns[dc] = c
-  if sync(s, dc) then save(s) end
-  log(s, "debug", "DC %d: connected", dc)
   return c
 end
 
@@ -402,6 +408,12 @@ local function waited(s, dc, conn, id, method, timeout)
   return nil, err
 end
 
+-- What is left at now of a call's `timeout` (nil: the client's) that started at t0 (the pfs
+-- set-up of a first connection may have used some).
+local function left(s, timeout, t0)
+  return math.max(0.001, (timeout or s.timeout) - (monotonic() - t0))
+end
+
 -- Queues a call on `conn` bounded by `timeout` (nil: the client's); in a loop it is written
 -- at once and the coroutine pumping the socket is told.
 local function queue(s, conn, body, timeout)
@@ -416,18 +428,12 @@ end
 
 local function once(s, dc, method, body, timeout)
   if s.closed then return nil, closed_error(method) end
-  local conn, err = connection(s, dc)
+  local t0 = monotonic()
+  local conn, err = connection(s, dc, timeout)
+  if s.closed then return nil, closed_error(method) end -- by a logger during a pfs set-up
   if not conn then err.method = method; return nil, err end
-  local id = queue(s, conn, body, timeout)
-  if not suspending(s) then
-    local ok, ferr = conn:flush()
-    s.dirty[conn] = nil
-    if s.closed then return nil, closed_error(method) end
-    if not ok then
-      pcall(conn.release, conn, id) -- the caller gets the error: the call is never sent later
-      return nil, errors.from_conn(ferr, method)
-    end
-  end
+  local id = queue(s, conn, body, left(s, timeout, t0))
+  s.dirty[conn] = nil -- the wait writes it (and connects first when needed)
   return waited(s, dc, conn, id, method, nil)
 end
 
@@ -567,13 +573,15 @@ function Client:send(obj, opts)
     timeout = opts and opts.timeout }, Pending)
   local rerr = refused(s, method)
   if rerr then p.done, p.err = true, rerr; return p end
-  local conn, err = connection(s, p.dc)
-  if not conn then
+  local t0 = monotonic()
+  local conn, err = connection(s, p.dc, p.timeout)
+  if s.closed then err = closed_error(method) end -- by a logger during a pfs set-up
+  if not conn or s.closed then
     err.method = method
     p.done, p.err = true, err
     return p
   end
-  p.conn, p.id = conn, queue(s, conn, body, p.timeout)
+  p.conn, p.id = conn, queue(s, conn, body, left(s, p.timeout, t0))
   if not suspending(s) then s.dirty[conn] = true end
   return p
 end
@@ -601,21 +609,9 @@ function Pending:wait(timeout)
   if s.closed then error("mtproto: attempt to use a closed client", 2) end
   if timeout ~= nil and not is_seconds(timeout) then argerror(1, "wait", seconds_wanted(timeout)) end
   local conn = self.conn
-  local res, err, going
-  if s.dirty[conn] then
-    s.dirty[conn] = nil
-    local ok, ferr = conn:flush()
-    if s.closed then
-      err = closed_error(self.method)
-    elseif not ok then
-      pcall(conn.release, conn, self.id)
-      err = errors.from_conn(ferr, self.method)
-    end
-  end
-  if not err then
-    res, err, going = waited(s, self.dc, conn, self.id, self.method, timeout)
-    if going then return nil, err end
-  end
+  s.dirty[conn] = nil -- the wait writes it (and connects first when needed)
+  local res, err, going = waited(s, self.dc, conn, self.id, self.method, timeout)
+  if going then return nil, err end
   local r, e = finish(s, self.dc, self.method, self.body, res, err, self.timeout, self.pinned)
   self.done, self.result, self.err = true, r, e
   pump(s, r, self.request)
@@ -649,8 +645,13 @@ function Client:invoke_all(list, opts)
     local ok, err = pcall(prepare, s, list[i], 0)
     if not ok then error(string.format("mtproto: invoke_all: item %d: %s", i, tostring(err)), 2) end
   end
+  -- one deadline for the batch: a send that has to set up a connection (pfs) leaves the
+  -- others what remains of it
+  local deadline = monotonic() + (opts and opts.timeout or s.timeout)
   local pendings = {}
-  for i = 1, #list do pendings[i] = self:send(list[i], opts) end
+  for i = 1, #list do
+    pendings[i] = self:send(list[i], { dc = opts and opts.dc, timeout = math.max(0.001, deadline - monotonic()) })
+  end
   local results = {}
   for i = 1, #pendings do
     local r, e = pendings[i]:wait()
@@ -663,18 +664,20 @@ end
 function Client:session_info()
   local s = S(self)
   for dc in pairs(s.conns) do sync(s, dc) end
-  local dcs = {}
+  local dcs, pending = {}, 0
   for dc, d in pairs(s.data.dcs) do
     local t = s.pfs and s.data.temp_keys and s.data.temp_keys[dc]
     dcs[dc] = { key_id = d.key_id, salt = d.salt, time_offset = d.time_offset,
       connected = s.conns[dc] ~= nil, temp_key_id = t and t.key_id, temp_expires_at = t and t.expires_at }
   end
+  for _, conn in pairs(s.conns) do pending = pending + conn:state().pending end
   return {
     path = s.path, encrypted = s.file ~= nil and s.file.encrypted, home_dc = s.data.home_dc,
     test_mode = s.test_mode, bot = s.data.bot,
     user_id = s.data.user_id, dcs = dcs, login = s.login:info(), session_error = s.session_error,
     updates = (s.upd:snapshot()),
     signed_out = s.signed_out,
+    pending = pending, -- calls sent or queued and not yet answered, on every connection
   }
 end
 
@@ -687,7 +690,14 @@ end
 --- The driver object of a DC, for diagnostics and specs (opens it if needed).
 function Client:connection(dc)
   local s = S(self)
-  return connection(s, dc or s.data.home_dc)
+  dc = dc or s.data.home_dc
+  local conn, err = connection(s, dc)
+  if not conn or suspending(s) then return conn, err end
+  local ok, cerr = conn:connect()
+  after_io(s, dc, conn)
+  if s.closed then return nil, closed_error() end -- by a logger, meanwhile
+  if not ok then return nil, errors.from_conn(cerr) end
+  return conn
 end
 
 -- A keep-alive ping when one is due (client:run and the update reader): the server drops a
@@ -1082,7 +1092,8 @@ function M.new(o)
   -- the connection layer hands every update it receives to the update state
   s.on_raw_update = function(_, bytes) s.upd:feed(bytes) end
   s.pfs = pfs.settings(o.pfs)
-  s.pfs_host = { data = data, pfs = s.pfs, open = function(dc, saved) return open(s, dc, saved, true) end,
+  s.pfs_host = { data = data, pfs = s.pfs,
+    open = function(dc, saved, deadline) return open(s, dc, saved, true, deadline) end,
     save = function() return save(s) end, log = function(level, fmt, ...) return log(s, level, fmt, ...) end,
     key_replaced = function(dc) key_replaced(s, dc) end }
   s.login = login.new(login_host(s), data)

@@ -14,8 +14,9 @@
 -- the bind drops the permanent key too when it is older than a minute or of unknown age (the
 -- DC forgot it), else first only the temporary key. This module carries them out.
 --
--- The host (mtproto.client) gives: open(dc, opts) -> connected core.conn | nil, err (opts:
--- auth_key, salt, time_offset, expires_in), save(), log(level, fmt, ...), and its data table
+-- The host (mtproto.client) gives: open(dc, opts, deadline) -> connected core.conn | nil, err
+-- (opts: auth_key, salt, time_offset, expires_in; deadline: core.conn.monotonic() time that
+-- bounds the connect and handshake, nil: none), save(), log(level, fmt, ...), and its data table
 -- (dcs[dc] = permanent key, temp_keys[dc] = temporary key with expires_at).
 local core = require("mtproto.core")
 local tl = require("mtproto.tl")
@@ -63,10 +64,10 @@ end
 
 -- A permanent key for `dc`, made on a connection of its own when missing. `made` (local
 -- clock) is known only for keys made by this process.
-local function permanent(host, dc)
+local function permanent(host, dc, deadline)
   local d = host.data.dcs[dc]
   if d and d.auth_key then return d end
-  local c, err = host.open(dc, {})
+  local c, err = host.open(dc, {}, deadline)
   if not c then return nil, err end
   local st = c:state()
   c:close()
@@ -79,15 +80,19 @@ local function permanent(host, dc)
 end
 
 -- Makes a temporary key on a new connection and binds it: conn | nil, err.
-local function bind_new(host, dc, perm)
-  local c, err = host.open(dc, { expires_in = host.pfs.expires_in })
+local function bind_new(host, dc, perm, deadline)
+  local c, err = host.open(dc, { expires_in = host.pfs.expires_in }, deadline)
   if not c then return nil, err end
   local st = c:state()
   local expires_at = math.floor(server_now(st.time_offset)) + host.pfs.expires_in
   local id = c:send_bind(perm.auth_key, random_i64(), expires_at)
   local ok, ferr = c:flush()
   local bytes, werr
-  if ok then bytes, werr = c:wait(id) else werr = ferr end
+  if ok then
+    bytes, werr = c:wait(id, deadline and math.max(0, deadline - core.conn.monotonic()))
+  else
+    werr = ferr
+  end
   if bytes == nil then
     c:close()
     return nil, errors.from_conn(werr, "auth.bindTempAuthKey")
@@ -106,21 +111,22 @@ local function bind_new(host, dc, perm)
   return c
 end
 
--- The connection of `dc` over a bound temporary key: conn | nil, err.
-function M.connect(host, dc)
+-- The connection of `dc` over a bound temporary key: conn | nil, err. `deadline` (monotonic;
+-- nil: none) bounds it all: the calling call's timeout.
+function M.connect(host, dc, deadline)
   local t = host.data.temp_keys and host.data.temp_keys[dc]
   if t and not M.expiring(host, dc) and host.data.dcs[dc] then
     local c = host.open(dc, { auth_key = t.auth_key, salt = t.salt, time_offset = t.time_offset,
-      expires_in = host.pfs.expires_in })
+      expires_in = host.pfs.expires_in }, deadline)
     if c then return c end
   end
   M.drop(host, dc)
   local attempt, remade = 0, false
   while true do
-    local perm, err = permanent(host, dc)
+    local perm, err = permanent(host, dc, deadline)
     if not perm then return nil, err end
     local c
-    c, err = bind_new(host, dc, perm)
+    c, err = bind_new(host, dc, perm, deadline)
     if c then return c end
     if err.message ~= "ENCRYPTED_MESSAGE_INVALID" then return nil, err end
     attempt = attempt + 1
