@@ -68,6 +68,11 @@ $(BUILD)/gen/schema_data.c: schema/mtproto.tl schema/api.tl scripts/embed_schema
 	@mkdir -p $(dir $@)
 	$(LUA) scripts/embed_schema.lua $@ schema/mtproto.tl schema/api.tl
 
+# The constructor ids the C code names (src/mt_ids.h), from schema/: committed, since fuzz/
+# and bench/ compile src/ directly; regenerated here when the schema or the generator change.
+src/mt_ids.h: schema/mtproto.tl schema/api.tl scripts/gen_ids.lua
+	$(LUA) scripts/gen_ids.lua $@ schema/mtproto.tl schema/api.tl
+
 $(GEN_OBJ): $(BUILD)/gen/schema_data.c $(FLAGS_STAMP)
 	$(CC) $(ALLFLAGS) -c -o $@ $<
 

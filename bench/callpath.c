@@ -24,6 +24,7 @@
 #include "mt_crypto.h"
 #include "mt_msg.h"
 #include "mt_session.h"
+#include "mt_ids.h"
 
 static double mono(void)
 {
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
             mt_msg m;
             CHECK(mt_msg_decrypt_ctx(scc, key, key_id, 0, out.data, out.len, &plain, &m) == 0);
             int64_t req_id = m.msg_id;
-            if (m.len >= 4 && mt_le32(m.body) == MT_CONTAINER_ID) {
+            if (m.len >= 4 && mt_le32(m.body) == MT_ID_MSG_CONTAINER) {
                 mt_container_iter it;
                 int64_t mid; int32_t sq; const uint8_t *bp; size_t bl;
                 CHECK(mt_container_iter_init(&it, m.body, m.len) == 0);
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
                     if (sq & 1) req_id = mid;
             }
             rbody.len = 0;
-            mt_buf_put_u32(&rbody, 0xf35c6d01u);
+            mt_buf_put_u32(&rbody, MT_ID_RPC_RESULT);
             mt_buf_put_i64(&rbody, req_id);
             mt_buf_put(&rbody, answer, sizeof answer);
             srv.len = 0;

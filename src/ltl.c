@@ -19,6 +19,7 @@
 #include "mt_err.h"
 #include "mt_gzip.h"
 #include "mt_schema.h"
+#include "mt_ids.h"
 #include <zlib.h>
 
 #define TL_REG_MT "mtproto.tl.registry"
@@ -38,10 +39,10 @@
 /* By-hand combinators: negative values in `lookup`. */
 enum { BH_MSG_CONTAINER = -1, BH_RPC_RESULT = -2, BH_GZIP_PACKED = -3, BH_MSG_COPY = -4 };
 static const struct { const char *name; int code; uint32_t id; } by_hand[] = {
-    { "msg_container", BH_MSG_CONTAINER, MT_TL_MSG_CONTAINER },
-    { "rpc_result", BH_RPC_RESULT, MT_TL_RPC_RESULT },
-    { "gzip_packed", BH_GZIP_PACKED, MT_TL_GZIP_PACKED },
-    { "msg_copy", BH_MSG_COPY, MT_TL_MSG_COPY },
+    { "msg_container", BH_MSG_CONTAINER, MT_ID_MSG_CONTAINER },
+    { "rpc_result", BH_RPC_RESULT, MT_ID_RPC_RESULT },
+    { "gzip_packed", BH_GZIP_PACKED, MT_ID_GZIP_PACKED },
+    { "msg_copy", BH_MSG_COPY, MT_ID_MSG_COPY },
 };
 
 typedef struct tlreg {
@@ -302,7 +303,7 @@ static void enc_by_hand(enc *e, int code, int idx)
     tlreg *r = e->r;
     switch (code) {
     case BH_MSG_CONTAINER: {
-        mt_buf_put_u32(e->b, MT_TL_MSG_CONTAINER);
+        mt_buf_put_u32(e->b, MT_ID_MSG_CONTAINER);
         int v = enc_table_field(e, idx, "messages", r->k_messages);
         lua_Integer n = (lua_Integer)lua_rawlen(L, v);
         mt_buf_put_u32(e->b, (uint32_t)n);
@@ -316,18 +317,18 @@ static void enc_by_hand(enc *e, int code, int idx)
         break;
     }
     case BH_MSG_COPY:
-        mt_buf_put_u32(e->b, MT_TL_MSG_COPY);
+        mt_buf_put_u32(e->b, MT_ID_MSG_COPY);
         enc_message(e, enc_table_field(e, idx, "orig_message", r->k_orig_message));
         field_leave(e);
         break;
     case BH_RPC_RESULT:
-        mt_buf_put_u32(e->b, MT_TL_RPC_RESULT);
+        mt_buf_put_u32(e->b, MT_ID_RPC_RESULT);
         enc_int_field(e, idx, "req_msg_id", r->k_req_msg_id, MT_TL_LONG);
         enc_object_field(e, idx, "result", r->k_result);
         break;
     case BH_GZIP_PACKED: {
         /* packed_data is the gzip stream itself (see tl.gzip) */
-        mt_buf_put_u32(e->b, MT_TL_GZIP_PACKED);
+        mt_buf_put_u32(e->b, MT_ID_GZIP_PACKED);
         if (field_enter(e, idx, "packed_data", r->k_packed_data) != LUA_TSTRING)
             enc_error(e, "expected string, got %s", luaL_typename(L, -1));
         size_t n;
@@ -346,7 +347,7 @@ static void enc_any(enc *e, int idx)
     lua_State *L = e->L;
     int t = lua_type(L, idx);
     if (t == LUA_TBOOLEAN) {
-        mt_buf_put_u32(e->b, lua_toboolean(L, idx) ? MT_TL_BOOL_TRUE : MT_TL_BOOL_FALSE);
+        mt_buf_put_u32(e->b, lua_toboolean(L, idx) ? MT_ID_BOOL_TRUE : MT_ID_BOOL_FALSE);
         return;
     }
     if (t == LUA_TSTRING) { /* bytes from an earlier tl.encode, e.g. a query to wrap */
@@ -424,7 +425,7 @@ static void enc_value(enc *e, int tr, int idx)
     }
     case MT_TL_BOOL:
         if (lua_type(L, idx) != LUA_TBOOLEAN) enc_error(e, "expected boolean, got %s", luaL_typename(L, idx));
-        mt_buf_put_u32(e->b, lua_toboolean(L, idx) ? MT_TL_BOOL_TRUE : MT_TL_BOOL_FALSE);
+        mt_buf_put_u32(e->b, lua_toboolean(L, idx) ? MT_ID_BOOL_TRUE : MT_ID_BOOL_FALSE);
         break;
     case MT_TL_TRUE:
         break;
@@ -432,7 +433,7 @@ static void enc_value(enc *e, int tr, int idx)
         break; /* written by enc_fields */
     case MT_TL_VECTOR: case MT_TL_BVECTOR: {
         if (lua_type(L, idx) != LUA_TTABLE) enc_error(e, "expected table (a sequence), got %s", luaL_typename(L, idx));
-        if (t->kind == MT_TL_VECTOR) mt_buf_put_u32(e->b, MT_TL_VECTOR_ID);
+        if (t->kind == MT_TL_VECTOR) mt_buf_put_u32(e->b, MT_ID_VECTOR);
         lua_Unsigned n = lua_rawlen(L, idx);
         if (n > INT32_MAX) enc_error(e, "vector too long");
         mt_buf_put_u32(e->b, (uint32_t)n);
@@ -695,9 +696,9 @@ static int dec_by_hand(dec *d, uint32_t id, size_t at, int whole)
     if (dec_enter(d) < 0) return -1;
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, d->us);
-    lua_pushstring(L, id == MT_TL_MSG_CONTAINER ? "msg_container" : id == MT_TL_RPC_RESULT ? "rpc_result" : "msg_copy");
+    lua_pushstring(L, id == MT_ID_MSG_CONTAINER ? "msg_container" : id == MT_ID_RPC_RESULT ? "rpc_result" : "msg_copy");
     lua_rawset(L, -3);
-    if (id == MT_TL_MSG_CONTAINER) {
+    if (id == MT_ID_MSG_CONTAINER) {
         size_t cat = d->rd.pos;
         uint32_t n = mt_rd_u32(&d->rd);
         if (d->rd.err) return dtrunc(d, cat, "msg_container");
@@ -709,7 +710,7 @@ static int dec_by_hand(dec *d, uint32_t id, size_t at, int whole)
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         lua_rawset(L, -3);
-    } else if (id == MT_TL_MSG_COPY) {
+    } else if (id == MT_ID_MSG_COPY) {
         lua_rawgeti(L, d->keys, r->k_orig_message + 1);
         if (dec_message(d) < 0) return -1;
         lua_rawset(L, -3);
@@ -735,18 +736,18 @@ static int dec_boxed_id(dec *d, uint32_t id, int tr, int whole, size_t at)
     lua_State *L = d->L;
     const mt_schema *s = d->s;
     uint8_t kind = tr < 0 ? MT_TL_ANY : s->trefs[tr].kind;
-    if (id == MT_TL_GZIP_PACKED) return dec_gzip(d, tr, whole, at);
+    if (id == MT_ID_GZIP_PACKED) return dec_gzip(d, tr, whole, at);
     if (kind == MT_TL_VECTOR) {
-        if (id != MT_TL_VECTOR_ID) { d->rd.pos = at; return dfail(d, "expected a Vector, got id 0x%08x", id); }
+        if (id != MT_ID_VECTOR) { d->rd.pos = at; return dfail(d, "expected a Vector, got id 0x%08x", id); }
         return dec_value(d, -2 - s->trefs[tr].elem, whole); /* bare vector body */
     }
-    if (id == MT_TL_BOOL_TRUE || id == MT_TL_BOOL_FALSE) {
-        lua_pushboolean(L, id == MT_TL_BOOL_TRUE);
+    if (id == MT_ID_BOOL_TRUE || id == MT_ID_BOOL_FALSE) {
+        lua_pushboolean(L, id == MT_ID_BOOL_TRUE);
         return 0;
     }
     if (kind == MT_TL_BOOL) { d->rd.pos = at; return dfail(d, "expected a Bool, got id 0x%08x", id); }
-    if (id == MT_TL_MSG_CONTAINER || id == MT_TL_RPC_RESULT || id == MT_TL_MSG_COPY) return dec_by_hand(d, id, at, whole);
-    if (id == MT_TL_VECTOR_ID) {
+    if (id == MT_ID_MSG_CONTAINER || id == MT_ID_RPC_RESULT || id == MT_ID_MSG_COPY) return dec_by_hand(d, id, at, whole);
+    if (id == MT_ID_VECTOR) {
         if (whole) {
             /* The element type is unknown here: hand back the raw bytes
              * (see tl.decode_result). */

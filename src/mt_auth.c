@@ -13,14 +13,7 @@
 #include <string.h>
 #include "mt_auth.h"
 #include "mt_dh.h"
-
-enum {
-    ID_REQ_PQ = 0x60469778, ID_REQ_PQ_MULTI = 0xbe7e8ef1, ID_RES_PQ = 0x05162463, ID_VECTOR = 0x1cb5c415,
-    ID_PQ_INNER = 0x83c95aec, ID_PQ_INNER_DC = 0xa9f55f95, ID_PQ_INNER_TEMP = 0x3c6a84d4,
-    ID_PQ_INNER_TEMP_DC = 0x56fddf88, ID_REQ_DH = 0xd712e4be, ID_DH_OK = 0xd0e8075c,
-    ID_DH_FAIL = 0x79cb045d, ID_DH_INNER = 0xb5890dba, ID_CLIENT_INNER = 0x6643b654,
-    ID_SET_CLIENT_DH = 0xf5045f1f, ID_GEN_OK = 0x3bcbf734, ID_GEN_RETRY = 0x46dc1fb9, ID_GEN_FAIL = 0xa69dae02,
-};
+#include "mt_ids.h"
 
 #define MAX_RETRIES 5
 
@@ -200,7 +193,7 @@ static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len)
     mt_reader r;
     mt_rd_init(&r, in, len);
     uint32_t id;
-    if (len < 4 || mt_le32(in) != ID_RES_PQ) return cfail(c, MT_ERR_PROTO, "expected resPQ");
+    if (len < 4 || mt_le32(in) != MT_ID_RES_PQ) return cfail(c, MT_ERR_PROTO, "expected resPQ");
     int rc = c_head(c, &r, &id, 0);
     if (rc < 0) return rc;
     const uint8_t *pqb;
@@ -209,7 +202,7 @@ static int c_res_pq(mt_auth_client *c, const uint8_t *in, size_t len)
     if (!be_value(pqb, pql, &c->pq)) return cfail(c, MT_ERR_HANDSHAKE, "pq is not a 64-bit number");
     memcpy(c->pqb, pqb, pql);
     c->pql = pql;
-    if (mt_rd_u32(&r) != ID_VECTOR) return cfail(c, MT_ERR_PROTO, "resPQ fingerprints are not a vector");
+    if (mt_rd_u32(&r) != MT_ID_VECTOR) return cfail(c, MT_ERR_PROTO, "resPQ fingerprints are not a vector");
     uint32_t n = mt_rd_u32(&r);
     if (r.err || n > 64) return cfail(c, MT_ERR_PROTO, "resPQ fingerprint vector has a bad length");
     int found = 0;
@@ -239,7 +232,7 @@ static int c_req_dh(mt_auth_client *c, mt_buf *out)
     size_t pl = be_bytes(c->p, pb), ql = be_bytes(c->q, qb);
     mt_buf inner;
     mt_buf_init(&inner);
-    mt_buf_put_u32(&inner, c->expires_in ? ID_PQ_INNER_TEMP_DC : ID_PQ_INNER_DC);
+    mt_buf_put_u32(&inner, c->expires_in ? MT_ID_P_Q_INNER_DATA_TEMP_DC : MT_ID_P_Q_INNER_DATA_DC);
     mt_buf_put_tlbytes(&inner, c->pqb, c->pql);
     mt_buf_put_tlbytes(&inner, pb, pl);
     mt_buf_put_tlbytes(&inner, qb, ql);
@@ -250,7 +243,7 @@ static int c_req_dh(mt_auth_client *c, mt_buf *out)
     if (c->expires_in) mt_buf_put_i32(&inner, c->expires_in);
     if (inner.oom) { mt_buf_free(&inner); return cfail(c, MT_ERR_NOMEM, "out of memory"); }
 
-    mt_buf_put_u32(out, ID_REQ_DH);
+    mt_buf_put_u32(out, MT_ID_REQ_DH_PARAMS);
     mt_buf_put(out, c->nonce, 16);
     mt_buf_put(out, c->server_nonce, 16);
     mt_buf_put_tlbytes(out, pb, pl);
@@ -288,13 +281,13 @@ static int c_gab(mt_auth_client *c, mt_buf *out)
     if (mt_dh_check_ga(c->prime, 256, c->g_b, 256) != MT_OK) return cfail(c, MT_ERR_HANDSHAKE, "g_b is out of range");
     mt_buf inner;
     mt_buf_init(&inner);
-    mt_buf_put_u32(&inner, ID_CLIENT_INNER);
+    mt_buf_put_u32(&inner, MT_ID_CLIENT_DH_INNER_DATA);
     mt_buf_put(&inner, c->nonce, 16);
     mt_buf_put(&inner, c->server_nonce, 16);
     mt_buf_put_i64(&inner, c->retry_id);
     mt_buf_put_tlbytes(&inner, c->g_b, 256);
     if (inner.oom) { mt_buf_free(&inner); return cfail(c, MT_ERR_NOMEM, "out of memory"); }
-    mt_buf_put_u32(out, ID_SET_CLIENT_DH);
+    mt_buf_put_u32(out, MT_ID_SET_CLIENT_DH_PARAMS);
     mt_buf_put(out, c->nonce, 16);
     mt_buf_put(out, c->server_nonce, 16);
     rc = seal_tl(inner.data, inner.len, c->tmp_key, c->tmp_iv, &c->rnd, out);
@@ -309,10 +302,10 @@ static int c_dh_params(mt_auth_client *c, const uint8_t *in, size_t len, int32_t
     mt_reader r;
     mt_rd_init(&r, in, len);
     uint32_t id = len >= 4 ? mt_le32(in) : 0;
-    if (id != ID_DH_OK && id != ID_DH_FAIL) return cfail(c, MT_ERR_PROTO, "expected server_DH_params_ok");
+    if (id != MT_ID_SERVER_DH_PARAMS_OK && id != MT_ID_SERVER_DH_PARAMS_FAIL) return cfail(c, MT_ERR_PROTO, "expected server_DH_params_ok");
     int rc = c_head(c, &r, &id, 1);
     if (rc < 0) return rc;
-    if (id == ID_DH_FAIL) return cfail(c, MT_ERR_HANDSHAKE, "server refused the DH exchange (server_DH_params_fail)");
+    if (id == MT_ID_SERVER_DH_PARAMS_FAIL) return cfail(c, MT_ERR_HANDSHAKE, "server refused the DH exchange (server_DH_params_fail)");
     const uint8_t *enc;
     size_t elen;
     if (mt_rd_tlbytes(&r, &enc, &elen) < 0) return cfail(c, MT_ERR_TRUNCATED, "server_DH_params_ok is truncated");
@@ -334,14 +327,14 @@ static int c_dh_params(mt_auth_client *c, const uint8_t *in, size_t len, int32_t
     mt_rd_tlbytes(&a, &ga, &galen);
     int32_t server_time = mt_rd_i32(&a);
     if (a.err) {
-        why = aid == ID_DH_INNER ? "server_DH_inner_data is truncated" : "expected server_DH_inner_data";
+        why = aid == MT_ID_SERVER_DH_INNER_DATA ? "server_DH_inner_data is truncated" : "expected server_DH_inner_data";
     } else if (elen - 20 - a.pos > 15) {
         why = "answer padding is longer than 15 bytes";
     } else {
         uint8_t h[20];
         mt_sha1(ans + 20, a.pos, h);
         if (mt_ct_memcmp(h, ans, 20)) why = "answer hash mismatch";
-        else if (aid != ID_DH_INNER) why = "expected server_DH_inner_data";
+        else if (aid != MT_ID_SERVER_DH_INNER_DATA) why = "expected server_DH_inner_data";
         else if (mt_ct_memcmp(n, c->nonce, 16)) why = "nonce mismatch in server_DH_inner_data";
         else if (mt_ct_memcmp(sn, c->server_nonce, 16)) why = "server_nonce mismatch in server_DH_inner_data";
         else if (g < 2 || g > 7 || plen != 256 || !(prime[0] & 0x80))
@@ -379,7 +372,7 @@ static int c_dh_gen(mt_auth_client *c, const uint8_t *in, size_t len)
     mt_reader r;
     mt_rd_init(&r, in, len);
     uint32_t id = len >= 4 ? mt_le32(in) : 0;
-    int which = id == ID_GEN_OK ? 1 : id == ID_GEN_RETRY ? 2 : id == ID_GEN_FAIL ? 3 : 0;
+    int which = id == MT_ID_DH_GEN_OK ? 1 : id == MT_ID_DH_GEN_RETRY ? 2 : id == MT_ID_DH_GEN_FAIL ? 3 : 0;
     if (!which) return cfail(c, MT_ERR_PROTO, "expected dh_gen_ok, dh_gen_retry or dh_gen_fail");
     int rc = c_head(c, &r, &id, 1);
     if (rc < 0) return rc;
@@ -415,7 +408,7 @@ int mt_auth_client_input(mt_auth_client *c, const uint8_t *in, size_t len, int32
         if (in && len) return cfail(c, MT_ERR_ARG, "the first step takes no input");
         int rc = mt_random_fill(&c->rnd, c->nonce, 16);
         if (rc < 0) return cfail(c, rc, "random source failed");
-        mt_buf_put_u32(out, ID_REQ_PQ_MULTI);
+        mt_buf_put_u32(out, MT_ID_REQ_PQ_MULTI);
         mt_buf_put(out, c->nonce, 16);
         if (out->oom) return cfail(c, MT_ERR_NOMEM, "out of memory");
         c->state = C_RES_PQ;
@@ -532,7 +525,7 @@ static int s_req_pq(mt_auth_server *s, const uint8_t *in, size_t len, mt_buf *ou
     mt_rd_init(&r, in, len);
     uint32_t id = mt_rd_u32(&r);
     const uint8_t *n = mt_rd_raw(&r, 16);
-    if (id != ID_REQ_PQ_MULTI && id != ID_REQ_PQ) return sfail(s, MT_ERR_PROTO, "expected req_pq_multi");
+    if (id != MT_ID_REQ_PQ_MULTI && id != MT_ID_REQ_PQ) return sfail(s, MT_ERR_PROTO, "expected req_pq_multi");
     if (!n) return sfail(s, MT_ERR_TRUNCATED, "req_pq_multi is truncated");
     memcpy(s->nonce, n, 16);
     int rc = mt_random_fill(&s->rnd, s->server_nonce, 16);
@@ -545,11 +538,11 @@ static int s_req_pq(mt_auth_server *s, const uint8_t *in, size_t len, mt_buf *ou
     if (s->p > s->q) { uint64_t t = s->p; s->p = s->q; s->q = t; }
     uint8_t pq[8];
     for (int i = 0; i < 8; i++) pq[i] = (uint8_t)((s->p * s->q) >> (56 - 8 * i));
-    mt_buf_put_u32(out, ID_RES_PQ);
+    mt_buf_put_u32(out, MT_ID_RES_PQ);
     mt_buf_put(out, s->nonce, 16);
     mt_buf_put(out, s->server_nonce, 16);
     mt_buf_put_tlbytes(out, pq, 8);
-    mt_buf_put_u32(out, ID_VECTOR);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 1);
     mt_buf_put_i64(out, mt_rsa_priv_fingerprint(s->key));
     if (out->oom) return sfail(s, MT_ERR_NOMEM, "out of memory");
@@ -573,7 +566,7 @@ static int s_req_dh(mt_auth_server *s, const uint8_t *in, size_t len, int32_t no
 {
     mt_reader r;
     mt_rd_init(&r, in, len);
-    int rc = s_head(s, &r, ID_REQ_DH, "expected req_DH_params");
+    int rc = s_head(s, &r, MT_ID_REQ_DH_PARAMS, "expected req_DH_params");
     if (rc < 0) return rc;
     if ((rc = s_check_pq(s, &r, 0)) < 0)
         return sfail(s, rc, rc == MT_ERR_TRUNCATED ? "req_DH_params is truncated" : "p and q do not match pq");
@@ -593,10 +586,10 @@ static int s_req_dh(mt_auth_server *s, const uint8_t *in, size_t len, int32_t no
     mt_reader ir;
     mt_rd_init(&ir, inner.data, inner.len);
     uint32_t id = mt_rd_u32(&ir);
-    int has_dc = id == ID_PQ_INNER_DC || id == ID_PQ_INNER_TEMP_DC;
-    int has_exp = id == ID_PQ_INNER_TEMP || id == ID_PQ_INNER_TEMP_DC;
+    int has_dc = id == MT_ID_P_Q_INNER_DATA_DC || id == MT_ID_P_Q_INNER_DATA_TEMP_DC;
+    int has_exp = id == MT_ID_P_Q_INNER_DATA_TEMP || id == MT_ID_P_Q_INNER_DATA_TEMP_DC;
     const char *why = NULL;
-    if (!has_dc && !has_exp && id != ID_PQ_INNER) {
+    if (!has_dc && !has_exp && id != MT_ID_P_Q_INNER_DATA) {
         why = "expected p_q_inner_data";
     } else if ((rc = s_check_pq(s, &ir, 1)) < 0) {
         why = "pq, p or q in p_q_inner_data do not match";
@@ -623,7 +616,7 @@ static int s_req_dh(mt_auth_server *s, const uint8_t *in, size_t len, int32_t no
     }
     mt_buf ans;
     mt_buf_init(&ans);
-    mt_buf_put_u32(&ans, ID_DH_INNER);
+    mt_buf_put_u32(&ans, MT_ID_SERVER_DH_INNER_DATA);
     mt_buf_put(&ans, s->nonce, 16);
     mt_buf_put(&ans, s->server_nonce, 16);
     mt_buf_put_i32(&ans, 3);
@@ -632,7 +625,7 @@ static int s_req_dh(mt_auth_server *s, const uint8_t *in, size_t len, int32_t no
     mt_buf_put_i32(&ans, now);
     if (ans.oom) { mt_buf_free(&ans); return sfail(s, MT_ERR_NOMEM, "out of memory"); }
     tmp_key_iv(s->new_nonce, s->server_nonce, s->tmp_key, s->tmp_iv);
-    mt_buf_put_u32(out, ID_DH_OK);
+    mt_buf_put_u32(out, MT_ID_SERVER_DH_PARAMS_OK);
     mt_buf_put(out, s->nonce, 16);
     mt_buf_put(out, s->server_nonce, 16);
     rc = seal_tl(ans.data, ans.len, s->tmp_key, s->tmp_iv, &s->rnd, out);
@@ -646,7 +639,7 @@ static int s_set_client(mt_auth_server *s, const uint8_t *in, size_t len, mt_buf
 {
     mt_reader r;
     mt_rd_init(&r, in, len);
-    int rc = s_head(s, &r, ID_SET_CLIENT_DH, "expected set_client_DH_params");
+    int rc = s_head(s, &r, MT_ID_SET_CLIENT_DH_PARAMS, "expected set_client_DH_params");
     if (rc < 0) return rc;
     const uint8_t *enc;
     size_t elen;
@@ -662,13 +655,13 @@ static int s_set_client(mt_auth_server *s, const uint8_t *in, size_t len, mt_buf
     size_t gblen = 0;
     mt_rd_tlbytes(&a, &gb, &gblen);
     const char *why = NULL;
-    if (a.err) why = id == ID_CLIENT_INNER ? "client_DH_inner_data is truncated" : "expected client_DH_inner_data";
+    if (a.err) why = id == MT_ID_CLIENT_DH_INNER_DATA ? "client_DH_inner_data is truncated" : "expected client_DH_inner_data";
     else if (elen - 20 - a.pos > 15) why = "client_DH_inner_data padding is longer than 15 bytes";
     else {
         uint8_t h[20];
         mt_sha1(d + 20, a.pos, h);
         if (mt_ct_memcmp(h, d, 20)) why = "client_DH_inner_data hash mismatch";
-        else if (id != ID_CLIENT_INNER) why = "expected client_DH_inner_data";
+        else if (id != MT_ID_CLIENT_DH_INNER_DATA) why = "expected client_DH_inner_data";
         else if (mt_ct_memcmp(n, s->nonce, 16)) why = "nonce mismatch in client_DH_inner_data";
         else if (mt_ct_memcmp(sn, s->server_nonce, 16)) why = "server_nonce mismatch in client_DH_inner_data";
         else if (retry_id != 0) why = "unexpected retry_id";
@@ -680,7 +673,7 @@ static int s_set_client(mt_auth_server *s, const uint8_t *in, size_t len, mt_buf
     mt_wipe(s->a, sizeof s->a);
     uint8_t h1[16];
     new_nonce_hash(s->new_nonce, 1, s->auth_key, h1);
-    mt_buf_put_u32(out, ID_GEN_OK);
+    mt_buf_put_u32(out, MT_ID_DH_GEN_OK);
     mt_buf_put(out, s->nonce, 16);
     mt_buf_put(out, s->server_nonce, 16);
     mt_buf_put(out, h1, 16);

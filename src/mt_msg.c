@@ -2,6 +2,7 @@
  * See mt_msg.h for the contract. */
 #include <string.h>
 #include "mt_msg.h"
+#include "mt_ids.h"
 
 #define PACKET_HEAD 24  /* auth_key_id | msg_key */
 
@@ -139,7 +140,7 @@ int64_t mt_msgid_next(mt_msgid_gen *g, int64_t now_ns, int mod4)
 
 int mt_container_begin(mt_buf *out)
 {
-    mt_buf_put_u32(out, MT_CONTAINER_ID);
+    mt_buf_put_u32(out, MT_ID_MSG_CONTAINER);
     mt_buf_put_u32(out, 0);
     return out->oom ? MT_ERR_NOMEM : MT_OK;
 }
@@ -147,7 +148,7 @@ int mt_container_begin(mt_buf *out)
 int mt_container_add(mt_buf *out, size_t start, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len)
 {
     if (len % 4 || (len && !body)) return MT_ERR_ARG;
-    if (start > out->len || out->len - start < 8 || mt_le32(out->data + start) != MT_CONTAINER_ID)
+    if (start > out->len || out->len - start < 8 || mt_le32(out->data + start) != MT_ID_MSG_CONTAINER)
         return MT_ERR_ARG;
     if (len > MT_MSG_MAX_BODY) return MT_ERR_RANGE;
     uint32_t count = mt_le32(out->data + start + 4);
@@ -169,7 +170,7 @@ int mt_container_iter_init(mt_container_iter *it, const uint8_t *body, size_t le
     uint32_t id = mt_rd_u32(&it->r);
     uint32_t count = mt_rd_u32(&it->r);
     if (it->r.err) return it->r.err;
-    if (id != MT_CONTAINER_ID) return MT_ERR_PROTO;
+    if (id != MT_ID_MSG_CONTAINER) return MT_ERR_PROTO;
     /* each item takes at least 16 bytes of header */
     if (count > MT_CONTAINER_MAX || (size_t)count > mt_rd_left(&it->r) / 16) return MT_ERR_RANGE;
     it->left = count;

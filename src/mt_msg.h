@@ -15,12 +15,12 @@
 #include <stdint.h>
 #include "mt_buf.h"
 #include "mt_crypto.h"
+#include "mt_ids.h"
 
 #define MT_MSG_HEADER 32                 /* salt .. message_data_length */
 #define MT_MSG_MIN_PAD 12
 #define MT_MSG_MAX_PAD 1024
 #define MT_MSG_MAX_BODY ((size_t)16 << 20) /* bodies above this are refused */
-#define MT_CONTAINER_ID 0x73f1f8dcu        /* msg_container */
 #define MT_CONTAINER_MAX 1024              /* messages per container */
 
 typedef struct mt_msg {            /* a decrypted message */
@@ -89,7 +89,7 @@ int mt_container_add(mt_buf *out, size_t start, int64_t msg_id, int32_t seqno, c
  * next: 1 with the next item (*body points into the caller's bytes), 0 at the
  * end, or MT_ERR_TRUNCATED / MT_ERR_RANGE (a length past the end or not a
  * multiple of 4, bytes left after the last item). Refusing a nested container
- * (an item whose body starts with MT_CONTAINER_ID) is the caller's job. */
+ * (an item whose body starts with MT_ID_MSG_CONTAINER) is the caller's job. */
 typedef struct mt_container_iter {
     mt_reader r;
     uint32_t left;

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "mt_pfs.h"
 #include "mt_err.h"
+#include "mt_ids.h"
 
 #define PLAIN_LEN 72 /* random 16 | msg_id 8 | seqno 4 | length 4 | bind_auth_key_inner 40 */
 #define PADDED_LEN 80
@@ -47,7 +48,7 @@ int mt_bind_encrypt(const uint8_t perm_key[256], const mt_bind *b, const mt_rand
         mt_wr64(p + 16, (uint64_t)b->msg_id);
         mt_wr32(p + 24, 0);
         mt_wr32(p + 28, 40);
-        mt_wr32(p + 32, MT_BIND_INNER_ID);
+        mt_wr32(p + 32, MT_ID_BIND_AUTH_KEY_INNER);
         mt_wr64(p + 36, (uint64_t)b->nonce);
         mt_wr64(p + 44, b->temp_auth_key_id);
         mt_wr64(p + 52, b->perm_auth_key_id);
@@ -74,7 +75,7 @@ int mt_bind_request(const uint8_t perm_key[256], const mt_bind *b, const mt_rand
     mt_buf_init(&enc);
     int rc = mt_bind_encrypt(perm_key, b, rnd, &enc);
     if (rc >= 0) {
-        mt_buf_put_u32(out, MT_BIND_TEMP_AUTH_KEY_ID);
+        mt_buf_put_u32(out, MT_ID_AUTH_BIND_TEMP_AUTH_KEY);
         mt_buf_put_u64(out, b->perm_auth_key_id);
         mt_buf_put_i64(out, b->nonce);
         mt_buf_put_i32(out, b->expires_at);
@@ -93,7 +94,7 @@ int mt_bind_parse_request(const uint8_t *body, size_t len, uint64_t *perm_auth_k
     mt_rd_init(&r, body, len);
     uint32_t id = mt_rd_u32(&r);
     if (r.err) return MT_ERR_TRUNCATED;
-    if (id != MT_BIND_TEMP_AUTH_KEY_ID) return MT_ERR_PROTO;
+    if (id != MT_ID_AUTH_BIND_TEMP_AUTH_KEY) return MT_ERR_PROTO;
     uint64_t perm = (uint64_t)mt_rd_i64(&r);
     int64_t n = mt_rd_i64(&r);
     int32_t exp = mt_rd_i32(&r);
@@ -133,7 +134,7 @@ int mt_bind_verify(const uint8_t perm_key[256], const uint8_t *enc, size_t len, 
     else if ((int64_t)mt_le64(p + 16) != want->msg_id) t = "msg_id differs from the request's";
     else if (mt_le32(p + 24) != 0) t = "seqno is not 0";
     else if (mt_le32(p + 28) != 40) t = "message length is not 40";
-    else if (mt_le32(p + 32) != MT_BIND_INNER_ID) t = "expected bind_auth_key_inner";
+    else if (mt_le32(p + 32) != MT_ID_BIND_AUTH_KEY_INNER) t = "expected bind_auth_key_inner";
     else if ((int64_t)mt_le64(p + 36) != want->nonce) t = "nonce mismatch";
     else if (mt_le64(p + 44) != want->temp_auth_key_id) t = "temp_auth_key_id mismatch";
     else if (mt_le64(p + 52) != want->perm_auth_key_id) t = "perm_auth_key_id mismatch";

@@ -19,8 +19,6 @@
 #include "mt_buf.h"
 #include "mt_crypto.h"
 
-#define MT_BIND_INNER_ID 0x75a3f765u        /* bind_auth_key_inner */
-#define MT_BIND_TEMP_AUTH_KEY_ID 0xcdd42a05u /* auth.bindTempAuthKey */
 #define MT_BIND_ENCRYPTED_LEN (8 + 16 + 80) /* the only length encrypted_message can have */
 
 typedef struct mt_bind {

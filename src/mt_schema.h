@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "mt_map.h"
+#include "mt_ids.h"
 
 enum {
     MT_TL_INT, MT_TL_LONG, MT_TL_DOUBLE, MT_TL_INT128, MT_TL_INT256,
@@ -24,21 +25,13 @@ enum {
     MT_TL_BOOL,    /* boxed Bool, a boolean to the user */
     MT_TL_TRUE,    /* bare `true`: a flag bit, no bytes */
     MT_TL_FLAGS,   /* `#`: computed from the optional fields */
-    MT_TL_VECTOR,  /* Vector<elem>: id 0x1cb5c415, count, elements */
+    MT_TL_VECTOR,  /* Vector<elem>: id MT_ID_VECTOR, count, elements */
     MT_TL_BVECTOR, /* vector<elem>: count, elements */
     MT_TL_OBJECT,  /* boxed abstract type `ref` (a type index) */
     MT_TL_BARE,    /* bare constructor, `ref` = its name id (resolved on use) */
     MT_TL_BARET,   /* %Type: bare, `ref` = a type index with one constructor */
     MT_TL_ANY,     /* !X, X, Object: any boxed object or method */
 };
-
-#define MT_TL_VECTOR_ID 0x1cb5c415u
-#define MT_TL_BOOL_TRUE 0x997275b5u
-#define MT_TL_BOOL_FALSE 0xbc799737u
-#define MT_TL_GZIP_PACKED 0x3072cfa1u
-#define MT_TL_MSG_CONTAINER 0x73f1f8dcu
-#define MT_TL_RPC_RESULT 0xf35c6d01u
-#define MT_TL_MSG_COPY 0xe06046b2u
 
 typedef struct mt_tl_tref {
     uint8_t kind;  /* MT_TL_* */

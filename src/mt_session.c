@@ -7,30 +7,8 @@
 #include "mt_msg.h"
 #include "mt_gzip.h"
 #include "mt_map.h"
+#include "mt_ids.h"
 #include "mt_pfs.h"
-
-/* constructor ids (schema/mtproto.tl, schema/api.tl) */
-#define ID_RPC_RESULT        0xf35c6d01u
-#define ID_RPC_ERROR         0x2144ca19u
-#define ID_GZIP_PACKED       0x3072cfa1u
-#define ID_CONTAINER         0x73f1f8dcu
-#define ID_NEW_SESSION       0x9ec20908u
-#define ID_MSGS_ACK          0x62d6b459u
-#define ID_BAD_SERVER_SALT   0xedab447bu
-#define ID_BAD_MSG           0xa7eff811u
-#define ID_PONG              0x347773c5u
-#define ID_FUTURE_SALTS      0xae500895u
-#define ID_DETAILED_INFO     0x276d3ec6u
-#define ID_NEW_DETAILED_INFO 0x809db6dfu
-#define ID_RESEND_REQ        0x7d861a08u
-#define ID_STATE_REQ         0xda69fb52u
-#define ID_STATE_INFO        0x04deb57du
-#define ID_ALL_INFO          0x8cc0d131u
-#define ID_DESTROY_OK        0xe22045fcu
-#define ID_DESTROY_NONE      0x62d350c9u
-#define ID_VECTOR            0x1cb5c415u
-#define ID_INIT_CONNECTION   0xc1cd5ea9u
-#define ID_INVOKE_WITH_LAYER 0xda9b0d0du
 
 #define REQ_INLINE     56
 #define SLOT_BITS      24
@@ -450,7 +428,7 @@ int mt_session_send_bind(mt_session *s, const uint8_t perm_key[256], int64_t non
     if (!perm_key || !id) return MT_ERR_ARG;
     uint8_t placeholder[BIND_BODY_LEN];
     memset(placeholder, 0, sizeof placeholder);
-    mt_wr32(placeholder, MT_BIND_TEMP_AUTH_KEY_ID);
+    mt_wr32(placeholder, MT_ID_AUTH_BIND_TEMP_AUTH_KEY);
     int rc = mt_session_send(s, placeholder, sizeof placeholder, id);
     if (rc != MT_OK) return rc;
     s->bind_handle = *id;
@@ -479,9 +457,9 @@ static void put_str(mt_buf *b, const char *p) { mt_buf_put_tlbytes(b, p, strlen(
 static void wrap_init(const mt_session *s, const uint8_t *body, size_t len, mt_buf *out)
 {
     out->len = 0;
-    mt_buf_put_u32(out, ID_INVOKE_WITH_LAYER);
+    mt_buf_put_u32(out, MT_ID_INVOKE_WITH_LAYER);
     mt_buf_put_i32(out, s->init.layer);
-    mt_buf_put_u32(out, ID_INIT_CONNECTION);
+    mt_buf_put_u32(out, MT_ID_INIT_CONNECTION);
     mt_buf_put_u32(out, 0); /* flags: no proxy, no params */
     mt_buf_put_i32(out, s->init.api_id);
     put_str(out, s->init.device_model);
@@ -603,8 +581,8 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         size_t k = s->nacks < MAX_ACKS ? s->nacks : MAX_ACKS;
         mt_buf *a = &s->scratch;
         a->len = 0;
-        mt_buf_put_u32(a, ID_MSGS_ACK);
-        mt_buf_put_u32(a, ID_VECTOR);
+        mt_buf_put_u32(a, MT_ID_MSGS_ACK);
+        mt_buf_put_u32(a, MT_ID_VECTOR);
         mt_buf_put_u32(a, (uint32_t)k);
         for (size_t i = 0; i < k; i++) mt_buf_put_i64(a, s->acks[i]);
         if (a->oom) return MT_ERR_NOMEM;
@@ -696,7 +674,7 @@ static int is_recent_container(const mt_session *s, int64_t id)
  * the time check, since it is how a skewed clock gets corrected. */
 static int is_clock_fix(const mt_session *s, const uint8_t *p, size_t n)
 {
-    if (n < 20 || mt_le32(p) != ID_BAD_MSG) return 0;
+    if (n < 20 || mt_le32(p) != MT_ID_BAD_MSG_NOTIFICATION) return 0;
     int64_t bad = (int64_t)mt_le64(p + 4);
     int32_t code = (int32_t)mt_le32(p + 16);
     if (code != 16 && code != 17) return 0;
@@ -727,7 +705,7 @@ static int check_msg_id(mt_session *s, int64_t id, double now, const uint8_t *p,
 /* Reads a Vector<long> (boxed) into ids pointing into the buffer. */
 static int read_long_vector(mt_reader *r, const uint8_t **ids, uint32_t *count)
 {
-    if (mt_rd_u32(r) != ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
+    if (mt_rd_u32(r) != MT_ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
     uint32_t c = mt_rd_u32(r);
     if (r->err) return r->err;
     if (c > MAX_VECTOR || (size_t)c * 8 > mt_rd_left(r)) return MT_ERR_RANGE;
@@ -767,7 +745,7 @@ static int take_result(mt_session *s, const uint8_t *p, size_t n)
         return MT_OK;
     }
     uint32_t ctor = mt_le32(obj);
-    if (ctor == ID_GZIP_PACKED) {
+    if (ctor == MT_ID_GZIP_PACKED) {
         mt_reader rd;
         const uint8_t *gz; size_t gn;
         mt_rd_init(&rd, obj + 4, on - 4);
@@ -783,7 +761,7 @@ static int take_result(mt_session *s, const uint8_t *p, size_t n)
         obj = s->inflated.data; on = s->inflated.len;
         ctor = mt_le32(obj);
     }
-    if (ctor == ID_RPC_ERROR) {
+    if (ctor == MT_ID_RPC_ERROR) {
         mt_reader rd;
         mt_rd_init(&rd, obj + 4, on - 4);
         int32_t code = mt_rd_i32(&rd);
@@ -948,8 +926,8 @@ static int want_answer(mt_session *s, int64_t answer, int need)
     if (!need) return add_ack(s, answer);
     mt_buf *b = &s->scratch;
     b->len = 0;
-    mt_buf_put_u32(b, ID_RESEND_REQ);
-    mt_buf_put_u32(b, ID_VECTOR);
+    mt_buf_put_u32(b, MT_ID_MSG_RESEND_REQ);
+    mt_buf_put_u32(b, MT_ID_VECTOR);
     mt_buf_put_u32(b, 1);
     mt_buf_put_i64(b, answer);
     return b->oom ? MT_ERR_NOMEM : add_svc(s, b);
@@ -994,7 +972,7 @@ static int on_state_req(mt_session *s, const inmsg *m)
     if (rc) return rc;
     mt_buf *b = &s->scratch;
     b->len = 0;
-    mt_buf_put_u32(b, ID_STATE_INFO);
+    mt_buf_put_u32(b, MT_ID_MSGS_STATE_INFO);
     mt_buf_put_i64(b, m->msg_id);
     uint8_t *info = c ? malloc(c) : NULL;
     if (c && !info) return MT_ERR_NOMEM;
@@ -1049,23 +1027,23 @@ static const struct {
     uint32_t id;
     int (*fn)(mt_session *s, const inmsg *m);
 } HANDLERS[] = {
-    { ID_RPC_RESULT, on_rpc_result },
-    { ID_MSGS_ACK, on_msgs_ack },
-    { ID_NEW_SESSION, on_new_session },
-    { ID_BAD_SERVER_SALT, on_bad_server_salt },
-    { ID_BAD_MSG, on_bad_msg },
-    { ID_PONG, on_pong },
-    { ID_FUTURE_SALTS, on_future_salts },
-    { ID_DETAILED_INFO, on_detailed_info },
-    { ID_NEW_DETAILED_INFO, on_new_detailed_info },
-    { ID_RESEND_REQ, on_resend_req },
-    { ID_STATE_REQ, on_state_req },
-    { ID_STATE_INFO, on_ignored },
-    { ID_ALL_INFO, on_ignored },
-    { ID_DESTROY_OK, on_ignored },
-    { ID_DESTROY_NONE, on_ignored },
-    { ID_GZIP_PACKED, on_gzip_packed },
-    { ID_CONTAINER, on_nested_container },
+    { MT_ID_RPC_RESULT, on_rpc_result },
+    { MT_ID_MSGS_ACK, on_msgs_ack },
+    { MT_ID_NEW_SESSION_CREATED, on_new_session },
+    { MT_ID_BAD_SERVER_SALT, on_bad_server_salt },
+    { MT_ID_BAD_MSG_NOTIFICATION, on_bad_msg },
+    { MT_ID_PONG, on_pong },
+    { MT_ID_FUTURE_SALTS, on_future_salts },
+    { MT_ID_MSG_DETAILED_INFO, on_detailed_info },
+    { MT_ID_MSG_NEW_DETAILED_INFO, on_new_detailed_info },
+    { MT_ID_MSG_RESEND_REQ, on_resend_req },
+    { MT_ID_MSGS_STATE_REQ, on_state_req },
+    { MT_ID_MSGS_STATE_INFO, on_ignored },
+    { MT_ID_MSGS_ALL_INFO, on_ignored },
+    { MT_ID_DESTROY_SESSION_OK, on_ignored },
+    { MT_ID_DESTROY_SESSION_NONE, on_ignored },
+    { MT_ID_GZIP_PACKED, on_gzip_packed },
+    { MT_ID_MSG_CONTAINER, on_nested_container },
 };
 
 static int handle_object(mt_session *s, int64_t msg_id, const uint8_t *p, size_t n, double now, int depth)
@@ -1110,7 +1088,7 @@ int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double 
     }
     if (rc != MT_OK) { s->dropped++; return rc; }
 
-    if (m.len >= 4 && mt_le32(m.body) == ID_CONTAINER) {
+    if (m.len >= 4 && mt_le32(m.body) == MT_ID_MSG_CONTAINER) {
         mt_container_iter it;
         if ((rc = mt_container_iter_init(&it, m.body, m.len)) != MT_OK) {
             s->dropped++;
@@ -1120,7 +1098,7 @@ int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double 
         if ((rc = seen_add(s, m.msg_id)) != MT_OK) return rc;
         int64_t id; int32_t sq; const uint8_t *bp; size_t bl;
         while ((rc = mt_container_next(&it, &id, &sq, &bp, &bl)) == 1) {
-            if (bl >= 4 && mt_le32(bp) == ID_CONTAINER) {
+            if (bl >= 4 && mt_le32(bp) == MT_ID_MSG_CONTAINER) {
                 s->dropped++;
                 slog(s, MT_LOG_WARN, "dropped nested container %lld", (long long)id);
                 continue;

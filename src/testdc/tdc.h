@@ -302,7 +302,6 @@ int tdc_updates_answer(tdc_call *c, uint32_t id, mt_reader *r);
 void tdc_accounts_free(tdc_server *srv);
 /* The push timer's step (every cfg.push_ms). */
 void tdc_updates_tick(tdc_server *srv, int64_t real_ms);
-const char *tdc_updates_name(uint32_t id);
 
 /* Answers one API query `q` (already unwrapped: see tdc_unwrap) received on DC `dc` with auth
  * key `key` in session `sess` over a connection of layer `layer` (223 until an invokeWithLayer

@@ -9,71 +9,25 @@
 #include <string.h>
 #include "mt_gzip.h"
 #include "tdc.h"
+#include "mt_ids.h"
 
-enum {
-    ID_INVOKE_WITH_LAYER = 0xda9b0d0du,
-    ID_INIT_CONNECTION = 0xc1cd5ea9u,
-    ID_INVOKE_WITHOUT_UPDATES = 0xbf9459b7u,
-    ID_INVOKE_AFTER_MSG = 0xcb9f372du,
-    ID_INVOKE_AFTER_MSGS = 0x3dc4b4f0u,
-    ID_GET_CONFIG = 0xc4f9186bu,
-    ID_GET_NEAREST_DC = 0x1fb33026u,
-    ID_RPC_ERROR = 0x2144ca19u,
-    ID_CONFIG = 0xcc1a241eu,
-    ID_DC_OPTION = 0x18b7a10du,
-    ID_NEAREST_DC = 0x8e1a1775u,
-    ID_VECTOR = 0x1cb5c415u,
-    ID_BOOL_TRUE = 0x997275b5u,
-    ID_BOOL_FALSE = 0xbc799737u,
-    ID_INPUT_CLIENT_PROXY = 0x75588b3fu,
-    ID_JSON_NULL = 0x3f6d7b68u,
-    ID_JSON_BOOL = 0xc7345e6au,
-    ID_JSON_NUMBER = 0x2be0dfa4u,
-    ID_JSON_STRING = 0xb71e767au,
-    ID_JSON_ARRAY = 0xf7444763u,
-    ID_JSON_OBJECT = 0x99c1d49du,
-    ID_GZIP_PACKED = 0x3072cfa1u,
-};
-
+#define NAME_ENTRY(id, name) { id, name },
 static const struct { uint32_t id; const char *name; } names[] = {
-    { ID_INVOKE_WITH_LAYER, "invokeWithLayer" }, { ID_INIT_CONNECTION, "initConnection" },
-    { ID_INVOKE_WITHOUT_UPDATES, "invokeWithoutUpdates" }, { ID_INVOKE_AFTER_MSG, "invokeAfterMsg" },
-    { ID_INVOKE_AFTER_MSGS, "invokeAfterMsgs" },
-    { 0xa677244fu, "auth.sendCode" }, { 0xcae47523u, "auth.resendCode" },
-    { 0x3ef1a9bfu, "auth.resendCode(old)" }, { 0x8d52a951u, "auth.signIn" },
-    { 0x1f040578u, "auth.cancelCode" }, { 0x67a3ff2cu, "auth.importBotAuthorization" },
-    { 0xaac7b717u, "auth.signUp" }, { 0x3e72ba19u, "auth.logOut" }, { 0x7e960193u, "auth.resetLoginEmail" },
-    { 0xcb9deff6u, "auth.reportMissingCode" }, { 0xb7e085feu, "auth.exportLoginToken" },
-    { 0x95ac5ce4u, "auth.importLoginToken" }, { 0xe894ad4du, "auth.acceptLoginToken" },
-    { 0x98e037bbu, "account.sendVerifyEmailCode" }, { 0x032da4cfu, "account.verifyEmail" },
-    { 0x78d4dec1u, "updateShort" },
-    { ID_GET_CONFIG, "help.getConfig" }, { ID_GET_NEAREST_DC, "help.getNearestDc" },
-    { ID_RPC_ERROR, "rpc_error" }, { 0x5e002502u, "auth.sentCode" },
-    { 0x2ea2c0d4u, "auth.authorization" }, { ID_CONFIG, "config" }, { ID_NEAREST_DC, "nearestDc" },
-    { ID_BOOL_TRUE, "boolTrue" }, { ID_BOOL_FALSE, "boolFalse" },
-    { 0xf35c6d01u, "rpc_result" }, { ID_GZIP_PACKED, "gzip_packed" }, { 0x73f1f8dcu, "msg_container" },
-    { 0x62d6b459u, "msgs_ack" }, { 0xa7eff811u, "bad_msg_notification" }, { 0xedab447bu, "bad_server_salt" },
-    { 0x9ec20908u, "new_session_created" }, { 0x347773c5u, "pong" }, { 0x7abe77ecu, "ping" },
-    { 0xf3427b8cu, "ping_delay_disconnect" }, { 0xb921bd04u, "get_future_salts" },
-    { 0xae500895u, "future_salts" }, { 0xe317af7eu, "updatesTooLong" },
-    { 0xe7512126u, "destroy_session" }, { 0x58e4a740u, "rpc_drop_answer" },
-    { 0xda69fb52u, "msgs_state_req" }, { 0x7d861a08u, "msg_resend_req" },
-    { 0x60469778u, "req_pq" }, { 0xbe7e8ef1u, "req_pq_multi" }, { 0xd712e4beu, "req_DH_params" },
-    { 0xf5045f1fu, "set_client_DH_params" }, { 0x05162463u, "resPQ" },
-    { 0xd0e8075cu, "server_DH_params_ok" }, { 0x3bcbf734u, "dh_gen_ok" },
-    { 0x46dc1fb9u, "dh_gen_retry" }, { 0xa69dae02u, "dh_gen_fail" },
+    MT_IDS_EACH(NAME_ENTRY)
+    { 0x3ef1a9bfu, "auth.resendCode(old)" },
 };
+#undef NAME_ENTRY
 
 const char *tdc_name(uint32_t id)
 {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].id == id) return names[i].name;
-    return tdc_updates_name(id);
+    return NULL;
 }
 
 void tdc_put_rpc_error(mt_buf *out, int code, const char *message)
 {
-    mt_buf_put_u32(out, ID_RPC_ERROR);
+    mt_buf_put_u32(out, MT_ID_RPC_ERROR);
     mt_buf_put_i32(out, code);
     mt_buf_put_tlbytes(out, message, strlen(message));
 }
@@ -119,19 +73,19 @@ static int walk_json(unwrap *u, src *s, int depth)
     mt_reader *r = &s->r;
     const uint8_t *p; size_t n;
     switch (mt_rd_u32(r)) {
-    case ID_JSON_NULL: return r->err;
-    case ID_JSON_BOOL: mt_rd_u32(r); return r->err;
-    case ID_JSON_NUMBER: mt_rd_u64(r); return r->err;
-    case ID_JSON_STRING: return mt_rd_tlbytes(r, &p, &n);
-    case ID_JSON_ARRAY:
-    case ID_JSON_OBJECT: {
-        int obj = mt_le32(r->p + r->pos - 4) == ID_JSON_OBJECT;
-        if (mt_rd_u32(r) != ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
+    case MT_ID_JSON_NULL: return r->err;
+    case MT_ID_JSON_BOOL: mt_rd_u32(r); return r->err;
+    case MT_ID_JSON_NUMBER: mt_rd_u64(r); return r->err;
+    case MT_ID_JSON_STRING: return mt_rd_tlbytes(r, &p, &n);
+    case MT_ID_JSON_ARRAY:
+    case MT_ID_JSON_OBJECT: {
+        int obj = mt_le32(r->p + r->pos - 4) == MT_ID_JSON_OBJECT;
+        if (mt_rd_u32(r) != MT_ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
         uint32_t c = mt_rd_u32(r);
         if (c > mt_rd_left(r) / 4) return MT_ERR_RANGE;
         for (uint32_t i = 0; i < c; i++) {
             if (obj) {
-                if (mt_rd_u32(r) != 0xc0de1bd9u) return r->err ? r->err : MT_ERR_PROTO;
+                if (mt_rd_u32(r) != MT_ID_JSON_OBJECT_VALUE) return r->err ? r->err : MT_ERR_PROTO;
                 if (mt_rd_tlbytes(r, &p, &n) < 0) return r->err;
             }
             int rc = walk(u, s, OBJ_JSON, depth + 1);
@@ -151,21 +105,21 @@ static int walk_query(unwrap *u, src *s, int depth)
     const uint8_t *p; size_t pn;
     int rc = MT_OK;
     switch (mt_rd_u32(r)) {
-    case ID_INVOKE_WITH_LAYER: {
+    case MT_ID_INVOKE_WITH_LAYER: {
         int32_t l = mt_rd_i32(r);
         if (u->layer && !r->err) *u->layer = l;
         break;
     }
-    case ID_INVOKE_WITHOUT_UPDATES: break;
-    case ID_INVOKE_AFTER_MSG: mt_rd_u64(r); break;
-    case ID_INVOKE_AFTER_MSGS: {
-        if (mt_rd_u32(r) != ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
+    case MT_ID_INVOKE_WITHOUT_UPDATES: break;
+    case MT_ID_INVOKE_AFTER_MSG: mt_rd_u64(r); break;
+    case MT_ID_INVOKE_AFTER_MSGS: {
+        if (mt_rd_u32(r) != MT_ID_VECTOR) return r->err ? r->err : MT_ERR_PROTO;
         uint32_t c = mt_rd_u32(r);
         if (c > mt_rd_left(r) / 8) return MT_ERR_RANGE;
         mt_rd_raw(r, (size_t)c * 8);
         break;
     }
-    case ID_INIT_CONNECTION: {
+    case MT_ID_INIT_CONNECTION: {
         uint32_t flags = mt_rd_u32(r);
         mt_rd_u32(r);                                        /* api_id */
         for (int i = 0; i < 6; i++) mt_rd_tlbytes(r, &p, &pn);
@@ -191,7 +145,7 @@ static int walk(unwrap *u, src *s, int kind, int depth)
 {
     if (depth > UNWRAP_DEPTH) return MT_ERR_DEPTH;
     mt_reader *r = &s->r;
-    if (mt_rd_left(r) >= 4 && mt_le32(r->p + r->pos) == ID_GZIP_PACKED) {
+    if (mt_rd_left(r) >= 4 && mt_le32(r->p + r->pos) == MT_ID_GZIP_PACKED) {
         copy_to(u, s, r->pos);
         mt_rd_u32(r);
         const uint8_t *p; size_t pn;
@@ -217,7 +171,7 @@ static int walk(unwrap *u, src *s, int kind, int depth)
     case OBJ_JSON: return walk_json(u, s, depth);
     default: {                           /* inputClientProxy address:string port:int */
         const uint8_t *p; size_t pn;
-        if (mt_rd_u32(r) != ID_INPUT_CLIENT_PROXY) return r->err ? r->err : MT_ERR_PROTO;
+        if (mt_rd_u32(r) != MT_ID_INPUT_CLIENT_PROXY) return r->err ? r->err : MT_ERR_PROTO;
         mt_rd_tlbytes(r, &p, &pn);
         mt_rd_u32(r);
         return r->err;
@@ -260,21 +214,21 @@ uint32_t tdc_inner_id(const uint8_t *q, size_t n)
 static void put_config(const tdc_server *srv, int dc, int64_t now, mt_buf *out)
 {
     const tdc_config *c = &srv->cfg;
-    mt_buf_put_u32(out, ID_CONFIG);
+    mt_buf_put_u32(out, MT_ID_CONFIG);
     mt_buf_put_u32(out, 0);                                 /* flags */
     mt_buf_put_i32(out, (int32_t)now);                      /* date */
     mt_buf_put_i32(out, (int32_t)(now + 3600));             /* expires */
-    mt_buf_put_u32(out, ID_BOOL_TRUE);                      /* test_mode */
+    mt_buf_put_u32(out, MT_ID_BOOL_TRUE);                      /* test_mode */
     mt_buf_put_i32(out, dc);                                /* this_dc */
     int n4 = 0, n6 = 0;
     for (int i = 1; i <= c->ndcs; i++) { n4 += srv->ports[i] != 0; n6 += srv->ports6[i] != 0; }
-    mt_buf_put_u32(out, ID_VECTOR);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, (uint32_t)(n4 + n6));
     for (int v6 = 0; v6 < 2; v6++) {
         for (int i = 1; i <= c->ndcs; i++) {
             uint16_t port = v6 ? srv->ports6[i] : srv->ports[i];
             if (!port) continue;
-            mt_buf_put_u32(out, ID_DC_OPTION);
+            mt_buf_put_u32(out, MT_ID_DC_OPTION);
             mt_buf_put_u32(out, v6 ? 1u : 0u);              /* flags: ipv6 */
             mt_buf_put_i32(out, i);
             tdc_put_str(out, v6 ? c->host6 : c->host);
@@ -331,9 +285,9 @@ int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int
     if (rc != TDC_NOT_MINE) return out->oom ? MT_ERR_NOMEM : rc;
     c.key = tdc_pfs_account(srv, key);
     switch (id) {
-    case ID_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
-    case ID_GET_NEAREST_DC:
-        mt_buf_put_u32(out, ID_NEAREST_DC);
+    case MT_ID_HELP_GET_CONFIG: put_config(srv, dc, now_ms / 1000, out); rc = 1; break;
+    case MT_ID_HELP_GET_NEAREST_DC:
+        mt_buf_put_u32(out, MT_ID_NEAREST_DC);
         tdc_put_str(out, "ZZ");
         mt_buf_put_i32(out, dc);
         mt_buf_put_i32(out, dc);

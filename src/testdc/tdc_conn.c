@@ -9,30 +9,7 @@
 #include "mt_gzip.h"
 #include "mt_transport.h"
 #include "tdc.h"
-
-enum {
-    ID_RPC_RESULT = 0xf35c6d01u,
-    ID_GZIP_PACKED = 0x3072cfa1u,
-    ID_MSGS_ACK = 0x62d6b459u,
-    ID_BAD_MSG = 0xa7eff811u,
-    ID_BAD_SALT = 0xedab447bu,
-    ID_NEW_SESSION = 0x9ec20908u,
-    ID_PING = 0x7abe77ecu,
-    ID_PING_DELAY = 0xf3427b8cu,
-    ID_PONG = 0x347773c5u,
-    ID_GET_FUTURE_SALTS = 0xb921bd04u,
-    ID_FUTURE_SALTS = 0xae500895u,
-    ID_DESTROY_SESSION = 0xe7512126u,
-    ID_DESTROY_SESSION_OK = 0xe22045fcu,
-    ID_DESTROY_SESSION_NONE = 0x62d350c9u,
-    ID_RPC_DROP_ANSWER = 0x58e4a740u,
-    ID_RPC_ANSWER_UNKNOWN = 0x5e2ad36eu,
-    ID_MSGS_STATE_REQ = 0xda69fb52u,
-    ID_MSG_RESEND_REQ = 0x7d861a08u,
-    ID_MSGS_STATE_INFO = 0x04deb57du,
-    ID_UPDATES_TOO_LONG = 0xe317af7eu,
-    ID_VECTOR = 0x1cb5c415u,
-};
+#include "mt_ids.h"
 
 /* A payload waiting for its time (the delay_ms fault), framed when due. */
 typedef struct tdc_out {
@@ -158,10 +135,10 @@ static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno,
     uint32_t id = n >= 4 ? mt_le32(b) : 0;
     const char *name = tdc_name(id);
     char inner[64] = "";
-    if (id == ID_RPC_RESULT && n >= 16) {
+    if (id == MT_ID_RPC_RESULT && n >= 16) {
         uint32_t r = mt_le32(b + 12);
         const char *rn = tdc_name(r);
-        if (r == 0x2144ca19u && n >= 21) {          /* rpc_error: show code and message */
+        if (r == MT_ID_RPC_ERROR && n >= 21) {      /* rpc_error: show code and message */
             size_t ml = b[20] < n - 21 ? b[20] : n - 21;
             snprintf(inner, sizeof inner, "(rpc_error %d %.*s)", (int)mt_le32(b + 16), (int)(ml > 40 ? 40 : ml), (const char *)b + 21);
         } else if (rn) {
@@ -169,7 +146,8 @@ static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno,
         } else {
             snprintf(inner, sizeof inner, "(#%08x)", r);
         }
-    } else if (name && (id == 0xda9b0d0du || id == 0xc1cd5ea9u || id == 0xbf9459b7u || id == ID_GZIP_PACKED)) {
+    } else if (name && (id == MT_ID_INVOKE_WITH_LAYER || id == MT_ID_INIT_CONNECTION
+                        || id == MT_ID_INVOKE_WITHOUT_UPDATES || id == MT_ID_GZIP_PACKED)) {
         uint32_t q = tdc_inner_id(b, n);
         const char *qn = tdc_name(q);
         if (qn) snprintf(inner, sizeof inner, "(%s)", qn);
@@ -360,8 +338,8 @@ static int send_acks(tdc_conn *c, int64_t now_ms)
     if (c->nacks == 0) return MT_OK;
     mt_buf b;
     mt_buf_init(&b);
-    mt_buf_put_u32(&b, ID_MSGS_ACK);
-    mt_buf_put_u32(&b, ID_VECTOR);
+    mt_buf_put_u32(&b, MT_ID_MSGS_ACK);
+    mt_buf_put_u32(&b, MT_ID_VECTOR);
     mt_buf_put_u32(&b, (uint32_t)c->nacks);
     for (int i = 0; i < c->nacks; i++) mt_buf_put_i64(&b, c->acks[i]);
     int rc = b.oom ? MT_ERR_NOMEM : send_encrypted_now(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
@@ -384,13 +362,13 @@ static int send_bad_msg(tdc_conn *c, int64_t session_id, int64_t bad_id, int32_t
     mt_buf b;
     mt_buf_init(&b);
     if (code == 48) {
-        mt_buf_put_u32(&b, ID_BAD_SALT);
+        mt_buf_put_u32(&b, MT_ID_BAD_SERVER_SALT);
         mt_buf_put_i64(&b, bad_id);
         mt_buf_put_i32(&b, bad_seq);
         mt_buf_put_i32(&b, code);
         mt_buf_put_i64(&b, c->key->salt);
     } else {
-        mt_buf_put_u32(&b, ID_BAD_MSG);
+        mt_buf_put_u32(&b, MT_ID_BAD_MSG_NOTIFICATION);
         mt_buf_put_i64(&b, bad_id);
         mt_buf_put_i32(&b, bad_seq);
         mt_buf_put_i32(&b, code);
@@ -412,14 +390,14 @@ static int send_bad_msg(tdc_conn *c, int64_t session_id, int64_t bad_id, int32_t
  * (like Telegram, never an rpc_error: clients such as GramJS look for the error unpacked). */
 static int put_rpc_result(tdc_conn *c, mt_buf *out, int64_t req_msg_id, const mt_buf *res)
 {
-    mt_buf_put_u32(out, ID_RPC_RESULT);
+    mt_buf_put_u32(out, MT_ID_RPC_RESULT);
     mt_buf_put_i64(out, req_msg_id);
-    if (c->srv->cfg.faults.gzip && !(res->len >= 4 && mt_le32(res->data) == 0x2144ca19u)) {
+    if (c->srv->cfg.faults.gzip && !(res->len >= 4 && mt_le32(res->data) == MT_ID_RPC_ERROR)) {
         mt_buf z;
         mt_buf_init(&z);
         int rc = mt_gzip(res->data, res->len, &z);
         if (rc < 0) { mt_buf_free(&z); return rc; }
-        mt_buf_put_u32(out, ID_GZIP_PACKED);
+        mt_buf_put_u32(out, MT_ID_GZIP_PACKED);
         mt_buf_put_tlbytes(out, z.data, z.len);
         mt_buf_free(&z);
     } else {
@@ -435,11 +413,11 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     log_msg(c, "in ", msg_id, seqno, body, len);
     if (len < 4) return MT_ERR_PROTO;
     uint32_t id = mt_le32(body);
-    if (id == MT_CONTAINER_ID) return MT_ERR_PROTO;          /* nested */
+    if (id == MT_ID_MSG_CONTAINER) return MT_ERR_PROTO;          /* nested */
     /* A content message carries an odd seqno (else bad_msg_notification 35), a msgs_ack, which
      * needs no answer, an even one (else 34). Telegram does not enforce the second: clients such
      * as mtcute put acks with odd seqnos in their containers. Only strict_seqno refuses them. */
-    if (id == ID_MSGS_ACK) {
+    if (id == MT_ID_MSGS_ACK) {
         if ((seqno & 1) && c->srv->cfg.faults.strict_seqno)
             return send_bad_msg(c, s->session_id, msg_id, seqno, 34, now_ms);
         return MT_OK;
@@ -482,8 +460,8 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         tdc_log(c->srv, 1, "dc%d conn%d msg_id=%lld: bad request (%s)", c->dc, c->id, (long long)msg_id, mt_strerror(ur));
     } else if (flat->len - off >= 4) {
         uint32_t inner = mt_le32(flat->data + off);
-        if (off == 0 || inner == ID_PING || inner == ID_PING_DELAY || inner == ID_GET_FUTURE_SALTS ||
-            inner == ID_DESTROY_SESSION || inner == ID_RPC_DROP_ANSWER)
+        if (off == 0 || inner == MT_ID_PING || inner == MT_ID_PING_DELAY_DISCONNECT || inner == MT_ID_GET_FUTURE_SALTS ||
+            inner == MT_ID_DESTROY_SESSION || inner == MT_ID_RPC_DROP_ANSWER)
             id = inner;
     }
     int wrapped = off > 0;
@@ -492,23 +470,23 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     else mt_rd_init(&r, flat->data + off + 4, flat->len - off - 4);
     mt_buf *direct = wrapped ? &res : &out;    /* pong and future_salts: bare unless wrapped */
     switch (id) {
-    case ID_PING:
-    case ID_PING_DELAY: {
+    case MT_ID_PING:
+    case MT_ID_PING_DELAY_DISCONNECT: {
         int64_t ping_id = mt_rd_i64(&r);
         if (r.err) { rc = r.err; break; }
-        mt_buf_put_u32(direct, ID_PONG);
+        mt_buf_put_u32(direct, MT_ID_PONG);
         mt_buf_put_i64(direct, msg_id);
         mt_buf_put_i64(direct, ping_id);
         if (wrapped) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
-    case ID_GET_FUTURE_SALTS: {
+    case MT_ID_GET_FUTURE_SALTS: {
         int32_t num = mt_rd_i32(&r);
         if (r.err) { rc = r.err; break; }
         if (num < 1) num = 1;
         if (num > 64) num = 64;
         int32_t now_s = (int32_t)(srv_ms / 1000);
-        mt_buf_put_u32(direct, ID_FUTURE_SALTS);
+        mt_buf_put_u32(direct, MT_ID_FUTURE_SALTS);
         mt_buf_put_i64(direct, msg_id);
         mt_buf_put_i32(direct, now_s);
         mt_buf_put_u32(direct, (uint32_t)num);                /* bare vector of bare future_salt */
@@ -520,27 +498,27 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         if (wrapped) rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
-    case ID_DESTROY_SESSION: {
+    case MT_ID_DESTROY_SESSION: {
         int64_t sid = mt_rd_i64(&r);
         if (r.err) { rc = r.err; break; }
         int known = 0;
         for (tdc_session *t = c->key->sessions; t; t = t->next) known |= t->session_id == sid && t != s;
-        mt_buf_put_u32(&res, known ? ID_DESTROY_SESSION_OK : ID_DESTROY_SESSION_NONE);
+        mt_buf_put_u32(&res, known ? MT_ID_DESTROY_SESSION_OK : MT_ID_DESTROY_SESSION_NONE);
         mt_buf_put_i64(&res, sid);
         rc = put_rpc_result(c, &out, msg_id, &res);
         break;
     }
-    case ID_RPC_DROP_ANSWER:
-        mt_buf_put_u32(&res, ID_RPC_ANSWER_UNKNOWN);
+    case MT_ID_RPC_DROP_ANSWER:
+        mt_buf_put_u32(&res, MT_ID_RPC_ANSWER_UNKNOWN);
         rc = put_rpc_result(c, &out, msg_id, &res);
         break;
-    case ID_MSGS_STATE_REQ:
-    case ID_MSG_RESEND_REQ: {
+    case MT_ID_MSGS_STATE_REQ:
+    case MT_ID_MSG_RESEND_REQ: {
         /* msgs_state_info: 1 (nothing known) for each id asked about */
-        if (mt_rd_u32(&r) != ID_VECTOR) { rc = MT_ERR_PROTO; break; }
+        if (mt_rd_u32(&r) != MT_ID_VECTOR) { rc = MT_ERR_PROTO; break; }
         uint32_t cnt = mt_rd_u32(&r);
         if (r.err || cnt > mt_rd_left(&r) / 8) { rc = MT_ERR_RANGE; break; }
-        mt_buf_put_u32(&out, ID_MSGS_STATE_INFO);
+        mt_buf_put_u32(&out, MT_ID_MSGS_STATE_INFO);
         mt_buf_put_i64(&out, msg_id);
         uint8_t *info = calloc(cnt ? cnt : 1, 1);
         if (!info) { rc = MT_ERR_NOMEM; break; }
@@ -593,7 +571,7 @@ static int send_hostile(tdc_conn *c, int64_t now_ms)
     mt_buf_init(&inner);
     mt_buf_init(&outer);
     if (f->nested) {
-        mt_buf_put_u32(&b, ID_RPC_RESULT);
+        mt_buf_put_u32(&b, MT_ID_RPC_RESULT);
         mt_buf_put_i64(&b, req);
         tdc_put_rpc_error(&b, 500, "NESTED_CONTAINER_ACCEPTED");
         size_t s1 = inner.len, s2 = outer.len;
@@ -620,9 +598,9 @@ static int send_hostile(tdc_conn *c, int64_t now_ms)
         }
         if (rc >= 0) {
             b.len = 0;
-            mt_buf_put_u32(&b, ID_RPC_RESULT);
+            mt_buf_put_u32(&b, MT_ID_RPC_RESULT);
             mt_buf_put_i64(&b, req);
-            mt_buf_put_u32(&b, ID_GZIP_PACKED);
+            mt_buf_put_u32(&b, MT_ID_GZIP_PACKED);
             mt_buf_put_tlbytes(&b, bomb->data, bomb->len);
             tdc_log(c->srv, 1, "dc%d conn%d out gzip bomb (%zu bytes inflating to %zu)", c->dc, c->id, bomb->len,
                     MT_GZIP_MAX_OUT + ((size_t)1 << 20));
@@ -664,7 +642,7 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
     if (c->nbatch == 0 && !new_session) return MT_OK;
     if (c->answered && f->update_first) {
         uint8_t u[4];
-        mt_wr32(u, ID_UPDATES_TOO_LONG);
+        mt_wr32(u, MT_ID_UPDATES_TOO_LONG);
         rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 3), next_seqno(c->sess, 1), u, 4, now_ms);
         if (rc < 0) return rc;
     }
@@ -687,7 +665,7 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
     if (new_session || (c->answered && f->new_session)) {
         uint64_t unique;
         mt_random_fill(&c->srv->rnd, (uint8_t *)&unique, sizeof unique);
-        mt_buf_put_u32(&ns, ID_NEW_SESSION);
+        mt_buf_put_u32(&ns, MT_ID_NEW_SESSION_CREATED);
         mt_buf_put_i64(&ns, c->first_msg_id);
         mt_buf_put_u64(&ns, unique);
         mt_buf_put_i64(&ns, c->key->salt);
@@ -764,7 +742,7 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
     if (!c->sess) return MT_ERR_NOMEM;
     c->first_msg_id = m.msg_id;
     clear_batch(c);
-    if (m.len >= 4 && mt_le32(m.body) == MT_CONTAINER_ID) {
+    if (m.len >= 4 && mt_le32(m.body) == MT_ID_MSG_CONTAINER) {
         log_msg(c, "in ", m.msg_id, m.seqno, m.body, m.len);
         mt_container_iter it;
         rc = mt_container_iter_init(&it, m.body, m.len);

@@ -30,58 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tdc.h"
+#include "mt_ids.h"
 
+/* ids of older layers, not in schema/ (clients of those layers still call the test DC) */
 enum {
-    ID_SEND_CODE = 0xa677244fu,
-    ID_RESEND_CODE = 0xcae47523u,
-    ID_RESEND_CODE_OLD = 0x3ef1a9bfu,
-    ID_SIGN_IN = 0x8d52a951u,
-    ID_SIGN_UP = 0xaac7b717u,
-    ID_CANCEL_CODE = 0x1f040578u,
-    ID_IMPORT_BOT = 0x67a3ff2cu,
-    ID_LOG_OUT = 0x3e72ba19u,
-    ID_RESET_LOGIN_EMAIL = 0x7e960193u,
-    ID_REPORT_MISSING_CODE = 0xcb9deff6u,
-    ID_EXPORT_LOGIN_TOKEN = 0xb7e085feu,
-    ID_IMPORT_LOGIN_TOKEN = 0x95ac5ce4u,
-    ID_ACCEPT_LOGIN_TOKEN = 0xe894ad4du,
-    ID_SEND_VERIFY_EMAIL_CODE = 0x98e037bbu,
-    ID_VERIFY_EMAIL = 0x032da4cfu,
-    /* answers and parameters */
-    ID_SENT_CODE = 0x5e002502u,
-    ID_SENT_CODE_SUCCESS = 0x2390fe44u,
-    ID_SENT_CODE_PAYMENT = 0xe0955a3cu,
-    ID_SENT_APP = 0x3dbb5986u,
-    ID_SENT_SMS = 0xc000bba2u,
-    ID_SENT_CALL = 0x5353e5a7u,
-    ID_SENT_FLASH = 0xab03c6d9u,
-    ID_SENT_MISSED = 0x82006484u,
-    ID_SENT_EMAIL = 0xf450f59bu,
-    ID_SENT_SETUP_EMAIL = 0xa5491deau,
-    ID_CODE_SMS = 0x72a3158cu,
-    ID_CODE_CALL = 0x741cd3e3u,
-    ID_CODE_FLASH = 0x226ccefbu,
-    ID_AUTHORIZATION = 0x2ea2c0d4u,
-    ID_SIGN_UP_REQUIRED = 0x44747e9au,
-    ID_TERMS = 0x780a0310u,
-    ID_DATA_JSON = 0x7d748d04u,
-    ID_LOGGED_OUT = 0xc3a2835fu,
-    ID_LOGIN_TOKEN = 0x629f1980u,
-    ID_LOGIN_TOKEN_MIGRATE = 0x068e9916u,
-    ID_LOGIN_TOKEN_SUCCESS = 0x390d5c5eu,
-    ID_SESSION_AUTHORIZATION = 0xad01d61du,
-    ID_CODE_SETTINGS = 0xad253d78u,
-    ID_PURPOSE_LOGIN_SETUP = 0x4345be73u,
-    ID_EMAIL_CODE = 0x922e55a9u,
-    ID_SENT_EMAIL_CODE = 0x811f854fu,
-    ID_EMAIL_VERIFIED_LOGIN = 0xe1bb0d61u,
-    ID_UPDATE_SHORT = 0x78d4dec1u,
-    ID_UPDATE_LOGIN_TOKEN = 0x564fe691u,
-    ID_USER = 0x31774388u,
-    ID_USER_L198 = 0x4b46c37eu,    /* the same fields up to flags2.5 */
-    ID_USER_STATUS_ONLINE = 0xedb93949u,
-    ID_VECTOR = 0x1cb5c415u,
-    ID_BOOL_TRUE = 0x997275b5u,
+    ID_RESEND_CODE_OLD = 0x3ef1a9bfu, /* auth.resendCode before the reason parameter */
+    ID_USER_L198 = 0x4b46c37eu,       /* user: the same fields up to flags2.5 */
 };
 
 enum { KIND_PASSWORD = 2, KIND_SIGN_UP = 3, KIND_EMAIL_SETUP = 4, KIND_EMAIL_CODE = 6, KIND_PAID = 7, KIND_MISSED_CALL = 8 };
@@ -144,9 +98,9 @@ static int64_t phone_id(const char *phone)
 static void put_sent_code(const tdc_server *srv, const tdc_login *l, mt_buf *out)
 {
     if (l->email == TDC_EMAIL_SETUP || l->email == TDC_EMAIL_SETUP_SENT) {
-        mt_buf_put_u32(out, ID_SENT_CODE);
+        mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE);
         mt_buf_put_u32(out, 0);
-        mt_buf_put_u32(out, ID_SENT_SETUP_EMAIL);
+        mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_SET_UP_EMAIL_REQUIRED);
         mt_buf_put_u32(out, 1u);                           /* apple_signin_allowed */
         mt_buf_put_tlbytes(out, l->hash, TDC_HASH_LEN);
         return;
@@ -156,9 +110,9 @@ static void put_sent_code(const tdc_server *srv, const tdc_login *l, mt_buf *out
         uint32_t flags = 2u;                               /* google_signin_allowed */
         if (first && !l->reset_ms) flags |= 8u;
         if (l->reset_ms) flags |= 16u;
-        mt_buf_put_u32(out, ID_SENT_CODE);
+        mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE);
         mt_buf_put_u32(out, 0);
-        mt_buf_put_u32(out, ID_SENT_EMAIL);
+        mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_EMAIL_CODE);
         mt_buf_put_u32(out, flags);
         tdc_put_str(out, l->email_addr[0] ? "t***@example.com" : "u***@example.com");
         mt_buf_put_i32(out, TDC_CODE_LEN);
@@ -167,28 +121,28 @@ static void put_sent_code(const tdc_server *srv, const tdc_login *l, mt_buf *out
         mt_buf_put_tlbytes(out, l->hash, TDC_HASH_LEN);
         return;
     }
-    static const uint32_t next_ids[] = { ID_CODE_SMS, ID_CODE_CALL, ID_CODE_FLASH };
+    static const uint32_t next_ids[] = { MT_ID_AUTH_CODE_TYPE_SMS, MT_ID_AUTH_CODE_TYPE_CALL, MT_ID_AUTH_CODE_TYPE_FLASH_CALL };
     int has_next = l->step < 3;
-    mt_buf_put_u32(out, ID_SENT_CODE);
+    mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE);
     mt_buf_put_u32(out, has_next ? (2u | 4u) : 0u);
     switch (l->step) {
     case 0:
         if (test_kind(l->phone) == KIND_MISSED_CALL) {
             /* the code is the last `length` digits of the number that calls */
-            mt_buf_put_u32(out, ID_SENT_MISSED);
+            mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_MISSED_CALL);
             tdc_put_str(out, "+99966");
         } else {
-            mt_buf_put_u32(out, ID_SENT_APP);
+            mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_APP);
         }
         mt_buf_put_i32(out, TDC_CODE_LEN);
         break;
-    case 1: mt_buf_put_u32(out, ID_SENT_SMS); mt_buf_put_i32(out, TDC_CODE_LEN); break;
-    case 2: mt_buf_put_u32(out, ID_SENT_CALL); mt_buf_put_i32(out, TDC_CODE_LEN); break;
+    case 1: mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_SMS); mt_buf_put_i32(out, TDC_CODE_LEN); break;
+    case 2: mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_CALL); mt_buf_put_i32(out, TDC_CODE_LEN); break;
     default: {
         /* the calling number's pattern: "+" and the first four digits, then *** */
         char pat[16];
         snprintf(pat, sizeof pat, "+%.4s***", l->phone);
-        mt_buf_put_u32(out, ID_SENT_FLASH);
+        mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_FLASH_CALL);
         tdc_put_str(out, pat);
     }
     }
@@ -206,7 +160,7 @@ void tdc_put_user(mt_buf *out, int layer, const tdc_user_desc *u, int64_t now)
     if (u->self) flags |= 1u << 10;
     if (u->phone) flags |= 1u << 4;
     if (u->username) flags |= (1u << 3) | (1u << 14);      /* bot: bot_info_version is flags.14 too */
-    mt_buf_put_u32(out, layer >= 223 ? ID_USER : ID_USER_L198);
+    mt_buf_put_u32(out, layer >= 223 ? MT_ID_USER : ID_USER_L198);
     mt_buf_put_u32(out, flags);
     mt_buf_put_u32(out, 0);                                /* flags2 */
     mt_buf_put_i64(out, u->id);
@@ -214,15 +168,15 @@ void tdc_put_user(mt_buf *out, int layer, const tdc_user_desc *u, int64_t now)
     tdc_put_str(out, u->first_name);
     if (u->username) tdc_put_str(out, u->username);
     if (u->phone) tdc_put_str(out, u->phone);
-    mt_buf_put_u32(out, ID_USER_STATUS_ONLINE);
+    mt_buf_put_u32(out, MT_ID_USER_STATUS_ONLINE);
     mt_buf_put_i32(out, (int32_t)(now + 300));
     if (u->username) mt_buf_put_i32(out, 1);               /* bot_info_version */
 }
 
 void tdc_put_update_login_token(mt_buf *out, int64_t now_s)
 {
-    mt_buf_put_u32(out, ID_UPDATE_SHORT);
-    mt_buf_put_u32(out, ID_UPDATE_LOGIN_TOKEN);
+    mt_buf_put_u32(out, MT_ID_UPDATE_SHORT);
+    mt_buf_put_u32(out, MT_ID_UPDATE_LOGIN_TOKEN);
     mt_buf_put_i32(out, (int32_t)now_s);
 }
 
@@ -254,7 +208,7 @@ int tdc_signed_in(tdc_call *c, const char *phone, const char *first_name)
 {
     c->key->user_id = phone_id(phone);
     snprintf(c->key->phone, sizeof c->key->phone, "%s", phone);
-    mt_buf_put_u32(c->out, ID_AUTHORIZATION);
+    mt_buf_put_u32(c->out, MT_ID_AUTH_AUTHORIZATION);
     mt_buf_put_u32(c->out, 4u);                            /* future_auth_token */
     put_future_token(c, phone);
     tdc_user_desc u = { .id = phone_id(phone), .first_name = first_name, .phone = phone, .self = 1 };
@@ -313,10 +267,10 @@ static int m_send_code(tdc_call *c, mt_reader *r)
     /* codeSettings: only logout_tokens (flags.6) matters here */
     const uint8_t *tokens = NULL;
     uint32_t ntokens = 0;
-    if (mt_rd_u32(r) != ID_CODE_SETTINGS) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
+    if (mt_rd_u32(r) != MT_ID_CODE_SETTINGS) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     uint32_t flags = mt_rd_u32(r);
     if (flags & (1u << 6)) {
-        if (mt_rd_u32(r) != ID_VECTOR) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
+        if (mt_rd_u32(r) != MT_ID_VECTOR) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
         ntokens = mt_rd_u32(r);
         if (ntokens > mt_rd_left(r) / 4) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
         tokens = r->p + r->pos;
@@ -331,7 +285,7 @@ static int m_send_code(tdc_call *c, mt_reader *r)
         for (uint32_t i = 0; i < ntokens; i++) {
             if (mt_rd_tlbytes(&tr, &s, &sn) < 0) break;
             if (future_valid(c->srv, phone, s, sn)) {
-                mt_buf_put_u32(c->out, ID_SENT_CODE_SUCCESS);
+                mt_buf_put_u32(c->out, MT_ID_AUTH_SENT_CODE_SUCCESS);
                 return tdc_signed_in(c, phone, "Test");
             }
         }
@@ -341,7 +295,7 @@ static int m_send_code(tdc_call *c, mt_reader *r)
     if (!l) return tdc_fail(c, 500, "INTERNAL_SERVER_ERROR");
     int kind = test_kind(phone);
     if (kind == KIND_PAID) {
-        mt_buf_put_u32(c->out, ID_SENT_CODE_PAYMENT);
+        mt_buf_put_u32(c->out, MT_ID_AUTH_SENT_CODE_PAYMENT_REQUIRED);
         tdc_put_str(c->out, "org.telegram.test.login_premium");
         mt_buf_put_tlbytes(c->out, l->hash, TDC_HASH_LEN);
         tdc_put_str(c->out, "login@example.com");
@@ -409,7 +363,7 @@ static int m_sign_in(tdc_call *c, mt_reader *r)
     if (flags & 1) mt_rd_tlbytes(r, &code, &cn);
     if (flags & 2) {
         /* email_verification: only emailVerificationCode is offered here */
-        if (mt_rd_u32(r) != ID_EMAIL_CODE) return tdc_fail(c, 400, "EMAIL_VERIFICATION_INVALID");
+        if (mt_rd_u32(r) != MT_ID_EMAIL_VERIFICATION_CODE) return tdc_fail(c, 400, "EMAIL_VERIFICATION_INVALID");
         mt_rd_tlbytes(r, &ecode, &en);
     }
     if (r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
@@ -428,14 +382,14 @@ static int m_sign_in(tdc_call *c, mt_reader *r)
     }
     if (test_kind(phone) == KIND_SIGN_UP) {
         l->verified = 1;
-        mt_buf_put_u32(c->out, ID_SIGN_UP_REQUIRED);
+        mt_buf_put_u32(c->out, MT_ID_AUTH_AUTHORIZATION_SIGN_UP_REQUIRED);
         mt_buf_put_u32(c->out, 1u);                        /* terms_of_service */
-        mt_buf_put_u32(c->out, ID_TERMS);
+        mt_buf_put_u32(c->out, MT_ID_HELP_TERMS_OF_SERVICE);
         mt_buf_put_u32(c->out, 1u | 2u);                   /* popup, min_age_confirm */
-        mt_buf_put_u32(c->out, ID_DATA_JSON);
+        mt_buf_put_u32(c->out, MT_ID_DATA_JSON);
         tdc_put_str(c->out, "{\"id\":\"test-tos-1\"}");
         tdc_put_str(c->out, "The test DC's terms of service: nothing here is real.");
-        mt_buf_put_u32(c->out, ID_VECTOR);
+        mt_buf_put_u32(c->out, MT_ID_VECTOR);
         mt_buf_put_u32(c->out, 0);                         /* entities */
         mt_buf_put_i32(c->out, 16);                        /* min_age_confirm */
         return 1;
@@ -471,7 +425,7 @@ static int m_cancel_code(tdc_call *c, mt_reader *r)
     tdc_login *l = read_login(c, r, phone);
     if (!l) return 0;
     tdc_logins_remove(&c->srv->logins, l);
-    mt_buf_put_u32(c->out, ID_BOOL_TRUE);
+    mt_buf_put_u32(c->out, MT_ID_BOOL_TRUE);
     return 1;
 }
 
@@ -483,7 +437,7 @@ static int m_report_missing_code(tdc_call *c, mt_reader *r)
     const uint8_t *m; size_t mn;
     mt_rd_tlbytes(r, &m, &mn);
     if (r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
-    mt_buf_put_u32(c->out, ID_BOOL_TRUE);
+    mt_buf_put_u32(c->out, MT_ID_BOOL_TRUE);
     return 1;
 }
 
@@ -505,7 +459,7 @@ static tdc_login *read_purpose(tdc_call *c, mt_reader *r, char phone[TDC_PHONE_M
 {
     uint32_t id = mt_rd_u32(r);
     if (r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID"), NULL;
-    if (id != ID_PURPOSE_LOGIN_SETUP) {
+    if (id != MT_ID_EMAIL_VERIFY_PURPOSE_LOGIN_SETUP) {
         /* the other purposes belong to a signed-in account */
         if (!c->key->user_id) return tdc_fail(c, 401, "AUTH_KEY_UNREGISTERED"), NULL;
         return tdc_fail(c, 400, "EMAIL_VERIFY_PURPOSE_INVALID"), NULL;
@@ -531,7 +485,7 @@ static int m_send_verify_email_code(tdc_call *c, mt_reader *r)
     const char *at = strchr(l->email_addr, '@');
     char pat[TDC_EMAIL_MAX + 8];
     snprintf(pat, sizeof pat, "%c***%s", l->email_addr[0], at);
-    mt_buf_put_u32(c->out, ID_SENT_EMAIL_CODE);
+    mt_buf_put_u32(c->out, MT_ID_ACCOUNT_SENT_EMAIL_CODE);
     tdc_put_str(c->out, pat);
     mt_buf_put_i32(c->out, TDC_CODE_LEN);
     return 1;
@@ -543,7 +497,7 @@ static int m_verify_email(tdc_call *c, mt_reader *r)
     tdc_login *l = read_purpose(c, r, phone);
     if (!l) return 0;
     const uint8_t *code; size_t cn;
-    if (mt_rd_u32(r) != ID_EMAIL_CODE) return tdc_fail(c, 400, "EMAIL_VERIFICATION_INVALID");
+    if (mt_rd_u32(r) != MT_ID_EMAIL_VERIFICATION_CODE) return tdc_fail(c, 400, "EMAIL_VERIFICATION_INVALID");
     mt_rd_tlbytes(r, &code, &cn);
     if (r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     if (l->email != TDC_EMAIL_SETUP_SENT) return tdc_fail(c, 400, "EMAIL_NOT_SETUP");
@@ -551,7 +505,7 @@ static int m_verify_email(tdc_call *c, mt_reader *r)
     /* the address is set: the login code now goes to it */
     l->email = TDC_EMAIL_CODE;
     l->sent_ms = c->now_ms;
-    mt_buf_put_u32(c->out, ID_EMAIL_VERIFIED_LOGIN);
+    mt_buf_put_u32(c->out, MT_ID_ACCOUNT_EMAIL_VERIFIED_LOGIN);
     tdc_put_str(c->out, l->email_addr);
     put_sent_code(c->srv, l, c->out);
     return 1;
@@ -585,7 +539,7 @@ static int m_log_out(tdc_call *c)
     memcpy(phone, c->key->phone, sizeof phone);
     c->key->user_id = 0;
     c->key->phone[0] = 0;
-    mt_buf_put_u32(c->out, ID_LOGGED_OUT);
+    mt_buf_put_u32(c->out, MT_ID_AUTH_LOGGED_OUT);
     if (!phone[0]) { mt_buf_put_u32(c->out, 0); return 1; }  /* a bot: no token */
     mt_buf_put_u32(c->out, 1u);
     put_future_token(c, phone);
@@ -614,7 +568,7 @@ static int m_import_bot(tdc_call *c, mt_reader *r)
     snprintf(uname, sizeof uname, "test%lld_bot", (long long)id);
     c->key->user_id = id;
     c->key->phone[0] = 0;
-    mt_buf_put_u32(c->out, ID_AUTHORIZATION);
+    mt_buf_put_u32(c->out, MT_ID_AUTH_AUTHORIZATION);
     mt_buf_put_u32(c->out, 0);
     tdc_user_desc u = { .id = id, .first_name = "Test Bot", .username = uname, .self = 1 };
     tdc_put_user(c->out, c->layer, &u, c->now_ms / 1000);
@@ -646,7 +600,7 @@ static void qr_accept(tdc_server *srv, tdc_qr *q, const char *phone, int dc)
 static int put_token_state(tdc_call *c, tdc_qr *q)
 {
     if (q->user_id && q->user_dc != c->dc) {
-        mt_buf_put_u32(c->out, ID_LOGIN_TOKEN_MIGRATE);
+        mt_buf_put_u32(c->out, MT_ID_AUTH_LOGIN_TOKEN_MIGRATE_TO);
         mt_buf_put_i32(c->out, q->user_dc);
         mt_buf_put_tlbytes(c->out, q->token, TDC_TOKEN_LEN);
         return 1;
@@ -656,10 +610,10 @@ static int put_token_state(tdc_call *c, tdc_qr *q)
         memcpy(phone, q->phone, sizeof phone);
         memset(q, 0, sizeof *q);                           /* used up */
         if (tdc_is_password_account(phone)) return tdc_password_needed(c, phone);
-        mt_buf_put_u32(c->out, ID_LOGIN_TOKEN_SUCCESS);
+        mt_buf_put_u32(c->out, MT_ID_AUTH_LOGIN_TOKEN_SUCCESS);
         return tdc_signed_in(c, phone, "Test");
     }
-    mt_buf_put_u32(c->out, ID_LOGIN_TOKEN);
+    mt_buf_put_u32(c->out, MT_ID_AUTH_LOGIN_TOKEN);
     mt_buf_put_i32(c->out, (int32_t)(q->expires_ms / 1000));
     mt_buf_put_tlbytes(c->out, q->token, TDC_TOKEN_LEN);
     return 1;
@@ -670,7 +624,7 @@ static int m_export_login_token(tdc_call *c, mt_reader *r)
     const uint8_t *s; size_t sn;
     mt_rd_u32(r);                                          /* api_id */
     mt_rd_tlbytes(r, &s, &sn);                             /* api_hash */
-    if (mt_rd_u32(r) != ID_VECTOR) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
+    if (mt_rd_u32(r) != MT_ID_VECTOR) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     uint32_t nex = mt_rd_u32(r);
     if (nex > mt_rd_left(r) / 8) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     mt_rd_raw(r, (size_t)nex * 8);                         /* except_ids */
@@ -728,7 +682,7 @@ static int m_accept_login_token(tdc_call *c, mt_reader *r)
     /* the new session, as the accepting device lists it */
     mt_buf *o = c->out;
     int32_t now_s = (int32_t)(c->now_ms / 1000);
-    mt_buf_put_u32(o, ID_SESSION_AUTHORIZATION);
+    mt_buf_put_u32(o, MT_ID_AUTHORIZATION);
     mt_buf_put_u32(o, 0);
     mt_buf_put_i64(o, (int64_t)q->key_id);                 /* hash */
     tdc_put_str(o, "lua-mtproto");                         /* device_model */
@@ -748,21 +702,21 @@ static int m_accept_login_token(tdc_call *c, mt_reader *r)
 int tdc_login_answer(tdc_call *c, uint32_t id, mt_reader *r)
 {
     switch (id) {
-    case ID_SEND_CODE: return m_send_code(c, r);
-    case ID_RESEND_CODE: return m_resend_code(c, r, 1);
+    case MT_ID_AUTH_SEND_CODE: return m_send_code(c, r);
+    case MT_ID_AUTH_RESEND_CODE: return m_resend_code(c, r, 1);
     case ID_RESEND_CODE_OLD: return m_resend_code(c, r, 0);
-    case ID_SIGN_IN: return m_sign_in(c, r);
-    case ID_SIGN_UP: return m_sign_up(c, r);
-    case ID_CANCEL_CODE: return m_cancel_code(c, r);
-    case ID_REPORT_MISSING_CODE: return m_report_missing_code(c, r);
-    case ID_RESET_LOGIN_EMAIL: return m_reset_login_email(c, r);
-    case ID_SEND_VERIFY_EMAIL_CODE: return m_send_verify_email_code(c, r);
-    case ID_VERIFY_EMAIL: return m_verify_email(c, r);
-    case ID_LOG_OUT: return m_log_out(c);
-    case ID_IMPORT_BOT: return m_import_bot(c, r);
-    case ID_EXPORT_LOGIN_TOKEN: return m_export_login_token(c, r);
-    case ID_IMPORT_LOGIN_TOKEN: return m_import_login_token(c, r);
-    case ID_ACCEPT_LOGIN_TOKEN: return m_accept_login_token(c, r);
+    case MT_ID_AUTH_SIGN_IN: return m_sign_in(c, r);
+    case MT_ID_AUTH_SIGN_UP: return m_sign_up(c, r);
+    case MT_ID_AUTH_CANCEL_CODE: return m_cancel_code(c, r);
+    case MT_ID_AUTH_REPORT_MISSING_CODE: return m_report_missing_code(c, r);
+    case MT_ID_AUTH_RESET_LOGIN_EMAIL: return m_reset_login_email(c, r);
+    case MT_ID_ACCOUNT_SEND_VERIFY_EMAIL_CODE: return m_send_verify_email_code(c, r);
+    case MT_ID_ACCOUNT_VERIFY_EMAIL: return m_verify_email(c, r);
+    case MT_ID_AUTH_LOG_OUT: return m_log_out(c);
+    case MT_ID_AUTH_IMPORT_BOT_AUTHORIZATION: return m_import_bot(c, r);
+    case MT_ID_AUTH_EXPORT_LOGIN_TOKEN: return m_export_login_token(c, r);
+    case MT_ID_AUTH_IMPORT_LOGIN_TOKEN: return m_import_login_token(c, r);
+    case MT_ID_AUTH_ACCEPT_LOGIN_TOKEN: return m_accept_login_token(c, r);
     default: return TDC_NOT_MINE;
     }
 }

@@ -27,22 +27,7 @@
 #include "mt_dh.h"
 #include "mt_srp.h"
 #include "tdc.h"
-
-enum {
-    ID_GET_PASSWORD = 0x548a30f5u,
-    ID_CHECK_PASSWORD = 0xd18b4d16u,
-    ID_REQUEST_RECOVERY = 0xd897bc66u,
-    ID_CHECK_RECOVERY = 0x0d36bf79u,
-    ID_RECOVER_PASSWORD = 0x37096c70u,
-    ID_ACCOUNT_PASSWORD = 0x957b50fbu,
-    ID_ALGO_MODPOW = 0x3a912d4au,
-    ID_SECURE_ALGO_PBKDF2 = 0xbbf2dda0u,
-    ID_CHECK_SRP = 0xd27ff082u,
-    ID_CHECK_EMPTY = 0x9880f658u,
-    ID_PASSWORD_RECOVERY = 0x137948a5u,
-    ID_INPUT_SETTINGS = 0xc23727c9u,
-    ID_BOOL_TRUE = 0x997275b5u,
-};
+#include "mt_ids.h"
 
 #define TDC_PASSWORD "testpass"
 #define TDC_PW_HINT "testpass"
@@ -66,7 +51,7 @@ static mt_srp_algo algo(void)
 
 static void put_algo(mt_buf *out, size_t salt1_len)
 {
-    mt_buf_put_u32(out, ID_ALGO_MODPOW);
+    mt_buf_put_u32(out, MT_ID_PASSWORD_KDF_ALGO_MOD_POW);
     mt_buf_put_tlbytes(out, salt1, salt1_len);
     mt_buf_put_tlbytes(out, salt2, sizeof salt2);
     mt_buf_put_i32(out, 3);
@@ -120,7 +105,7 @@ static int m_get_password(tdc_call *c)
         if (rc != MT_OK) return tdc_fail(c, 500, "INTERNAL");
         pw->srp_id = (int64_t)(id | 1);                    /* never 0: 0 means "none" */
     }
-    mt_buf_put_u32(out, ID_ACCOUNT_PASSWORD);
+    mt_buf_put_u32(out, MT_ID_ACCOUNT_PASSWORD);
     mt_buf_put_u32(out, has ? (1u | 4u | 8u) : 0u);         /* has_recovery, has_password, hint */
     if (has) {
         put_algo(out, sizeof salt1);
@@ -129,7 +114,7 @@ static int m_get_password(tdc_call *c)
         tdc_put_str(out, TDC_PW_HINT);
     }
     put_algo(out, SALT1_SERVER);                            /* new_algo: the server's salt1 alone */
-    mt_buf_put_u32(out, ID_SECURE_ALGO_PBKDF2);
+    mt_buf_put_u32(out, MT_ID_SECURE_PASSWORD_KDF_ALGO_PBKDF2);
     mt_buf_put_tlbytes(out, salt1, SALT1_SERVER);
     mt_buf_put_tlbytes(out, secure_random, sizeof secure_random);
     return 1;
@@ -154,12 +139,12 @@ static int done(tdc_call *c, tdc_pw_state *pw)
 static int m_check_password(tdc_call *c, mt_reader *r)
 {
     uint32_t ctor = mt_rd_u32(r);
-    if (ctor == ID_CHECK_EMPTY && !r->err) return tdc_fail(c, 400, "PASSWORD_HASH_INVALID");
+    if (ctor == MT_ID_INPUT_CHECK_PASSWORD_EMPTY && !r->err) return tdc_fail(c, 400, "PASSWORD_HASH_INVALID");
     int64_t srp_id = mt_rd_i64(r);
     const uint8_t *A, *M1; size_t an, mn;
     mt_rd_tlbytes(r, &A, &an);
     mt_rd_tlbytes(r, &M1, &mn);
-    if (ctor != ID_CHECK_SRP || r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
+    if (ctor != MT_ID_INPUT_CHECK_PASSWORD_SRP || r->err) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     tdc_pw_state *pw = pending(c);
     if (!pw) return 0;
     if (pw->srp_id == 0 || srp_id != pw->srp_id) return tdc_fail(c, 400, "SRP_ID_INVALID");
@@ -182,7 +167,7 @@ static int m_request_recovery(tdc_call *c)
     tdc_pw_state *pw = pending(c);
     if (!pw) return 0;
     pw->recovery = 1;
-    mt_buf_put_u32(c->out, ID_PASSWORD_RECOVERY);
+    mt_buf_put_u32(c->out, MT_ID_AUTH_PASSWORD_RECOVERY);
     tdc_put_str(c->out, TDC_PW_EMAIL_PATTERN);
     return 1;
 }
@@ -203,18 +188,18 @@ static int m_check_recovery(tdc_call *c, mt_reader *r)
 {
     tdc_pw_state *pw = pending(c);
     if (!pw || !recovery_code(c, pw, r)) return 0;
-    mt_buf_put_u32(c->out, ID_BOOL_TRUE);
+    mt_buf_put_u32(c->out, MT_ID_BOOL_TRUE);
     return 1;
 }
 
 /* account.passwordInputSettings: checked as the real server would, not kept. */
 static int new_settings_ok(tdc_call *c, mt_reader *r)
 {
-    if (mt_rd_u32(r) != ID_INPUT_SETTINGS) return tdc_fail(c, 400, "NEW_SETTINGS_INVALID");
+    if (mt_rd_u32(r) != MT_ID_ACCOUNT_PASSWORD_INPUT_SETTINGS) return tdc_fail(c, 400, "NEW_SETTINGS_INVALID");
     uint32_t flags = mt_rd_u32(r);
     if (!(flags & 1)) return 1;                             /* no new password: it is removed */
     const uint8_t *s1, *s2, *p, *hash, *hint; size_t s1n, s2n, pn, hn, hintn;
-    if (mt_rd_u32(r) != ID_ALGO_MODPOW) return tdc_fail(c, 400, "NEW_SETTINGS_INVALID");
+    if (mt_rd_u32(r) != MT_ID_PASSWORD_KDF_ALGO_MOD_POW) return tdc_fail(c, 400, "NEW_SETTINGS_INVALID");
     mt_rd_tlbytes(r, &s1, &s1n);
     mt_rd_tlbytes(r, &s2, &s2n);
     int32_t g = mt_rd_i32(r);
@@ -241,11 +226,11 @@ static int m_recover_password(tdc_call *c, mt_reader *r)
 int tdc_password_answer(tdc_call *c, uint32_t id, mt_reader *r)
 {
     switch (id) {
-    case ID_GET_PASSWORD: return m_get_password(c);
-    case ID_CHECK_PASSWORD: return m_check_password(c, r);
-    case ID_REQUEST_RECOVERY: return m_request_recovery(c);
-    case ID_CHECK_RECOVERY: return m_check_recovery(c, r);
-    case ID_RECOVER_PASSWORD: return m_recover_password(c, r);
+    case MT_ID_ACCOUNT_GET_PASSWORD: return m_get_password(c);
+    case MT_ID_AUTH_CHECK_PASSWORD: return m_check_password(c, r);
+    case MT_ID_AUTH_REQUEST_PASSWORD_RECOVERY: return m_request_recovery(c);
+    case MT_ID_AUTH_CHECK_RECOVERY_PASSWORD: return m_check_recovery(c, r);
+    case MT_ID_AUTH_RECOVER_PASSWORD: return m_recover_password(c, r);
     default: return TDC_NOT_MINE;
     }
 }

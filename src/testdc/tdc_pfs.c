@@ -5,8 +5,7 @@
  * act for the permanent key's account. */
 #include "tdc.h"
 #include "mt_pfs.h"
-
-enum { ID_GET_CONFIG = 0xc4f9186bu, ID_GET_NEAREST_DC = 0x1fb33026u, ID_BOOL_TRUE = 0x997275b5u };
+#include "mt_ids.h"
 
 static int bind_invalid(tdc_call *c, const char *why)
 {
@@ -38,14 +37,14 @@ static int bind(tdc_call *c, mt_reader *r)
     if ((int64_t)want.expires_at * 1000 < k->expires_ms) k->expires_ms = (int64_t)want.expires_at * 1000;
     tdc_log(c->srv, 1, "dc%d temporary key %016llx bound to %016llx", c->dc, (unsigned long long)k->id,
             (unsigned long long)k->perm_id);
-    mt_buf_put_u32(c->out, ID_BOOL_TRUE);
+    mt_buf_put_u32(c->out, MT_ID_BOOL_TRUE);
     return 1;
 }
 
 int tdc_pfs_answer(tdc_call *c, uint32_t id, mt_reader *r)
 {
-    if (id == MT_BIND_TEMP_AUTH_KEY_ID) return bind(c, r);
-    if (!c->key->expires_ms || c->key->perm_id || id == ID_GET_CONFIG || id == ID_GET_NEAREST_DC) return TDC_NOT_MINE;
+    if (id == MT_ID_AUTH_BIND_TEMP_AUTH_KEY) return bind(c, r);
+    if (!c->key->expires_ms || c->key->perm_id || id == MT_ID_HELP_GET_CONFIG || id == MT_ID_HELP_GET_NEAREST_DC) return TDC_NOT_MINE;
     return tdc_fail(c, 401, "AUTH_KEY_PERM_EMPTY");
 }
 

@@ -14,45 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tdc.h"
-
-enum {
-    ID_GET_STATE = 0xedd4882au,
-    ID_GET_DIFFERENCE = 0x19c2f763u,
-    ID_SEND_MESSAGE = 0x545cd15au,
-    ID_UPDATES_STATE = 0xa56c2a3eu,
-    ID_DIFF_EMPTY = 0x5d75a138u,
-    ID_DIFF = 0x00f49ca0u,
-    ID_DIFF_SLICE = 0xa8fb1981u,
-    ID_DIFF_TOO_LONG = 0x4afe8f6du,
-    ID_UPDATES = 0x74ae4240u,
-    ID_UPDATE_SHORT_MESSAGE = 0x313bc7f8u,
-    ID_UPDATE_SHORT_SENT = 0x9015e101u,
-    ID_UPDATE_NEW_MESSAGE = 0x1f2b0afdu,
-    ID_MESSAGE = 0x3ae56482u,
-    ID_PEER_USER = 0x59511722u,
-    ID_INPUT_PEER_SELF = 0x7da07ec9u,
-    ID_INPUT_PEER_USER = 0xdde8a54cu,
-    ID_VECTOR_ = 0x1cb5c415u,
-};
+#include "mt_ids.h"
 
 #define SERVICE_USER 777000     /* the sender of the pushed messages ("Telegram") */
 #define TEXT_MAX 4096           /* message_length_max of help.getConfig */
-
-static const struct { uint32_t id; const char *name; } names[] = {
-    { ID_GET_STATE, "updates.getState" }, { ID_GET_DIFFERENCE, "updates.getDifference" },
-    { ID_SEND_MESSAGE, "messages.sendMessage" }, { ID_UPDATES_STATE, "updates.state" },
-    { ID_DIFF_EMPTY, "updates.differenceEmpty" }, { ID_DIFF, "updates.difference" },
-    { ID_DIFF_SLICE, "updates.differenceSlice" }, { ID_DIFF_TOO_LONG, "updates.differenceTooLong" },
-    { ID_UPDATES, "updates" }, { ID_UPDATE_SHORT_MESSAGE, "updateShortMessage" },
-    { ID_UPDATE_SHORT_SENT, "updateShortSentMessage" },
-};
-
-const char *tdc_updates_name(uint32_t id)
-{
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].id == id) return names[i].name;
-    return NULL;
-}
 
 /* ---- accounts ------------------------------------------------------------------ */
 
@@ -120,14 +85,14 @@ static tdc_upd *add_message(tdc_account *a, int64_t peer, int out, const uint8_t
 
 static void put_peer_user(mt_buf *out, int64_t id)
 {
-    mt_buf_put_u32(out, ID_PEER_USER);
+    mt_buf_put_u32(out, MT_ID_PEER_USER);
     mt_buf_put_i64(out, id);
 }
 
 /* message#3ae56482 of a private chat (no from_id: the peer says who) */
 static void put_message(mt_buf *out, const tdc_upd *u)
 {
-    mt_buf_put_u32(out, ID_MESSAGE);
+    mt_buf_put_u32(out, MT_ID_MESSAGE);
     mt_buf_put_u32(out, u->out ? 2u : 0u);      /* flags: out */
     mt_buf_put_u32(out, 0);                     /* flags2 */
     mt_buf_put_i32(out, u->id);
@@ -138,7 +103,7 @@ static void put_message(mt_buf *out, const tdc_upd *u)
 
 static void put_state(mt_buf *out, int32_t pts, int32_t qts, int32_t date, int32_t seq)
 {
-    mt_buf_put_u32(out, ID_UPDATES_STATE);
+    mt_buf_put_u32(out, MT_ID_UPDATES_STATE);
     mt_buf_put_i32(out, pts);
     mt_buf_put_i32(out, qts);
     mt_buf_put_i32(out, date);
@@ -156,7 +121,7 @@ static void put_users(mt_buf *out, int layer, const tdc_account *a, tdc_upd *con
         for (int j = 0; j < k; j++) dup |= ids[j] == us[i]->peer;
         if (!dup) ids[k++] = us[i]->peer;
     }
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, (uint32_t)k);
     for (int j = 0; j < k; j++) {
         tdc_user_desc d = { .id = ids[j], .first_name = ids[j] == SERVICE_USER ? "Telegram" : "Test",
@@ -168,7 +133,7 @@ static void put_users(mt_buf *out, int layer, const tdc_account *a, tdc_upd *con
 /* updateShortMessage for an update of the log */
 static void put_short_message(mt_buf *out, const tdc_upd *u)
 {
-    mt_buf_put_u32(out, ID_UPDATE_SHORT_MESSAGE);
+    mt_buf_put_u32(out, MT_ID_UPDATE_SHORT_MESSAGE);
     mt_buf_put_u32(out, u->out ? 2u : 0u);
     mt_buf_put_i32(out, u->id);
     mt_buf_put_i64(out, u->peer);
@@ -181,15 +146,15 @@ static void put_short_message(mt_buf *out, const tdc_upd *u)
 /* updates#74ae4240 { updateNewMessage } with the users it names, taking the next seq */
 static void put_updates_one(mt_buf *out, tdc_account *a, tdc_upd *u, int64_t now)
 {
-    mt_buf_put_u32(out, ID_UPDATES);
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, MT_ID_UPDATES);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 1);
-    mt_buf_put_u32(out, ID_UPDATE_NEW_MESSAGE);
+    mt_buf_put_u32(out, MT_ID_UPDATE_NEW_MESSAGE);
     put_message(out, u);
     mt_buf_put_i32(out, u->pts);
     mt_buf_put_i32(out, 1);
     put_users(out, 223, a, &u, 1, now);
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 0);                     /* chats */
     mt_buf_put_i32(out, u->date);
     mt_buf_put_i32(out, ++a->seq);
@@ -278,13 +243,13 @@ static int m_get_difference(tdc_call *c, mt_reader *r)
     int32_t now = (int32_t)(c->now_ms / 1000);
     if (pts <= 0) return tdc_fail(c, 400, "PERSISTENT_TIMESTAMP_INVALID");
     if (pts >= a->pts) {
-        mt_buf_put_u32(out, ID_DIFF_EMPTY);
+        mt_buf_put_u32(out, MT_ID_UPDATES_DIFFERENCE_EMPTY);
         mt_buf_put_i32(out, now > a->date ? now : a->date);
         mt_buf_put_i32(out, a->seq);
         return 1;
     }
     if ((total_limit > 0 && a->pts - pts > total_limit) || !logged(a, pts + 1)) {
-        mt_buf_put_u32(out, ID_DIFF_TOO_LONG);
+        mt_buf_put_u32(out, MT_ID_UPDATES_DIFFERENCE_TOO_LONG);
         mt_buf_put_i32(out, a->pts);
         return 1;
     }
@@ -293,15 +258,15 @@ static int m_get_difference(tdc_call *c, mt_reader *r)
     tdc_upd *us[TDC_UPD_LOG];
     for (int i = 0; i < n; i++) us[i] = logged(a, pts + 1 + i);
     int last = n == a->pts - pts;
-    mt_buf_put_u32(out, last ? ID_DIFF : ID_DIFF_SLICE);
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, last ? MT_ID_UPDATES_DIFFERENCE : MT_ID_UPDATES_DIFFERENCE_SLICE);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, (uint32_t)n);
     for (int i = 0; i < n; i++) put_message(out, us[i]);
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 0);                             /* new_encrypted_messages */
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 0);                             /* other_updates */
-    mt_buf_put_u32(out, ID_VECTOR_);
+    mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 0);                             /* chats */
     put_users(out, c->layer, a, us, n, now);
     if (last) put_state(out, a->pts, a->qts, now > a->date ? now : a->date, a->seq);
@@ -318,15 +283,15 @@ static int m_send_message(tdc_call *c, mt_reader *r)
     uint32_t flags = mt_rd_u32(r);
     uint32_t peer_id = mt_rd_u32(r);
     int64_t peer = 0;
-    if (peer_id == ID_INPUT_PEER_USER) { peer = mt_rd_i64(r); mt_rd_i64(r); }
+    if (peer_id == MT_ID_INPUT_PEER_USER) { peer = mt_rd_i64(r); mt_rd_i64(r); }
     const uint8_t *text = NULL; size_t n = 0;
     if (!(flags & 1)) mt_rd_tlbytes(r, &text, &n);
     mt_rd_i64(r);                                       /* random_id */
     if (r->err || (flags & 1)) return tdc_fail(c, 400, "INPUT_REQUEST_INVALID");
     tdc_account *a = account_of(c);
     if (!a) return 0;
-    if (peer_id == ID_INPUT_PEER_SELF) peer = a->user_id;
-    else if (peer_id != ID_INPUT_PEER_USER || peer <= 0) return tdc_fail(c, 400, "PEER_ID_INVALID");
+    if (peer_id == MT_ID_INPUT_PEER_SELF) peer = a->user_id;
+    else if (peer_id != MT_ID_INPUT_PEER_USER || peer <= 0) return tdc_fail(c, 400, "PEER_ID_INVALID");
     if (n == 0) return tdc_fail(c, 400, "MESSAGE_EMPTY");
     if (n > TEXT_MAX) return tdc_fail(c, 400, "MESSAGE_TOO_LONG");
     int32_t now = (int32_t)(c->now_ms / 1000);
@@ -349,7 +314,7 @@ static int m_send_message(tdc_call *c, mt_reader *r)
         if (v) { put_short_message(&b, v); push(c->srv, to, &b, 0, real_ms); }
     }
     mt_buf_free(&b);
-    mt_buf_put_u32(out, ID_UPDATE_SHORT_SENT);
+    mt_buf_put_u32(out, MT_ID_UPDATE_SHORT_SENT_MESSAGE);
     mt_buf_put_u32(out, 2u);                            /* flags: out */
     mt_buf_put_i32(out, u->id);
     mt_buf_put_i32(out, u->pts);
@@ -361,9 +326,9 @@ static int m_send_message(tdc_call *c, mt_reader *r)
 int tdc_updates_answer(tdc_call *c, uint32_t id, mt_reader *r)
 {
     switch (id) {
-    case ID_GET_STATE: return m_get_state(c);
-    case ID_GET_DIFFERENCE: return m_get_difference(c, r);
-    case ID_SEND_MESSAGE: return m_send_message(c, r);
+    case MT_ID_UPDATES_GET_STATE: return m_get_state(c);
+    case MT_ID_UPDATES_GET_DIFFERENCE: return m_get_difference(c, r);
+    case MT_ID_MESSAGES_SEND_MESSAGE: return m_send_message(c, r);
     default: return TDC_NOT_MINE;
     }
 }
