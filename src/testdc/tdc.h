@@ -1,8 +1,10 @@
 /* mtproto-testdc: the local test DC. Internal header shared by the files of src/testdc.
  *
- *   tdc_main.c   command line, RSA key, listening sockets, the poll() loop, timers
- *   tdc_conn.c   one TCP connection: transport, handshake, encrypted sessions,
- *                service messages, faults
+ *   tdc_main.c   command line, RSA key, start-up JSON line
+ *   tdc_net.c    the sockets: listeners, the epoll loop, timers (no protocol)
+ *   tdc_conn.c   one connection's protocol, sans-IO: transport, MTProxy front, handshake,
+ *                encrypted sessions, service messages
+ *   tdc_fault.c  the fault hooks (--fault): what a broken or hostile server does
  *   tdc_api.c    the API entry: wrappers (invokeWithLayer, initConnection), help.*, dispatch
  *   tdc_login.c  the login states: test numbers, codes, email, sign-up, future auth tokens,
  *                QR login tokens, who is signed in on each auth key
@@ -243,6 +245,17 @@ typedef struct tdc_server {
     size_t naccounts;
     unsigned ticks;                    /* rounds of the push timer */
 } tdc_server;
+
+/* ---- sockets and the event loop (tdc_net.c) --------------------------------------- */
+typedef struct tdc_net tdc_net;
+/* Listens for every DC (IPv4, and IPv6 unless cfg.host6 is ""; --port 0: free ports) and the
+ * MTProxy, filling srv->ports, ports6 and mtproxy_port. NULL (said on stderr) on failure. */
+tdc_net *tdc_net_listen(tdc_server *srv);
+/* Serves until a signal on `sfd` (a signalfd), EOF on stdin (watch_stdin) or the end of
+ * process parent_pid (0: none). 0, or -1 when the loop could not start. */
+int tdc_net_run(tdc_net *n, int sfd, int watch_stdin, long parent_pid);
+/* Closes every connection and listener. NULL is fine. */
+void tdc_net_free(tdc_net *n);
 
 /* ---- the API (tdc_api.c, tdc_login.c) ------------------------------------------ */
 /* One API call being answered: on DC `dc`, with auth key `key` in session `sess`. */

@@ -8,56 +8,8 @@
 #include "mt_faketls.h"
 #include "mt_gzip.h"
 #include "mt_transport.h"
-#include "tdc.h"
+#include "tdc_conn.h"
 #include "mt_ids.h"
-
-/* A payload waiting for its time (the delay_ms fault), framed when due. */
-typedef struct tdc_out {
-    struct tdc_out *next;
-    int64_t due_ms;
-    size_t len;
-    uint8_t data[];
-} tdc_out;
-
-/* One message to send in the current batch. */
-typedef struct out_msg {
-    uint8_t *body;
-    size_t len;
-    int content;
-} out_msg;
-
-#define BOX_MAX 1000          /* messages per outgoing container (MT_CONTAINER_MAX is the hard cap) */
-
-struct tdc_conn {
-    tdc_server *srv;
-    tdc_conn *prev, *next;   /* srv->conns */
-    int dc, id;
-    int layer;               /* from invokeWithLayer; 223 until then */
-    mt_transport *tr;
-    mt_auth_server *auth;
-    mt_buf wbuf;
-    mt_buf plain;
-    tdc_out *head, *tail;
-    int closing;
-    int stalled;             /* stall_after: input is ignored, nothing is answered */
-    int capture;             /* keep the next encrypted packets in `last` (replay fault) */
-    mt_buf last;             /* the last answer packet (replay fault) */
-    /* the batch being built for one received packet */
-    tdc_key *key;
-    tdc_session *sess;
-    out_msg *batch;
-    int nbatch, capbatch;
-    int64_t *acks;           /* content messages of the packet (acked at once under delay_ms) */
-    int nacks, capacks;
-    int answered;            /* the batch holds an rpc_result */
-    int64_t first_msg_id;
-    mt_crypto_ctx *cc;       /* this connection's crypto context (lazily made) */
-    mt_buf res, out, pkt;    /* reused per message: an answer, its rpc_result, its packet */
-    mt_buf flat;             /* reused per message: the request unwrapped (tdc_unwrap) */
-    mt_random_pool pool;     /* padding and per-message randomness, refilled from srv->rnd */
-    int proxy;               /* 1: MTProxy listener, the front not passed yet */
-    mt_buf hello;            /* MTProxy: the fake-TLS ClientHello gathered so far */
-};
 
 int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms)
 {
@@ -127,7 +79,10 @@ void tdc_conn_free(tdc_conn *c)
 mt_buf *tdc_conn_wbuf(tdc_conn *c) { return &c->wbuf; }
 int tdc_conn_closing(const tdc_conn *c) { return c->closing; }
 
-static int64_t real_ns(int64_t real_ms) { return real_ms * 1000000; }
+int64_t tdc_conn_msg_id(tdc_conn *c, int64_t now_ms, int mod4)
+{
+    return mt_msgid_next(&c->srv->clock, now_ms * 1000000, mod4);
+}
 
 static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno, const uint8_t *b, size_t n)
 {
@@ -167,7 +122,7 @@ static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno,
 }
 
 /* Queues one transport payload: framed now, or when the delay fault says. */
-static int queue_payload(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
+int tdc_conn_queue(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
 {
     int delay = c->srv->cfg.faults.delay_ms;
     if (delay <= 0 && !c->head) return mt_transport_encode(c->tr, p, n, &c->wbuf);
@@ -182,8 +137,6 @@ static int queue_payload(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms
     return MT_OK;
 }
 
-static int32_t next_seqno(tdc_session *s, int content);
-static int send_encrypted(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms);
 
 int64_t tdc_conn_due(tdc_conn *c, int64_t now_ms)
 {
@@ -195,8 +148,8 @@ int64_t tdc_conn_due(tdc_conn *c, int64_t now_ms)
             mt_buf u;
             mt_buf_init(&u);
             tdc_put_update_login_token(&u, tdc_server_ms(c->srv, now_ms) / 1000);
-            int rc = u.oom ? MT_ERR_NOMEM : send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 3),
-                                                          next_seqno(c->sess, 1), u.data, u.len, now_ms);
+            int rc = u.oom ? MT_ERR_NOMEM : tdc_conn_send(c, tdc_conn_msg_id(c, now_ms, 3),
+                                                          tdc_seqno(c->sess, 1), u.data, u.len, now_ms);
             mt_buf_free(&u);
             if (rc < 0) { c->closing = 1; return -1; }
         }
@@ -266,10 +219,10 @@ static int on_plain(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
     }
     mt_buf pkt;
     mt_buf_init(&pkt);
-    int64_t id = mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1);
+    int64_t id = tdc_conn_msg_id(c, now_ms, 1);
     log_msg(c, "out", id, 0, ans.data, ans.len);
     rc = mt_plain_wrap(&pkt, id, ans.data, ans.len);
-    if (rc >= 0) rc = queue_payload(c, pkt.data, pkt.len, now_ms);
+    if (rc >= 0) rc = tdc_conn_queue(c, pkt.data, pkt.len, now_ms);
     mt_buf_free(&ans);
     mt_buf_free(&pkt);
     return rc;
@@ -298,7 +251,7 @@ static int add_out(tdc_conn *c, const mt_buf *b, int content)
     return MT_OK;
 }
 
-static int32_t next_seqno(tdc_session *s, int content)
+int32_t tdc_seqno(tdc_session *s, int content)
 {
     return content ? (int32_t)(s->seq++ * 2 + 1) : (int32_t)(s->seq * 2);
 }
@@ -307,7 +260,7 @@ static int32_t next_seqno(tdc_session *s, int content)
  * once, ahead of delayed answers, when `now` is set). */
 static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len,
                               int64_t now_ms, int now);
-static int send_encrypted(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms)
+int tdc_conn_send(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len, int64_t now_ms)
 {
     return send_encrypted_now(c, msg_id, seqno, body, len, now_ms, 0);
 }
@@ -326,7 +279,7 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
         c->last.len = 0;
         mt_buf_put(&c->last, pk->data, pk->len);
     }
-    if (rc >= 0) rc = now ? mt_transport_encode(c->tr, pk->data, pk->len, &c->wbuf) : queue_payload(c, pk->data, pk->len, now_ms);
+    if (rc >= 0) rc = now ? mt_transport_encode(c->tr, pk->data, pk->len, &c->wbuf) : tdc_conn_queue(c, pk->data, pk->len, now_ms);
     pk->len = 0;                                             /* ciphertext: nothing to wipe */
     if (pk->cap > ((size_t)1 << 20)) mt_buf_free(pk);        /* keep no big buffer around */
     return rc;
@@ -342,8 +295,8 @@ static int send_acks(tdc_conn *c, int64_t now_ms)
     mt_buf_put_u32(&b, MT_ID_VECTOR);
     mt_buf_put_u32(&b, (uint32_t)c->nacks);
     for (int i = 0; i < c->nacks; i++) mt_buf_put_i64(&b, c->acks[i]);
-    int rc = b.oom ? MT_ERR_NOMEM : send_encrypted_now(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
-                                                      next_seqno(c->sess, 0), b.data, b.len, now_ms, 1);
+    int rc = b.oom ? MT_ERR_NOMEM : send_encrypted_now(c, tdc_conn_msg_id(c, now_ms, 1),
+                                                      tdc_seqno(c->sess, 0), b.data, b.len, now_ms, 1);
     mt_buf_free(&b);
     return rc;
 }
@@ -351,7 +304,7 @@ static int send_acks(tdc_conn *c, int64_t now_ms)
 int tdc_conn_push(tdc_conn *c, const uint8_t *body, size_t len, int64_t real_ms)
 {
     if (!c->key || !c->sess || c->closing || c->stalled) return 0;
-    int rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(real_ms), 3), next_seqno(c->sess, 1),
+    int rc = tdc_conn_send(c, tdc_conn_msg_id(c, real_ms, 3), tdc_seqno(c->sess, 1),
                             body, len, real_ms);
     return rc < 0 ? rc : 1;
 }
@@ -379,7 +332,7 @@ static int send_bad_msg(tdc_conn *c, int64_t session_id, int64_t bad_id, int32_t
         tdc_session *saved = c->sess;
         c->sess = c->sess ? c->sess : &tmp;
         uint32_t seq = c->sess->seq;
-        rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), (int32_t)(seq * 2), b.data, b.len, now_ms);
+        rc = tdc_conn_send(c, tdc_conn_msg_id(c, now_ms, 1), (int32_t)(seq * 2), b.data, b.len, now_ms);
         c->sess = saved;
     }
     mt_buf_free(&b);
@@ -552,117 +505,17 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     return rc;
 }
 
-/* The hostile-server faults that come before an answer: the previous answer packet again
- * (replay), a container nested in a container, a gzip bomb (once per session). The last two carry an
- * rpc_result for the first request of the packet, so a client that accepts them shows it. */
-static int send_hostile(tdc_conn *c, int64_t now_ms)
-{
-    const tdc_faults *f = &c->srv->cfg.faults;
-    int rc = MT_OK;
-    if (f->replay && c->last.len) {
-        tdc_log(c->srv, 1, "dc%d conn%d out replayed packet (%zu bytes)", c->dc, c->id, c->last.len);
-        rc = queue_payload(c, c->last.data, c->last.len, now_ms);
-        if (rc < 0) return rc;
-    }
-    if (c->nacks == 0) return rc;
-    int64_t req = c->acks[0];
-    mt_buf b, inner, outer;
-    mt_buf_init(&b);
-    mt_buf_init(&inner);
-    mt_buf_init(&outer);
-    if (f->nested) {
-        mt_buf_put_u32(&b, MT_ID_RPC_RESULT);
-        mt_buf_put_i64(&b, req);
-        tdc_put_rpc_error(&b, 500, "NESTED_CONTAINER_ACCEPTED");
-        size_t s1 = inner.len, s2 = outer.len;
-        rc = mt_container_begin(&inner);
-        if (rc >= 0) rc = mt_container_add(&inner, s1, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
-                                           next_seqno(c->sess, 1), b.data, b.len);
-        if (rc >= 0) rc = mt_container_begin(&outer);
-        if (rc >= 0) rc = mt_container_add(&outer, s2, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
-                                           next_seqno(c->sess, 0), inner.data, inner.len);
-        if (rc >= 0) {
-            tdc_log(c->srv, 1, "dc%d conn%d out nested container", c->dc, c->id);
-            rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, 0),
-                                outer.data, outer.len, now_ms);
-        }
-    }
-    if (rc >= 0 && f->gzip_bomb && !(c->sess->once & TDC_ONCE_BOMB)) {
-        c->sess->once |= TDC_ONCE_BOMB;
-        mt_buf *bomb = &c->srv->bomb;
-        if (bomb->len == 0) {
-            size_t n = MT_GZIP_MAX_OUT + ((size_t)1 << 20);
-            uint8_t *zeros = calloc(n, 1);
-            if (!zeros) rc = MT_ERR_NOMEM;
-            else { rc = mt_gzip(zeros, n, bomb); free(zeros); }
-        }
-        if (rc >= 0) {
-            b.len = 0;
-            mt_buf_put_u32(&b, MT_ID_RPC_RESULT);
-            mt_buf_put_i64(&b, req);
-            mt_buf_put_u32(&b, MT_ID_GZIP_PACKED);
-            mt_buf_put_tlbytes(&b, bomb->data, bomb->len);
-            tdc_log(c->srv, 1, "dc%d conn%d out gzip bomb (%zu bytes inflating to %zu)", c->dc, c->id, bomb->len,
-                    MT_GZIP_MAX_OUT + ((size_t)1 << 20));
-            rc = b.oom ? MT_ERR_NOMEM : send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1),
-                                                      next_seqno(c->sess, 1), b.data, b.len, now_ms);
-        }
-    }
-    mt_buf_free(&b);
-    mt_buf_free(&inner);
-    mt_buf_free(&outer);
-    return rc;
-}
-
-/* huge_frame: a frame header that claims 32 MiB, a few bytes of it, then the end. */
-static int send_huge_frame(tdc_conn *c)
-{
-    uint8_t h[8];
-    size_t n;
-    const uint32_t claim = (uint32_t)32 << 20;
-    switch (mt_transport_kind(c->tr)) {
-    case MT_TR_ABRIDGED: h[0] = 0x7f; h[1] = 0; h[2] = 0; h[3] = (uint8_t)(claim / 4 >> 16); n = 4; break;
-    case MT_TR_INTERMEDIATE: case MT_TR_PADDED: mt_wr32(h, claim); n = 4; break;
-    case MT_TR_FULL: mt_wr32(h, claim + 12); mt_wr32(h + 4, 0); n = 8; break;
-    default: return 0;                                     /* obfuscated: the stream is encrypted */
-    }
-    mt_buf_put(&c->wbuf, h, n);
-    mt_buf_put(&c->wbuf, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
-    c->closing = 1;
-    tdc_log(c->srv, 1, "dc%d conn%d out frame header claiming %u bytes, then close", c->dc, c->id, claim);
-    return c->wbuf.oom ? MT_ERR_NOMEM : 1;
-}
-
 /* Sends the batch built for one packet: an update and garbage first when the
  * faults say, then the answers (in a container when more than one). */
 static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
 {
-    const tdc_faults *f = &c->srv->cfg.faults;
     int rc = MT_OK;
     if (c->nbatch == 0 && !new_session) return MT_OK;
-    if (c->answered && f->update_first) {
-        uint8_t u[4];
-        mt_wr32(u, MT_ID_UPDATES_TOO_LONG);
-        rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 3), next_seqno(c->sess, 1), u, 4, now_ms);
-        if (rc < 0) return rc;
-    }
-    if (c->answered && f->garbage) {
-        /* right auth_key_id, random msg_key and data: the client's msg_key check drops it */
-        uint8_t g[8 + 16 + 64];
-        mt_wr64(g, c->key->id);
-        rc = mt_random_fill(&c->srv->rnd, g + 8, sizeof g - 8);
-        if (rc >= 0) rc = queue_payload(c, g, sizeof g, now_ms);
-        if (rc < 0) return rc;
-        tdc_log(c->srv, 1, "dc%d conn%d out garbage packet (%zu bytes)", c->dc, c->id, sizeof g);
-    }
-    if (c->answered && (f->replay || f->nested || f->gzip_bomb)) {
-        rc = send_hostile(c, now_ms);
-        if (rc < 0) return rc;
-    }
-    c->capture = f->replay;
+    if (c->answered && (rc = tdc_fault_before_answers(c, now_ms)) < 0) return rc;
+    c->capture = c->srv->cfg.faults.replay;
     mt_buf ns;
     mt_buf_init(&ns);
-    if (new_session || (c->answered && f->new_session)) {
+    if (new_session || (c->answered && c->srv->cfg.faults.new_session)) {
         uint64_t unique;
         mt_random_fill(&c->srv->rnd, (uint8_t *)&unique, sizeof unique);
         mt_buf_put_u32(&ns, MT_ID_NEW_SESSION_CREATED);
@@ -676,7 +529,7 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         const uint8_t *b = ns.len ? ns.data : c->batch[0].body;
         size_t n = ns.len ? ns.len : c->batch[0].len;
         int content = ns.len ? 0 : c->batch[0].content;
-        rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, content), b, n, now_ms);
+        rc = tdc_conn_send(c, tdc_conn_msg_id(c, now_ms, 1), tdc_seqno(c->sess, content), b, n, now_ms);
     }
     /* more: containers of up to BOX_MAX messages, new_session_created first */
     for (int i = ns.len ? -1 : 0; total > 1 && rc >= 0 && i < c->nbatch;) {
@@ -687,13 +540,13 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         for (int k = 0; rc >= 0 && k < BOX_MAX && i < c->nbatch; k++, i++) {
             const uint8_t *b = i < 0 ? ns.data : c->batch[i].body;
             size_t n = i < 0 ? ns.len : c->batch[i].len;
-            int64_t id = mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1);
-            int32_t seq = next_seqno(c->sess, i < 0 ? 0 : c->batch[i].content);
+            int64_t id = tdc_conn_msg_id(c, now_ms, 1);
+            int32_t seq = tdc_seqno(c->sess, i < 0 ? 0 : c->batch[i].content);
             log_msg(c, "out", id, seq, b, n);
             rc = mt_container_add(&box, start, id, seq, b, n);
         }
         if (rc >= 0)
-            rc = send_encrypted(c, mt_msgid_next(&c->srv->clock, real_ns(now_ms), 1), next_seqno(c->sess, 0),
+            rc = tdc_conn_send(c, tdc_conn_msg_id(c, now_ms, 1), tdc_seqno(c->sess, 0),
                                 box.data, box.len, now_ms);
         mt_buf_free(&box);
     }
@@ -764,46 +617,17 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         if (rc < 0) { clear_batch(c); return rc; }
     }
     mt_wipe(c->plain.data, c->plain.len);
-    tdc_session *s = c->sess;
-    int df = srv->cfg.faults.drop_after;
-    if (df > 0 && !s->dropped && s->nrecv >= (unsigned)df) {
-        /* the answers stay in the dedup store: the client re-sends and gets them */
-        s->dropped = 1;
+    int cut = 0;
+    if ((rc = tdc_fault_packet(c, &cut)) != 0) {
         clear_batch(c);
-        tdc_log(srv, 1, "dc%d conn%d drop_after=%d: closing", c->dc, c->id, df);
-        return MT_ERR_CLOSED;
+        return rc < 0 ? rc : MT_OK;
     }
-    const tdc_faults *f = &srv->cfg.faults;
-    if (f->stall_after > 0 && !(s->once & TDC_ONCE_STALL) && s->nrecv >= (unsigned)f->stall_after) {
-        s->once |= TDC_ONCE_STALL;
-        c->stalled = 1;
-        clear_batch(c);
-        tdc_log(srv, 1, "dc%d conn%d stall_after=%d: no more answers on this connection", c->dc, c->id, f->stall_after);
-        return MT_OK;
-    }
-    if (f->huge_frame && !(s->once & TDC_ONCE_HUGE) && c->answered) {
-        rc = send_huge_frame(c);
-        if (rc != 0) {
-            s->once |= TDC_ONCE_HUGE;
-            clear_batch(c);
-            return rc < 0 ? rc : MT_OK;
-        }
-    }
-    int cut = f->cut_after > 0 && !(s->once & TDC_ONCE_CUT) && s->nrecv >= (unsigned)f->cut_after;
     if (cut) tdc_conn_due(c, INT64_MAX);                     /* frame what waits, then cut */
     size_t before = c->wbuf.len;
-    rc = f->delay_ms > 0 && !cut ? send_acks(c, now_ms) : MT_OK;
+    rc = srv->cfg.faults.delay_ms > 0 && !cut ? send_acks(c, now_ms) : MT_OK;
     if (rc >= 0) rc = send_batch(c, created, now_ms);
     clear_batch(c);
-    if (rc >= 0 && cut) {
-        tdc_conn_due(c, INT64_MAX);
-        s->once |= TDC_ONCE_CUT;
-        size_t keep = before + (c->wbuf.len - before) / 2;
-        tdc_log(srv, 1, "dc%d conn%d cut_after=%d: %zu of %zu answer bytes, then close", c->dc, c->id,
-                f->cut_after, keep - before, c->wbuf.len - before);
-        c->wbuf.len = keep;
-        c->closing = 1;
-    }
+    if (rc >= 0 && cut) tdc_fault_cut(c, before);
     return rc;
 }
 

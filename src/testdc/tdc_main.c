@@ -11,29 +11,15 @@
  * until SIGTERM/SIGINT, EOF on stdin (unless --no-stdin) or the end of --parent-pid. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "tdc.h"
-
-static int64_t real_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *f)
 {
@@ -212,38 +198,6 @@ static mt_rsa_priv *load_or_make_key(const char *file)
     return k;
 }
 
-/* ---- sockets -------------------------------------------------------------------- */
-
-static int listen_on(const char *host, int port, int v6, uint16_t *bound)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    if (v6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -1;
-        sl = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return -1;
-        sl = sizeof *a;
-    }
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) { close(fd); return -1; }
-    sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) { close(fd); return -1; }
-    *bound = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
 static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
 {
     printf("{\"host\":\"%s\",\"ports\":{", srv->cfg.host);
@@ -264,80 +218,6 @@ static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
     if (srv->cfg.mtproxy) printf(",\"mtproxy_port\":%u", srv->mtproxy_port);
     printf(",\"pid\":%ld}\n", (long)getpid());
     fflush(stdout);
-}
-
-/* ---- the loop ---------------------------------------------------------------- */
-
-#define MAX_UNREAD ((size_t)64 << 20)   /* answers a client may leave unread before it is dropped */
-
-typedef struct slot {
-    int fd;
-    tdc_conn *conn;
-    uint32_t events;         /* what epoll watches for it */
-} slot;
-
-/* epoll tags: the kind in the top bits, an index or fd below */
-enum { TAG_SIG = 1, TAG_STDIN = 2, TAG_LISTEN = 3, TAG_CONN = 4 };
-#define TAG(kind, v) ((uint64_t)(kind) << 32 | (uint32_t)(v))
-
-typedef struct loop {
-    int epfd;
-    tdc_server *srv;
-    slot *conns;
-    size_t nconns, cap;
-    int next_id;
-} loop;
-
-static void drop_conn(loop *lp, size_t i)
-{
-    epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->conns[i].fd, NULL);
-    close(lp->conns[i].fd);
-    tdc_conn_free(lp->conns[i].conn);
-    lp->conns[i] = lp->conns[--lp->nconns];
-}
-
-static void accept_all(loop *lp, int lfd, int dc)
-{
-    for (;;) {
-        int fd = accept(lfd, NULL, NULL);
-        if (fd < 0) return;
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (lp->nconns == lp->cap) {
-            size_t nc = lp->cap ? lp->cap * 2 : 64;
-            slot *s = realloc(lp->conns, nc * sizeof *s);
-            if (!s) { close(fd); return; }
-            lp->conns = s;
-            lp->cap = nc;
-        }
-        tdc_conn *c = tdc_conn_new(lp->srv, dc, ++lp->next_id);
-        if (!c) { close(fd); return; }
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_CONN, fd) };
-        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) { tdc_conn_free(c); close(fd); return; }
-        lp->conns[lp->nconns].fd = fd;
-        lp->conns[lp->nconns].conn = c;
-        lp->conns[lp->nconns].events = EPOLLIN;
-        lp->nconns++;
-        tdc_log(lp->srv, 2, "dc%d conn%d accepted", dc, lp->next_id);
-    }
-}
-
-/* Writes what the connection has; -1 when it must be closed. */
-static int write_out(slot *s)
-{
-    mt_buf *w = tdc_conn_wbuf(s->conn);
-    while (w->len) {
-        ssize_t n = send(s->fd, w->data, w->len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        mt_buf_consume(w, (size_t)n);
-    }
-    return tdc_conn_closing(s->conn) ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -370,42 +250,8 @@ int main(int argc, char **argv)
     if (!srv.rsa) return 1;
     srv.rsa_fingerprint = mt_rsa_priv_fingerprint(srv.rsa);
 
-    int lfds[2 * TDC_MAX_DCS + 3];
-    int ldc[2 * TDC_MAX_DCS + 3];
-    int nl = 0;
-    for (int i = 1; i <= srv.cfg.ndcs; i++) {
-        int port = srv.cfg.port ? srv.cfg.port + i - 1 : 0;
-        int fd = -1;
-        /* --port 0: a free port below 32768 (GramJS keeps ports as int16), else any */
-        for (int tries = 0; !port && fd < 0 && tries < 64; tries++) {
-            uint8_t r[2];
-            mt_random_fill(&srv.rnd, r, 2);
-            fd = listen_on(srv.cfg.host, 10000 + (r[0] | r[1] << 8) % 22000, 0, &srv.ports[i]);
-        }
-        if (fd < 0) fd = listen_on(srv.cfg.host, port, 0, &srv.ports[i]);
-        if (fd < 0) {
-            fprintf(stderr, "mtproto-testdc: cannot listen on %s port %d: %s\n", srv.cfg.host, port, strerror(errno));
-            return 1;
-        }
-        lfds[nl] = fd; ldc[nl++] = i;
-        if (srv.cfg.host6[0]) {
-            /* the same port number on ::1 when free; IPv6 may be missing altogether */
-            int fd6 = listen_on(srv.cfg.host6, srv.ports[i], 1, &srv.ports6[i]);
-            if (fd6 < 0 && !srv.cfg.port) fd6 = listen_on(srv.cfg.host6, 0, 1, &srv.ports6[i]);
-            if (fd6 >= 0) { lfds[nl] = fd6; ldc[nl++] = i; }
-            else srv.ports6[i] = 0;
-        }
-    }
-
-    if (srv.cfg.mtproxy) {
-        /* the MTProxy listener: its connections are DC 0 until their init names one */
-        int fd = listen_on(srv.cfg.host, 0, 0, &srv.mtproxy_port);
-        if (fd < 0) {
-            fprintf(stderr, "mtproto-testdc: cannot listen on %s for the MTProxy: %s\n", srv.cfg.host, strerror(errno));
-            return 1;
-        }
-        lfds[nl] = fd; ldc[nl++] = 0;
-    }
+    tdc_net *net = tdc_net_listen(&srv);
+    if (!net) return 1;
 
     mt_buf pem;
     mt_buf_init(&pem);
@@ -415,124 +261,13 @@ int main(int argc, char **argv)
     for (int i = 1; i <= srv.cfg.ndcs; i++)
         tdc_log(&srv, 1, "DC %d on %s:%u and [%s]:%u", i, srv.cfg.host, srv.ports[i], srv.cfg.host6, srv.ports6[i]);
 
-    /* epoll, not poll: the signalfd, stdin and the listeners stay registered, so a round
-     * trip costs no per-descriptor wait-queue setup for the idle ones */
-    loop lp = { -1, &srv, NULL, 0, 0, 0 };
-    lp.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (lp.epfd < 0) { fprintf(stderr, "mtproto-testdc: epoll: %s\n", strerror(errno)); return 1; }
-    {
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_SIG, 0) };
-        if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, sfd, &ev) < 0) { fprintf(stderr, "mtproto-testdc: epoll: %s\n", strerror(errno)); return 1; }
-        for (int i = 0; i < nl; i++) {
-            ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = TAG(TAG_LISTEN, i) };
-            if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, lfds[i], &ev) < 0) { fprintf(stderr, "mtproto-testdc: epoll: %s\n", strerror(errno)); return 1; }
-        }
-    }
-    int stdin_open = o.watch_stdin;
-    if (stdin_open) {
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_STDIN, 0) };
-        if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, 0, &ev) < 0) {
-            /* a regular file or /dev/null (epoll refuses them): always readable, so read it to
-             * its end and stop there, as a poll on it would */
-            char b[256];
-            ssize_t n;
-            while ((n = read(0, b, sizeof b)) > 0) {}
-            if (n == 0 || (errno != EAGAIN && errno != EINTR)) stdin_open = -1;
-            else stdin_open = 0;
-        }
-    }
-    int64_t next_parent_check = 0;
-    int64_t next_push = srv.cfg.push_ms > 0 ? real_ms() + srv.cfg.push_ms : -1;
-    int running = stdin_open >= 0;
-    enum { MAX_EVENTS = 64 };
-    struct epoll_event evs[MAX_EVENTS];
-    while (running) {
-        int64_t now = real_ms();
-        if (o.parent_pid && now >= next_parent_check) {
-            if (getppid() != (pid_t)o.parent_pid && kill((pid_t)o.parent_pid, 0) < 0 && errno == ESRCH) break;
-            next_parent_check = now + 250;
-        }
-        if (next_push >= 0 && now >= next_push) {
-            tdc_updates_tick(&srv, now);
-            next_push = now + srv.cfg.push_ms;
-        }
-        /* answers that came due; write what can be written; watch for writability while
-         * some answer bytes wait */
-        int64_t next_due = -1;
-        for (size_t i = 0; i < lp.nconns;) {
-            int64_t d = tdc_conn_due(lp.conns[i].conn, now);
-            if (d >= 0 && (next_due < 0 || d < next_due)) next_due = d;
-            if (tdc_conn_wbuf(lp.conns[i].conn)->len && write_out(&lp.conns[i]) < 0) { drop_conn(&lp, i); continue; }
-            if (tdc_conn_closing(lp.conns[i].conn) && !tdc_conn_wbuf(lp.conns[i].conn)->len) { drop_conn(&lp, i); continue; }
-            uint32_t want = EPOLLIN | (tdc_conn_wbuf(lp.conns[i].conn)->len ? EPOLLOUT : 0);
-            if (want != lp.conns[i].events) {
-                struct epoll_event ev = { .events = want, .data.u64 = TAG(TAG_CONN, lp.conns[i].fd) };
-                if (epoll_ctl(lp.epfd, EPOLL_CTL_MOD, lp.conns[i].fd, &ev) < 0) { drop_conn(&lp, i); continue; }
-                lp.conns[i].events = want;
-            }
-            i++;
-        }
-        int timeout = o.parent_pid ? 250 : -1;
-        if (next_push >= 0 && (next_due < 0 || next_push < next_due)) next_due = next_push;
-        if (next_due >= 0) {
-            int64_t t = next_due - now;
-            if (t < 0) t = 0;
-            if (timeout < 0 || t < timeout) timeout = (int)t;
-        }
-        int ne = epoll_wait(lp.epfd, evs, MAX_EVENTS, timeout);
-        if (ne < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        now = real_ms();
-        for (int e = 0; e < ne && running; e++) {
-            uint32_t kind = (uint32_t)(evs[e].data.u64 >> 32), v = (uint32_t)evs[e].data.u64;
-            uint32_t re = evs[e].events;
-            if (kind == TAG_SIG) { running = 0; break; }               /* SIGTERM / SIGINT */
-            if (kind == TAG_STDIN) {
-                char b[256];
-                ssize_t n = read(0, b, sizeof b);
-                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { running = 0; break; }
-                continue;
-            }
-            if (kind == TAG_LISTEN) { accept_all(&lp, lfds[v], ldc[v]); continue; }
-            /* a connection: find its slot by fd (drop_conn moves slots) */
-            size_t i = 0;
-            while (i < lp.nconns && lp.conns[i].fd != (int)v) i++;
-            if (i == lp.nconns) continue;
-            int close_it = 0;
-            if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                uint8_t buf[65536];
-                ssize_t n = recv(lp.conns[i].fd, buf, sizeof buf, 0);
-                if (n == 0) close_it = 1;
-                else if (n < 0) close_it = errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-                else {
-                    tdc_log(lp.srv, 2, "fd %d: %zd bytes in", lp.conns[i].fd, n);
-                    int rc = tdc_conn_input(lp.conns[i].conn, buf, (size_t)n, now);
-                    if (rc < 0) {
-                        tdc_log(lp.srv, 1, "fd %d: closing: %s", lp.conns[i].fd, mt_strerror(rc));
-                        close_it = 1;
-                    }
-                }
-            }
-            if (!close_it && tdc_conn_wbuf(lp.conns[i].conn)->len) close_it = write_out(&lp.conns[i]) < 0;
-            if (!close_it && tdc_conn_wbuf(lp.conns[i].conn)->len > MAX_UNREAD) {
-                tdc_log(lp.srv, 1, "fd %d: the client reads nothing (%zu bytes waiting): closing", lp.conns[i].fd,
-                        tdc_conn_wbuf(lp.conns[i].conn)->len);
-                close_it = 1;
-            }
-            if (close_it) drop_conn(&lp, i);
-        }
-    }
-    while (lp.nconns) drop_conn(&lp, lp.nconns - 1);
-    free(lp.conns);
-    close(lp.epfd);
-    for (int i = 0; i < nl; i++) close(lfds[i]);
+    int rc = tdc_net_run(net, sfd, o.watch_stdin, o.parent_pid);
+    tdc_net_free(net);
     mt_buf_free(&srv.bomb);
     tdc_logins_free(&srv.logins);
     tdc_keys_free(&srv.keys);
     tdc_accounts_free(&srv);
     mt_rsa_priv_free(srv.rsa);
     if (sfd >= 0) close(sfd);
-    return 0;
+    return rc < 0 ? 1 : 0;
 }
