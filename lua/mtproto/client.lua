@@ -281,10 +281,16 @@ local function decode_result(method, bytes)
   return r
 end
 
+-- The answers that sign a key in (login.lua's observe).
+local SIGN_INS = { ["auth.authorization"] = true, ["auth.sentCodeSuccess"] = true,
+  ["auth.loginTokenSuccess"] = true }
+
 -- What a successful answer changes in the session: the login module looks at every one.
 -- A sign-in answer first syncs the key: a key made meanwhile drops the old user, not this one.
+-- (Only those: the other auth.* answers, a resendCode's sentCode say, change no key, and a
+-- sync reads the whole connection state.)
 local function after_success(s, method, r, dc)
-  if type(r) == "table" and type(r._) == "string" and r._:sub(1, 5) == "auth." then sync(s, dc) end
+  if type(r) == "table" and SIGN_INS[r._] then sync(s, dc) end
   s.login:observe(method, r)
   if s.data.user_id ~= s.upd.self_id then s.upd:set_user(s.data.user_id, s.data.bot) end
   if s.data.user_id then s.signed_out = nil end
