@@ -205,8 +205,8 @@ local function drop_conn(s, dc)
 end
 
 -- A connected driver for DC `dc` with the key `saved` (nil: a handshake makes one; expires_in:
--- a temporary one). In a loop it connects on the first call, unless `blocking` (the pfs set-up:
--- its handshakes and the bind block the loop once per key).
+-- a temporary one). It connects on the first call, unless `blocking` (the pfs set-up outside
+-- an event loop: connected by `deadline` at most).
 local function open(s, dc, saved, blocking, deadline)
   local host, port = address(s, dc)
   if not host then
@@ -249,7 +249,8 @@ end
 
 -- The connection to DC `dc`, opened (and keyed) on first use; with pfs, over a bound
 -- temporary key, replaced when that key is about to expire. `timeout` (seconds; nil: the
--- client's) bounds the pfs set-up, which blocks; without pfs the first call connects.
+-- client's) bounds the pfs set-up (which blocks, or in an event loop suspends the calling
+-- coroutine); without pfs the first call connects.
 local function connection(s, dc, timeout)
   local conn = s.conns[dc]
   if conn and s.pfs and pfs.expiring(s.pfs_host, dc) then
@@ -441,6 +442,49 @@ local function once(s, dc, method, body, timeout)
   local id = queue(s, conn, body, left(s, timeout, t0))
   s.dirty[conn] = nil -- the wait writes it (and connects first when needed)
   return waited(s, dc, conn, id, method, nil)
+end
+
+-- The pfs set-up's waits (its host's open and await): blocking outside an event loop; in a
+-- loop each one suspends the calling coroutine. `deadline` (monotonic) bounds them.
+
+-- The TIMEOUT of a call whose time ran out during the pfs set-up (the call was never sent).
+local function expired()
+  return Error.new{ code = -16, message = "TIMEOUT", is_local = true,
+    detail = "the time ran out before the call was sent (making and binding keys)" }
+end
+
+-- A driver for `dc` (pfs.connect's opts) whose key is made; in a loop its handshake runs
+-- there (no call carries it: a permanent key never carries one), and a saved key is
+-- connected by the first call.
+local function pfs_open(s, dc, opts, deadline)
+  if not suspending(s) then return open(s, dc, opts, true, deadline) end
+  local c, err = open(s, dc, opts)
+  if not c or opts.auth_key then return c, err end
+  c:keep_open(math.max(0, deadline - monotonic()))
+  c:pump() -- opens the socket: the loop then waits on it
+  while not c:state().auth_key do
+    local e = s.closed and closed_error() or monotonic() >= deadline and expired()
+    if e then
+      forget(s, c)
+      c:close()
+      return nil, e
+    end
+    loop_turn(s, dc, c, deadline)
+  end
+  return c
+end
+
+-- The answer to request `id` (the bind) on `c`: bytes | nil, err.
+local function pfs_await(s, dc, c, id, deadline)
+  if not suspending(s) then
+    local ok, ferr = c:flush()
+    if not ok then return nil, ferr end
+    return c:wait(id, math.max(0, deadline - monotonic()))
+  end
+  c:pump()
+  local res, err = loop_wait(s, dc, c, id, deadline)
+  if res == nil and err.pending then err = expired() end
+  return res, err
 end
 
 -- One round trip on DC `dc`; returns the raw answer or an Error. With pfs, a -404 (the server
@@ -1099,7 +1143,9 @@ function M.new(o)
   s.on_raw_update = function(_, bytes) s.upd:feed(bytes) end
   s.pfs = pfs.settings(o.pfs)
   s.pfs_host = { data = data, pfs = s.pfs,
-    open = function(dc, saved, deadline) return open(s, dc, saved, true, deadline) end,
+    open = function(dc, opts, deadline) return pfs_open(s, dc, opts, deadline) end,
+    await = function(dc, c, id, deadline) return pfs_await(s, dc, c, id, deadline) end,
+    close = function(c) forget(s, c); c:close() end,
     save = function() return save(s) end, log = function(level, fmt, ...) return log(s, level, fmt, ...) end,
     key_replaced = function(dc) key_replaced(s, dc) end }
   s.login = login.new(login_host(s), data)

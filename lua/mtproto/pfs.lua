@@ -14,10 +14,12 @@
 -- the bind drops the permanent key too when it is older than a minute or of unknown age (the
 -- DC forgot it), else first only the temporary key. This module carries them out.
 --
--- The host (mtproto.client) gives: open(dc, opts, deadline) -> connected core.conn | nil, err
--- (opts: auth_key, salt, time_offset, expires_in; deadline: core.conn.monotonic() time that
--- bounds the connect and handshake, nil: none), save(), log(level, fmt, ...), and its data table
--- (dcs[dc] = permanent key, temp_keys[dc] = temporary key with expires_at).
+-- The host (mtproto.client) gives: open(dc, opts, deadline) -> core.conn whose key is made |
+-- nil, err (opts: auth_key, salt, time_offset, expires_in), await(dc, conn, id, deadline) ->
+-- answer bytes | nil, err, close(conn), save(), log(level, fmt, ...), and its data table (dcs[dc]
+-- = permanent key, temp_keys[dc] = temporary key with expires_at). `deadline` (a
+-- core.conn.monotonic() time: the calling call's) bounds every wait; in an event loop the waits
+-- suspend the calling coroutine, else they block.
 local core = require("mtproto.core")
 local tl = require("mtproto.tl")
 local errors = require("mtproto.errors")
@@ -70,7 +72,7 @@ local function permanent(host, dc, deadline)
   local c, err = host.open(dc, {}, deadline)
   if not c then return nil, err end
   local st = c:state()
-  c:close()
+  host.close(c)
   d = { auth_key = st.auth_key, key_id = st.auth_key_id, salt = st.salt or 0, time_offset = st.time_offset or 0,
     made = core.conn.now() }
   host.data.dcs[dc] = d
@@ -86,19 +88,13 @@ local function bind_new(host, dc, perm, deadline)
   local st = c:state()
   local expires_at = math.floor(server_now(st.time_offset)) + host.pfs.expires_in
   local id = c:send_bind(perm.auth_key, random_i64(), expires_at)
-  local ok, ferr = c:flush()
-  local bytes, werr
-  if ok then
-    bytes, werr = c:wait(id, deadline and math.max(0, deadline - core.conn.monotonic()))
-  else
-    werr = ferr
-  end
+  local bytes, werr = host.await(dc, c, id, deadline)
   if bytes == nil then
-    c:close()
+    host.close(c)
     return nil, errors.from_conn(werr, "auth.bindTempAuthKey")
   end
   if tl.decode(bytes) ~= true then
-    c:close()
+    host.close(c)
     return nil, errors.Error.new{ code = -6, message = "PROTOCOL_ERROR", method = "auth.bindTempAuthKey",
       detail = "the server did not answer boolTrue" }
   end
