@@ -89,8 +89,8 @@ local function new_client()
     api_id = 1, api_hash = API_HASH, dc = DC, dc_options = opts, rsa_keys = { args.rsa_public_pem },
     transport = args.transport or "padded", flood_sleep_threshold = 0, timeout = 120, connect_timeout = 60,
     loop = adapter,
-    -- one key per client, as GramJS makes (its client has no temporary keys); the client's pfs
-    -- set-up (a permanent and a bound temporary key) also runs blocking, outside the loop
+    -- one key per client, as GramJS makes (its client has no temporary keys; pfs would make
+    -- two keys and a bind per client)
     pfs = false,
   }
 end
