@@ -30,9 +30,9 @@ describe("scrypt (RFC 7914 section 12)", function()
   end)
 
   it("refuses parameters beyond 1 GiB of memory (the fourth vector) and bad ones", function()
-    assert.same({ nil, "length or count out of range" },
-      { seal.scrypt("pleaseletmein", "SodiumChloride", 1048576, 8, 1, 64) })
-    assert.same({ nil, "length or count out of range" }, { seal.scrypt("p", "s", 1000, 8, 1, 32) })
+    local range = { code = -3, message = "OUT_OF_RANGE", detail = "length or count out of range" }
+    assert.same({ nil, range }, { seal.scrypt("pleaseletmein", "SodiumChloride", 1048576, 8, 1, 64) })
+    assert.same({ nil, range }, { seal.scrypt("p", "s", 1000, 8, 1, 32) })
     assert.has_error(function() seal.scrypt("p", "s", 1, 8, 1, 32) end)
     assert.has_error(function() seal.scrypt("p", "s", 16, 0, 1, 32) end)
     assert.has_error(function() seal.scrypt("p", "s", 16, 1, 1, 0) end)
@@ -69,7 +69,8 @@ describe("AES-256-GCM (the GCM specification's test cases 13-18)", function()
       assert.equal(hex(tag), hex(t))
       assert.equal(plain, seal.gcm_decrypt(key, iv, aad, ct, tag))
       local bad = string.char(tag:byte(1) ~ 1) .. tag:sub(2)
-      assert.same({ nil, "the encrypted data was altered" }, { seal.gcm_decrypt(key, iv, aad, ct, bad) })
+      assert.same({ nil, { code = -27, message = "SEAL_ALTERED", detail = "the encrypted data was altered" } },
+        { seal.gcm_decrypt(key, iv, aad, ct, bad) })
       assert.is_nil(seal.gcm_decrypt(key, iv, aad .. "x", ct, tag))
       if #ct > 0 then
         assert.is_nil(seal.gcm_decrypt(key, iv, aad, string.char(ct:byte(1) ~ 0x80) .. ct:sub(2), tag))
@@ -113,21 +114,25 @@ describe("sealed files", function()
     local k = assert(seal.key("key", KEY))
     local file = k:seal(PLAIN)
     local other = assert(seal.key("key", string.rep("\8", 32)))
-    assert.same({ nil, "wrong passphrase or key", "key" }, { other:open(file) })
+    local none, werr = other:open(file)
+    assert.is_nil(none)
+    assert.same({ code = werr.code, message = "SEAL_KEY_INVALID", detail = "wrong passphrase or key" }, werr)
     other:close()
     for i = 1, #file do
       local bad = file:sub(1, i - 1) .. string.char(file:byte(i) ~ 0x01) .. file:sub(i + 1)
-      local plain, _, why = k:open(bad)
+      local plain, err = k:open(bad)
       assert.is_nil(plain, "byte " .. i)
       -- magic, kind, AEAD, scrypt fields and salt (zero for a key) are checked as such; the
       -- key check value says "another key"; the nonce, the ciphertext and the tag fail the tag
-      local want = i == 17 and "version" or i <= 40 and "format" or i <= 56 and "key" or "altered"
-      assert.equal(want, why, "byte " .. i)
+      local want = i == 17 and "SEAL_VERSION_UNKNOWN" or i <= 40 and "SEAL_FORMAT_INVALID"
+        or i <= 56 and "SEAL_KEY_INVALID" or "SEAL_ALTERED"
+      assert.equal(want, err.message, "byte " .. i)
     end
     for n = 0, #file - 1 do
-      local plain, _, why = k:open(file:sub(1, n))
+      local plain, err = k:open(file:sub(1, n))
       assert.is_nil(plain)
-      assert.equal(n < 16 and "format" or n < 68 + 16 and "truncated" or "altered", why, "length " .. n)
+      assert.equal(n < 16 and "SEAL_FORMAT_INVALID" or n < 68 + 16 and "SEAL_TRUNCATED" or "SEAL_ALTERED",
+        err.message, "length " .. n)
     end
     k:close()
   end)
@@ -139,16 +144,18 @@ describe("sealed files", function()
     local function with(pos, bytes) return file:sub(1, pos - 1) .. bytes .. file:sub(pos + #bytes) end
     -- a passphrase file asking for 2^24 * 8 * 128 bytes (16 GiB) of scrypt memory
     local huge = file:sub(1, 17) .. "\1\1\24\8\1" .. file:sub(23)
-    assert.same({ nil, "protocol violation", "format" }, { seal.header(huge) })
-    assert.same({ nil, "protocol violation", "format" }, { seal.header(with(18, "\3")) })
-    assert.same({ nil, "protocol violation", "format" }, { seal.header(with(19, "\2")) })
-    assert.same({ nil, "protocol violation", "format" }, { seal.header(with(23, "\1")) })
-    assert.same({ nil, "length or count out of range", "version" }, { seal.header(with(17, "\2")) })
+    local format = { code = -6, message = "SEAL_FORMAT_INVALID", detail = "protocol violation" }
+    assert.same({ nil, format }, { seal.header(huge) })
+    assert.same({ nil, format }, { seal.header(with(18, "\3")) })
+    assert.same({ nil, format }, { seal.header(with(19, "\2")) })
+    assert.same({ nil, format }, { seal.header(with(23, "\1")) })
+    assert.same({ nil, { code = -3, message = "SEAL_VERSION_UNKNOWN", detail = "length or count out of range" } },
+      { seal.header(with(17, "\2")) })
     -- a passphrase file within limits: its parameters are reported
     local ok = file:sub(1, 17) .. "\1\1\14\8\1" .. file:sub(23)
     assert.same({ version = 1, kind = "passphrase", log2_n = 14, r = 8, p = 1 }, seal.header(ok))
-    assert.same({ nil, "this file is encrypted with a passphrase, not a key", "kind" },
-      { seal.key("key", KEY, ok) })
+    assert.same({ nil, { code = -26, message = "SEAL_KIND_MISMATCH",
+      detail = "this file is encrypted with a passphrase, not a key" } }, { seal.key("key", KEY, ok) })
   end)
 
   it("keys are checked up front and unusable once closed", function()

@@ -401,7 +401,7 @@ describe("SOCKS5 client", function()
       assert.is_nil(sent)
       assert.equal(r[3], err.code)
       assert.equal(r[4], err.reply)
-      if r[5] then assert.equal(r[5], err.message) end
+      if r[5] then assert.equal(r[5], err.detail) end
       local _, again = s:feed("\5\0")
       assert.equal(r[3], again.code)                              -- sticky
     end

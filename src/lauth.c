@@ -107,7 +107,7 @@ static int push_step(lua_State *L, int rc, mt_buf *out, int done_sends, const ch
         lua_pushliteral(L, "done");
         return 1;
     }
-    lmt_fail(L, detail ? detail : mt_strerror(rc));
+    lmt_fail_text(L, detail ? detail : mt_strerror(rc));
     lua_pushinteger(L, rc);
     return 3;
 }
@@ -243,7 +243,7 @@ static int client_result(lua_State *L)
     int64_t salt;
     int32_t off;
     if (mt_auth_client_result(u->c, key, &salt, &off) != MT_OK)
-        return lmt_fail(L, "the handshake is not complete");
+        return lmt_fail_text(L, "the handshake is not complete");
     push_key_result(L, key, salt, 1);
     lua_pushinteger(L, off);
     lua_setfield(L, -2, "time_offset");
@@ -317,7 +317,7 @@ static int server_result(lua_State *L)
     int64_t salt;
     int32_t dc, exp;
     if (mt_auth_server_result(u->s, key, &salt, &dc, &exp) != MT_OK)
-        return lmt_fail(L, "the handshake is not complete");
+        return lmt_fail_text(L, "the handshake is not complete");
     push_key_result(L, key, salt, 2);
     lua_pushinteger(L, dc);
     lua_setfield(L, -2, "dc_id");
@@ -417,7 +417,7 @@ static int l_rsa_fingerprint(lua_State *L)
     int rc = mt_rsa_keys_add_pem(ks, pem, len);
     if (rc < 0) {
         mt_rsa_keys_free(ks);
-        return lmt_fail(L, "not a 2048-bit RSA public key in PEM");
+        return lmt_fail_text(L, "not a 2048-bit RSA public key in PEM");
     }
     lua_pushinteger(L, mt_rsa_keys_fingerprint(ks, 0));
     mt_rsa_keys_free(ks);
@@ -438,7 +438,7 @@ static int l_rsa_unpad(lua_State *L)
     mt_rsa_priv_free(k);
     if (rc < 0) {
         mt_buf_free(&b);
-        return lmt_fail(L, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : mt_strerror(rc));
+        return lmt_fail_text(L, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : mt_strerror(rc));
     }
     return lmt_push_buf(L, &b);
 }
@@ -473,7 +473,7 @@ static int l_factor_pq(lua_State *L)
     lua_Integer v = luaL_checkinteger(L, 1);
     uint64_t p, q;
     if (v < 0 || mt_dh_factor_pq((uint64_t)v, &p, &q) != MT_OK) {
-        return lmt_fail(L, "pq is not a product of two primes");
+        return lmt_fail_text(L, "pq is not a product of two primes");
     }
     lua_pushinteger(L, (lua_Integer)p);
     lua_pushinteger(L, (lua_Integer)q);
@@ -498,7 +498,7 @@ static int l_plain_unwrap(lua_State *L)
     const uint8_t *body;
     size_t blen;
     int rc = mt_plain_unwrap((const uint8_t *)in, n, &id, &body, &blen);
-    if (rc < 0) return lmt_fail(L, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : mt_strerror(rc));
+    if (rc < 0) return lmt_fail_text(L, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : mt_strerror(rc));
     lua_pushinteger(L, id);
     lua_pushlstring(L, (const char *)body, blen);
     return 2;
@@ -560,7 +560,7 @@ static int l_bind_parse(lua_State *L)
     const uint8_t *enc;
     size_t elen;
     int rc = mt_bind_parse_request(body, n, &perm, &nonce, &exp, &enc, &elen);
-    if (rc < 0) return lmt_fail(L, rc == MT_ERR_PROTO ? "not an auth.bindTempAuthKey request" : mt_strerror(rc));
+    if (rc < 0) return lmt_fail_text(L, rc == MT_ERR_PROTO ? "not an auth.bindTempAuthKey request" : mt_strerror(rc));
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)perm);
     lua_setfield(L, -2, "perm_auth_key_id");
@@ -581,7 +581,7 @@ static int l_bind_verify(lua_State *L)
     mt_bind b = check_bind(L, 3, key);
     const char *why = NULL;
     int rc = mt_bind_verify(key, enc, n, &b, &why);
-    if (rc < 0) return lmt_fail(L, why ? why : mt_strerror(rc));
+    if (rc < 0) return lmt_fail_text(L, why ? why : mt_strerror(rc));
     lua_pushboolean(L, 1);
     return 1;
 }

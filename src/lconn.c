@@ -126,12 +126,7 @@ static int deliver(lua_State *L, lconn *lc, int nret)
 {
     if (deliver_logs(L, lc)) return nret;
     lua_pop(L, nret);
-    lua_pushnil(L);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, MT_ERR_CLOSED); lua_setfield(L, -2, "code");
-    lua_pushliteral(L, "CLOSED"); lua_setfield(L, -2, "message");
-    lua_pushliteral(L, "the connection was closed by a callback during the call"); lua_setfield(L, -2, "detail");
-    return 2;
+    return lmt_fail(L, MT_ERR_CLOSED, "CLOSED", "the connection was closed by a callback during the call");
 }
 
 static const char *proxy_str(lua_State *L, int t, const char *k, int required)

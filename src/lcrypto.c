@@ -54,7 +54,7 @@ static int ige(lua_State *L, int enc, int openssl)
                      : mt_aes_ige_run(*ctx, enc, key, iv, (const uint8_t *)in, out, n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        return lmt_fail_code(L, rc);
+        return lmt_fail_text_code(L, rc);
     }
     luaL_pushresultsize(&b, n);
     return 1;
@@ -109,7 +109,7 @@ static int l_random(lua_State *L)
     int rc = mt_random_system(NULL, out, (size_t)n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        return lmt_fail_code(L, rc);
+        return lmt_fail_text_code(L, rc);
     }
     luaL_pushresultsize(&b, (size_t)n);
     return 1;
@@ -123,7 +123,7 @@ static int l_ctr(lua_State *L)
     size_t n;
     const char *in = luaL_checklstring(L, 3, &n);
     mt_aes_ctr *c = mt_aes_ctr_new(key, iv);
-    if (!c) return lmt_fail_code(L, MT_ERR_CRYPTO);
+    if (!c) return lmt_fail_text_code(L, MT_ERR_CRYPTO);
     luaL_Buffer b;
     uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, n ? n : 1);
     mt_aes_ctr_apply(c, (const uint8_t *)in, out, n);

@@ -1,13 +1,14 @@
 /* Lua binding: mtproto.core.file, the few file-system calls the session file needs that
  * plain Lua io cannot make safely.
  *
- *   file.read(path, max)          -> bytes | false (no such file) | nil, err, why
+ *   (every err is the table of lmt_fail: { code =, message =, detail = })
+ *   file.read(path, max)          -> bytes | false (no such file) | nil, err
  *       never follows a symbolic link in the last component and never blocks on a FIFO:
- *       why is "symlink", "special" (not a regular file), "too_large" or "io"
+ *       err.message is FILE_SYMLINK, FILE_SPECIAL (not a regular file), FILE_TOO_LARGE or FILE_IO
  *   file.write_atomic(path, data [, mode]) -> true | nil, err
  *       temp file beside `path` (mkstemp, then `mode`), fsync, rename over `path`, fsync of
  *       the directory: a crash leaves either the old or the new file
- *   file.lock(dir, name)          -> lock | nil, err, why ("locked" or "io")
+ *   file.lock(dir, name)          -> lock | nil, err (err.message FILE_LOCKED or FILE_IO)
  *       an exclusive flock on the file `name` in `dir` (created 0600), never waiting; held
  *       until lock:close() (also __gc and __close), which removes the file, or until the
  *       process ends (the file then stays, empty, and is reused)
@@ -27,22 +28,17 @@
 
 #define LOCK_MT "mtproto.file.lock"
 
-/* nil, "<what> <path>: <strerror(errno)>", why */
-static int fail_errno(lua_State *L, const char *what, const char *path, const char *why)
+/* nil, err (lmt_fail): code MT_ERR_IO, message the kind of failure (FILE_IO, FILE_SYMLINK,
+ * FILE_SPECIAL, FILE_TOO_LARGE, FILE_LOCKED), detail "<what> <path>: <strerror(errno)>". */
+static int fail_errno(lua_State *L, const char *what, const char *path, const char *name)
 {
     int e = errno;
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
-    lua_pushstring(L, why);
-    return 3;
+    return lmt_fail(L, MT_ERR_IO, name, lua_pushfstring(L, "%s %s: %s", what, path, strerror(e)));
 }
 
-static int fail_why(lua_State *L, const char *msg, const char *why)
+static int fail_why(lua_State *L, const char *msg, const char *name)
 {
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    lua_pushstring(L, why);
-    return 3;
+    return lmt_fail(L, MT_ERR_IO, name, msg);
 }
 
 static const char *check_path(lua_State *L, int i)
@@ -64,23 +60,23 @@ static int l_read(lua_State *L)
         if (errno == ENOENT) { lua_pushboolean(L, 0); return 1; }
         struct stat ls;
         if (errno == ELOOP && lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode))
-            return fail_why(L, lua_pushfstring(L, "%s is a symbolic link", path), "symlink");
-        return fail_errno(L, "cannot open", path, "io");
+            return fail_why(L, lua_pushfstring(L, "%s is a symbolic link", path), "FILE_SYMLINK");
+        return fail_errno(L, "cannot open", path, "FILE_IO");
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         errno = e;
-        return fail_errno(L, "cannot stat", path, "io");
+        return fail_errno(L, "cannot stat", path, "FILE_IO");
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fail_why(L, lua_pushfstring(L, "%s is not a regular file", path), "special");
+        return fail_why(L, lua_pushfstring(L, "%s is not a regular file", path), "FILE_SPECIAL");
     }
     if (st.st_size > max) {
         close(fd);
-        return fail_why(L, lua_pushfstring(L, "%s is larger than %I bytes", path, max), "too_large");
+        return fail_why(L, lua_pushfstring(L, "%s is larger than %I bytes", path, max), "FILE_TOO_LARGE");
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -92,13 +88,13 @@ static int l_read(lua_State *L)
             int e = errno;
             close(fd);
             errno = e;
-            return fail_errno(L, "cannot read", path, "io");
+            return fail_errno(L, "cannot read", path, "FILE_IO");
         }
         if (r == 0) break;
         luaL_addsize(&b, (size_t)r);
         if ((lua_Integer)luaL_bufflen(&b) > max) {
             close(fd);
-            return fail_why(L, lua_pushfstring(L, "%s is larger than %I bytes", path, max), "too_large");
+            return fail_why(L, lua_pushfstring(L, "%s is larger than %I bytes", path, max), "FILE_TOO_LARGE");
         }
     }
     close(fd);
@@ -139,24 +135,24 @@ static int l_write_atomic(lua_State *L)
     memcpy(tmpl, lua_tostring(L, -2), lua_rawlen(L, -2) + 1);
 
     int fd = mkstemp(tmpl);
-    if (fd < 0) return fail_errno(L, "cannot create a temporary file for", path, "io");
+    if (fd < 0) return fail_errno(L, "cannot create a temporary file for", path, "FILE_IO");
     if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, dlen) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd); unlink(tmpl);
         errno = e;
-        return fail_errno(L, "cannot write", tmpl, "io");
+        return fail_errno(L, "cannot write", tmpl, "FILE_IO");
     }
     if (close(fd) != 0) {
         int e = errno;
         unlink(tmpl);
         errno = e;
-        return fail_errno(L, "cannot close", tmpl, "io");
+        return fail_errno(L, "cannot close", tmpl, "FILE_IO");
     }
     if (rename(tmpl, path) != 0) {
         int e = errno;
         unlink(tmpl);
         errno = e;
-        return fail_errno(L, "cannot rename the temporary file to", path, "io");
+        return fail_errno(L, "cannot rename the temporary file to", path, "FILE_IO");
     }
     int dfd = open(slash ? dirp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -207,11 +203,11 @@ static int take_lock(lua_State *L, lfile_lock *k, const char *name)
 {
     for (int tries = 0; tries < 100; tries++) {
         int fd = openat(k->dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-        if (fd < 0) return fail_errno(L, "cannot open the lock file", name, "io");
+        if (fd < 0) return fail_errno(L, "cannot open the lock file", name, "FILE_IO");
         struct stat st, now;
         if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
             close(fd);
-            return fail_why(L, lua_pushfstring(L, "the lock file %s is not a regular file", name), "io");
+            return fail_why(L, lua_pushfstring(L, "the lock file %s is not a regular file", name), "FILE_IO");
         }
         int rc;
         while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {}
@@ -219,8 +215,8 @@ static int take_lock(lua_State *L, lfile_lock *k, const char *name)
             int e = errno;
             close(fd);
             errno = e;
-            if (e == EWOULDBLOCK) return fail_why(L, "locked by another client", "locked");
-            return fail_errno(L, "cannot lock", name, "io");
+            if (e == EWOULDBLOCK) return fail_why(L, "locked by another client", "FILE_LOCKED");
+            return fail_errno(L, "cannot lock", name, "FILE_IO");
         }
         if (fstatat(k->dfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino
             && now.st_dev == st.st_dev) {
@@ -229,7 +225,7 @@ static int take_lock(lua_State *L, lfile_lock *k, const char *name)
         }
         close(fd); /* released and removed meanwhile: take the new one */
     }
-    return fail_why(L, lua_pushfstring(L, "the lock file %s keeps being replaced", name), "io");
+    return fail_why(L, lua_pushfstring(L, "the lock file %s keeps being replaced", name), "FILE_IO");
 }
 
 static int l_lock(lua_State *L)
@@ -244,7 +240,7 @@ static int l_lock(lua_State *L)
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, 1);
     k->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (k->dfd < 0) return fail_errno(L, "cannot open the directory", dir, "io");
+    if (k->dfd < 0) return fail_errno(L, "cannot open the directory", dir, "FILE_IO");
     int n = take_lock(L, k, name);
     if (k->fd < 0) {
         close(k->dfd);
@@ -275,7 +271,7 @@ static int l_remove_stale(lua_State *L)
     luaL_argcheck(L, nlen > 0 && strlen(name) == nlen && !strchr(name, '/'), 2,
                   "expected a file name without '/' or NUL bytes");
     DIR *d = opendir(dir);
-    if (!d) return fail_errno(L, "cannot list", dir, "io");
+    if (!d) return fail_errno(L, "cannot list", dir, "FILE_IO");
     lua_Integer n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {

@@ -139,16 +139,6 @@ void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init 
     cfg->init = init;
 }
 
-static int push_err_table(lua_State *L, lua_Integer code, const char *message, size_t mlen, const char *detail)
-{
-    lua_pushnil(L);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, code); lua_setfield(L, -2, "code");
-    lua_pushlstring(L, message, mlen); lua_setfield(L, -2, "message");
-    lua_pushstring(L, detail); lua_setfield(L, -2, "detail");
-    return 2;
-}
-
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code)
 {
     if (st == MT_REQ_PENDING) { lua_pushboolean(L, 0); return 1; }
@@ -156,17 +146,17 @@ int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t co
     char detail[240];
     if (code >= 0) {
         snprintf(detail, sizeof detail, "rpc_error %d %.*s", (int)code, (int)(n > 100 ? 100 : n), (const char *)d);
-        return push_err_table(L, code, (const char *)d, n, detail);
+        return lmt_fail_l(L, code, (const char *)d, n, detail);
     }
     /* a local failure: "MESSAGE" or "MESSAGE: detail" (a connection error, see mt_link.c) */
     const char *sep = memchr(d, ':', n);
     if (sep && (size_t)(sep - (const char *)d) + 2 <= n && sep[1] == ' ') {
         size_t m = (size_t)(sep - (const char *)d);
         snprintf(detail, sizeof detail, "%.*s", (int)(n - m - 2), sep + 2);
-        return push_err_table(L, code, (const char *)d, m, detail);
+        return lmt_fail_l(L, code, (const char *)d, m, detail);
     }
     snprintf(detail, sizeof detail, "%.*s: %s", (int)(n > 100 ? 100 : n), (const char *)d, mt_strerror(code));
-    return push_err_table(L, code, (const char *)d, n, detail);
+    return lmt_fail_l(L, code, (const char *)d, n, detail);
 }
 
 int lmt_push_link_error(lua_State *L, const mt_link *l, int rc)
@@ -174,7 +164,7 @@ int lmt_push_link_error(lua_State *L, const mt_link *l, int rc)
     const char *detail;
     const char *msg = mt_link_error(l, &detail);
     if (!*msg) { msg = "PROTOCOL_ERROR"; detail = mt_strerror(rc); }
-    return push_err_table(L, rc, msg, strlen(msg), detail);
+    return lmt_fail(L, rc, msg, detail);
 }
 
 void lmt_push_link_state(lua_State *L, mt_link *l)

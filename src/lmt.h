@@ -49,9 +49,19 @@ int lmt_new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CF
  * constructor has acquired everything. */
 void *lmt_new_object(lua_State *L, size_t size, int nuv, const char *tname);
 
-/* Runtime failures: push nil and msg (or mt_strerror(rc)); return 2 (the count pushed). */
-int lmt_fail(lua_State *L, const char *msg);
-int lmt_fail_code(lua_State *L, int rc);
+/* Runtime failures of the bindings, all in one shape: pushes nil and the table
+ * { code = <integer: an MT_ERR_* code, or the server's error code>, message = <string: an
+ * UPPER_CASE name, mt_err_name(code) when NULL>, detail = <string: English text,
+ * mt_strerror(code) when NULL> }; returns 2 (the count pushed). A binding may add fields to
+ * the table (at the stack top) before returning. mtproto.errors.from_conn turns it into an
+ * mtproto.Error. Misuse raises instead (luaL_error, luaL_argerror). */
+int lmt_fail(lua_State *L, int code, const char *message, const char *detail);
+/* The same with a message of mlen bytes (the server's error text). */
+int lmt_fail_l(lua_State *L, int code, const char *message, size_t mlen, const char *detail);
+/* Older convention of the handshake, crypto and SRP bindings: push nil and msg (or
+ * mt_strerror(rc)); return 2. */
+int lmt_fail_text(lua_State *L, const char *msg);
+int lmt_fail_text_code(lua_State *L, int rc);
 /* Pushes the bytes of b as a string (empty if it never grew), frees b; returns 1. */
 int lmt_push_buf(lua_State *L, mt_buf *b);
 

@@ -64,16 +64,35 @@ void *lmt_new_object(lua_State *L, size_t size, int nuv, const char *tname)
     return u;
 }
 
-int lmt_fail(lua_State *L, const char *msg)
+int lmt_fail_l(lua_State *L, int code, const char *message, size_t mlen, const char *detail)
+{
+    lua_pushnil(L);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, code);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, message, mlen);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, detail ? detail : mt_strerror(code));
+    lua_setfield(L, -2, "detail");
+    return 2;
+}
+
+int lmt_fail(lua_State *L, int code, const char *message, const char *detail)
+{
+    if (!message) message = mt_err_name(code);
+    return lmt_fail_l(L, code, message, strlen(message), detail);
+}
+
+int lmt_fail_text(lua_State *L, const char *msg)
 {
     lua_pushnil(L);
     lua_pushstring(L, msg);
     return 2;
 }
 
-int lmt_fail_code(lua_State *L, int rc)
+int lmt_fail_text_code(lua_State *L, int rc)
 {
-    return lmt_fail(L, mt_strerror(rc));
+    return lmt_fail_text(L, mt_strerror(rc));
 }
 
 int lmt_push_buf(lua_State *L, mt_buf *b)

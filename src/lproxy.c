@@ -27,14 +27,10 @@
 typedef struct lsocks5 { mt_socks5 *s; } lsocks5;
 typedef struct ltls_reader { mt_tls_reader r; int open; } ltls_reader;
 
+/* nil, err (lmt_fail); a SOCKS5 reply code also as err.reply, its text as the detail. */
 static int push_err(lua_State *L, int code, int reply)
 {
-    lua_pushnil(L);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, code);
-    lua_setfield(L, -2, "code");
-    lua_pushstring(L, reply ? mt_socks5_reply_text(reply) : mt_strerror(code));
-    lua_setfield(L, -2, "message");
+    lmt_fail(L, code, NULL, reply ? mt_socks5_reply_text(reply) : NULL);
     if (reply) {
         lua_pushinteger(L, reply);
         lua_setfield(L, -2, "reply");

@@ -2,22 +2,24 @@
  *
  *   seal.is_sealed(bytes)                        -> boolean
  *   seal.header(bytes)                           -> { version, kind = "passphrase" | "key",
- *                                                   log2_n, r, p } | nil, err, why
- *   seal.key(kind, secret [, file [, opts]])     -> key | nil, err, why
+ *                                                   log2_n, r, p } | nil, err
+ *   seal.key(kind, secret [, file [, opts]])     -> key | nil, err
  *       kind "passphrase" (scrypt) or "key" (32 bytes); `file` is the sealed file the key is
  *       for (its salt and parameters), nil for a new file; opts.random (a string) replays
  *       the salt and nonces (specs only)
  *   key:seal(plain)                              -> file bytes | nil, err
- *   key:open(file)                               -> plain | nil, err, why
+ *   key:open(file)                               -> plain | nil, err
  *   key:info()                                   -> { kind =, log2_n =, r =, p = }
  *   key:close()                                  wipes the key (also __gc and __close)
  *   seal.scrypt(pass, salt, N, r, p, len)        -> bytes | nil, err   (test vectors)
  *   seal.gcm_encrypt(key, iv, aad, plain)        -> ciphertext, tag
  *   seal.gcm_decrypt(key, iv, aad, ct, tag)      -> plain | nil, err
  *
- * `why` names the failure for the Lua layer: "format" (not a sealed file, or a bad header),
- * "version", "truncated", "key" (wrong passphrase or key), "altered" (the tag fails),
- * "kind" (a passphrase for a key-sealed file, or the reverse), "io" (anything else). The
+ * Every err is the table of lmt_fail; its message names the failure for the Lua layer:
+ * SEAL_FORMAT_INVALID (not a sealed file, or a bad header), SEAL_VERSION_UNKNOWN,
+ * SEAL_TRUNCATED, SEAL_KEY_INVALID (wrong passphrase or key), SEAL_ALTERED (the tag fails),
+ * SEAL_KIND_MISMATCH (a passphrase for a key-sealed file, or the reverse), or the name of
+ * the core's code (anything else). The
  * derived key lives only in the userdata and is wiped when it is closed or collected. */
 #include <string.h>
 #include "lmt.h"
@@ -32,24 +34,22 @@ typedef struct lseal_key {
     int open;
 } lseal_key;
 
-static const char *why_of(int rc)
+/* What went wrong with a sealed file, as the error's message. */
+static const char *name_of(int rc)
 {
     switch (rc) {
-    case MT_ERR_PROTO: return "format";
-    case MT_ERR_RANGE: return "version";
-    case MT_ERR_TRUNCATED: return "truncated";
-    case MT_ERR_SEAL_KEY: return "key";
-    case MT_ERR_SEAL_AUTH: return "altered";
-    default: return "io";
+    case MT_ERR_PROTO: return "SEAL_FORMAT_INVALID";
+    case MT_ERR_RANGE: return "SEAL_VERSION_UNKNOWN";
+    case MT_ERR_TRUNCATED: return "SEAL_TRUNCATED";
+    case MT_ERR_SEAL_KEY: return "SEAL_KEY_INVALID";
+    case MT_ERR_SEAL_AUTH: return "SEAL_ALTERED";
+    default: return mt_err_name(rc);
     }
 }
 
 static int fail(lua_State *L, int rc)
 {
-    lua_pushnil(L);
-    lua_pushstring(L, mt_strerror(rc));
-    lua_pushstring(L, why_of(rc));
-    return 3;
+    return lmt_fail(L, rc, name_of(rc), NULL);
 }
 
 static const char *kind_name(int kdf)
@@ -133,10 +133,9 @@ static int l_key(lua_State *L)
         int rc = mt_seal_parse((const uint8_t *)file, fn, &h);
         if (rc < 0) return fail(L, rc);
         if (h.kdf != kdf) {
-            lua_pushnil(L);
-            lua_pushfstring(L, "this file is encrypted with a %s, not a %s", kind_name(h.kdf), kind_name(kdf));
-            lua_pushliteral(L, "kind");
-            return 3;
+            return lmt_fail(L, MT_ERR_SEAL_KEY, "SEAL_KIND_MISMATCH",
+                            lua_pushfstring(L, "this file is encrypted with a %s, not a %s",
+                                            kind_name(h.kdf), kind_name(kdf)));
         }
     }
     int rc = mt_seal_key_derive(&k->k, kdf, file ? &h : NULL, (const uint8_t *)secret, sn, &k->rnd);
@@ -156,7 +155,7 @@ static int l_key_seal(lua_State *L)
     int rc = mt_seal_seal(&k->k, &k->rnd, (const uint8_t *)plain, n, &out);
     if (rc < 0) {
         mt_buf_free(&out);
-        return lmt_fail_code(L, rc);
+        return fail(L, rc);
     }
     return lmt_push_buf(L, &out);
 }
@@ -200,7 +199,7 @@ static int l_scrypt(lua_State *L)
                        (uint32_t)p, out, (size_t)len);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        return lmt_fail_code(L, rc);
+        return lmt_fail(L, rc, NULL, NULL);
     }
     luaL_pushresultsize(&b, (size_t)len);
     return 1;
@@ -224,7 +223,7 @@ static int l_gcm(lua_State *L, int enc)
                                         (const uint8_t *)in, n, out, tag);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        return lmt_fail_code(L, rc);
+        return lmt_fail(L, rc, NULL, NULL);
     }
     luaL_pushresultsize(&b, n);
     if (!enc) return 1;

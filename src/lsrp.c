@@ -54,7 +54,7 @@ static const uint8_t *check_bytes(lua_State *L, int i, size_t max, size_t *n, co
 /* nil + the check's reason, or nil + the core's error text. */
 static int srp_fail(lua_State *L, int rc, int why)
 {
-    return rc == MT_ERR_HANDSHAKE ? lmt_fail(L, mt_srp_why(why)) : lmt_fail_code(L, rc);
+    return rc == MT_ERR_HANDSHAKE ? lmt_fail_text(L, mt_srp_why(why)) : lmt_fail_text_code(L, rc);
 }
 
 static int push_a_m1(lua_State *L, const uint8_t A[256], const uint8_t M1[32])
@@ -96,7 +96,7 @@ static int l_client_unchecked(lua_State *L)
     const uint8_t *a = check_bytes(L, 4, 256, &alen, "a");
     uint8_t A[256], M1[32];
     int rc = mt_srp_client_unchecked(&algo, pw, pwlen, B, blen, a, alen, A, M1);
-    if (rc != MT_OK) return lmt_fail_code(L, rc);
+    if (rc != MT_OK) return lmt_fail_text_code(L, rc);
     return push_a_m1(L, A, M1);
 }
 
@@ -134,7 +134,7 @@ static int l_verifier(lua_State *L)
     mt_srp_algo algo = check_algo(L, 2);
     uint8_t v[256];
     int rc = mt_srp_verifier(&algo, pw, pwlen, v);
-    if (rc != MT_OK) return lmt_fail_code(L, rc);
+    if (rc != MT_OK) return lmt_fail_text_code(L, rc);
     lua_pushlstring(L, (const char *)v, 256);
     mt_wipe(v, sizeof v);
     return 1;
@@ -147,7 +147,7 @@ static int l_server_B(lua_State *L)
     const uint8_t *b = lmt_check_len(L, 3, 256, "b");
     uint8_t B[256];
     int rc = mt_srp_server_B(&algo, v, b, B);
-    if (rc != MT_OK) return lmt_fail_code(L, rc);
+    if (rc != MT_OK) return lmt_fail_text_code(L, rc);
     lua_pushlstring(L, (const char *)B, 256);
     return 1;
 }

@@ -945,7 +945,7 @@ static int l_decode(lua_State *L)
     dec_init(&d, L, r, p + off, n - off);
     if (dec_value(&d, -1, 0) < 0) {
         lua_settop(L, 2);
-        return lmt_fail(L, d.err);
+        return lmt_fail_text(L, d.err);
     }
     lua_pushinteger(L, (lua_Integer)d.rd.pos);
     return 2;
@@ -967,7 +967,7 @@ static int l_decode_result(lua_State *L)
     int tr = r->s.combs[ci].result;
     if (dec_value(&d, r->s.trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0) < 0) {
         lua_settop(L, 3);
-        return lmt_fail(L, d.err);
+        return lmt_fail_text(L, d.err);
     }
     lua_pushinteger(L, (lua_Integer)d.rd.pos);
     return 2;
@@ -984,10 +984,8 @@ static int load_text(lua_State *L, tlreg *r, const char *text, size_t len, const
     lua_pushinteger(L, r->s.layer);
     lua_setfield(L, UV_MOD, "layer");
     if (rc < 0) {
-        lua_pushnil(L);
-        if (rc == MT_ERR_NOMEM) lua_pushfstring(L, "%s: out of memory", what);
-        else lua_pushfstring(L, "%s:%d: malformed declaration", what, line);
-        return 2;
+        if (rc == MT_ERR_NOMEM) return lmt_fail(L, rc, NULL, lua_pushfstring(L, "%s: out of memory", what));
+        return lmt_fail(L, rc, "SCHEMA_INVALID", lua_pushfstring(L, "%s:%d: malformed declaration", what, line));
     }
     lua_pushinteger(L, rc);
     return 1;
@@ -999,11 +997,7 @@ static int l_load(lua_State *L)
     tlreg *r = get_reg(L);
     const char *path = luaL_checkstring(L, 1);
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
-    }
+    if (!f) return lmt_fail(L, MT_ERR_IO, "FILE_IO", lua_pushfstring(L, "%s: %s", path, strerror(errno)));
     luaL_Buffer B;
     luaL_buffinit(L, &B);
     size_t got;
@@ -1015,11 +1009,7 @@ static int l_load(lua_State *L)
     int bad = ferror(f);
     fclose(f);
     luaL_pushresult(&B);
-    if (bad) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: read error", path);
-        return 2;
-    }
+    if (bad) return lmt_fail(L, MT_ERR_IO, "FILE_IO", lua_pushfstring(L, "%s: read error", path));
     size_t n;
     const char *t = lua_tolstring(L, -1, &n);
     return load_text(L, r, t, n, path);
@@ -1153,7 +1143,7 @@ static int l_gunzip(lua_State *L)
     mt_buf b;
     mt_buf_init(&b);
     int rc = mt_gunzip(p, n, (size_t)max, &b);
-    if (rc < 0) { mt_buf_free(&b); return lmt_fail_code(L, rc); }
+    if (rc < 0) { mt_buf_free(&b); return lmt_fail_text_code(L, rc); }
     return lmt_push_buf(L, &b);
 }
 

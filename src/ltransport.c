@@ -16,6 +16,7 @@
  * Runtime failures return nil, err with err = { code = MT_ERR_*, message = text
  * [, transport_code = -404] }. `random` replaces the CSPRNG with fixed bytes
  * (for specs); running out of them is an error. */
+#include <stdio.h>
 #include <string.h>
 #include "lmt.h"
 #include "mt_transport.h"
@@ -29,21 +30,16 @@ typedef struct ltransport {
     int server;
 } ltransport;
 
+/* nil, err (lmt_fail); a transport error code (-404) also as err.transport_code and in the
+ * message as the link names it (TRANSPORT_ERROR_404). */
 static int push_err(lua_State *L, int code, int32_t transport_code)
 {
-    lua_pushnil(L);
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, code);
-    lua_setfield(L, -2, "code");
-    if (code == MT_ERR_TRANSPORT) {
-        lua_pushfstring(L, "transport error %d", (int)transport_code);
-        lua_setfield(L, -2, "message");
-        lua_pushinteger(L, transport_code);
-        lua_setfield(L, -2, "transport_code");
-    } else {
-        lua_pushstring(L, mt_strerror(code));
-        lua_setfield(L, -2, "message");
-    }
+    if (code != MT_ERR_TRANSPORT) return lmt_fail(L, code, NULL, NULL);
+    char name[32];
+    snprintf(name, sizeof name, "TRANSPORT_ERROR_%d", (int)(transport_code < 0 ? -transport_code : transport_code));
+    lmt_fail(L, code, name, lua_pushfstring(L, "transport error %d", (int)transport_code));
+    lua_pushinteger(L, transport_code);
+    lua_setfield(L, -2, "transport_code");
     return 2;
 }
 

@@ -35,6 +35,41 @@ const char *mt_strerror(int code)
     }
 }
 
+const char *mt_err_name(int code)
+{
+    switch (code) {
+    case MT_OK: return "OK";
+    case MT_ERR_NOMEM: return "OUT_OF_MEMORY";
+    case MT_ERR_TRUNCATED: return "INPUT_TRUNCATED";
+    case MT_ERR_RANGE: return "OUT_OF_RANGE";
+    case MT_ERR_ARG: return "INVALID_ARGUMENT";
+    case MT_ERR_CRYPTO: return "CRYPTO_FAILED";
+    case MT_ERR_PROTO: return "PROTOCOL_ERROR";
+    case MT_ERR_AUTH_KEY_ID: return "AUTH_KEY_ID_INVALID";
+    case MT_ERR_MSG_KEY: return "MSG_KEY_INVALID";
+    case MT_ERR_SESSION_ID: return "SESSION_ID_INVALID";
+    case MT_ERR_MSG_ID: return "MSG_ID_INVALID";
+    case MT_ERR_REPLAY: return "MSG_ID_REPLAYED";
+    case MT_ERR_GZIP: return "GZIP_INVALID";
+    case MT_ERR_TRANSPORT: return "TRANSPORT_ERROR";
+    case MT_ERR_FRAME: return "FRAME_INVALID";
+    case MT_ERR_IO: return "NETWORK_ERROR";
+    case MT_ERR_TIMEOUT: return "TIMEOUT";
+    case MT_ERR_CLOSED: return "CONNECTION_CLOSED";
+    case MT_ERR_AGAIN: return "NEED_MORE_INPUT";
+    case MT_ERR_UNKNOWN_KEY: return "RSA_KEY_UNKNOWN";
+    case MT_ERR_HANDSHAKE: return "HANDSHAKE_FAILED";
+    case MT_ERR_DEPTH: return "NESTING_TOO_DEEP";
+    case MT_ERR_PROXY_AUTH: return "PROXY_AUTH_FAILED";
+    case MT_ERR_PROXY_REFUSED: return "PROXY_REFUSED";
+    case MT_ERR_PROXY_PROTO: return "PROXY_PROTOCOL_ERROR";
+    case MT_ERR_PROXY_SECRET: return "PROXY_SECRET_INVALID";
+    case MT_ERR_SEAL_KEY: return "SEAL_KEY_INVALID";
+    case MT_ERR_SEAL_AUTH: return "SEAL_ALTERED";
+    default: return "UNKNOWN_ERROR";
+    }
+}
+
 int mt_is_fatal(int code)
 {
     switch (code) {

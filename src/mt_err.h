@@ -38,6 +38,9 @@ enum {
 };
 
 const char *mt_strerror(int code);
+/* The UPPER_CASE name of a code ("NETWORK_ERROR", "TIMEOUT"...), the `message` of the Lua
+ * bindings' error tables; names the Lua error layer knows where one fits. */
+const char *mt_err_name(int code);
 
 /* Fatal errors end the connection; others concern one message or call. */
 int mt_is_fatal(int code);

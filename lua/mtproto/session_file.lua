@@ -257,14 +257,15 @@ end
 -- planted in a shared directory could redirect the keys elsewhere) and never opens a FIFO or
 -- a device (it could block forever).
 local function read(path)
-  local text, msg, why = core.file.read(path, M.MAX_SIZE)
+  local text, e = core.file.read(path, M.MAX_SIZE)
   if text ~= nil then return text end
-  if why == "symlink" then
+  local msg = e.detail
+  if e.message == "FILE_SYMLINK" then
     msg = msg .. ": a session path must name the file itself, not a link (give the link's target)"
-  elseif why == "special" then
+  elseif e.message == "FILE_SPECIAL" then
     msg = msg .. ": a session must be a regular file"
   end
-  return nil, ferr(why == "too_large" and "SESSION_FOREIGN" or "SESSION_IO", nil, msg)
+  return nil, ferr(e.message == "FILE_TOO_LARGE" and "SESSION_FOREIGN" or "SESSION_IO", nil, msg)
 end
 
 -- The secret of an encrypted session, as `session = { path =, passphrase = | key = }` gives
@@ -302,20 +303,21 @@ end
 -- secret -> a new seal key for a new file | nil, err
 local function new_key(secret)
   local kind = secret.passphrase and "passphrase" or "key"
-  local key, msg = seal.key(kind, secret.passphrase or secret.key)
-  if not key then return nil, ferr("SESSION_IO", nil, "cannot derive the session key: " .. tostring(msg)) end
+  local key, e = seal.key(kind, secret.passphrase or secret.key)
+  if not key then return nil, ferr("SESSION_IO", nil, "cannot derive the session key: " .. e.detail) end
   return key
 end
 
--- A sealed file that cannot be opened: why (from mtproto.core.seal) -> the error's name.
+-- A sealed file that cannot be opened: the message of mtproto.core.seal's error -> the
+-- session error's name and detail (nil: the seal error's detail).
 local UNSEAL_ERRORS = {
-  key = { "SESSION_DECRYPT_FAILED", "wrong passphrase or key for this encrypted session file" },
-  kind = { "SESSION_DECRYPT_FAILED", nil },
-  altered = { "SESSION_CORRUPT", "corrupt encrypted session file: it was altered or damaged " ..
+  SEAL_KEY_INVALID = { "SESSION_DECRYPT_FAILED", "wrong passphrase or key for this encrypted session file" },
+  SEAL_KIND_MISMATCH = { "SESSION_DECRYPT_FAILED", nil },
+  SEAL_ALTERED = { "SESSION_CORRUPT", "corrupt encrypted session file: it was altered or damaged " ..
     "(the authentication tag does not match)" },
-  truncated = { "SESSION_CORRUPT", "corrupt encrypted session file: too short (truncated?)" },
-  format = { "SESSION_CORRUPT", "corrupt encrypted session file: bad header" },
-  version = { "SESSION_VERSION", "encrypted session file of an unsupported format version" },
+  SEAL_TRUNCATED = { "SESSION_CORRUPT", "corrupt encrypted session file: too short (truncated?)" },
+  SEAL_FORMAT_INVALID = { "SESSION_CORRUPT", "corrupt encrypted session file: bad header" },
+  SEAL_VERSION_UNKNOWN = { "SESSION_VERSION", "encrypted session file of an unsupported format version" },
 }
 
 -- The text of a file read from disk -> data, plaintext, seal key (nil when plaintext) | nil, err.
@@ -339,13 +341,13 @@ local function unseal(text, path, secret)
     return nil, ferr("SESSION_ENCRYPTED", path, "the session file is encrypted: give " ..
       "session = { path = ..., passphrase = ... } (or key = ...); it was left untouched")
   end
-  local key, plain, msg, why
-  key, msg, why = seal.key(secret.passphrase and "passphrase" or "key", secret.passphrase or secret.key, text)
-  if key then plain, msg, why = key:open(text) end
+  local key, plain, serr
+  key, serr = seal.key(secret.passphrase and "passphrase" or "key", secret.passphrase or secret.key, text)
+  if key then plain, serr = key:open(text) end
   if plain == nil then
     if key then key:close() end
-    local e = UNSEAL_ERRORS[why] or { "SESSION_IO", nil }
-    return nil, ferr(e[1], path, e[2] or tostring(msg))
+    local e = UNSEAL_ERRORS[serr.message] or { "SESSION_IO", nil }
+    return nil, ferr(e[1], path, e[2] or serr.detail)
   end
   local d, err = M.decode(plain, path)
   if not d then
@@ -374,7 +376,7 @@ end
 -- through io.open: it would create the file with the umask's mode.
 function M.write_atomic(path, data)
   local r, err = core.file.write_atomic(path, data, tonumber("600", 8))
-  if not r then return nil, ferr("SESSION_IO", nil, tostring(err)) end
+  if not r then return nil, ferr("SESSION_IO", nil, err.detail) end
   return true
 end
 
@@ -410,13 +412,13 @@ Open.__name = "mtproto.session_file"
 function M.open(path, secret)
   local dir, name = split(path)
   if name == "" then return nil, ferr("SESSION_IO", path, "the session path names a directory") end
-  local lock, msg, why = core.file.lock(dir, "." .. name .. ".lock")
+  local lock, lerr = core.file.lock(dir, "." .. name .. ".lock")
   if not lock then
-    if why == "locked" then
+    if lerr.message == "FILE_LOCKED" then
       return nil, ferr("SESSION_LOCKED", path, "another client (in this process or another) has " ..
         "this session open; one session file serves one client at a time")
     end
-    return nil, ferr("SESSION_IO", path, "cannot lock the session: " .. tostring(msg))
+    return nil, ferr("SESSION_IO", path, "cannot lock the session: " .. lerr.detail)
   end
   -- Temp files of this session left by writers killed mid-write hold keys: with the lock
   -- held, no writer of this session is alive, so every one of them is stale.
@@ -458,7 +460,7 @@ function Open:save(d)
   if self.key then
     local serr
     text, serr = self.key:seal(plain)
-    if not text then return nil, ferr("SESSION_IO", self.path, "cannot encrypt the session: " .. tostring(serr)) end
+    if not text then return nil, ferr("SESSION_IO", self.path, "cannot encrypt the session: " .. serr.detail) end
   end
   local ok, werr = M.write_atomic(self.path, text)
   if not ok then return nil, werr end
@@ -494,7 +496,7 @@ local function convert(path, from, to)
       if key then
         text, werr = key:seal(f.plain)
         key:close()
-        if not text then werr = ferr("SESSION_IO", path, "cannot encrypt the session: " .. tostring(werr)) end
+        if not text then werr = ferr("SESSION_IO", path, "cannot encrypt the session: " .. werr.detail) end
       end
     end
     if text then ok, werr = M.write_atomic(path, text) end
