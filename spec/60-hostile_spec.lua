@@ -293,7 +293,7 @@ describe("hand-made hostile byte streams (core.transport + core.session)", funct
       t:feed(frames(kind, { srv:packet(rpc_result(mid1, answer(1))) }) .. head .. string.rep("\0", 64))
       local results, _, _, terr = pump(t, s)
       assert.equal(answer(1), results[id1])
-      assert.same({ code = -14, message = "malformed transport frame" }, terr)
+      assert.same({ code = -14, message = "FRAME_INVALID", detail = "malformed transport frame" }, terr)
       assert.equal(-14, select(2, t:next()).code)          -- the transport stays failed
       t:close()
       -- a new connection: the unanswered request goes out again under the same msg_id
