@@ -99,8 +99,7 @@ describe("every binding fails at run time with nil and the one error table", fun
   end)
 
   it("core.link: a call past its deadline", function()
-    local _, pub = core.auth.rsa_generate()
-    local link <close> = core.link.new { dc_id = 2, transport = "intermediate", rsa_keys = { pub }, timeout = 10,
+    local link <close> = core.link.new { dc_id = 2, transport = "intermediate", timeout = 10,
       connect_timeout = 5, init = { api_id = 1 } }
     local id = link:send(core.tl.encode{ _ = "ping", ping_id = 7 }, 0, 3)
     link:tick(3)
@@ -109,9 +108,8 @@ describe("every binding fails at run time with nil and the one error table", fun
   end)
 
   it("core.conn: a refused TCP connection", function()
-    local _, pub = core.auth.rsa_generate()
     local c <close> = core.conn.new { host = "127.0.0.1", port = 1, dc_id = 1, transport = "padded",
-      rsa_keys = { pub }, timeout = 0.5, connect_timeout = 2, init = { api_id = 1 } }
+      timeout = 0.5, connect_timeout = 2, init = { api_id = 1 } }
     local err = check_shape("conn:connect", c:connect())
     assert.equal("NETWORK_ERROR", err.message)
   end)
