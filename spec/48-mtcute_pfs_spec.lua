@@ -3,12 +3,12 @@
 -- (the test DC refuses all but the bind, help.getConfig and help.getNearestDc over an unbound
 -- one), and the test DC checks each auth.bindTempAuthKey mtcute sends: its binding message
 -- under mtcute's permanent key (MTProto v1), the msg_id, the session, every field. The walks go
--- straight to the DC and through the test DC's MTProxy listener with the plain and dd secret
--- kinds. mtcute shares no code with us: its binding is an independent check of the server's.
+-- straight to the DC and through the test DC's MTProxy listener with each secret kind. mtcute
+-- shares no code with us: its binding is an independent check of the server's.
 --
--- Not with an ee secret: mtcute's fake-TLS ClientHello (0.30.3) is one 1716-byte record
--- (16 03 01 06 b4), and the listener, like Telegram's own MTProxy, takes only a hello record
--- of 512..767 bytes (16 03 01 02): anything else is read as an obfuscated2 header.
+-- mtcute's fake-TLS ClientHello (0.30.3) is one 1716-byte record (16 03 01 06 b4), and
+-- Telegram's own MTProxy takes only a hello record of 512..767 bytes: the listener is started
+-- with mtproxy_any_hello, as MTProxy servers other than Telegram's take it.
 local helpers = require("helpers")
 
 local SECRET = "00112233445566778899aabbccddeeff"
@@ -19,6 +19,7 @@ local WALKS = {
   { "obfuscated-intermediate", { transport = "obfuscated-intermediate" } },
   { "mtproxy-plain", { mtproxy = "plain" } },
   { "mtproxy-dd", { mtproxy = "dd" } },
+  { "mtproxy-ee", { mtproxy = "ee" } },
 }
 
 -- The test DC logs key ids as 16 hex digits; mtcute reports them as signed decimal.
@@ -40,7 +41,7 @@ describe("mtcute with pfs against mtproto-testdc", function()
     local args = {}
     for _, w in ipairs(WALKS) do
       local name, extra = w[1], w[2]
-      local dc, count, stop = helpers.logged_dc{ dcs = 3, mtproxy = SECRET }
+      local dc, count, stop = helpers.logged_dc{ dcs = 3, mtproxy = SECRET, mtproxy_any_hello = true }
       dcs[name] = { dc = dc, count = count, stop = stop }
       local a = helpers.interop_args(dc, { name = name, transport = extra.transport or "padded", dc = 2, pfs = true })
       if extra.mtproxy then a.proxy = (dc:proxy_url(extra.mtproxy):gsub("^tg://proxy", "https://t.me/proxy")) end
@@ -73,6 +74,7 @@ describe("mtcute with pfs against mtproto-testdc", function()
       assert.is_true(d.count("new auth key %x+ %(inner dc %d+%), temporary") >= 2)
       if w[2].mtproxy then
         assert.is_true(d.count("mtproxy conn%d+: to DC") >= 2, "not through the MTProxy listener")
+        if w[2].mtproxy == "ee" then assert.is_true(d.count("fake%-TLS hello answered") >= 2) end
       end
     end)
   end
