@@ -10,23 +10,7 @@ local testdc = require("mtproto.testdc")
 -- mtcute's packet codecs: intermediate and padded intermediate, also inside obfuscated2.
 local TRANSPORTS = { "intermediate", "padded", "obfuscated-intermediate", "obfuscated-padded" }
 
--- What every run must show, step by step: the answer's constructor, or the server's error.
-local EXPECTED_STEPS = helpers.concat({
-  { step = "help.getConfig", result = "config" },
-  { step = "help.getNearestDc", result = "nearestDc" },
-  { step = "updates.getState unauthorized", error = { code = 401, message = "AUTH_KEY_UNREGISTERED" } },
-  { step = "auth.sendCode", result = "auth.sentCode" },
-  { step = "auth.resendCode -> Sms", result = "auth.sentCode" },
-  { step = "auth.resendCode -> Call", result = "auth.sentCode" },
-  { step = "auth.resendCode -> FlashCall", result = "auth.sentCode" },
-}, helpers.INTEROP_LADDER_ERRORS, {
-  { step = "auth.sendCode (sign in)", result = "auth.sentCode" },
-  { step = "auth.signIn wrong code", error = { code = 400, message = "PHONE_CODE_INVALID" } },
-  { step = "auth.signIn", result = "auth.authorization" },
-  { step = "updates.getState", result = "updates.state" },
-  { step = "auth.sendCode migrated", result = "auth.sentCode" },
-  { step = "auth.signIn migrated", result = "auth.authorization" },
-})
+local EXPECTED_STEPS = helpers.MTCUTE_LADDER_STEPS
 
 -- The faults GramJS rides through, and gzip: answers gzip_packed (mtcute inflates them).
 local FAULTS = helpers.concat(helpers.INTEROP_FAULTS, { { "gzip", { gzip = true } } })

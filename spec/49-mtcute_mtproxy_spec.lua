@@ -8,22 +8,7 @@ local testdc = require("mtproto.testdc")
 
 local SECRET = "00112233445566778899aabbccddeeff"
 
-local EXPECTED_STEPS = helpers.concat({
-  { step = "help.getConfig", result = "config" },
-  { step = "help.getNearestDc", result = "nearestDc" },
-  { step = "updates.getState unauthorized", error = { code = 401, message = "AUTH_KEY_UNREGISTERED" } },
-  { step = "auth.sendCode", result = "auth.sentCode" },
-  { step = "auth.resendCode -> Sms", result = "auth.sentCode" },
-  { step = "auth.resendCode -> Call", result = "auth.sentCode" },
-  { step = "auth.resendCode -> FlashCall", result = "auth.sentCode" },
-}, helpers.INTEROP_LADDER_ERRORS, {
-  { step = "auth.sendCode (sign in)", result = "auth.sentCode" },
-  { step = "auth.signIn wrong code", error = { code = 400, message = "PHONE_CODE_INVALID" } },
-  { step = "auth.signIn", result = "auth.authorization" },
-  { step = "updates.getState", result = "updates.state" },
-  { step = "auth.sendCode migrated", result = "auth.sentCode" },
-  { step = "auth.signIn migrated", result = "auth.authorization" },
-})
+local EXPECTED_STEPS = helpers.MTCUTE_LADDER_STEPS
 
 describe("mtcute through the test DC's MTProxy listener and through microsocks", function()
   local unavailable = helpers.interop_unavailable("@mtcute/node")

@@ -397,6 +397,25 @@ function M.concat(...)
   return out
 end
 
+-- The login-code ladder mtcute walks (interop/mtcute_login.mjs), step by step: the answer's
+-- constructor, or the server's error. The same wherever mtcute goes (directly, through a proxy).
+M.MTCUTE_LADDER_STEPS = M.concat({
+  { step = "help.getConfig", result = "config" },
+  { step = "help.getNearestDc", result = "nearestDc" },
+  { step = "updates.getState unauthorized", error = { code = 401, message = "AUTH_KEY_UNREGISTERED" } },
+  { step = "auth.sendCode", result = "auth.sentCode" },
+  { step = "auth.resendCode -> Sms", result = "auth.sentCode" },
+  { step = "auth.resendCode -> Call", result = "auth.sentCode" },
+  { step = "auth.resendCode -> FlashCall", result = "auth.sentCode" },
+}, M.INTEROP_LADDER_ERRORS, {
+  { step = "auth.sendCode (sign in)", result = "auth.sentCode" },
+  { step = "auth.signIn wrong code", error = { code = 400, message = "PHONE_CODE_INVALID" } },
+  { step = "auth.signIn", result = "auth.authorization" },
+  { step = "updates.getState", result = "updates.state" },
+  { step = "auth.sendCode migrated", result = "auth.sentCode" },
+  { step = "auth.signIn migrated", result = "auth.authorization" },
+})
+
 -- The JSON arguments of an interop script for test DC `d`: its start-up data, `extra` merged.
 function M.interop_args(d, extra)
   local a = { host = d.host, ports = {}, rsa_public_pem = d.pem, fingerprint = d.fingerprint, timeout_ms = 60000 }
