@@ -5,14 +5,11 @@
 -- Measured in a child process (a fresh heap: RSS in the long-lived busted process is noise).
 -- Under ASan freed memory sits in its quarantine, so RSS says nothing there: the run is then
 -- only checked for completing.
+local helpers = require("helpers")
+
 local CHILD = [[
 local helpers = require("helpers")
-local function rss()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) / 1024 end
-  end
-end
+local function rss() return helpers.rss_kib() / 1024 end
 local dc <close> = helpers.start_testdc{ dcs = 1, faults = { gzip_bomb = true } }
 local client <close> = helpers.client(dc, { dc = 1, pfs = false }) -- the fault hits once per session: not the bind
 assert(client:connection(1))
@@ -27,14 +24,7 @@ io.write(("grown %.2f\n"):format(rss() - before))
 
 describe("a gzip bomb", function()
   it("does not keep its 16 MiB buffer after the answer", function()
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write(CHILD)
-    f:close()
-    local p = assert(io.popen("lua5.4 " .. script .. " 2>&1"))
-    local out = p:read("a")
-    p:close()
-    os.remove(script)
+    local out = helpers.run_lua(CHILD)
     local grown = tonumber(out:match("grown (%S+)"))
     assert.is_number(grown, out)
     if not (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then

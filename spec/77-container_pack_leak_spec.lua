@@ -3,13 +3,9 @@
 -- Fields are now all read before the buffer exists. (The SANITIZE=1 build's LeakSanitizer
 -- sees a single leak; the RSS check of the plain build sees hundreds.)
 local core = require("mtproto.core")
+local helpers = require("helpers")
 
-local function rss()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) / 1024 end
-  end
-end
+local function rss() return helpers.rss_kib() / 1024 end
 
 describe("core.transport.container_pack", function()
   it("raises on a bad item without leaking what it packed before it", function()

@@ -16,13 +16,6 @@ local N = 10000
 local ASAN = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) ~= nil
 local OUTAGE_LIMIT = 120 -- seconds the failing calls may take in all (they take a few)
 
-local function rss_kib()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) end
-  end
-end
-
 local function sendcode_requests(log)
   local n = 0
   for line in io.lines(log) do
@@ -74,7 +67,7 @@ for _, mode in ipairs{ "blocking", "cqueues", "luv" } do
       assert(client.auth.sendCode(SEND_CODE))
       dc:stop()
 
-      local rss0 = rss_kib()
+      local rss0 = helpers.rss_kib()
       local t0 = core.conn.monotonic()
       local failed, most_pending = 0, 0
       for i = 1, N do
@@ -88,7 +81,7 @@ for _, mode in ipairs{ "blocking", "cqueues", "luv" } do
         end
       end
       local took = core.conn.monotonic() - t0
-      local grew = rss_kib() - rss0
+      local grew = helpers.rss_kib() - rss0
       assert.equal(N, failed)
       assert.equal(0, client:session_info().pending)
       assert(most_pending == 0, "calls waiting during the outage: " .. most_pending)

@@ -292,6 +292,26 @@ function M.run(cmd)
   return body, tonumber(status)
 end
 
+-- Runs a Lua chunk in a child lua5.4 (a fresh heap, or a crash that must not take busted down)
+-- with this process's module paths: its output (stdout and stderr) and its exit status.
+function M.run_lua(chunk)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(chunk)
+  f:close()
+  local out, status = M.run(M.LUA .. " " .. path .. " 2>&1")
+  os.remove(path)
+  return out, status
+end
+
+-- This process's resident set size in KiB (Linux).
+function M.rss_kib()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmRSS:%s+(%d+)")
+    if kb then return tonumber(kb) end
+  end
+end
+
 -- A test DC whose log (-v) goes to a file: the server writes a line for each message it
 -- receives and for each auth key it makes, before it answers, so counting lines after an
 -- answer has arrived is free of races. Returns the DC, count(pattern) and stop().
