@@ -466,13 +466,9 @@ void mt_link_connected(mt_link *l, double now)
 /* The message of a proxy's refusal (these fail the calls: retrying cannot help), or NULL. */
 static const char *proxy_error(int rc)
 {
-    switch (rc) {
-    case MT_ERR_PROXY_AUTH: return "PROXY_AUTH_FAILED";
-    case MT_ERR_PROXY_REFUSED: return "PROXY_REFUSED";
-    case MT_ERR_PROXY_PROTO: return "PROXY_PROTOCOL_ERROR";
-    case MT_ERR_PROXY_SECRET: return "PROXY_SECRET_INVALID";
-    default: return NULL;
-    }
+    int refusal = rc == MT_ERR_PROXY_AUTH || rc == MT_ERR_PROXY_REFUSED ||
+                  rc == MT_ERR_PROXY_PROTO || rc == MT_ERR_PROXY_SECRET;
+    return refusal ? mt_err_name(rc) : NULL;
 }
 
 static int transport_error(mt_link *l, double now, int32_t code)
