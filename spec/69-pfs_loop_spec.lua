@@ -1,7 +1,7 @@
 -- pfs under an event loop (cqueues): the keys are made and bound from inside the loop, a
 -- temporary key the DC forgot (its own, shorter limit: -404) is replaced and the call goes
 -- through, and the renewal before expiry happens there too; a second client on the saved
--- session reuses the bound key without a handshake. (spec/54 walks the login ladder and a
+-- session reuses the bound key without a handshake. (spec/95 walks the login ladder and a
 -- migration in loops with pfs on.)
 local helpers = require("helpers")
 local have_cq, cqueues = pcall(require, "cqueues")
