@@ -98,12 +98,44 @@ local function suspending(s)
 end
 
 -- The private state of a client lives in one field so that every other key
--- can be a namespace (client.auth, client.phone, client.updates, ...).
+-- can be a namespace (client.auth, client.phone, client.updates, ...). It holds the options
+-- that differ from these defaults (a client keeps only what is its own).
+local ClientState = { __index = {
+  test_mode = false, transport = "padded", timeout = 10, connect_timeout = 5, flood_sleep_threshold = 10,
+  state_save_interval = 1,
+} }
+local WEAK_KEYS = { __mode = "k" }
+
+-- The client's own state of connection `conn` (s.links[conn], dropped with it): the key
+-- changes it saw, and in a loop the condition every pump of it signals and whether a
+-- coroutine pumps it now.
+local function link(s, conn)
+  local l = s.links[conn]
+  if not l then
+    l = { key_changes = 0 }
+    s.links[conn] = l
+  end
+  return l
+end
 local function S(self)
   local s = rawget(self, "_s")
   if not s then error("mtproto: expected a client (use client:method(), not client.method())", 3) end
   if s.closed then error("mtproto: attempt to use a closed client", 3) end
   return s
+end
+
+-- A host table for a helper module (login, pfs) that calls back into client `s`: `makers`
+-- give each field from `s` (a closure over it, mostly), made when the module first reads it.
+local function lazy_host(makers)
+  return {
+    __index = function(host, name)
+      local make = makers[name]
+      if not make then return nil end
+      local v = make(rawget(host, "_s"))
+      rawset(host, name, v)
+      return v
+    end,
+  }
 end
 
 -- The logger may raise, make calls or close the client: a raise is reported on stderr (the
@@ -162,12 +194,14 @@ local function key_replaced(s, dc)
   end
 end
 
+local pfs_host -- below: the pfs module's host of a client, made on first use
+
 local function sync(s, dc)
   local conn = s.conns[dc]
   if not conn then return false end
   local ok, st = pcall(conn.state, conn)
   if not ok or type(st) ~= "table" or not st.auth_key then return false end
-  if s.pfs then return pfs.sync(s.pfs_host, dc, st) end -- the permanent key never carries calls
+  if s.pfs then return pfs.sync(pfs_host(s), dc, st) end -- the permanent key never carries calls
   local d = s.data.dcs[dc]
   local changed = not d or d.auth_key ~= st.auth_key or d.salt ~= st.salt or d.time_offset ~= st.time_offset
   if changed then
@@ -199,7 +233,7 @@ local function drop_conn(s, dc)
   local conn = s.conns[dc]
   if not conn then return end
   s.conns[dc] = nil
-  s.dirty[conn] = nil
+  if s.dirty then s.dirty[conn] = nil end
   forget(s, conn)
   conn:close()
 end
@@ -253,16 +287,16 @@ end
 -- coroutine); without pfs the first call connects.
 local function connection(s, dc, timeout)
   local conn = s.conns[dc]
-  if conn and s.pfs and pfs.expiring(s.pfs_host, dc) then
+  if conn and s.pfs and pfs.expiring(pfs_host(s), dc) then
     log(s, "info", "DC %d: the temporary key is about to expire: binding a new one", dc)
     drop_conn(s, dc)
-    pfs.drop(s.pfs_host, dc)
+    pfs.drop(pfs_host(s), dc)
     conn = nil
   end
   if conn then return conn end
   local c, err
   if s.pfs then
-    c, err = pfs.connect(s.pfs_host, dc, monotonic() + (timeout or s.timeout))
+    c, err = pfs.connect(pfs_host(s), dc, monotonic() + (timeout or s.timeout))
   else
     c, err = open(s, dc, s.data.dcs[dc])
   end
@@ -286,30 +320,40 @@ end
 local SIGN_INS = { ["auth.authorization"] = true, ["auth.sentCodeSuccess"] = true,
   ["auth.loginTokenSuccess"] = true }
 
--- What a successful answer changes in the session: the login module looks at every one.
+local login_of -- below: the client's login record, made on first use
+
+-- What a successful answer changes in the session: the login module looks at every auth.*
+-- answer and at every auth.* method's (what its observe acts on; a client that never logs
+-- in never makes its login record).
 -- A sign-in answer first syncs the key: a key made meanwhile drops the old user, not this one.
 -- (Only those: the other auth.* answers, a resendCode's sentCode say, change no key, and a
 -- sync reads the whole connection state.)
 local function after_success(s, method, r, dc)
   if type(r) == "table" and SIGN_INS[r._] then sync(s, dc) end
-  s.login:observe(method, r)
+  if s.login or method:find("^auth%.") or (type(r) == "table" and type(r._) == "string" and r._:find("^auth%.")) then
+    login_of(s):observe(method, r)
+  end
   if s.data.user_id ~= s.upd.self_id then s.upd:set_user(s.data.user_id, s.data.bot) end
   if s.data.user_id then s.signed_out = nil end
 end
 
+-- The method names checked so far (tl.info builds a table each time; the schema is fixed, so
+-- one cache serves every client).
+local KNOWN_METHODS = {}
+
 -- Validates and encodes before anything is sent (tl.encode raises, naming
 -- the method and the parameter).
-local function prepare(s, obj, level)
+local function prepare(obj, level)
   if type(obj) ~= "table" then
     error("mtproto: expected a TL method object (a table with _), got " .. type(obj), level)
   end
   local name = obj._
   if type(name) ~= "string" then error("mtproto: the object has no method name in _", level) end
-  if s.methods[name] then return name, tl.encode(obj) end
+  if KNOWN_METHODS[name] then return name, tl.encode(obj) end
   local ok, info = pcall(tl.info, name)
   if not ok or type(info) ~= "table" then error("mtproto: unknown method " .. name, level) end
   if info.kind ~= "method" then error("mtproto: " .. name .. " is a constructor, not a method", level) end
-  s.methods[name] = true -- a per-client cache: tl.info builds a table each time
+  KNOWN_METHODS[name] = true
   return name, tl.encode(obj)
 end
 
@@ -324,19 +368,17 @@ local function is_home_migration(e)
   return e.type == "PHONE_MIGRATE" or e.type == "NETWORK_MIGRATE" or e.type == "USER_MIGRATE"
 end
 
--- Hands the updates a connection received to the update handler (s.on_raw_update(dc, bytes),
--- set by the updates module), or keeps them for client:get_updates(). A new auth key (after
--- a -404) is saved at once.
+-- Hands the updates a connection received to the update state. A new auth key (after a -404)
+-- is saved at once.
 local function after_io(s, dc, conn)
   if s.closed then return end
-  local k = conn:key_changes()
-  if k ~= (s.key_changes[conn] or 0) then
-    s.key_changes[conn] = k
+  local k, l = conn:key_changes(), link(s, conn)
+  if k ~= l.key_changes then
+    l.key_changes = k
     if sync(s, dc) then save(s) end
   end
-  local sink = s.on_raw_update
-  if sink then
-    for _, bytes in ipairs(conn:updates()) do sink(dc, bytes) end
+  if conn:has_updates() then
+    for _, bytes in ipairs(conn:updates()) do s.upd:feed(bytes) end
   end
 end
 
@@ -345,8 +387,8 @@ end
 -- every pump signals.
 local function loop_turn(s, dc, conn, deadline)
   local L = s.loop
-  local st = s.pumps[conn]
-  if not st then st = { cond = L.cond() }; s.pumps[conn] = st end
+  local st = link(s, conn)
+  if not st.cond then st.cond = L.cond() end
   if st.busy then
     L.wait(nil, nil, deadline, st.cond)
     return
@@ -427,8 +469,8 @@ local function queue(s, conn, body, timeout)
   local id = conn:send(body, timeout or s.timeout)
   if suspending(s) then
     conn:pump()
-    local st = s.pumps[conn]
-    if st then st.cond.signal() end
+    local st = s.links[conn]
+    if st and st.cond then st.cond.signal() end
   end
   return id
 end
@@ -440,7 +482,7 @@ local function once(s, dc, method, body, timeout)
   if s.closed then return nil, closed_error(method) end -- by a logger during a pfs set-up
   if not conn then err.method = method; return nil, err end
   local id = queue(s, conn, body, left(s, timeout, t0))
-  s.dirty[conn] = nil -- the wait writes it (and connects first when needed)
+  if s.dirty then s.dirty[conn] = nil end -- the wait writes it (and connects first when needed)
   return waited(s, dc, conn, id, method, nil)
 end
 
@@ -487,6 +529,27 @@ local function pfs_await(s, dc, c, id, deadline)
   return res, err
 end
 
+-- What the pfs module may do with the client (see mtproto.pfs).
+local PfsHost = lazy_host{
+  data = function(s) return s.data end,
+  pfs = function(s) return s.pfs end,
+  open = function(s) return function(dc, opts, deadline) return pfs_open(s, dc, opts, deadline) end end,
+  await = function(s) return function(dc, c, id, deadline) return pfs_await(s, dc, c, id, deadline) end end,
+  close = function(s) return function(c) forget(s, c); c:close() end end,
+  save = function(s) return function() return save(s) end end,
+  log = function(s) return function(level, fmt, ...) return log(s, level, fmt, ...) end end,
+  key_replaced = function(s) return function(dc) key_replaced(s, dc) end end,
+}
+
+function pfs_host(s)
+  local h = s.pfs_host
+  if not h then
+    h = setmetatable({ _s = s }, PfsHost)
+    s.pfs_host = h
+  end
+  return h
+end
+
 -- One round trip on DC `dc`; returns the raw answer or an Error. With pfs, a -404 (the server
 -- forgot the temporary key, so it ran nothing) binds a new key and sends the call once more.
 local function roundtrip(s, dc, method, body, timeout)
@@ -494,7 +557,7 @@ local function roundtrip(s, dc, method, body, timeout)
   if res == nil and s.pfs and err.message == "TRANSPORT_ERROR_404" then
     log(s, "info", "DC %d: the server forgot the temporary key (-404): binding a new one", dc)
     drop_conn(s, dc)
-    pfs.drop(s.pfs_host, dc)
+    pfs.drop(pfs_host(s), dc)
     res, err, pending = once(s, dc, method, body, timeout)
   end
   return res, err, pending
@@ -554,7 +617,7 @@ end
 
 local function call(s, obj, opts, level)
   check_call_opts(opts, 2, "invoke")
-  local method, body = prepare(s, obj, level + 1)
+  local method, body = prepare(obj, level + 1)
   return call_encoded(s, method, body, opts)
 end
 
@@ -617,7 +680,7 @@ end
 function Client:send(obj, opts)
   local s = S(self)
   check_call_opts(opts, 2, "send")
-  local method, body = prepare(s, obj, 3)
+  local method, body = prepare(obj, 3)
   local p = setmetatable({ _s = s, method = method, body = body, request = obj,
     dc = opts and opts.dc or s.data.home_dc, pinned = opts and opts.dc ~= nil,
     timeout = opts and opts.timeout }, Pending)
@@ -632,14 +695,17 @@ function Client:send(obj, opts)
     return p
   end
   p.conn, p.id = conn, queue(s, conn, body, left(s, p.timeout, t0))
-  if not suspending(s) then s.dirty[conn] = true end
+  if not suspending(s) then
+    s.dirty = s.dirty or {} -- the connections with requests queued and not yet written
+    s.dirty[conn] = true
+  end
   return p
 end
 
 --- Writes every queued request.
 function Client:flush()
   local s = S(self)
-  for conn in pairs(s.dirty) do
+  for conn in pairs(s.dirty or {}) do
     s.dirty[conn] = nil
     local ok, err = conn:flush()
     if not ok then return nil, errors.from_conn(err) end
@@ -659,7 +725,7 @@ function Pending:wait(timeout)
   if s.closed then error("mtproto: attempt to use a closed client", 2) end
   if timeout ~= nil and not is_seconds(timeout) then argerror(1, "wait", seconds_wanted(timeout)) end
   local conn = self.conn
-  s.dirty[conn] = nil -- the wait writes it (and connects first when needed)
+  if s.dirty then s.dirty[conn] = nil end -- the wait writes it (and connects first when needed)
   local res, err, going = waited(s, self.dc, conn, self.id, self.method, timeout)
   if going then return nil, err end
   local r, e = finish(s, self.dc, self.method, self.body, res, err, self.timeout, self.pinned)
@@ -692,7 +758,7 @@ function Client:invoke_all(list, opts)
   if type(list) ~= "table" then argerror(1, "invoke_all", "expected a list of TL method objects") end
   check_call_opts(opts, 2, "invoke_all")
   for i = 1, #list do
-    local ok, err = pcall(prepare, s, list[i], 0)
+    local ok, err = pcall(prepare, list[i], 0)
     if not ok then error(string.format("mtproto: invoke_all: item %d: %s", i, tostring(err)), 2) end
   end
   -- one deadline for the batch: a send that has to set up a connection (pfs) leaves the
@@ -724,7 +790,7 @@ function Client:session_info()
   return {
     path = s.path, encrypted = s.file ~= nil and s.file.encrypted, home_dc = s.data.home_dc,
     test_mode = s.test_mode, bot = s.data.bot,
-    user_id = s.data.user_id, dcs = dcs, login = s.login:info(), session_error = s.session_error,
+    user_id = s.data.user_id, dcs = dcs, login = login_of(s):info(), session_error = s.session_error,
     updates = (s.upd:snapshot()),
     signed_out = s.signed_out,
     pending = pending, -- calls sent or queued and not yet answered, on every connection
@@ -884,8 +950,10 @@ local function close(self)
       pcall(conn.close, conn)
     end
     -- in a loop, whoever waits on a connection (the update reader, a call) wakes and sees it
-    for _, st in pairs(s.pumps) do pcall(st.cond.signal) end
-    s.conns, s.dirty = {}, {}
+    for _, st in pairs(s.links) do
+      if st.cond then pcall(st.cond.signal) end
+    end
+    s.conns, s.dirty = {}, nil
     if s.file then
       pcall(save, s)
       s.file:close()
@@ -907,12 +975,12 @@ function ClientMT:__tostring()
 end
 
 -- client.<namespace>.<method> and client.<method>, built lazily from the schema.
--- The request is encoded from a copy of the parameters with _ set: one table kept per
--- method function, emptied after encoding. While a call uses it the slot is empty, so a
--- call reached again meanwhile (from a __pairs of the parameters), or the next call after
--- an encode that raised, makes a fresh one.
+-- The request is encoded from a copy of the parameters with _ set: one table kept for every
+-- method function, emptied after encoding (encoding never yields). While a call uses it the
+-- slot is empty, so a call reached again meanwhile (from a __pairs of the parameters), or
+-- the next call after an encode that raised, makes a fresh one.
+local scratch = {}
 local function method_fn(self, full)
-  local scratch = {}
   return function(params, opts)
     if params == nil then params = {} end
     if type(params) ~= "table" then
@@ -927,7 +995,7 @@ local function method_fn(self, full)
     scratch = nil
     for k, v in pairs(params) do obj[k] = v end
     obj._ = full
-    local method, body = prepare(s, obj, 2)
+    local method, body = prepare(obj, 2)
     for k in next, obj do obj[k] = nil end
     scratch = obj
     local r, e = call_encoded(s, method, body, opts)
@@ -964,25 +1032,29 @@ local function namespaces()
   return ns
 end
 
+-- client.<namespace>: { _ns = name, _client = client } and the method functions made so far;
+-- one metatable for all of them.
+local Namespace = { __name = "mtproto.namespace" }
+
+function Namespace:__index(name)
+  local full = rawget(self, "_ns") .. "." .. tostring(name)
+  if type(name) ~= "string" or not is_method(full) then
+    error("mtproto: unknown method " .. full, 2)
+  end
+  local f = method_fn(rawget(self, "_client"), full)
+  rawset(self, name, f)
+  return f
+end
+
+function Namespace:__tostring() return "mtproto namespace " .. rawget(self, "_ns") end
+
 function ClientMT:__index(k)
   local m = Client[k]
   if m ~= nil then return m end
   if type(k) ~= "string" then return nil end
   S(self)
   if namespaces()[k] then
-    local proxy = setmetatable({ _ns = k }, {
-      __name = "mtproto.namespace",
-      __index = function(t, name)
-        local full = k .. "." .. tostring(name)
-        if type(name) ~= "string" or not is_method(full) then
-          error("mtproto: unknown method " .. full, 2)
-        end
-        local f = method_fn(self, full)
-        rawset(t, name, f)
-        return f
-      end,
-      __tostring = function() return "mtproto namespace " .. k end,
-    })
+    local proxy = setmetatable({ _ns = k, _client = self }, Namespace)
     rawset(self, k, proxy)
     return proxy
   end
@@ -1050,64 +1122,100 @@ local function check_opts(o)
   end
 end
 
--- What the login module may do with the client (its whole interface to it).
-local function login_host(s)
-  return {
-    call = function(obj, opts)
+-- What the login module may do with the client (its whole interface to it): host.<name>
+-- is LOGIN_HOST[name](s), made the first time the login module asks for it (most clients
+-- use a few of them, or none).
+local LOGIN_HOST = {
+  call = function(s)
+    return function(obj, opts)
       -- a login{} callback may have closed the client
       if s.closed then
         return nil, Error.new{ code = -1, message = "CLIENT_CLOSED", method = obj._, is_local = true,
           kind = "final", detail = "the client was closed during the login" }
       end
       return call(s, obj, opts, 3)
-    end,
-    key_id = function(dc)
+    end
+  end,
+  key_id = function(s)
+    return function(dc)
       if s.conns[dc] then sync(s, dc) end
       local d = s.data.dcs[dc]
       return d and d.key_id
-    end,
-    save = function() return save(s) end,
-    log = function(level, fmt, ...) return log(s, level, fmt, ...) end,
-    refused = function(method) return refused(s, method) end,
-    api = function() return s.api_id, s.api_hash end,
-    home_dc = function() return s.data.home_dc end,
-    set_home_dc = function(dc)
+    end
+  end,
+  save = function(s) return function() return save(s) end end,
+  log = function(s) return function(level, fmt, ...) return log(s, level, fmt, ...) end end,
+  refused = function(s) return function(method) return refused(s, method) end end,
+  api = function(s) return function() return s.api_id, s.api_hash end end,
+  home_dc = function(s) return function() return s.data.home_dc end end,
+  set_home_dc = function(s)
+    return function(dc)
       if s.data.home_dc ~= dc then
         log(s, "info", "home DC %d -> %d", s.data.home_dc, dc)
         s.data.home_dc = dc
         save(s)
       end
-    end,
-    -- the first update `pred` accepts among those not yet taken by get_updates (after the
-    -- ones waiting are dispatched), taken out unless `peek`
-    take_update = function(pred, peek)
+    end
+  end,
+  -- the first update `pred` accepts among those not yet taken by get_updates (after the
+  -- ones waiting are dispatched), taken out unless `peek`
+  take_update = function(s)
+    return function(pred, peek)
       pump(s)
       return s.upd:find(pred, peek)
-    end,
-    monotonic = monotonic, now = core.conn.now, sleep = function(t) pause(s, t) end,
-    timeout = function() return s.timeout end,
+    end
+  end,
+  monotonic = function() return monotonic end,
+  now = function() return core.conn.now end,
+  sleep = function(s) return function(t) pause(s, t) end end,
+  timeout = function(s) return function() return s.timeout end end,
+}
+
+local LoginHost = lazy_host(LOGIN_HOST)
+
+function login_of(s)
+  local l = s.login
+  if not l then
+    l = login.new(setmetatable({ _s = s }, LoginHost), s.data)
+    s.login = l
+  end
+  return l
+end
+
+-- The initConnection parameters of options `o`: one (read-only) table shared by the clients
+-- that give the same ones, as the clients of one program do.
+local INIT_FIELDS = { "api_id", "device_model", "system_version", "app_version", "system_lang_code",
+  "lang_pack", "lang_code", "layer" }
+local inits = setmetatable({}, { __mode = "v" })
+local function init_params(o)
+  local t = {
+    api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
+    system_version = o.system_version or _VERSION, app_version = o.app_version or require("mtproto").VERSION,
+    system_lang_code = o.system_lang_code or "en", lang_pack = o.lang_pack or "",
+    lang_code = o.lang_code or "en", layer = M.LAYER,
   }
+  local key = {}
+  for i, f in ipairs(INIT_FIELDS) do key[i] = ("s4"):pack(tostring(t[f])) end
+  key = table.concat(key)
+  local shared = inits[key]
+  if shared then return shared end
+  inits[key] = t
+  return t
 end
 
 --- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
 function M.new(o)
   local proxy = check_opts(o)
   local test_mode = o.test_mode or false
-  local s = {
-    api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode,
-    rsa_keys = o.rsa_keys, transport = o.transport or "padded", proxy = proxy,
-    timeout = o.timeout or 10, connect_timeout = o.connect_timeout or 5,
-    flood_sleep_threshold = o.flood_sleep_threshold or 10,
+  local s = setmetatable({
+    api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode or nil,
+    rsa_keys = o.rsa_keys, transport = o.transport, proxy = proxy,
+    timeout = o.timeout, connect_timeout = o.connect_timeout, flood_sleep_threshold = o.flood_sleep_threshold,
+    state_save_interval = o.state_save_interval,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    conns = {}, dirty = {}, methods = {}, key_changes = {},
-    pumps = setmetatable({}, { __mode = "k" }), loop = o.loop ~= nil and loops.adapter(o.loop) or nil,
-    init = {
-      api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
-      system_version = o.system_version or _VERSION, app_version = o.app_version or require("mtproto").VERSION,
-      system_lang_code = o.system_lang_code or "en", lang_pack = o.lang_pack or "",
-      lang_code = o.lang_code or "en", layer = M.LAYER,
-    },
-  }
+    conns = {}, links = setmetatable({}, WEAK_KEYS), loop = o.loop ~= nil and loops.adapter(o.loop) or nil,
+    init = init_params(o),
+  }, ClientState)
   local data
   if o.session ~= nil then
     local secret
@@ -1130,7 +1238,6 @@ function M.new(o)
   data.test_mode = test_mode
   data.bot = data.bot or false
   s.data = data
-  s.state_save_interval = o.state_save_interval or 1
   s.upd = updates.new{
     invoke = function(obj) return call(s, obj, nil, 3) end,
     pull = function() pull(s) end,
@@ -1139,16 +1246,7 @@ function M.new(o)
     on_change = function() s.upd_dirty = true end,
     self_id = data.user_id, bot = data.bot, state = data.updates, channels = data.channels,
   }
-  -- the connection layer hands every update it receives to the update state
-  s.on_raw_update = function(_, bytes) s.upd:feed(bytes) end
   s.pfs = pfs.settings(o.pfs)
-  s.pfs_host = { data = data, pfs = s.pfs,
-    open = function(dc, opts, deadline) return pfs_open(s, dc, opts, deadline) end,
-    await = function(dc, c, id, deadline) return pfs_await(s, dc, c, id, deadline) end,
-    close = function(c) forget(s, c); c:close() end,
-    save = function() return save(s) end, log = function(level, fmt, ...) return log(s, level, fmt, ...) end,
-    key_replaced = function(dc) key_replaced(s, dc) end }
-  s.login = login.new(login_host(s), data)
   local self = setmetatable({ _s = s }, ClientMT)
   if s.file and s.file.stale_removed > 0 then
     log(s, "info", "removed %d stale temporary file(s) of %s", s.file.stale_removed, s.path)
@@ -1159,13 +1257,13 @@ end
 
 --- client:login_state() -> { state = ..., fields of that state } (see mtproto.login)
 function Client:login_state()
-  return S(self).login:state()
+  return login_of(S(self)):state()
 end
 
 -- The login steps: client:send_code(...) is the login record's send_code(...).
 for _, name in ipairs(login.METHODS) do
   Client[name] = function(self, ...)
-    local l = S(self).login
+    local l = login_of(S(self))
     return l[name](l, ...)
   end
 end

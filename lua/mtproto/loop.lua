@@ -93,7 +93,12 @@ function M.luv()
     local function wake()
       if done then return end
       done = true
-      if poll then poll:stop(); poll:close(); polling[fd] = nil end
+      if poll then
+        poll:stop()
+        poll:close()
+        -- (the adapter is shared: the number may be another wait's already, after a forget)
+        if polling[fd] == wake then polling[fd] = nil end
+      end
       if timer then timer:stop(); timer:close() end
       if idle and not idle:is_closing() then idle:stop(); idle:close() end
       if cond then cond.waiters[co] = nil end
@@ -135,14 +140,27 @@ function M.luv()
   return A
 end
 
+-- The adapters made so far: one per loop name and one per adapter table, shared by every
+-- client on it (an adapter holds no client's state; each client making its own took about
+-- half a KiB of closures per client).
+local made = setmetatable({}, { __mode = "k" })
+
 --- loop.adapter(loop) -> the adapter table for `loop` ("cqueues", "luv" or an adapter table).
 function M.adapter(loop)
-  if loop == "cqueues" then return M.cqueues() end
-  if loop == "luv" then return M.luv() end
-  if type(loop) == "table" and type(loop.now) == "function" and type(loop.wait) == "function"
+  local a = made[loop]
+  if a then return a end
+  if loop == "cqueues" then
+    a = M.cqueues()
+  elseif loop == "luv" then
+    a = M.luv()
+  elseif type(loop) == "table" and type(loop.now) == "function" and type(loop.wait) == "function"
       and type(loop.cond) == "function" then
-    return { now = loop.now, wait = loop.wait, cond = loop.cond, forget = loop.forget, spawn = loop.spawn,
+    a = { now = loop.now, wait = loop.wait, cond = loop.cond, forget = loop.forget, spawn = loop.spawn,
       running = loop.running or coroutine.isyieldable }
+  end
+  if a then
+    made[loop] = a
+    return a
   end
   error("bad argument #1 to 'mtproto.client' (loop: expected \"cqueues\", \"luv\" or a table " ..
     "with now, wait and cond functions)", 0)

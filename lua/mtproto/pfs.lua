@@ -38,10 +38,17 @@ local function random_i64()
 end
 
 -- pfs option -> settings table | nil (off). true or nil: on with the default lifetime.
+-- One settings table per lifetime, shared by the clients that use it (read only).
+local settings = {}
 function M.settings(opt)
   if opt == false then return nil end
   local expires_in = type(opt) == "table" and opt.expires_in or M.EXPIRES_IN
-  return { expires_in = expires_in }
+  local t = settings[expires_in]
+  if not t then
+    t = { expires_in = expires_in }
+    settings[expires_in] = t
+  end
+  return t
 end
 
 -- Raises on a bad `pfs` option (true, false or { expires_in = seconds }).

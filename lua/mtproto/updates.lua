@@ -46,6 +46,27 @@ State.__name = "mtproto.updates"
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only", 2) end })
 local NO_ENTITIES = { users = EMPTY, chats = EMPTY }
 
+-- What a state holds until it changes, shared by every state (most clients never get an
+-- update: a state keeps only what differs). The lists are the read-only EMPTY until `own`
+-- gives the state a list of its own to write to.
+State.channels, State.nchannels = EMPTY, 0   -- [channel id] = { pts =, access_hash = }
+State.handlers = EMPTY
+State.inbox, State.ready = EMPTY, EMPTY      -- fed, not yet applied; applied, not yet handled
+State.pending = EMPTY                         -- held for a gap
+State.kept, State.kept_dropped = EMPTY, 0     -- handled, for get_updates
+State.chdiff = EMPTY                          -- [channel id] = true: its difference is wanted
+State.need_diff, State.need_state, State.retry_at = false, false, 0
+State.dispatching, State.closed = false, false
+
+local function own(st, k)
+  local t = rawget(st, k)
+  if not t then
+    t = {}
+    st[k] = t
+  end
+  return t
+end
+
 local function noop() end
 
 -- st = updates.new{ invoke =, pull =, log =, clock =, self_id =, bot =, state =, channels = }
@@ -60,18 +81,14 @@ function M.new(o)
     invoke = o.invoke, pull = o.pull or noop, log = o.log or noop, clock = o.clock or os.clock,
     on_change = o.on_change or noop,
     self_id = o.self_id, bot = o.bot,
-    channels = {}, nchannels = 0,
-    handlers = {}, inbox = {}, ready = {}, pending = {}, kept = {}, kept_dropped = 0,
-    need_diff = false, need_state = false, chdiff = {}, retry_at = 0,
-    dispatching = false, closed = false,
   }, State)
   local s = o.state
   if s and s.pts then
     st.pts, st.qts, st.date, st.seq = s.pts, s.qts or 0, s.date or 0, s.seq or 0
     st.need_diff = true -- what happened while this state was on disk
   end
-  for id, c in pairs(o.channels or {}) do
-    st.channels[id] = { pts = c.pts, access_hash = c.access_hash }
+  for id, c in pairs(o.channels or EMPTY) do
+    own(st, "channels")[id] = { pts = c.pts, access_hash = c.access_hash }
     st.nchannels = st.nchannels + 1
   end
   return st
@@ -81,11 +98,12 @@ end
 function State:snapshot()
   local s
   if self.pts then s = { pts = self.pts, qts = self.qts, date = self.date, seq = self.seq } end
-  return s, self.channels
+  return s, rawget(self, "channels")
 end
 
 function State:on_update(fn)
-  self.handlers[#self.handlers + 1] = fn
+  local hs = own(self, "handlers")
+  hs[#hs + 1] = fn
 end
 
 -- The signed-in user changed (sign-in, log-out): a new state is needed.
@@ -93,8 +111,8 @@ function State:set_user(id, bot)
   if id == self.self_id then return end
   self.self_id, self.bot = id, bot
   self.pts, self.qts, self.date, self.seq = nil, nil, nil, nil
-  self.channels, self.nchannels, self.pending = {}, 0, {}
-  self.need_diff, self.chdiff = false, {}
+  self.channels, self.nchannels, self.pending = nil, nil, nil
+  self.need_diff, self.chdiff = false, nil
   self.on_change()
 end
 
@@ -108,7 +126,7 @@ local function changed(st)
 end
 
 local function keep(st, upd)
-  local k = st.kept
+  local k = own(st, "kept")
   if #k >= M.MAX_KEPT then
     table.remove(k, 1)
     if st.kept_dropped == 0 then
@@ -121,7 +139,8 @@ end
 
 -- An update ready for the handlers.
 local function deliver(st, upd, ctx)
-  st.ready[#st.ready + 1] = { upd, ctx or NO_ENTITIES }
+  local r = own(st, "ready")
+  r[#r + 1] = { upd, ctx or NO_ENTITIES }
 end
 
 ---------------------------------------------------------------------------------------------
@@ -193,7 +212,7 @@ local function remember_chats(st, chats)
       if ch then
         ch.access_hash = c.access_hash
       elseif st.nchannels < M.MAX_CHANNELS then
-        st.channels[c.id] = { access_hash = c.access_hash }
+        own(st, "channels")[c.id] = { access_hash = c.access_hash }
         st.nchannels = st.nchannels + 1
       end
     end
@@ -225,7 +244,7 @@ local function set_local(st, key, v)
     if not ch then
       if st.nchannels >= M.MAX_CHANNELS then return end
       ch = {}
-      st.channels[key] = ch
+      own(st, "channels")[key] = ch
       st.nchannels = st.nchannels + 1
     end
     ch.pts = v
@@ -236,13 +255,14 @@ end
 local function hold(st, key, start, finish, item)
   if #st.pending >= M.MAX_PENDING then
     st.log("warn", "updates: more than %d updates wait for a gap: asking for the difference", M.MAX_PENDING)
-    st.pending = {}
+    st.pending = nil
     st.need_diff = true
     return
   end
   st.log("debug", "updates: gap in %s (local %s, update needs %d): holding it", tostring(key),
     tostring(local_value(st, key)), start)
-  st.pending[#st.pending + 1] = { key = key, start = start, finish = finish, item = item,
+  local p = own(st, "pending")
+  p[#p + 1] = { key = key, start = start, finish = finish, item = item,
     deadline = st.clock() + M.GAP_WAIT }
 end
 
@@ -278,7 +298,7 @@ function apply_single(st, u, ctx, held, fresh)
   local name = u._
   if name == "updateChannelTooLong" then
     local ch = st.channels[u.channel_id]
-    if ch and ch.pts and ch.access_hash then st.chdiff[u.channel_id] = true; return end
+    if ch and ch.pts and ch.access_hash then own(st, "chdiff")[u.channel_id] = true; return end
     return deliver(st, u, ctx)
   end
   if name == "updatePtsChanged" then
@@ -494,7 +514,7 @@ local function expire(st, now)
       if e.key == "pts" or e.key == "qts" or e.key == "seq" then
         st.need_diff = true
       else
-        st.chdiff[e.key] = true
+        own(st, "chdiff")[e.key] = true
       end
     end
   end
@@ -515,7 +535,8 @@ function State:feed(x, request)
     end
     x = obj
   end
-  self.inbox[#self.inbox + 1] = { x, request }
+  local inbox = own(self, "inbox")
+  inbox[#inbox + 1] = { x, request }
 end
 
 -- When dispatch() has work next without new input (monotonic seconds), or nil: the end of
@@ -608,8 +629,8 @@ end
 
 -- The updates handed to handlers since the last call (at most MAX_KEPT, oldest dropped).
 function State:take()
-  local k = self.kept
-  self.kept, self.kept_dropped = {}, 0
+  local k = rawget(self, "kept") or {}
+  self.kept, self.kept_dropped = nil, 0
   return k
 end
 
@@ -628,7 +649,7 @@ end
 -- handler it is in.
 function State:close()
   self.closed = true
-  self.inbox, self.ready, self.pending = {}, {}, {}
+  self.inbox, self.ready, self.pending = nil, nil, nil
 end
 
 M.State = State
