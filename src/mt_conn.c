@@ -17,7 +17,10 @@
 #include "mt_conn.h"
 #include "mt_resolve.h"
 
-#define READ_CHUNK (256 * 1024)
+/* Bytes read per recv, into a buffer on the stack: a connection keeps no read buffer of its
+ * own (the transport holds what a frame still misses), so thousands of idle connections
+ * cost no read buffers. */
+#define READ_CHUNK (16 * 1024)
 
 struct mt_conn {
     mt_link *link;
@@ -42,8 +45,6 @@ struct mt_conn {
     uint64_t updates_dropped;
     mt_log_fn log;
     void *log_ud;
-    uint8_t *rbuf;
-    size_t rbuf_used;           /* the most bytes one read put in rbuf: what free() wipes */
 };
 
 double mt_clock_monotonic(void)
@@ -81,7 +82,6 @@ mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
     c->max_updates = cfg->max_updates > 0 ? cfg->max_updates : MT_CONN_MAX_UPDATES;
     c->log = cfg->link.log;
     c->log_ud = cfg->link.log_ud;
-    c->rbuf = malloc(READ_CHUNK);
     char peer[300];
     snprintf(peer, sizeof peer, "%s:%d", cfg->host, cfg->port);
     mt_link_config lc = cfg->link;
@@ -101,7 +101,7 @@ mt_conn *mt_conn_new(const mt_conn_config *cfg, int *err)
         c->port = cfg->port;
         c->host = strdup(cfg->host);
     }
-    if (!c->host || !c->rbuf || !(c->link = mt_link_new(&lc, err))) {
+    if (!c->host || !(c->link = mt_link_new(&lc, err))) {
         if (*err == MT_OK) *err = MT_ERR_NOMEM;
         mt_conn_free(c);
         return NULL;
@@ -130,7 +130,6 @@ void mt_conn_free(mt_conn *c)
     mt_proxy_free(c->proxy);
     mt_buf_free(&c->updates);
     /* only what reads wrote: wiping all of it would make every untouched page resident */
-    if (c->rbuf) { mt_wipe(c->rbuf, c->rbuf_used); free(c->rbuf); }
     free(c->host);
     free(c);
 }
@@ -310,11 +309,13 @@ static void connect_done(mt_conn *c)
     mt_link_connected(c->link, mt_clock_monotonic());
 }
 
-/* Feeds n bytes read (0: the peer closed; < 0: errno e). */
-static void got(mt_conn *c, ssize_t n, int e)
+/* Feeds n bytes read into buf (0: the peer closed; < 0: errno e); wipes them once fed. */
+static void got(mt_conn *c, uint8_t *buf, ssize_t n, int e)
 {
-    if (n > 0 && (size_t)n > c->rbuf_used) c->rbuf_used = (size_t)n;
-    if (n > 0) mt_link_feed(c->link, c->rbuf, (size_t)n, mt_clock_monotonic());
+    if (n > 0) {
+        mt_link_feed(c->link, buf, (size_t)n, mt_clock_monotonic());
+        mt_wipe(buf, (size_t)n);
+    }
     else if (n == 0) mt_link_lost(c->link, mt_clock_monotonic(), MT_ERR_CLOSED, "the server closed the connection");
     else lost_errno(c, MT_ERR_IO, "read", e);
 }
@@ -323,11 +324,12 @@ static void got(mt_conn *c, ssize_t n, int e)
 static void read_some(mt_conn *c)
 {
     unsigned epoch = c->fd_epoch;
+    uint8_t buf[READ_CHUNK];
     while (c->fd >= 0 && !c->connecting && epoch == mt_link_epoch(c->link)) {
-        ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, buf, READ_CHUNK, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        got(c, n, errno);
+        got(c, buf, n, errno);
         if (n < READ_CHUNK) return;
     }
 }
@@ -431,9 +433,10 @@ static void block(mt_conn *c, double until)
             }
             c->rcvtimeo_ms = t;
         }
-        ssize_t n = recv(c->fd, c->rbuf, READ_CHUNK, 0);
+        uint8_t buf[READ_CHUNK];
+        ssize_t n = recv(c->fd, buf, READ_CHUNK, 0);
         if (n >= 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
-            got(c, n, errno);
+            got(c, buf, n, errno);
             if (n == READ_CHUNK) read_some(c);
         }
     } else {
