@@ -107,7 +107,7 @@ int mt_link_state(const mt_link *l)
 static void push_event(mt_link *l, int kind, int32_t code, uint64_t id, size_t off, size_t len)
 {
     if (l->nev == l->ev_cap) {
-        size_t nc = l->ev_cap ? l->ev_cap * 2 : 16;
+        size_t nc = l->ev_cap ? l->ev_cap * 2 : 4;
         mt_link_event *e = realloc(l->ev, nc * sizeof *e);
         if (!e) return; /* the answer stays in the session: mt_link_take still finds it */
         l->ev = e; l->ev_cap = nc;

@@ -30,7 +30,7 @@ int mt_map_get(const mt_map *m, uint64_t k, uint64_t *v)
 
 static int grow(mt_map *m)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 64;
+    size_t ncap = m->cap ? m->cap * 2 : 8; /* small: a session holds a few ids at a time */
     uint64_t *k = calloc(ncap, sizeof *k);
     uint64_t *v = malloc(ncap * sizeof *v);
     if (!k || !v) { free(k); free(v); return MT_ERR_NOMEM; }

@@ -21,6 +21,9 @@
 #define MAX_VECTOR     8192          /* ids accepted in one incoming vector */
 #define MAX_SALTS      64
 #define RECENT_CONT    64            /* container ids remembered for notifications */
+/* First capacities of the per-session arrays: small, since a client may hold thousands of
+ * sessions that mostly have a call or two in flight; each doubles as it fills. */
+#define FIRST_CAP      4
 #define MAX_TIME_BEHIND 300
 #define MAX_TIME_AHEAD  30
 
@@ -84,14 +87,15 @@ struct mt_session {
     int64_t recent_cont[RECENT_CONT];
     size_t recent_pos;
 
-    struct { int32_t since, until; int64_t salt; } salts[MAX_SALTS];
+    struct future_salt { int32_t since, until; int64_t salt; } *salts; /* MAX_SALTS, once some came */
     size_t nsalts;
 
     mt_buf plain, body, scratch, inflated;
     mt_crypto_ctx *cc;      /* OpenSSL state reused for every packet */
     uint64_t dropped;
     size_t max_msgs;        /* messages per container */
-    uint32_t *packed;       /* slots of the requests in the packet being packed (PACK_MAX_MSGS) */
+    uint32_t *packed;       /* slots of the requests in the packet being packed */
+    size_t packed_cap;
     mt_random_pool pool;    /* padding bytes, refilled from rnd */
 
     /* the auth.bindTempAuthKey request waiting (handle 0: none): its body is built when packed */
@@ -180,7 +184,7 @@ static req *next_sent_as(const mt_session *s, int64_t bad_id, size_t *i)
 static int push_event(mt_session *s, int kind, uint64_t id, size_t off, size_t len)
 {
     if (s->nev == s->ev_cap) {
-        size_t nc = s->ev_cap ? s->ev_cap * 2 : 32;
+        size_t nc = s->ev_cap ? s->ev_cap * 2 : FIRST_CAP;
         mt_session_event *e = realloc(s->ev, nc * sizeof *e);
         if (!e) return MT_ERR_NOMEM;
         s->ev = e; s->ev_cap = nc;
@@ -192,7 +196,7 @@ static int push_event(mt_session *s, int kind, uint64_t id, size_t off, size_t l
 static int queue_push(mt_session *s, uint64_t h)
 {
     if (s->qlen == s->qcap) {
-        size_t nc = s->qcap ? s->qcap * 2 : 64;
+        size_t nc = s->qcap ? s->qcap * 2 : FIRST_CAP;
         uint64_t *q = malloc(nc * sizeof *q);
         if (!q) return MT_ERR_NOMEM;
         for (size_t i = 0; i < s->qlen; i++) q[i] = s->queue[(s->qhead + i) % s->qcap];
@@ -330,7 +334,7 @@ void mt_session_free(mt_session *s)
     }
     if (s->reqs) mt_wipe(s->reqs, s->reqs_cap * sizeof *s->reqs);
     free(s->reqs); free(s->free_slots); free(s->queue); free(s->acks); free(s->ev); free(s->seen_ring);
-    free(s->init_str); free(s->packed);
+    free(s->init_str); free(s->packed); free(s->salts);
     mt_map_free(&s->by_msgid); mt_map_free(&s->seen);
     mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
     mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
@@ -389,7 +393,7 @@ int mt_session_send(mt_session *s, const uint8_t *body, size_t len, uint64_t *id
         slot = s->free_slots[--s->nfree];
     } else {
         if (s->reqs_used == s->reqs_cap) {
-            size_t nc = s->reqs_cap ? s->reqs_cap * 2 : 64;
+            size_t nc = s->reqs_cap ? s->reqs_cap * 2 : FIRST_CAP;
             if (nc > (size_t)SLOT_MASK + 1) return MT_ERR_RANGE;
             req *nr = realloc(s->reqs, nc * sizeof *nr);
             if (!nr) return MT_ERR_NOMEM;
@@ -511,7 +515,15 @@ static int pack_fits(const packing *pk, size_t len)
 int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
 {
     if (!s->has_key) return MT_ERR_ARG;
-    if (!s->packed && !(s->packed = malloc(PACK_MAX_MSGS * sizeof *s->packed))) return MT_ERR_NOMEM;
+    /* room for every request queued (at most max_msgs go in one packet) */
+    size_t most = s->qlen < s->max_msgs ? s->qlen : s->max_msgs;
+    if (s->packed_cap < most) {
+        size_t nc = s->packed_cap ? s->packed_cap : FIRST_CAP;
+        while (nc < most) nc *= 2;
+        uint32_t *np = realloc(s->packed, nc * sizeof *np);
+        if (!np) return MT_ERR_NOMEM;
+        s->packed = np; s->packed_cap = nc;
+    }
     rotate_salt(s, now);
     int64_t tns = now_ns(now);
     packing pk = { &s->body, 0, 0, 0, 0, 0, 0 };
@@ -615,7 +627,7 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
 static int add_ack(mt_session *s, int64_t id)
 {
     if (s->nacks == s->acks_cap) {
-        size_t nc = s->acks_cap ? s->acks_cap * 2 : 64;
+        size_t nc = s->acks_cap ? s->acks_cap * 2 : FIRST_CAP;
         int64_t *a = realloc(s->acks, nc * sizeof *a);
         if (!a) return MT_ERR_NOMEM;
         s->acks = a; s->acks_cap = nc;
@@ -647,7 +659,7 @@ static int seen_add(mt_session *s, int64_t id)
         s->seen_n--;
     } else if (s->seen_n == s->seen_cap) {
         /* not yet full: the ring is filled in order (seen_pos == seen_n), so it grows in place */
-        size_t nc = s->seen_cap ? s->seen_cap * 2 : 64;
+        size_t nc = s->seen_cap ? s->seen_cap * 2 : FIRST_CAP;
         if (nc > SEEN_WINDOW) nc = SEEN_WINDOW;
         int64_t *r = realloc(s->seen_ring, nc * sizeof *r);
         if (!r) return MT_ERR_NOMEM;
@@ -909,6 +921,7 @@ static int on_future_salts(mt_session *s, const inmsg *m)
     uint32_t c = mt_rd_u32(&rd);
     if (rd.err) return rd.err;
     if ((size_t)c * 16 != mt_rd_left(&rd) || c > 1000) return MT_ERR_RANGE;
+    if (!s->salts && !(s->salts = malloc(MAX_SALTS * sizeof *s->salts))) return MT_ERR_NOMEM;
     s->nsalts = 0;
     for (uint32_t i = 0; i < c && s->nsalts < MAX_SALTS; i++) {
         s->salts[s->nsalts].since = mt_rd_i32(&rd);
