@@ -26,9 +26,10 @@
 #define TL_MAX_DEPTH 64
 #define TL_MAX_FLAGS 8
 /* Stack slots one nesting level may use (object or vector table, key, value,
- * gzip text, container tables): reserved once per call, not per level. */
-#define TL_SLOTS_PER_LEVEL 6
-#define TL_STACK_NEED (TL_SLOTS_PER_LEVEL * (TL_MAX_DEPTH + 2) + 16)
+ * gzip text, container tables), with room for the error paths: reserved level by level as
+ * the value nests (reserving the deepest case up front grew every calling coroutine's stack
+ * to ~7 KiB, kept until the collector shrinks it: a client per coroutine paid it per call). */
+#define TL_STACK_LEVEL (6 + 16)
 
 #define UV_REG lua_upvalueindex(1)
 #define UV_LOOKUP lua_upvalueindex(2)
@@ -193,6 +194,7 @@ static void enc_fields(enc *e, int ci, int idx);
 static void check_depth(enc *e)
 {
     if (e->depth > TL_MAX_DEPTH) enc_error(e, "nesting deeper than %d", TL_MAX_DEPTH);
+    luaL_checkstack(e->L, TL_STACK_LEVEL, "tl.encode");
 }
 
 /* The constructor or method a table names with `_` (pushes nothing).
@@ -558,7 +560,7 @@ static int l_encode(lua_State *L)
     tlreg *r = get_reg(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    luaL_checkstack(L, TL_STACK_NEED, "tl.encode");
+    luaL_checkstack(L, TL_STACK_LEVEL, "tl.encode");
     enc e;
     e.L = L; e.r = r; e.s = &r->s; e.b = &r->out; e.depth = 0; e.npath = 0;
     r->out.len = 0;
@@ -616,6 +618,7 @@ static int dec_boxed_id(dec *d, uint32_t id, int tr, int whole, size_t at);
 static int dec_enter(dec *d)
 {
     if (++d->depth > TL_MAX_DEPTH) return dfail(d, "nesting deeper than %d", TL_MAX_DEPTH);
+    if (!lua_checkstack(d->L, TL_STACK_LEVEL)) return dfail(d, "out of memory for the Lua stack");
     return 0;
 }
 
@@ -915,7 +918,7 @@ static int dec_fields(dec *d, int ci)
 
 static void dec_init(dec *d, lua_State *L, tlreg *r, const char *p, size_t n)
 {
-    luaL_checkstack(L, TL_STACK_NEED, "tl.decode");
+    luaL_checkstack(L, TL_STACK_LEVEL, "tl.decode");
     lua_pushvalue(L, UV_KEYS);
     d->keys = lua_gettop(L);
     lua_pushvalue(L, UV_US);
