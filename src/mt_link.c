@@ -388,6 +388,7 @@ static int handshake_result(mt_link *l, double now, int rc)
         mt_wipe(key, sizeof key);
         mt_auth_client_free(l->auth);
         l->auth = NULL;
+        mt_buf_free(&l->body); /* the handshake's messages: nothing else uses it */
         if (rc) return dropf(l, now, 1, rc, "HANDSHAKE_FAILED", "%s", mt_strerror(rc));
         l->need_key = 0;
         llog(l, MT_LOG_INFO, "new auth key with %s", l->peer);
