@@ -219,9 +219,9 @@ if have_dc and wanted("net") then
   local jobs = {
     { "handshake", { mode = "handshake", n = HANDSHAKES } },
     { "first_call", { mode = "first_call", n = HANDSHAKES }, only = "ours" },
-    { "seq", { mode = "seq", n = SEQ_N } },
+    { "seq", { mode = "seq", n = SEQ_N }, floor = "echo" },
     -- ours again with the client and the test DC on one CPU, against the pinned echo pair
-    { "seqpin", { mode = "seq", n = SEQ_N }, pin = true, only = "ours" },
+    { "seqpin", { mode = "seq", n = SEQ_N }, pin = true, only = "ours", floor = "echo_pinned" },
     { "pipe", { mode = "pipe", n = PIPE_N, window = 256 } },
     -- ours through the test DC's MTProxy listener (ee secret: fake TLS) and through microsocks
     { "seqee", { mode = "seq", n = SEQ_N }, proxy = "ee", only = "ours" },
@@ -242,15 +242,18 @@ if have_dc and wanted("net") then
     os.execute("sleep 0.3")
     return ("socks5://127.0.0.1:%d"):format(port), function() os.execute("kill " .. pid .. " 2>/dev/null") end
   end
-  for r = 1, NET_RUNS do
-    -- the loopback floor, measured next to the calls it is compared with
-    if not NET_JOBS then
-      run("floor", r, q(FLOOR) .. " echo")
+  -- the loopback floor of a job, run just before it: the pair is measured under the same load
+  local floors = {
+    echo = function(r) run("floor", r, q(FLOOR) .. " echo") end,
+    echo_pinned = function(r)
       run("floor", r, "taskset -c 0 " .. q(FLOOR) .. " echo", function(t)
         return { ["echo.pinned_round_trips_per_s"] = t["echo.round_trips_per_s"] }
       end)
-    end
+    end,
+  }
+  for r = 1, NET_RUNS do
     for _, job in ipairs(jobs) do
+      if job.floor and job_wanted(job[1]) then floors[job.floor](r) end
       for _, side in ipairs { "ours", "gramjs" } do
         if job_wanted(job[1]) and (side == "ours" or have_node) and (not job.only or job.only == side) then
           local pin = job.pin and "taskset -c 0 " or ""
