@@ -88,9 +88,7 @@ local function check_call_opts(opts, n, fname)
   end
 end
 
-local function monotonic()
-  return core.conn.monotonic()
-end
+local monotonic = core.conn.monotonic
 
 -- Whether waits suspend the running coroutine on the client's loop (else they block).
 local function suspending(s)
