@@ -42,12 +42,24 @@ function M.cqueues()
     local c = condition.new()
     return { signal = function() c:signal() end, cq = c }
   end
+  -- fd -> { pollfd = fd, events = } kept for the next wait on it (a wait makes no table);
+  -- weak, and one wait at a time has it (another wait on the same descriptor meanwhile
+  -- makes its own)
+  local pollables = setmetatable({}, { __mode = "v" })
   function A.wait(fd, events, deadline, cond)
-    local a, n = {}, 0
-    if fd then n = n + 1; a[n] = { pollfd = fd, events = events } end
-    if cond then n = n + 1; a[n] = cond.cq end
-    if deadline then n = n + 1; a[n] = math.max(0, deadline - monotonic()) end
-    cqueues.poll(table.unpack(a, 1, n))
+    local p
+    if fd then
+      p = pollables[fd]
+      if not p or p.busy then
+        p = { pollfd = fd }
+        pollables[fd] = p
+      end
+      p.events, p.busy = events, true
+    end
+    -- (cqueues.poll skips nil arguments; if it raises, the pollable stays busy and the next
+    -- wait on fd makes another)
+    cqueues.poll(p, cond and cond.cq, deadline and math.max(0, deadline - monotonic()))
+    if p then p.busy = false end
     -- cqueues keeps a descriptor it polled registered; the client may close this one (a
     -- reconnect) before the next wait, and a closed one left registered breaks the controller
     if fd then cqueues.cancel(fd) end
