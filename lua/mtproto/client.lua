@@ -900,7 +900,9 @@ function Client:run(seconds)
   if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds) then
     argerror(1, "run", "expected a number of seconds >= 0 or nil")
   end
-  if s.upd.dispatching then error("mtproto: client:run() cannot be called from an update handler", 2) end
+  if s.upd.dispatching == coroutine.running() then
+    error("mtproto: client:run() cannot be called from an update handler", 2)
+  end
   s.stopped = false
   if suspending(s) then
     local ok, err = read_updates(s, seconds and s.loop.now() + seconds, true)

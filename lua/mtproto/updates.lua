@@ -618,10 +618,12 @@ local function dispatch_loop(self)
 end
 
 -- Does the waiting work: applies what was fed, asks for state and differences, runs the
--- handlers. Returns at once when a dispatch already runs (a handler called the client).
+-- handlers. Returns at once when a dispatch already runs (a handler called the client, or in
+-- an event loop another coroutine's dispatch waits for a difference). `dispatching` is the
+-- coroutine running it (the main thread when blocking): only there is a call a handler's.
 function State:dispatch()
   if self.dispatching or self.closed then return end
-  self.dispatching = true
+  self.dispatching = coroutine.running()
   local ok, err = pcall(dispatch_loop, self)
   self.dispatching = false
   if not ok then error(err, 0) end
