@@ -151,10 +151,7 @@ if LOOP == "cqueues" then
   end
 elseif LOOP == "luv" then
   uv = require("luv")
-  spawn = function(f)
-    local ok, err = coroutine.resume(coroutine.create(f))
-    if not ok then error(err, 0) end
-  end
+  spawn = base.spawn -- on the loop's run queue, as every wake-up (not all at once before uv.run)
   start_timer = function()
     local timer = uv.new_timer()
     local function arm()

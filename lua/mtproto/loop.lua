@@ -69,39 +69,77 @@ function M.cqueues()
   return A
 end
 
+-- The luv loop's run queue: the coroutines whose waits are over, resumed in order from an
+-- idle handle (active only while the queue holds some: libuv then polls without blocking).
+-- Each turn resumes those queued before it started, for RUN_BUDGET seconds at most, then
+-- gives the loop back: its timers and sockets are served between the turns. Resuming them
+-- straight from the poll callbacks ran the answers of a thousand clients in one poll phase,
+-- holding a 10 ms timer for hundreds of milliseconds. One queue per luv module (libuv's
+-- default loop, the one luv runs): the clients of one loop share its turns, whichever
+-- adapter they were made with.
+local RUN_BUDGET = 0.002
+local run_queues = setmetatable({}, { __mode = "k" }) -- luv module -> its run queue
+
+local function run_queue(uv)
+  local q = run_queues[uv]
+  if q then return q end
+  local items, head, tail = {}, 1, 0
+  local idle = uv.new_idle()
+  local function turn()
+    local last, t0 = tail, monotonic()
+    while head <= last do
+      local co = items[head]
+      items[head] = nil
+      head = head + 1
+      local ok, err = coroutine.resume(co)
+      if not ok then error(err, 0) end
+      if monotonic() - t0 >= RUN_BUDGET then break end
+    end
+    if head > tail then
+      head, tail = 1, 0
+      idle:stop()
+    end
+  end
+  q = {}
+  function q.push(co)
+    if head > tail then idle:start(turn) end
+    tail = tail + 1
+    items[tail] = co
+  end
+  run_queues[uv] = q
+  return q
+end
+
 --- luv: a poll handle for the socket and a timer for the deadline, made for each wait (the
 -- socket changes on reconnects, and libuv wants one poll handle per socket at a time).
--- Wake-ups that are due at once (a condition signalled, a deadline already passed: the
--- handshake's next piece of math) run from an idle handle, on the loop's next turn: never
--- inside the signaller, and never from a zero-delay timer, which libuv runs in the same
--- timer phase when it is started there (a chain of them would starve every other timer and
--- the sockets).
+-- A wait that is over (its socket ready, its deadline passed, its condition signalled) does
+-- not resume its coroutine from the handle's callback: it queues it on the loop's run queue
+-- (see run_queue), so the coroutines run on the loop's turns, a few milliseconds at a time,
+-- never inside the signaller and never all in one of libuv's phases.
 function M.luv()
   local uv = require("luv")
   local A = { now = monotonic, running = coroutine.isyieldable }
+  local runq = run_queue(uv)
   local polling = {} -- fd -> the wake function of the wait polling it
-  local function soon(f)
-    local h = uv.new_idle()
-    h:start(function()
-      h:stop()
-      h:close()
-      f()
-    end)
-    return h
-  end
   function A.cond()
     local c = { waiters = {} }
     function c.signal()
       if not next(c.waiters) then return end
       local wake = c.waiters
       c.waiters = {}
-      soon(function() for _, f in pairs(wake) do f() end end)
+      for _, f in pairs(wake) do f() end
     end
     return c
   end
   function A.wait(fd, events, deadline, cond)
     local co = coroutine.running()
-    local poll, timer, idle, done
+    local ms = deadline and math.ceil((deadline - monotonic()) * 1000)
+    if ms and ms <= 0 then -- due now: the loop's next turn resumes it
+      runq.push(co)
+      coroutine.yield()
+      return
+    end
+    local poll, timer, done
     local function wake()
       if done then return end
       done = true
@@ -112,43 +150,30 @@ function M.luv()
         if polling[fd] == wake then polling[fd] = nil end
       end
       if timer then timer:stop(); timer:close() end
-      if idle and not idle:is_closing() then idle:stop(); idle:close() end
       if cond then cond.waiters[co] = nil end
-      local ok, err = coroutine.resume(co)
-      if not ok then error(err, 0) end
+      runq.push(co)
     end
     if fd then
       poll = uv.new_poll(fd)
       poll:start(events or "r", wake)
       polling[fd] = wake
     end
-    if deadline then
-      local ms = math.ceil((deadline - monotonic()) * 1000)
-      if ms > 0 then
-        timer = uv.new_timer()
-        timer:start(ms, 0, wake)
-      else
-        idle = soon(wake)
-      end
+    if ms then
+      timer = uv.new_timer()
+      timer:start(ms, 0, wake)
     end
     if cond then cond.waiters[co] = wake end
     coroutine.yield()
   end
-  -- the client closes this socket: its poll handle goes first, and its waiter wakes (later,
-  -- on the loop's next turn: never inside the closing coroutine)
+  -- the client closes this socket: its poll handle goes first (libuv must not poll a closed
+  -- descriptor), and its waiter wakes on the loop's next turn (never inside the closing
+  -- coroutine)
   function A.forget(fd)
     local wake = polling[fd]
-    if not wake then return end
-    polling[fd] = nil
-    soon(wake)
+    if wake then wake() end
   end
   --- Runs f in a coroutine of its own on the loop's next turn.
-  function A.spawn(f)
-    soon(function()
-      local ok, err = coroutine.resume(coroutine.create(f))
-      if not ok then error(err, 0) end
-    end)
-  end
+  function A.spawn(f) runq.push(coroutine.create(f)) end
   return A
 end
 
