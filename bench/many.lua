@@ -6,9 +6,13 @@
 -- args: the test DC's start-up JSON (host, ports, rsa_public_pem) plus n (clients, default
 -- 1000), loop ("cqueues" or "luv"), dc (default 2), transport (default "padded"), gc_stepsize
 -- (default 10: Lua's incremental collector in steps of 2^10 bytes, what a host running many
--- clients sets; 0: Lua's defaults, whose steps take several ms on the heap of 1,000 clients).
+-- clients sets; 0: Lua's defaults, whose steps take several ms on the heap of 1,000 clients),
+-- gc ("generational": Lua's generational mode instead, minor collections every gc_minormul
+-- percent of growth, default 20; its collections are not incremental and measured longer).
+-- bench/run.lua runs it with GLIBC_TUNABLES=glibc.malloc.mxfast=0 (README, event loops).
 --
--- Two phases, each started for every client at once and timed until the last one is done:
+-- Two phases, each started for every client at once and timed until the last one is done
+-- (one coroutine per client does both):
 --   connect  a new client, its handshake and a first call (help.getConfig, wrapped in
 --            initConnection): what GramJS's client.connect() does (pfs off: one key each)
 --   calls    auth.sendCode on a number of its own, then auth.resendCode
@@ -22,7 +26,9 @@
 --                  coroutine ran between two waits (Lua and C calls together, handshake math
 --                  included), measured by an adapter around the loop's own; wall time, so
 --                  it includes the process being preempted on a busy machine
---   step_cpu_ms    the same step in CPU time (os.clock(): this one-thread process's)
+--   step_cpu_ms    the same step in CPU time (os.clock(): this one-thread process's; on a
+--                  virtual machine it also counts the time the host took the CPU away)
+--   steps_over_5ms_cpu how many steps took over 5 ms of CPU time
 --   errors         calls that did not answer what they should
 local mtproto = require("mtproto")
 require("mtproto.client") -- mtproto loads it on first use: a program's start-up, not a client's step
@@ -48,7 +54,7 @@ end
 
 -- The loop's adapter, with the time each coroutine runs between two waits recorded.
 local base = loops.adapter(LOOP)
-local stats = { step = 0, cpu = 0 }
+local stats = { step = 0, cpu = 0, over = 0 }
 local last = setmetatable({}, { __mode = "k" }) -- coroutine -> { wall, cpu, heap } when it got the loop
 -- MANY_DEBUG=ms: each step over that much CPU time is shown with where it ended and the Lua
 -- heap before and after (a drop is the garbage collector's work done in that step)
@@ -59,6 +65,7 @@ local function step_done(co)
     local d, c = now() - t[1], os.clock() - t[2]
     if d > stats.step then stats.step = d end
     if c > stats.cpu then stats.cpu = c end
+    if c > 0.005 then stats.over = stats.over + 1 end
     if DEBUG and c * 1000 > DEBUG then
       io.stderr:write(("step %.2f ms, cpu %.2f ms, heap %.0f -> %.0f KiB\n%s\n"):format(d * 1000, c * 1000, t[3],
         collectgarbage("count"), debug.traceback()))
@@ -75,6 +82,12 @@ local adapter = {
     step_start(co)
   end,
 }
+
+-- libcrypto's own start-up, once per process (its configuration, providers and PEM decoders,
+-- the random generator): a program's start-up too, which otherwise lands in the first
+-- client's first step (tens of milliseconds)
+core.auth.rsa_fingerprint(args.rsa_public_pem)
+core.crypto.random(16)
 
 local opts = {}
 for id, port in pairs(args.ports) do
@@ -118,16 +131,24 @@ local function calls_one(i)
   end
 end
 
--- fn(i) in a coroutine of its own; the phase ends with the last client's.
-local function task(fn, i)
+-- One coroutine per client for the whole run, as a host keeps one per client it serves: it
+-- runs each phase's work, then waits on `go` for the next phase. (A coroutine per phase left
+-- the first phase's thousand dead coroutines, stacks and call frames, to one sweep of the
+-- collector in the middle of the next phase: about 3.5 MB freed inside one client's step.)
+local PHASES = { connect_one, calls_one }
+local go, phase_no = nil, 0
+local function client_task(i)
   return function()
     local co = coroutine.running()
     step_start(co)
-    fn(i)
+    for p = 1, #PHASES do
+      while phase_no < p do adapter.wait(nil, nil, nil, go) end
+      PHASES[p](i)
+      remaining = remaining - 1
+      if remaining == 0 then phase_done() end
+    end
     step_done(co)
     last[co] = nil
-    remaining = remaining - 1
-    if remaining == 0 then phase_done() end
   end
 end
 
@@ -140,10 +161,12 @@ if LOOP == "cqueues" then
   cq = cqueues.new()
   spawn = function(f) cq:wrap(f) end
   start_timer = function()
+    local mine = phase_no + 1 -- (started just before the phase's number moves on)
     cq:wrap(function()
-      while ticking do
+      while ticking and mine == phase_no do
         local t = now()
         cqueues.sleep(0.01)
+        if mine ~= phase_no then break end -- a tick of the last phase, late by the pause
         local d = now() - t - 0.01
         if d > late then late = d end
       end
@@ -169,18 +192,29 @@ else
 end
 
 local GC_STEPSIZE = math.tointeger(args.gc_stepsize or 10)
-if GC_STEPSIZE > 0 then collectgarbage("incremental", 200, 100, GC_STEPSIZE) end
+if args.gc == "generational" then
+  collectgarbage("generational", math.tointeger(args.gc_minormul or 20), 100)
+elseif GC_STEPSIZE > 0 then
+  collectgarbage("incremental", 200, 100, GC_STEPSIZE)
+end
 collectgarbage()
 local rss0, lua0 = rss_kb(), collectgarbage("count")
 local prefix = "many_" .. LOOP .. "."
 
-local function phase(name, fn)
-  stats.step, stats.cpu, late, remaining, ticking = 0, 0, 0, N, true
+go = adapter.cond()
+local function phase(name)
+  stats.step, stats.cpu, stats.over, late, remaining, ticking = 0, 0, 0, 0, N, true
   local t0, t1 = now(), nil
   phase_done = function() t1 = now(); ticking = false end
   start_timer()
-  for i = 1, N do spawn(task(fn, i)) end
-  if cq then assert(cq:loop()) else uv.run() end
+  phase_no = phase_no + 1
+  if phase_no == 1 then
+    for i = 1, N do spawn(client_task(i)) end
+  else
+    go.signal()
+  end
+  -- until the phase is done (the clients then wait for the next one)
+  if cq then repeat assert(cq:step()) until t1 else uv.run() end
   local rss = rss_kb()
   print(("%s%s_s %.3f"):format(prefix, name, t1 - t0))
   print(("%s%s_kb_per_client %.1f"):format(prefix, name, (rss - rss0) / N))
@@ -189,11 +223,12 @@ local function phase(name, fn)
   print(("%s%s_late_ms %.2f"):format(prefix, name, late * 1000))
   print(("%s%s_step_ms %.3f"):format(prefix, name, stats.step * 1000))
   print(("%s%s_step_cpu_ms %.3f"):format(prefix, name, stats.cpu * 1000))
+  print(("%s%s_steps_over_5ms_cpu %d"):format(prefix, name, stats.over))
   io.stdout:flush()
 end
 
-phase("connect", connect_one)
-phase("calls", calls_one)
+phase("connect")
+phase("calls")
 print(("%serrors %d"):format(prefix, errors))
 print(("%sgc_stepsize %d"):format(prefix, GC_STEPSIZE))
 for _, c in ipairs(clients) do c:close() end
