@@ -2,6 +2,7 @@
 -- error messages, hostile input, and a round trip of every constructor and
 -- method of the schema with generated values.
 local tl = require("mtproto.tl")
+local helpers = require("helpers")
 
 local function unhex(h)
   return (h:gsub("%s", ""):gsub("..", function(x) return string.char(tonumber(x, 16)) end))
@@ -111,13 +112,13 @@ describe("tl codec", function()
       local v, n = tl.decode_result("messages.receivedQueue", longs)
       assert.same({ -5 }, v)
       assert.equal(16, n)
-      assert.same({ nil, "offset 0: a Vector needs its element type (use tl.decode_result)" }, { tl.decode(ints) })
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 0: a Vector needs its element type (use tl.decode_result)"), { tl.decode(ints) })
     end)
 
     it("decodes Bool answers as booleans and objects as tables", function()
       assert.is_true((tl.decode_result("account.updateStatus", u32(0x997275b5))))
       assert.is_false((tl.decode_result("account.updateStatus", u32(0xbc799737))))
-      assert.same({ nil, "offset 0: expected a Bool, got id 0x5e002502" },
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 0: expected a Bool, got id 0x5e002502"),
         { tl.decode_result("account.updateStatus", SENT_SMS) })
       assert.same(SENT_SMS_VALUE, (tl.decode_result("auth.resendCode", SENT_SMS)))
       assert.has_error(function() tl.decode_result("auth.nope", "") end,
@@ -173,11 +174,11 @@ describe("tl codec", function()
     it("caps gzip_packed at 16 MiB and reports corrupt data", function()
       local big = tl.encode { _ = "gzip_packed",
         packed_data = tl.gzip(u32(0x1cb5c415) .. u32(0) .. string.rep("\0", 16 * 1024 * 1024)) }
-      assert.same({ nil, "offset 0: gzip_packed: corrupt, or inflates past 16 MiB" }, { tl.decode(big) })
+      assert.same(helpers.nil_err(-12, "GZIP_INVALID", "offset 0: gzip_packed: corrupt, or inflates past 16 MiB"), { tl.decode(big) })
       local bad = tl.encode { _ = "gzip_packed", packed_data = "not gzip" }
-      assert.same({ nil, "offset 0: gzip_packed: corrupt, or inflates past 16 MiB" }, { tl.decode(bad) })
+      assert.same(helpers.nil_err(-12, "GZIP_INVALID", "offset 0: gzip_packed: corrupt, or inflates past 16 MiB"), { tl.decode(bad) })
       local trunc = tl.encode { _ = "gzip_packed", packed_data = tl.gzip(SENT_SMS:sub(1, 10)) }
-      assert.same({ nil, "offset 8 (in gzip_packed at offset 0): input ends inside an object id" }, { tl.decode(trunc) })
+      assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "offset 8 (in gzip_packed at offset 0): input ends inside an object id"), { tl.decode(trunc) })
     end)
   end)
 
@@ -271,35 +272,43 @@ describe("tl codec", function()
         for i = 0, #b - 1 do
           local v, err = tl.decode(b:sub(1, i))
           assert.is_nil(v, row[1] .. " cut at " .. i)
-          assert.matches("^offset %d+: ", err)
+          assert.same({ -2, "INPUT_TRUNCATED" }, { err.code, err.message }, row[1] .. " cut at " .. i)
+          assert.matches("^offset %d+: ", err.detail)
         end
       end
-      assert.same({ nil, "offset 0: input ends inside an object id" }, { tl.decode("") })
-      assert.same({ nil, "offset 16: input ends inside a string" }, { tl.decode(SENT_SMS:sub(1, 20)) })
+      assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "offset 0: input ends inside an object id"), { tl.decode("") })
+      assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "offset 16: input ends inside a string"), { tl.decode(SENT_SMS:sub(1, 20)) })
     end)
 
     it("names unknown constructors, bad vector counts, bad lengths and deep nesting", function()
-      assert.same({ nil, "offset 0: unknown constructor 0xdeadbeef" }, { tl.decode(u32(0xdeadbeef)) })
-      assert.same({ nil, "offset 8: unknown constructor 0x12345678" },
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 0: unknown constructor 0xdeadbeef"), { tl.decode(u32(0xdeadbeef)) })
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 8: unknown constructor 0x12345678"),
         { tl.decode(SENT_SMS:sub(1, 8) .. u32(0x12345678)) })
-      assert.same({ nil, "offset 8: vector count 2147483647 exceeds the input (8 bytes left)" },
+      assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "offset 8: vector count 2147483647 exceeds the input (8 bytes left)"),
         { tl.decode(u32(0x62d6b459) .. u32(0x1cb5c415) .. u32(0x7fffffff) .. i64(1)) })
-      assert.same({ nil, "offset 4: expected a Vector, got id 0x00000001" },
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 4: expected a Vector, got id 0x00000001"),
         { tl.decode(u32(0x62d6b459) .. u32(1) .. u32(0)) })
-      assert.same({ nil, "offset 8: bad string length prefix 0xff" },
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 8: bad string length prefix 0xff"),
         { tl.decode(u32(0x2144ca19) .. i32(1) .. "\255\0\0\0") })
-      assert.same({ nil, "offset 4: expected a Bool, got id 0x00000000" },
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 4: expected a Bool, got id 0x00000000"),
         { tl.decode(u32(0x6628562c) .. u32(0)) })
-      assert.same({ nil, "offset 4: msg_container count 2 exceeds the input" },
+      assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "offset 4: msg_container count 2 exceeds the input"),
         { tl.decode(u32(0x73f1f8dc) .. u32(2) .. string.rep("\0", 16)) })
-      assert.same({ nil, "offset 20: message length 8 is bad (4 bytes left)" },
+      assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "offset 20: message length 8 is bad (4 bytes left)"),
         { tl.decode(u32(0x73f1f8dc) .. u32(1) .. i64(1) .. i32(1) .. i32(8) .. u32(0x62d6b459)) })
       local deep = u32(0x56730bcc)
       for _ = 1, 70 do deep = u32(0xf7444763) .. u32(0x1cb5c415) .. u32(1) .. deep end
       local v, err = tl.decode(deep)
       assert.is_nil(v)
-      assert.matches("^offset %d+: nesting deeper than 64$", err)
+      assert.same({ -21, "NESTING_TOO_DEEP" }, { err.code, err.message })
+      assert.matches("^offset %d+: nesting deeper than 64$", err.detail)
     end)
+
+    -- The bindings' error table of a decoder failure: a negative code, its name, the offset.
+    local function decode_failure(e)
+      return type(e) == "table" and math.type(e.code) == "integer" and e.code < 0
+        and e.message:match("^[A-Z_]+$") ~= nil and e.detail:match("^offset %d+") ~= nil
+    end
 
     it("never crashes on mutated or random bytes", function()
       -- a fixed generator so that the spec is reproducible
@@ -314,7 +323,7 @@ describe("tl codec", function()
           for _, x in ipairs { 0, 0xff, 0x80 } do
             local m = b:sub(1, i - 1) .. string.char(x) .. b:sub(i + 1)
             local v, e = tl.decode(m)
-            assert.is_true(v ~= nil or type(e) == "string")
+            assert.is_true(v ~= nil or decode_failure(e))
           end
         end
       end
@@ -325,7 +334,7 @@ describe("tl codec", function()
           parts[k] = rnd(3) == 0 and u32(ids[rnd(#ids) + 1]) or u32(rnd(2147483647) * (rnd(2) + 1))
         end
         local v, e = tl.decode(table.concat(parts))
-        assert.is_true(v ~= nil or type(e) == "string")
+        assert.is_true(v ~= nil or decode_failure(e))
       end
     end)
   end)

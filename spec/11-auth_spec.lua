@@ -1,6 +1,11 @@
 -- mtproto.core.auth: the auth-key handshake, client and server side.
 local core = require("mtproto.core")
 local A, C = core.auth, core.crypto
+local helpers = require("helpers")
+
+-- The names a failed step's error table carries for the codes the handshake fails with.
+local ERR_NAMES = { [-2] = "INPUT_TRUNCATED", [-6] = "PROTOCOL_ERROR", [-19] = "RSA_KEY_UNKNOWN",
+  [-20] = "HANDSHAKE_FAILED" }
 
 local function unhex(s)
   s = s:gsub("[%s|]", "")
@@ -261,12 +266,12 @@ local function exchange(opts)
   assert.equal("send", st)
   for n = 1, 3 do
     if opts.ctamper and opts.ctamper[n] then out = opts.ctamper[n](out) end
-    local ss, sout, scode = s:step(out, NOW + 5)
-    if not ss then return { c = c, s = s, server_err = sout, code = scode } end
+    local ss, sout = s:step(out, NOW + 5)
+    if not ss then return { c = c, s = s, server_err = sout.detail, failure = sout } end
     if opts.tamper and opts.tamper[n] then sout = opts.tamper[n](sout, new_nonce, s) end
-    local cs, cout, code = c:step(sout, NOW)
+    local cs, cout = c:step(sout, NOW)
     if cs == "done" then return { c = c, s = s, done = true } end
-    if not cs then return { c = c, s = s, err = cout, code = code } end
+    if not cs then return { c = c, s = s, err = cout.detail, failure = cout } end
     out = cout
   end
   error("the exchange did not end")
@@ -372,10 +377,7 @@ describe("the in-memory handshake, client against server", function()
     assert.is_nil(c:result())
     -- a dh_gen_fail carrying a hash made with the old key does not match the new one
     local fail = unhex("02AE9DA6") .. ok:sub(5, 36) .. nonce_hash(new_nonce, 3, key)
-    local x, err, code = c:step(fail, NOW)
-    assert.is_nil(x)
-    assert.equal("new_nonce_hash3 mismatch", err)
-    assert.equal(-20, code)
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "new_nonce_hash3 mismatch"), { c:step(fail, NOW) })
     assert.is_nil(c:result())
   end)
 end)
@@ -384,7 +386,7 @@ describe("every tampered handshake input", function()
   local P = unhex(KNOWN_PRIME)
   local LO = ("\0"):rep(7) .. "\1" .. ("\0"):rep(248) -- 2^(2048-64)
   local cases = {
-    -- { name, exchange options, side, expected error, code }
+    -- { name, exchange options, side, expected detail, code }
     { "wrong nonce in resPQ", { tamper = { [1] = flip(5) } }, "client", "nonce mismatch", -20 },
     { "resPQ of another constructor", { tamper = { [1] = flip(1) } }, "client", "expected resPQ", -6 },
     { "unknown server key fingerprint", { rsa_keys = false }, "client",
@@ -434,12 +436,12 @@ describe("every tampered handshake input", function()
         assert.is_nil(r.c:result()) -- and no key
         local again, err2 = r.c:step("", NOW)
         assert.is_nil(again)
-        assert.equal(case[4], err2) -- the client stays failed with its first error
+        assert.equal(case[4], err2.detail) -- the client stays failed with its first error
       else
         assert.equal(case[4], r.server_err)
         assert.is_nil(r.s:result())
       end
-      assert.equal(case[5], r.code)
+      assert.same({ case[5], ERR_NAMES[case[5]] }, { r.failure.code, r.failure.message })
     end)
   end
 
@@ -484,7 +486,8 @@ describe("truncated messages", function()
       for _, len in ipairs(lens) do
         local st, err = cut_at(where[1], where[2], len)
         assert.is_nil(st, ("length %d of %d"):format(len, full))
-        assert.is_string(err)
+        assert.is_string(err.detail)
+        assert.equal(ERR_NAMES[err.code], err.message)
       end
     end)
   end
@@ -544,15 +547,15 @@ describe("the server side", function()
   it("refuses a temporary key without a positive expires_in, and an unknown inner constructor", function()
     local _, _, _, st, err = req_dh(A.server{ key_pem = PRIV }, "D4846A3C", nil, 0)
     assert.is_nil(st)
-    assert.equal("expires_in must be positive", err)
+    assert.same({ -20, "HANDSHAKE_FAILED", "expires_in must be positive" }, { err.code, err.message, err.detail })
     _, _, _, _, err = req_dh(A.server{ key_pem = PRIV }, "00000000")
-    assert.equal("expected p_q_inner_data", err)
+    assert.same({ -20, "HANDSHAKE_FAILED", "expected p_q_inner_data" }, { err.code, err.message, err.detail })
   end)
 
   it("refuses anything but req_pq_multi (or req_pq) first", function()
     local s = A.server{ key_pem = PRIV }
-    assert.same({ nil, "expected req_pq_multi", -6 }, { s:step(unhex("BEE412D7") .. bytes(16), NOW) })
-    assert.same({ nil, "expected req_pq_multi", -6 }, { A.server{ key_pem = PRIV }:step(nil, NOW) })
+    assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "expected req_pq_multi"), { s:step(unhex("BEE412D7") .. bytes(16), NOW) })
+    assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "expected req_pq_multi"), { A.server{ key_pem = PRIV }:step(nil, NOW) })
     assert.equal("send", (A.server{ key_pem = PRIV }:step(unhex("78974660") .. bytes(16), NOW)))
   end)
 end)
@@ -567,7 +570,7 @@ describe("RSA_PAD", function()
     assert.are_not.equal(e1, e2)
     assert.equal(hex(data .. bytes(92, 4)), hex(A.rsa_unpad(PRIV, e1)))
     assert.equal(hex(data .. bytes(92, 4)), hex(A.rsa_unpad(PRIV, e2)))
-    assert.same({ nil, "RSA_PAD hash mismatch" }, { A.rsa_unpad(PRIV, e1:sub(1, 255) .. string.char(e1:byte(256) ~ 1)) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "RSA_PAD hash mismatch"), { A.rsa_unpad(PRIV, e1:sub(1, 255) .. string.char(e1:byte(256) ~ 1)) })
     assert.has_error(function() A.rsa_pad(PUB, ("x"):rep(145)) end)
   end)
 end)
@@ -585,7 +588,7 @@ describe("pq factoring (Pollard-Brent)", function()
     -- 9223372036854775783 is the largest prime below 2^63: refused at once, not after 2^32 steps
     for _, v in ipairs { 0, 1, 2, 3, 7, 2147483647, 8 * 1000000007, 3 * 5 * 7, 9223372036854775783,
                          -1, 4294967291 * 15 } do
-      assert.same({ nil, "pq is not a product of two primes" }, { A.factor_pq(v) }, tostring(v))
+      assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "pq is not a product of two primes"), { A.factor_pq(v) }, tostring(v))
     end
   end)
 end)
@@ -599,9 +602,9 @@ describe("plain messages", function()
     assert.equal("abcd", body)
   end)
   it("reject what is not a plain message", function()
-    assert.same({ nil, "input is truncated" }, { A.plain_unwrap(("\0"):rep(19)) })
-    assert.same({ nil, "not a plain message (auth_key_id is not 0)" }, { A.plain_unwrap("\1" .. ("\0"):rep(23)) })
-    assert.same({ nil, "input is truncated" }, { A.plain_unwrap(("\0"):rep(16) .. "\5\0\0\0abcd") })
+    assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "input is truncated"), { A.plain_unwrap(("\0"):rep(19)) })
+    assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "not a plain message (auth_key_id is not 0)"), { A.plain_unwrap("\1" .. ("\0"):rep(23)) })
+    assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "input is truncated"), { A.plain_unwrap(("\0"):rep(16) .. "\5\0\0\0abcd") })
   end)
 end)
 
@@ -644,7 +647,7 @@ describe("server public keys", function()
     local c = A.client{ rsa_keys = { pem("PUBLIC KEY", spki) } }
     local _, first = c:step(nil, NOW)
     local res = base:sub(1, 4) .. first:sub(5, 20) .. base:sub(21) .. unhex("15C4B51C01000000") .. ("<i8"):pack(-5595554452916591101)
-    assert.same({ nil, "no known RSA key matches the server's fingerprints", -19 }, { c:step(res, NOW) })
+    assert.same(helpers.nil_err(-19, "RSA_KEY_UNKNOWN", "no known RSA key matches the server's fingerprints"), { c:step(res, NOW) })
   end)
 end)
 
@@ -667,7 +670,7 @@ describe("the Lua objects", function()
     assert.matches("^%-%-%-%-%-BEGIN RSA PUBLIC KEY%-%-%-%-%-", pem)
     assert.equal(FP, A.rsa_fingerprint(pem))
     assert.equal(FP, A.rsa_fingerprint(PUB))
-    assert.same({ nil, "not a 2048-bit RSA public key in PEM" }, { A.rsa_fingerprint("nope") })
+    assert.same(helpers.nil_err(-4, "RSA_KEY_INVALID", "not a 2048-bit RSA public key in PEM"), { A.rsa_fingerprint("nope") })
   end)
 end)
 

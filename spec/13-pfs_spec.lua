@@ -61,15 +61,14 @@ describe("bind_auth_key_inner (client side)", function()
                          "binding.expires_at must be an integer")
     assert.error_matches(function() A.bind_request(perm, binding{ nonce = "x" }) end, "binding.nonce must be an integer")
     -- fixed random bytes that run short
-    assert.error_matches(function() A.bind_encrypt(perm, binding(), random:sub(1, 20)) end, "invalid argument")
+    assert.error_matches(function() A.bind_encrypt(perm, binding(), random:sub(1, 20)) end,
+                         "the fixed random bytes ran short")
   end)
 
   it("refuses a body that is not auth.bindTempAuthKey", function()
-    assert.same({ nil, "not an auth.bindTempAuthKey request" }, { A.bind_parse(("<I4"):pack(0x12345678) .. ("\0"):rep(40)) })
+    assert.same(helpers.nil_err(-6, "PROTOCOL_ERROR", "not an auth.bindTempAuthKey request"), { A.bind_parse(("<I4"):pack(0x12345678) .. ("\0"):rep(40)) })
     local body = A.bind_request(perm, binding(), random)
-    local r, err = A.bind_parse(body:sub(1, 30))
-    assert.is_nil(r)
-    assert.truthy(err)
+    assert.same(helpers.nil_err(-2, "INPUT_TRUNCATED", "input is truncated"), { A.bind_parse(body:sub(1, 30)) })
   end)
 end)
 
@@ -90,26 +89,26 @@ describe("bind_auth_key_inner (server side)", function()
   }
   for _, f in ipairs(fields) do
     it("refuses a message whose " .. f[1] .. " is not the request's", function()
-      assert.same({ nil, f[3] }, { A.bind_verify(perm, enc, binding{ [f[1]] = f[2] }) })
+      assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", f[3]), { A.bind_verify(perm, enc, binding{ [f[1]] = f[2] }) })
       -- and the same built by a client that lied: the server's view differs again
       local lied = A.bind_encrypt(perm, binding{ [f[1]] = f[2] }, random)
-      assert.same({ nil, f[3] }, { A.bind_verify(perm, lied, binding()) })
+      assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", f[3]), { A.bind_verify(perm, lied, binding()) })
     end)
   end
 
   it("refuses a message under another key, a flipped byte and a bad length", function()
     local other = bytes(256, 6)
-    assert.same({ nil, "encrypted_message is not under the permanent key" }, { A.bind_verify(other, enc, binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "encrypted_message is not under the permanent key"), { A.bind_verify(other, enc, binding()) })
     -- right key id, encrypted under another key: the v1 msg_key check fails
     local forged = enc:sub(1, 8) .. A.bind_encrypt(other, binding(), random):sub(9)
-    assert.same({ nil, "msg_key mismatch" }, { A.bind_verify(perm, forged, binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "msg_key mismatch"), { A.bind_verify(perm, forged, binding()) })
     for _, at in ipairs({ 9, 24, 25, 60, 104 }) do
       local t = enc:sub(1, at - 1) .. string.char(enc:byte(at) ~ 1) .. enc:sub(at + 1)
-      assert.same({ nil, "msg_key mismatch" }, { A.bind_verify(perm, t, binding()) })
+      assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "msg_key mismatch"), { A.bind_verify(perm, t, binding()) })
     end
-    assert.same({ nil, "encrypted_message has a bad length" }, { A.bind_verify(perm, enc .. ("\0"):rep(16), binding()) })
-    assert.same({ nil, "encrypted_message has a bad length" }, { A.bind_verify(perm, enc:sub(1, 88), binding()) })
-    assert.same({ nil, "encrypted_message has a bad length" }, { A.bind_verify(perm, "", binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "encrypted_message has a bad length"), { A.bind_verify(perm, enc .. ("\0"):rep(16), binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "encrypted_message has a bad length"), { A.bind_verify(perm, enc:sub(1, 88), binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "encrypted_message has a bad length"), { A.bind_verify(perm, "", binding()) })
   end)
 
   it("refuses a well-encrypted message with a nonzero seqno, a wrong length or another constructor", function()
@@ -127,9 +126,9 @@ describe("bind_auth_key_inner (server side)", function()
         a:sub(9, 20) .. bb:sub(1, 8) .. c:sub(17, 20) .. d:sub(1, 8), plain .. random:sub(17, 24))
     end
     assert.is_true(A.bind_verify(perm, craft(function() return 0, 40 end), binding()))
-    assert.same({ nil, "seqno is not 0" }, { A.bind_verify(perm, craft(function() return 1, 40 end), binding()) })
-    assert.same({ nil, "message length is not 40" }, { A.bind_verify(perm, craft(function() return 0, 44 end), binding()) })
-    assert.same({ nil, "expected bind_auth_key_inner" },
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "seqno is not 0"), { A.bind_verify(perm, craft(function() return 1, 40 end), binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "message length is not 40"), { A.bind_verify(perm, craft(function() return 0, 44 end), binding()) })
+    assert.same(helpers.nil_err(-20, "HANDSHAKE_FAILED", "expected bind_auth_key_inner"),
                 { A.bind_verify(perm, craft(function() return 0, 40, 0x12345678 end), binding()) })
   end)
 end)

@@ -1,9 +1,11 @@
 -- The Lua bindings fail at run time in one shape: nil and a table { code = <integer>,
 -- message = <UPPER_CASE name>, detail = <text> } (plus a few named extras), which
--- mtproto.errors turns into an mtproto.Error as it is. Each binding module is made to fail
--- for real here: a file that is a symbolic link, a sealed file under another key, a
--- malformed schema, a malformed transport frame, a SOCKS5 proxy refusing, a call past its
--- deadline, a refused TCP connection.
+-- mtproto.errors turns into an mtproto.Error as it is. Each module of mtproto.core is made
+-- to fail for real here: a file that is a symbolic link, a sealed file under another key, a
+-- malformed schema and TL bytes, a malformed transport frame, a packet under an unknown key,
+-- a tampered handshake answer, unsafe SRP parameters and a wrong password proof, OpenSSL
+-- without a provider (in a child), a SOCKS5 proxy refusing, a call past its deadline, a
+-- refused TCP connection.
 local core = require("mtproto.core")
 local errors = require("mtproto.errors")
 local helpers = require("helpers")
@@ -105,6 +107,85 @@ describe("every binding fails at run time with nil and the one error table", fun
     link:tick(3)
     local err = check_shape("link:take", link:take(id))
     assert.equal("TIMEOUT", err.message)
+  end)
+
+  it("core.tl: unknown, cut and badly gzipped TL bytes", function()
+    local tl = core.tl
+    local err = check_shape("tl.decode", tl.decode(string.pack("<I4", 0xdeadbeef)))
+    assert.same({ "PROTOCOL_ERROR", "offset 0: unknown constructor 0xdeadbeef" }, { err.message, err.detail })
+    err = check_shape("tl.decode_result", tl.decode_result("account.updateStatus", string.pack("<I4", 7)))
+    assert.equal("PROTOCOL_ERROR", err.message)
+    assert.equal("INPUT_TRUNCATED", check_shape("tl.decode", tl.decode("\x19\xca\x44")).message)
+    assert.equal("GZIP_INVALID", check_shape("tl.gunzip", tl.gunzip("not gzip")).message)
+  end)
+
+  it("core.session: a packet under another auth key (beside the events)", function()
+    local s <close> = core.session.new { auth_key = string.rep("\7", 256) }
+    local ev, err = s:receive(string.rep("\1", 72), 1700000000)
+    assert.same({}, ev)
+    assert.equal("AUTH_KEY_ID_INVALID", check_shape("session:receive", nil, err).message)
+  end)
+
+  it("core.auth: a tampered handshake answer, a key asked too early, bad keys and messages", function()
+    local A, now = core.auth, 1700000000
+    local c = A.client { random = string.rep("\1", 64) }
+    assert.equal("send", (c:step(nil, now)))
+    assert.equal("HANDSHAKE_INCOMPLETE", check_shape("client:result", c:result()).message)
+    local err = check_shape("client:step", c:step(string.rep("\0", 84), now))
+    assert.same({ "PROTOCOL_ERROR", "expected resPQ" }, { err.message, err.detail })
+    assert.equal("RSA_KEY_INVALID", check_shape("auth.rsa_fingerprint", A.rsa_fingerprint("nope")).message)
+    assert.equal("HANDSHAKE_FAILED", check_shape("auth.factor_pq", A.factor_pq(105)).message)
+    assert.equal("PROTOCOL_ERROR", check_shape("auth.plain_unwrap", A.plain_unwrap("\1" .. ("\0"):rep(23))).message)
+    assert.equal("PROTOCOL_ERROR", check_shape("auth.bind_parse", A.bind_parse(("\0"):rep(44))).message)
+    local b = { nonce = 1, temp_auth_key_id = 2, temp_session_id = 3, expires_at = 4, msg_id = 5 }
+    err = check_shape("auth.bind_verify", A.bind_verify(string.rep("\7", 256), "", b))
+    assert.same({ "HANDSHAKE_FAILED", "encrypted_message has a bad length" }, { err.message, err.detail })
+  end)
+
+  it("core.srp: a p that is not prime, and a wrong password proof on the server's side", function()
+    local srp = core.srp
+    local bad = { salt1 = "s1", salt2 = "s2", g = 3, p = string.rep("\255", 256) }
+    local err = check_shape("srp.client", srp.client("pw", bad, string.rep("\2", 256)))
+    assert.same({ "SRP_PARAMS_INVALID", "p is not prime" }, { err.message, err.detail })
+    assert.equal("SRP_PARAMS_INVALID", check_shape("srp.new_hash", srp.new_hash("pw", bad)).message)
+    local algo = { salt1 = "s1", salt2 = "s2", g = 3, p = srp.known_prime }
+    local v, b = assert(srp.verifier("pw", algo)), string.rep("\3", 256)
+    local B = assert(srp.server_B(algo, v, b))
+    local A = assert(srp.client("other", algo, B))
+    local _, M1 = srp.client("other", algo, B)
+    err = check_shape("srp.server_check", srp.server_check(algo, v, b, A, M1))
+    assert.equal("PASSWORD_HASH_INVALID", err.message)
+  end)
+
+  it("core.crypto: OpenSSL without a provider for the digest, the cipher or the random bytes", function()
+    -- the child prints, per call: the count of values, the first, then the error's fields
+    local out, status = helpers.run_lua_without_openssl([[
+      local c = require("mtproto.core").crypto
+      local k32, k16 = string.rep("k", 32), string.rep("i", 16)
+      local calls = {
+        { "crypto.sha1", c.sha1, "abc" }, { "crypto.sha256", c.sha256, "abc" },
+        { "crypto.random", c.random, 8 }, { "crypto.ctr", c.ctr, k32, k16, "abc" },
+        { "crypto.ige_encrypt", c.ige_encrypt, k32, k32, k16 },
+      }
+      for _, call in ipairs(calls) do
+        local r = table.pack(call[2](table.unpack(call, 3)))
+        local e = type(r[2]) == "table" and r[2] or {}
+        print(table.concat({ call[1], r.n, tostring(r[1]), tostring(getmetatable(e)), math.type(e.code),
+          tostring(e.code), tostring(e.message), tostring(e.detail) }, "|"))
+      end
+    ]])
+    assert.equal(0, status, out)
+    local seen = 0
+    for line in out:gmatch("[^\n]+") do
+      local name, n, first, mt, ctype, code, message, detail =
+        line:match("^([%w._]+)|(%d+)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$")
+      assert.truthy(name, line)
+      assert.same({ "2", "nil", "nil", "integer" }, { n, first, mt, ctype }, name)
+      local err = check_shape(name, nil, { code = math.tointeger(code), message = message, detail = detail })
+      assert.equal("CRYPTO_FAILED", err.message, name)
+      seen = seen + 1
+    end
+    assert.equal(5, seen, out)
   end)
 
   it("core.conn: a refused TCP connection", function()

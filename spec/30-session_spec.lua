@@ -384,7 +384,9 @@ describe("core.session", function()
     local function dropped(pkt, err, pattern)
       local ev, e = s:receive(pkt, NOW)
       assert.same({}, ev)
-      assert.equal(err, e)
+      assert.equal(err, e.detail)
+      assert.equal("integer", math.type(e.code))
+      assert.matches("^[A-Z_]+$", e.message)
       assert.equal(1, s:state().pending, "the request still waits")
       if pattern then assert.matches(pattern, logs[#logs]) end
     end

@@ -62,7 +62,8 @@ describe("handshake math in bounded pieces", function()
     assert.equal("work", (c2:input(res_pq2, 1000)))
     local ok, err = c2:input(res_pq2, 1000)
     assert.is_nil(ok)
-    assert.matches("work was left", err)
+    assert.same({ -4, "INVALID_ARGUMENT" }, { err.code, err.message })
+    assert.matches("work was left", err.detail)
     assert.is_nil((c2:work()))                                -- the handshake is dead now
   end)
 

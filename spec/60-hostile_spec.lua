@@ -232,7 +232,7 @@ local function pump(t, s)
     if err then return results, failures, drops, err end
     if not f then return results, failures, drops end
     local ev, why = s:receive(f, NOW)
-    if why then drops[#drops + 1] = why end
+    if why then drops[#drops + 1] = why.detail end
     for _, e in ipairs(ev) do
       if e.kind == "result" then results[e.id] = e.bytes
       elseif e.kind == "error" then failures[e.id] = e.code .. " " .. e.message end

@@ -122,7 +122,7 @@ function M.call(conn, obj, timeout)
   local bytes, err = conn:call(tl.encode(obj), timeout)
   if not bytes then return nil, err end
   local r, derr = tl.decode(bytes)
-  assert(r, derr)
+  if r == nil then error("tl.decode: " .. derr.detail, 2) end
   return r, bytes
 end
 
@@ -238,6 +238,12 @@ function M.fails(expect_code, expect_message, r, err)
   return err
 end
 
+-- What a binding returns when it fails at run time, as a list for assert.same: nil and the
+-- bindings' one error table.
+function M.nil_err(code, message, detail)
+  return { nil, { code = code, message = message, detail = detail } }
+end
+
 -- Runs fn(loop) as a coroutine of the event loop `mode` ("cqueues" or "luv", passed to fn as
 -- the client's loop option) until the loop ends, or fn(nil) in "blocking" mode; raises what
 -- fn raised.
@@ -292,15 +298,31 @@ function M.run(cmd)
   return body, tonumber(status)
 end
 
--- Runs a Lua chunk in a child lua5.4 (a fresh heap, or a crash that must not take busted down)
--- with this process's module paths: its output (stdout and stderr) and its exit status.
-function M.run_lua(chunk)
+-- Writes chunk to a file and runs it in a child lua5.4 (`env`: variables put before it).
+local function run_chunk(env, chunk)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(chunk)
   f:close()
-  local out, status = M.run(M.LUA .. " " .. path .. " 2>&1")
+  local out, status = M.run(env .. M.LUA .. " " .. path .. " 2>&1")
   os.remove(path)
+  return out, status
+end
+
+-- Runs a Lua chunk in a child lua5.4 (a fresh heap, or a crash that must not take busted down)
+-- with this process's module paths: its output (stdout and stderr) and its exit status.
+function M.run_lua(chunk) return run_chunk("", chunk) end
+
+-- Runs a Lua chunk like run_lua, with OpenSSL configured to load only its "null" provider:
+-- every digest, cipher and random draw of libcrypto fails in that child, for real.
+function M.run_lua_without_openssl(chunk)
+  local conf = os.tmpname()
+  local f = assert(io.open(conf, "w"))
+  f:write("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n",
+    "[provider_sect]\nnull = null_sect\n[null_sect]\nactivate = 1\n")
+  f:close()
+  local out, status = run_chunk("OPENSSL_CONF=" .. shq(conf) .. " ", chunk)
+  os.remove(conf)
   return out, status
 end
 

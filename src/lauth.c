@@ -4,27 +4,29 @@
  *   local c = core.auth.client{ rsa_keys = { pem, ... } | nil, dc_id = 2, expires_in = 0,
  *                               random = "<bytes fed in order>" | nil,
  *                               dh_cache = core.auth.dh_cache() | nil (share verified primes) }
- *   c:step(body | nil, now) --> "send", out | "done" | nil, err, code
- *   c:input(body | nil, now) --> "work" | "send", out | "done" | nil, err, code   (the same step
- *   c:work()                --> "work" | "send", out | nil, err, code     in bounded pieces)
+ *   c:step(body | nil, now) --> "send", out | "done" | nil, err
+ *   c:input(body | nil, now) --> "work" | "send", out | "done" | nil, err   (the same step
+ *   c:work()                --> "work" | "send", out | nil, err     in bounded pieces)
  *   c:ops()                 --> pieces of math done so far (each work() call is one)
  *   c:result()              --> { auth_key=, auth_key_id=, server_salt=, time_offset= } | nil, err
  *   local s = core.auth.server{ key_pem = pem | nil (generate), random = ... }
- *   s:step(body, now)       --> "send", out | "done", out | nil, err, code
+ *   s:step(body, now)       --> "send", out | "done", out | nil, err
  *   s:result()              --> { auth_key=, auth_key_id=, server_salt=, dc_id=, expires_in= }
  *   s:public_pem(), s:private_pem(), s:fingerprint()
  *   core.auth.rsa_generate() --> private_pem, public_pem, fingerprint
  *   core.auth.rsa_fingerprint(pem) --> fingerprint | nil, err
  *   core.auth.rsa_unpad(private_pem, encrypted_data) --> 192 bytes | nil, err   (spec helper)
- *   core.auth.rsa_pad(public_pem, data [, random]) --> 256 bytes                   (spec helper)
+ *   core.auth.rsa_pad(public_pem, data [, random]) --> 256 bytes | nil, err          (spec helper)
  *   core.auth.factor_pq(pq) --> p, q | nil, err                                  (spec helper)
- *   core.auth.plain_wrap(msg_id, body) --> bytes; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
+ *   core.auth.plain_wrap(msg_id, body) --> bytes | nil, err; core.auth.plain_unwrap(bytes) --> msg_id, body | nil, err
  * Temporary-key binding (mt_pfs.h); b = { nonce=, temp_auth_key_id=, temp_session_id=, expires_at=,
  * msg_id= } (perm_auth_key_id: the permanent key's own id), random as above:
- *   core.auth.bind_request(perm_key, b [, random]) --> auth.bindTempAuthKey body
- *   core.auth.bind_encrypt(perm_key, b [, random]) --> encrypted_message
+ *   core.auth.bind_request(perm_key, b [, random]) --> auth.bindTempAuthKey body | nil, err
+ *   core.auth.bind_encrypt(perm_key, b [, random]) --> encrypted_message | nil, err
  *   core.auth.bind_parse(body) --> { perm_auth_key_id=, nonce=, expires_at=, encrypted_message= } | nil, err
- *   core.auth.bind_verify(perm_key, encrypted_message, b) --> true | nil, why
+ *   core.auth.bind_verify(perm_key, encrypted_message, b) --> true | nil, err
+ * `err` is the bindings' one error table (lmt_fail): { code = MT_ERR_*, message = its name
+ * (mt_err_name, or HANDSHAKE_INCOMPLETE, RSA_KEY_INVALID), detail = the check that failed }.
  * The client's temporary-key policy (mt_pfs.h):
  *   core.auth.pfs_renew_at(expires_at, expires_in) --> server time from which the key is replaced
  *   core.auth.pfs_bind_refused(perm_age, attempt, remade) --> "give_up" | "new_temp" | "new_both"
@@ -93,8 +95,8 @@ static mt_random opt_random(lua_State *L, int ud, lmt_replay *rep)
     return rnd;
 }
 
-/* A step's outcome: "send", bytes | "done" [, bytes if done_sends] | nil, err, code.
- * Frees out. */
+/* A step's outcome: "send", bytes | "done" [, bytes if done_sends] | nil, err (the check
+ * that failed in err.detail). Frees out. */
 static int push_step(lua_State *L, int rc, mt_buf *out, int done_sends, const char *detail)
 {
     if (rc == MT_AUTH_SEND || (rc == MT_AUTH_DONE && done_sends)) {
@@ -107,9 +109,7 @@ static int push_step(lua_State *L, int rc, mt_buf *out, int done_sends, const ch
         lua_pushliteral(L, "done");
         return 1;
     }
-    lmt_fail_text(L, detail ? detail : mt_strerror(rc));
-    lua_pushinteger(L, rc);
-    return 3;
+    return lmt_fail(L, rc, NULL, detail);
 }
 
 static int32_t opt_now(lua_State *L, int i)
@@ -243,7 +243,7 @@ static int client_result(lua_State *L)
     int64_t salt;
     int32_t off;
     if (mt_auth_client_result(u->c, key, &salt, &off) != MT_OK)
-        return lmt_fail_text(L, "the handshake is not complete");
+        return lmt_fail(L, MT_ERR_AGAIN, "HANDSHAKE_INCOMPLETE", "the handshake is not complete");
     push_key_result(L, key, salt, 1);
     lua_pushinteger(L, off);
     lua_setfield(L, -2, "time_offset");
@@ -317,7 +317,7 @@ static int server_result(lua_State *L)
     int64_t salt;
     int32_t dc, exp;
     if (mt_auth_server_result(u->s, key, &salt, &dc, &exp) != MT_OK)
-        return lmt_fail_text(L, "the handshake is not complete");
+        return lmt_fail(L, MT_ERR_AGAIN, "HANDSHAKE_INCOMPLETE", "the handshake is not complete");
     push_key_result(L, key, salt, 2);
     lua_pushinteger(L, dc);
     lua_setfield(L, -2, "dc_id");
@@ -326,11 +326,17 @@ static int server_result(lua_State *L)
     return 1;
 }
 
-static int push_buf_result(lua_State *L, int rc, mt_buf *b)
+/* The bytes built, or nil, err; fixed random bytes (argument `rarg`) that ran short are the
+ * caller's misuse and raise. */
+static int push_buf_result(lua_State *L, int rc, mt_buf *b, const lmt_replay *rep, int rarg)
 {
+    if (rc < 0 && rep && rep->exhausted) {
+        mt_buf_free(b);
+        return luaL_argerror(L, rarg, "the fixed random bytes ran short");
+    }
     if (rc < 0) {
         mt_buf_free(b);
-        return luaL_error(L, "%s", mt_strerror(rc));
+        return lmt_fail(L, rc, NULL, NULL);
     }
     return lmt_push_buf(L, b);
 }
@@ -340,7 +346,7 @@ static int server_public_pem(lua_State *L)
     lserver *u = check_server(L);
     mt_buf b;
     mt_buf_init(&b);
-    return push_buf_result(L, mt_rsa_priv_public_pem(u->key, &b), &b);
+    return push_buf_result(L, mt_rsa_priv_public_pem(u->key, &b), &b, NULL, 0);
 }
 
 static int server_private_pem(lua_State *L)
@@ -348,7 +354,7 @@ static int server_private_pem(lua_State *L)
     lserver *u = check_server(L);
     mt_buf b;
     mt_buf_init(&b);
-    return push_buf_result(L, mt_rsa_priv_save_pem(u->key, &b), &b);
+    return push_buf_result(L, mt_rsa_priv_save_pem(u->key, &b), &b, NULL, 0);
 }
 
 static int server_fingerprint(lua_State *L)
@@ -417,7 +423,7 @@ static int l_rsa_fingerprint(lua_State *L)
     int rc = mt_rsa_keys_add_pem(ks, pem, len);
     if (rc < 0) {
         mt_rsa_keys_free(ks);
-        return lmt_fail_text(L, "not a 2048-bit RSA public key in PEM");
+        return lmt_fail(L, rc, "RSA_KEY_INVALID", "not a 2048-bit RSA public key in PEM");
     }
     lua_pushinteger(L, mt_rsa_keys_fingerprint(ks, 0));
     mt_rsa_keys_free(ks);
@@ -438,7 +444,7 @@ static int l_rsa_unpad(lua_State *L)
     mt_rsa_priv_free(k);
     if (rc < 0) {
         mt_buf_free(&b);
-        return lmt_fail_text(L, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : mt_strerror(rc));
+        return lmt_fail(L, rc, NULL, rc == MT_ERR_HANDSHAKE ? "RSA_PAD hash mismatch" : NULL);
     }
     return lmt_push_buf(L, &b);
 }
@@ -464,7 +470,7 @@ static int l_rsa_pad(lua_State *L)
     mt_buf_init(&b);
     int rc = mt_rsa_pad_encrypt(ks, mt_rsa_keys_fingerprint(ks, 0), (const uint8_t *)data, n, rs ? &rnd : NULL, &b);
     mt_rsa_keys_free(ks);
-    return push_buf_result(L, rc, &b);
+    return push_buf_result(L, rc, &b, rs ? &rep : NULL, 3);
 }
 
 /* factor_pq(pq) --> p, q (p < q) | nil, err: the client's Pollard-Brent (spec helper). */
@@ -472,9 +478,8 @@ static int l_factor_pq(lua_State *L)
 {
     lua_Integer v = luaL_checkinteger(L, 1);
     uint64_t p, q;
-    if (v < 0 || mt_dh_factor_pq((uint64_t)v, &p, &q) != MT_OK) {
-        return lmt_fail_text(L, "pq is not a product of two primes");
-    }
+    if (v < 0 || mt_dh_factor_pq((uint64_t)v, &p, &q) != MT_OK)
+        return lmt_fail(L, MT_ERR_HANDSHAKE, NULL, "pq is not a product of two primes");
     lua_pushinteger(L, (lua_Integer)p);
     lua_pushinteger(L, (lua_Integer)q);
     return 2;
@@ -487,7 +492,7 @@ static int l_plain_wrap(lua_State *L)
     const char *body = luaL_checklstring(L, 2, &n);
     mt_buf b;
     mt_buf_init(&b);
-    return push_buf_result(L, mt_plain_wrap(&b, id, (const uint8_t *)body, n), &b);
+    return push_buf_result(L, mt_plain_wrap(&b, id, (const uint8_t *)body, n), &b, NULL, 0);
 }
 
 static int l_plain_unwrap(lua_State *L)
@@ -498,7 +503,7 @@ static int l_plain_unwrap(lua_State *L)
     const uint8_t *body;
     size_t blen;
     int rc = mt_plain_unwrap((const uint8_t *)in, n, &id, &body, &blen);
-    if (rc < 0) return lmt_fail_text(L, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : mt_strerror(rc));
+    if (rc < 0) return lmt_fail(L, rc, NULL, rc == MT_ERR_PROTO ? "not a plain message (auth_key_id is not 0)" : NULL);
     lua_pushinteger(L, id);
     lua_pushlstring(L, (const char *)body, blen);
     return 2;
@@ -544,7 +549,7 @@ static int bind_build(lua_State *L, int whole)
     mt_buf out;
     mt_buf_init(&out);
     int rc = whole ? mt_bind_request(key, &b, rs ? &rnd : NULL, &out) : mt_bind_encrypt(key, &b, rs ? &rnd : NULL, &out);
-    return push_buf_result(L, rc, &out);
+    return push_buf_result(L, rc, &out, rs ? &rep : NULL, 3);
 }
 
 static int l_bind_request(lua_State *L) { return bind_build(L, 1); }
@@ -560,7 +565,7 @@ static int l_bind_parse(lua_State *L)
     const uint8_t *enc;
     size_t elen;
     int rc = mt_bind_parse_request(body, n, &perm, &nonce, &exp, &enc, &elen);
-    if (rc < 0) return lmt_fail_text(L, rc == MT_ERR_PROTO ? "not an auth.bindTempAuthKey request" : mt_strerror(rc));
+    if (rc < 0) return lmt_fail(L, rc, NULL, rc == MT_ERR_PROTO ? "not an auth.bindTempAuthKey request" : NULL);
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)perm);
     lua_setfield(L, -2, "perm_auth_key_id");
@@ -581,7 +586,7 @@ static int l_bind_verify(lua_State *L)
     mt_bind b = check_bind(L, 3, key);
     const char *why = NULL;
     int rc = mt_bind_verify(key, enc, n, &b, &why);
-    if (rc < 0) return lmt_fail_text(L, why ? why : mt_strerror(rc));
+    if (rc < 0) return lmt_fail(L, rc, NULL, why);
     lua_pushboolean(L, 1);
     return 1;
 }

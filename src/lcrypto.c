@@ -1,5 +1,6 @@
 /* Lua binding: mtproto.core.crypto -- hashes, AES-256-IGE, MTProto 2.0 message keys, random.
- * Every function takes and returns Lua strings of raw bytes. */
+ * Every function takes and returns Lua strings of raw bytes; wrong arguments raise, and what
+ * OpenSSL fails to do (no provider for a digest or cipher, no entropy) is nil, err. */
 #include <stdlib.h>
 #include <string.h>
 #include "lmt.h"
@@ -27,12 +28,13 @@ static int openssl_ige(const uint8_t *key, const uint8_t *iv, const uint8_t *in,
 #pragma GCC diagnostic pop
 #endif
 
-static int hash(lua_State *L, void (*fn)(const void *, size_t, uint8_t *), size_t len)
+static int hash(lua_State *L, int (*fn)(const void *, size_t, uint8_t *), size_t len)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     uint8_t h[32];
-    fn(s, n, h);
+    int rc = fn(s, n, h);
+    if (rc < 0) return lmt_fail(L, rc, NULL, "OpenSSL cannot compute the digest");
     lua_pushlstring(L, (const char *)h, len);
     return 1;
 }
@@ -54,7 +56,7 @@ static int ige(lua_State *L, int enc, int openssl)
                      : mt_aes_ige_run(*ctx, enc, key, iv, (const uint8_t *)in, out, n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        return lmt_fail_text_code(L, rc);
+        return lmt_fail(L, rc, NULL, NULL);
     }
     luaL_pushresultsize(&b, n);
     return 1;
@@ -109,7 +111,7 @@ static int l_random(lua_State *L)
     int rc = mt_random_system(NULL, out, (size_t)n);
     if (rc < 0) {
         luaL_pushresultsize(&b, 0);
-        return lmt_fail_text_code(L, rc);
+        return lmt_fail(L, rc, NULL, NULL);
     }
     luaL_pushresultsize(&b, (size_t)n);
     return 1;
@@ -123,7 +125,7 @@ static int l_ctr(lua_State *L)
     size_t n;
     const char *in = luaL_checklstring(L, 3, &n);
     mt_aes_ctr *c = mt_aes_ctr_new(key, iv);
-    if (!c) return lmt_fail_text_code(L, MT_ERR_CRYPTO);
+    if (!c) return lmt_fail(L, MT_ERR_CRYPTO, NULL, NULL);
     luaL_Buffer b;
     uint8_t *out = (uint8_t *)luaL_buffinitsize(L, &b, n ? n : 1);
     mt_aes_ctr_apply(c, (const uint8_t *)in, out, n);

@@ -58,10 +58,6 @@ void *lmt_new_object(lua_State *L, size_t size, int nuv, const char *tname);
 int lmt_fail(lua_State *L, int code, const char *message, const char *detail);
 /* The same with a message of mlen bytes (the server's error text). */
 int lmt_fail_l(lua_State *L, int code, const char *message, size_t mlen, const char *detail);
-/* Older convention of the handshake, crypto and SRP bindings: push nil and msg (or
- * mt_strerror(rc)); return 2. */
-int lmt_fail_text(lua_State *L, const char *msg);
-int lmt_fail_text_code(lua_State *L, int rc);
 /* Pushes the bytes of b as a string (empty if it never grew), frees b; returns 1. */
 int lmt_push_buf(lua_State *L, mt_buf *b);
 

@@ -83,18 +83,6 @@ int lmt_fail(lua_State *L, int code, const char *message, const char *detail)
     return lmt_fail_l(L, code, message, strlen(message), detail);
 }
 
-int lmt_fail_text(lua_State *L, const char *msg)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    return 2;
-}
-
-int lmt_fail_text_code(lua_State *L, int rc)
-{
-    return lmt_fail_text(L, mt_strerror(rc));
-}
-
 int lmt_push_buf(lua_State *L, mt_buf *b)
 {
     lua_pushlstring(L, b->data ? (const char *)b->data : "", b->len);

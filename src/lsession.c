@@ -5,7 +5,8 @@
  *                               log = function(level, msg) end | nil }
  *   s:send(body) -> id                    queue a request (nothing is written)
  *   s:pack(now [, with_acks]) -> packet | nil       (nil: nothing to send)
- *   s:receive(packet, now) -> events [, err]         err: why the packet was dropped
+ *   s:receive(packet, now) -> events [, err]         err: why the packet was dropped (the
+ *                                                    bindings' error table, as lmt_fail makes it)
  *       events: { kind="result", id=, bytes= } | { kind="error", id=, code=, message= }
  *               | { kind="update", bytes= }
  *   s:new_connection()     re-queue what waits for an answer under the same msg_ids
@@ -191,7 +192,11 @@ static int l_receive(lua_State *L)
     int rc = mt_session_receive(ls->s, p, n, now);
     push_events(L, ls->s);
     if (rc == MT_ERR_NOMEM) return luaL_error(L, "receive: out of memory");
-    if (rc < 0) { lua_pushstring(L, mt_strerror(rc)); return 2; }
+    if (rc < 0) {
+        lmt_fail(L, rc, NULL, NULL); /* nil, err: keep err beside the events */
+        lua_remove(L, -2);
+        return 2;
+    }
     return 1;
 }
 

@@ -1,17 +1,18 @@
 /* Lua binding: mtproto.core.srp -- two-step verification (mt_srp.h).
  *
- *   srp.client(password, algo, B [, a])        --> A, M1 | nil, why   (every check)
- *   srp.client_unchecked(password, algo, B, a) --> A, M1              (known-answer tests)
- *   srp.new_hash(password, algo [, random32])  --> new_salt1, v | nil, why
- *   srp.verifier(password, algo)               --> v
- *   srp.server_B(algo, v, b)                   --> B
- *   srp.server_check(algo, v, b, A, M1)        --> true | nil, why
+ *   srp.client(password, algo, B [, a])        --> A, M1 | nil, err   (every check)
+ *   srp.client_unchecked(password, algo, B, a) --> A, M1 | nil, err   (known-answer tests)
+ *   srp.new_hash(password, algo [, random32])  --> new_salt1, v | nil, err
+ *   srp.verifier(password, algo)               --> v | nil, err
+ *   srp.server_B(algo, v, b)                   --> B | nil, err
+ *   srp.server_check(algo, v, b, A, M1)        --> true | nil, err
  *   srp.known_prime                            the 2048-bit prime Telegram's servers send
  *
  * `algo` is a passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow table
  * (salt1, salt2, g, p); byte strings are big-endian numbers. A given `a` (at most 256 bytes,
  * left-padded) is the only one drawn: a bad A is then reported, not drawn again. Wrong
- * argument types raise; failed checks return nil and the reason. */
+ * argument types raise; failed checks return nil and the bindings' error table: message
+ * SRP_PARAMS_INVALID (PASSWORD_HASH_INVALID for a wrong M1), the reason in detail. */
 #include <string.h>
 #include "lmt.h"
 #include "mt_dh.h"
@@ -51,10 +52,13 @@ static const uint8_t *check_bytes(lua_State *L, int i, size_t max, size_t *n, co
     return p;
 }
 
-/* nil + the check's reason, or nil + the core's error text. */
+/* nil, err: a safety check that refused the parameters is SRP_PARAMS_INVALID (a wrong M1 on
+ * the server's side PASSWORD_HASH_INVALID) with the check's reason in detail; any other
+ * failure takes the core's name. */
 static int srp_fail(lua_State *L, int rc, int why)
 {
-    return rc == MT_ERR_HANDSHAKE ? lmt_fail_text(L, mt_srp_why(why)) : lmt_fail_text_code(L, rc);
+    if (rc != MT_ERR_HANDSHAKE) return lmt_fail(L, rc, NULL, NULL);
+    return lmt_fail(L, rc, why == MT_SRP_M1 ? "PASSWORD_HASH_INVALID" : "SRP_PARAMS_INVALID", mt_srp_why(why));
 }
 
 static int push_a_m1(lua_State *L, const uint8_t A[256], const uint8_t M1[32])
@@ -96,7 +100,7 @@ static int l_client_unchecked(lua_State *L)
     const uint8_t *a = check_bytes(L, 4, 256, &alen, "a");
     uint8_t A[256], M1[32];
     int rc = mt_srp_client_unchecked(&algo, pw, pwlen, B, blen, a, alen, A, M1);
-    if (rc != MT_OK) return lmt_fail_text_code(L, rc);
+    if (rc != MT_OK) return lmt_fail(L, rc, NULL, NULL);
     return push_a_m1(L, A, M1);
 }
 
@@ -134,7 +138,7 @@ static int l_verifier(lua_State *L)
     mt_srp_algo algo = check_algo(L, 2);
     uint8_t v[256];
     int rc = mt_srp_verifier(&algo, pw, pwlen, v);
-    if (rc != MT_OK) return lmt_fail_text_code(L, rc);
+    if (rc != MT_OK) return lmt_fail(L, rc, NULL, NULL);
     lua_pushlstring(L, (const char *)v, 256);
     mt_wipe(v, sizeof v);
     return 1;
@@ -147,7 +151,7 @@ static int l_server_B(lua_State *L)
     const uint8_t *b = lmt_check_len(L, 3, 256, "b");
     uint8_t B[256];
     int rc = mt_srp_server_B(&algo, v, b, B);
-    if (rc != MT_OK) return lmt_fail_text_code(L, rc);
+    if (rc != MT_OK) return lmt_fail(L, rc, NULL, NULL);
     lua_pushlstring(L, (const char *)B, 256);
     return 1;
 }

@@ -586,12 +586,14 @@ typedef struct dec {
     size_t gzoff;     /* offset of the innermost gzip_packed, for messages */
     int ingz;
     int keys, us;     /* stack copies of the upvalues */
+    int code;         /* MT_ERR_* of the failure, with err its "offset N: ..." text */
     char err[200];
 } dec;
 
-static int dfail(dec *d, const char *fmt, ...)
+static int dfail(dec *d, int code, const char *fmt, ...)
 {
     if (d->err[0]) return -1;
+    d->code = code;
     char msg[160];
     va_list ap;
     va_start(ap, fmt);
@@ -608,7 +610,7 @@ static int dtrunc(dec *d, size_t at, const char *what)
 {
     d->rd.err = 0;
     d->rd.pos = at;
-    return dfail(d, "input ends inside %s", what);
+    return dfail(d, MT_ERR_TRUNCATED, "input ends inside %s", what);
 }
 
 static int dec_value(dec *d, int tr, int whole);
@@ -617,8 +619,8 @@ static int dec_boxed_id(dec *d, uint32_t id, int tr, int whole, size_t at);
 
 static int dec_enter(dec *d)
 {
-    if (++d->depth > TL_MAX_DEPTH) return dfail(d, "nesting deeper than %d", TL_MAX_DEPTH);
-    if (!lua_checkstack(d->L, TL_STACK_LEVEL)) return dfail(d, "out of memory for the Lua stack");
+    if (++d->depth > TL_MAX_DEPTH) return dfail(d, MT_ERR_DEPTH, "nesting deeper than %d", TL_MAX_DEPTH);
+    if (!lua_checkstack(d->L, TL_STACK_LEVEL)) return dfail(d, MT_ERR_NOMEM, "out of memory for the Lua stack");
     return 0;
 }
 
@@ -637,8 +639,8 @@ static int dec_gzip(dec *d, int tr, int whole, size_t at)
         mt_buf_free(&out);
         d->rd.pos = at;
         if (rc == MT_ERR_GZIP)
-            return dfail(d, "gzip_packed: corrupt, or inflates past %d MiB", (int)(MT_GZIP_MAX_OUT >> 20));
-        return dfail(d, "gzip_packed: %s", mt_strerror(rc));
+            return dfail(d, MT_ERR_GZIP, "gzip_packed: corrupt, or inflates past %d MiB", (int)(MT_GZIP_MAX_OUT >> 20));
+        return dfail(d, rc, "gzip_packed: %s", mt_strerror(rc));
     }
     d->inflated += out.len;
     d->budget += out.len;
@@ -676,7 +678,7 @@ static int dec_message(dec *d)
     uint32_t bytes = mt_le32(h + 12);
     if (bytes > d->rd.len - d->rd.pos || bytes % 4) {
         d->rd.pos = at + 12;
-        return dfail(d, "message length %u is bad (%zu bytes left)", bytes, d->rd.len - d->rd.pos - 4);
+        return dfail(d, MT_ERR_PROTO, "message length %u is bad (%zu bytes left)", bytes, d->rd.len - d->rd.pos - 4);
     }
     lua_createtable(L, 0, 4);
     lua_rawgeti(L, d->keys, r->k_msg_id + 1); lua_pushinteger(L, msg_id); lua_rawset(L, -3);
@@ -705,7 +707,7 @@ static int dec_by_hand(dec *d, uint32_t id, size_t at, int whole)
         size_t cat = d->rd.pos;
         uint32_t n = mt_rd_u32(&d->rd);
         if (d->rd.err) return dtrunc(d, cat, "msg_container");
-        if (n > (d->rd.len - d->rd.pos) / 16) { d->rd.pos = cat; return dfail(d, "msg_container count %u exceeds the input", n); }
+        if (n > (d->rd.len - d->rd.pos) / 16) { d->rd.pos = cat; return dfail(d, MT_ERR_TRUNCATED, "msg_container count %u exceeds the input", n); }
         lua_rawgeti(L, d->keys, r->k_messages + 1);
         lua_createtable(L, (int)n, 0);
         for (uint32_t i = 0; i < n; i++) {
@@ -741,14 +743,14 @@ static int dec_boxed_id(dec *d, uint32_t id, int tr, int whole, size_t at)
     uint8_t kind = tr < 0 ? MT_TL_ANY : s->trefs[tr].kind;
     if (id == MT_ID_GZIP_PACKED) return dec_gzip(d, tr, whole, at);
     if (kind == MT_TL_VECTOR) {
-        if (id != MT_ID_VECTOR) { d->rd.pos = at; return dfail(d, "expected a Vector, got id 0x%08x", id); }
+        if (id != MT_ID_VECTOR) { d->rd.pos = at; return dfail(d, MT_ERR_PROTO, "expected a Vector, got id 0x%08x", id); }
         return dec_value(d, -2 - s->trefs[tr].elem, whole); /* bare vector body */
     }
     if (id == MT_ID_BOOL_TRUE || id == MT_ID_BOOL_FALSE) {
         lua_pushboolean(L, id == MT_ID_BOOL_TRUE);
         return 0;
     }
-    if (kind == MT_TL_BOOL) { d->rd.pos = at; return dfail(d, "expected a Bool, got id 0x%08x", id); }
+    if (kind == MT_TL_BOOL) { d->rd.pos = at; return dfail(d, MT_ERR_PROTO, "expected a Bool, got id 0x%08x", id); }
     if (id == MT_ID_MSG_CONTAINER || id == MT_ID_RPC_RESULT || id == MT_ID_MSG_COPY) return dec_by_hand(d, id, at, whole);
     if (id == MT_ID_VECTOR) {
         if (whole) {
@@ -759,10 +761,10 @@ static int dec_boxed_id(dec *d, uint32_t id, int tr, int whole, size_t at)
             return 0;
         }
         d->rd.pos = at;
-        return dfail(d, "a Vector needs its element type (use tl.decode_result)");
+        return dfail(d, MT_ERR_PROTO, "a Vector needs its element type (use tl.decode_result)");
     }
     int ci = mt_schema_by_id(s, id);
-    if (ci < 0) { d->rd.pos = at; return dfail(d, "unknown constructor 0x%08x", id); }
+    if (ci < 0) { d->rd.pos = at; return dfail(d, MT_ERR_PROTO, "unknown constructor 0x%08x", id); }
     return dec_fields(d, ci);
 }
 
@@ -826,7 +828,7 @@ static int dec_value(dec *d, int tr, int whole)
         const uint8_t *p;
         size_t n;
         int rc = mt_rd_tlbytes(&d->rd, &p, &n);
-        if (rc == MT_ERR_RANGE) { d->rd.err = 0; d->rd.pos = at; return dfail(d, "bad string length prefix 0xff"); }
+        if (rc == MT_ERR_RANGE) { d->rd.err = 0; d->rd.pos = at; return dfail(d, MT_ERR_PROTO, "bad string length prefix 0xff"); }
         if (rc < 0) return dtrunc(d, at, "a string");
         lua_pushlstring(L, (const char *)p, n);
         return 0;
@@ -835,21 +837,21 @@ static int dec_value(dec *d, int tr, int whole)
         lua_pushboolean(L, 1);
         return 0;
     case MT_TL_FLAGS:
-        return dfail(d, "internal: flags outside a combinator");
+        return dfail(d, MT_ERR_PROTO, "internal: flags outside a combinator");
     case MT_TL_BVECTOR: {
         uint32_t n = mt_rd_u32(&d->rd);
         if (d->rd.err) return dtrunc(d, at, "a vector count");
         uint32_t ms = min_size(s, vec_elem);
         if (n > (d->rd.len - d->rd.pos) / ms) {
             d->rd.pos = at;
-            return dfail(d, "vector count %u exceeds the input (%zu bytes left)", n, d->rd.len - at - 4);
+            return dfail(d, MT_ERR_TRUNCATED, "vector count %u exceeds the input (%zu bytes left)", n, d->rd.len - at - 4);
         }
         /* elements that take no bytes (Vector<true>, bare empty constructors) are bounded by the
          * count check alone per vector, not in total: Vector<Vector<true>> would turn 16 KB into
          * 64M elements. All the vectors of one decode share a budget of the input's size. */
         if (n > d->budget) {
             d->rd.pos = at;
-            return dfail(d, "vector count %u exceeds the decoding budget (%zu elements left of the input's size)", n, d->budget);
+            return dfail(d, MT_ERR_RANGE, "vector count %u exceeds the decoding budget (%zu elements left of the input's size)", n, d->budget);
         }
         d->budget -= n;
         if (dec_enter(d) < 0) return -1;
@@ -869,11 +871,11 @@ static int dec_value(dec *d, int tr, int whole)
     case MT_TL_BARE: case MT_TL_BARET: {
         const mt_tl_tref *t = &s->trefs[tr];
         int ci = kind == MT_TL_BARE ? s->ctor_by_name[t->ref] - 1 : mt_schema_single_ctor(s, t->ref);
-        if (ci < 0) return dfail(d, "bare type without a single constructor");
+        if (ci < 0) return dfail(d, MT_ERR_PROTO, "bare type without a single constructor");
         return dec_fields(d, ci);
     }
     }
-    return dfail(d, "internal: unknown type kind");
+    return dfail(d, MT_ERR_PROTO, "internal: unknown type kind");
 }
 
 static int dec_fields(dec *d, int ci)
@@ -897,7 +899,7 @@ static int dec_fields(dec *d, int ci)
             size_t at = d->rd.pos;
             uint32_t v = mt_rd_u32(&d->rd);
             if (d->rd.err) return dtrunc(d, at, mt_schema_name(s, pp->name));
-            if (nf == TL_MAX_FLAGS) return dfail(d, "too many flags fields");
+            if (nf == TL_MAX_FLAGS) return dfail(d, MT_ERR_PROTO, "too many flags fields");
             fparam[nf] = k;
             fval[nf++] = v;
             continue;
@@ -905,7 +907,7 @@ static int dec_fields(dec *d, int ci)
         if (pp->flag_param >= 0) {
             int f = 0;
             while (f < nf && fparam[f] != pp->flag_param) f++;
-            if (f == nf) return dfail(d, "internal: no flags field for %s", mt_schema_name(s, pp->name));
+            if (f == nf) return dfail(d, MT_ERR_PROTO, "internal: no flags field for %s", mt_schema_name(s, pp->name));
             if (!(fval[f] >> pp->bit & 1)) continue;
         }
         lua_rawgeti(L, d->keys, pp->name + 1);
@@ -926,6 +928,7 @@ static void dec_init(dec *d, lua_State *L, tlreg *r, const char *p, size_t n)
     d->L = L; d->r = r; d->s = &r->s; d->depth = 0; d->inflated = 0; d->gzoff = 0; d->ingz = 0;
     d->budget = n + 64;
     d->err[0] = 0;
+    d->code = MT_OK;
     mt_rd_init(&d->rd, p, n);
 }
 
@@ -948,7 +951,7 @@ static int l_decode(lua_State *L)
     dec_init(&d, L, r, p + off, n - off);
     if (dec_value(&d, -1, 0) < 0) {
         lua_settop(L, 2);
-        return lmt_fail_text(L, d.err);
+        return lmt_fail(L, d.code, NULL, d.err);
     }
     lua_pushinteger(L, (lua_Integer)d.rd.pos);
     return 2;
@@ -970,7 +973,7 @@ static int l_decode_result(lua_State *L)
     int tr = r->s.combs[ci].result;
     if (dec_value(&d, r->s.trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0) < 0) {
         lua_settop(L, 3);
-        return lmt_fail_text(L, d.err);
+        return lmt_fail(L, d.code, NULL, d.err);
     }
     lua_pushinteger(L, (lua_Integer)d.rd.pos);
     return 2;
@@ -1146,7 +1149,7 @@ static int l_gunzip(lua_State *L)
     mt_buf b;
     mt_buf_init(&b);
     int rc = mt_gunzip(p, n, (size_t)max, &b);
-    if (rc < 0) { mt_buf_free(&b); return lmt_fail_text_code(L, rc); }
+    if (rc < 0) { mt_buf_free(&b); return lmt_fail(L, rc, NULL, NULL); }
     return lmt_push_buf(L, &b);
 }
 

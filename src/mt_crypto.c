@@ -56,14 +56,18 @@ void mt_random_pool_wipe(mt_random_pool *p)
     p->pos = sizeof p->bytes;
 }
 
-void mt_sha1(const void *p, size_t n, uint8_t out[20])
+int mt_sha1(const void *p, size_t n, uint8_t out[20])
 {
-    SHA1(p, n, out);
+    if (SHA1(p, n, out)) return MT_OK;
+    memset(out, 0, 20);
+    return MT_ERR_CRYPTO;
 }
 
-void mt_sha256(const void *p, size_t n, uint8_t out[32])
+int mt_sha256(const void *p, size_t n, uint8_t out[32])
 {
-    SHA256(p, n, out);
+    if (SHA256(p, n, out)) return MT_OK;
+    memset(out, 0, 32);
+    return MT_ERR_CRYPTO;
 }
 
 void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,

@@ -38,8 +38,10 @@ void mt_random_pool_init(mt_random_pool *p, const mt_random *src);
 /* Wipes what is left in the pool; it refills on the next draw. */
 void mt_random_pool_wipe(mt_random_pool *p);
 
-void mt_sha1(const void *p, size_t n, uint8_t out[20]);
-void mt_sha256(const void *p, size_t n, uint8_t out[32]);
+/* MT_OK, or MT_ERR_CRYPTO with `out` zeroed when OpenSSL cannot hash (no provider with
+ * the digest): never bytes left over in `out`. */
+int mt_sha1(const void *p, size_t n, uint8_t out[20]);
+int mt_sha256(const void *p, size_t n, uint8_t out[32]);
 /* SHA256 over the concatenation of up to 4 parts (NULL parts are skipped). */
 void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
                      const void *c, size_t cn, const void *d, size_t dn);

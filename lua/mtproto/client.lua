@@ -309,7 +309,7 @@ local function decode_result(method, bytes)
   if tl.decode_result then r, err = tl.decode_result(method, bytes) else r, err = tl.decode(bytes) end
   if r == nil then
     return nil, Error.new{ code = -6, message = "PROTOCOL_ERROR", method = method,
-      detail = "cannot decode the answer: " .. tostring(err) }
+      detail = "cannot decode the answer: " .. err.detail }
   end
   return r
 end

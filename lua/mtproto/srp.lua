@@ -61,7 +61,7 @@ function M.check(password, account_password, a)
   check_arg(type(ap.srp_B) == "string", "check", 2, "srp_B: expected string, got " .. type(ap.srp_B))
   check_arg(math.type(ap.srp_id) == "integer", "check", 2, "srp_id: expected integer, got " .. type(ap.srp_id))
   local A, M1 = csrp.client(password, algo, ap.srp_B, a)
-  if not A then return nil, local_err("SRP_PARAMS_INVALID", M1) end
+  if not A then return nil, local_err(M1.message, M1.detail) end
   return { _ = "inputCheckPasswordSRP", srp_id = ap.srp_id, A = A, M1 = M1 }
 end
 
@@ -74,7 +74,7 @@ function M.new_hash(password, algo, random32)
   local known, err = known_algo("new_hash", algo)
   if not known then return nil, err end
   local salt1, v = csrp.new_hash(password, algo, random32)
-  if not salt1 then return nil, local_err("SRP_PARAMS_INVALID", v) end
+  if not salt1 then return nil, local_err(v.message, v.detail) end
   return { _ = ALGO, salt1 = salt1, salt2 = algo.salt2, g = algo.g, p = algo.p }, v
 end
 

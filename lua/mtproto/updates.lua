@@ -530,7 +530,7 @@ function State:feed(x, request)
   if type(x) == "string" then
     local obj, err = tl.decode(x)
     if obj == nil then
-      self.log("warn", "updates: undecodable update dropped: %s", tostring(err))
+      self.log("warn", "updates: undecodable update dropped: %s %s", err.message, err.detail)
       return
     end
     x = obj
