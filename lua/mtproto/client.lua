@@ -854,6 +854,38 @@ local function read_updates(s, deadline, stoppable)
   return true
 end
 
+-- Waits on the update path until an update `pred` accepts is among those not yet taken, or
+-- `deadline` (monotonic) passes, reading the connection to `dc` (kept open): blocking in
+-- conn:poll, in a loop by turns on it like the update reader. -> true | false (deadline) |
+-- "reconnected" (a new connection or TCP connection meanwhile: a push may have been lost) |
+-- nil, err
+local function wait_update(s, pred, dc, deadline)
+  local first, err = connection(s, dc)
+  if not first then return nil, err end
+  local opened = first:connections()
+  while true do
+    pump(s)
+    if s.closed then return nil, closed_error() end
+    if s.upd:find(pred, true) then return true end
+    local conn
+    conn, err = connection(s, dc)
+    if not conn then return nil, err end
+    if conn ~= first or conn:connections() ~= opened then return "reconnected" end
+    local now = monotonic()
+    if now >= deadline then return false end
+    if suspending(s) then
+      conn:keep_open(deadline - now + 1)
+      conn:pump()
+      after_io(s, dc, conn)
+      loop_turn(s, dc, conn, s.loop.now() + (deadline - now))
+    else
+      local ok, perr = conn:poll(deadline - now)
+      after_io(s, dc, conn)
+      if ok == nil then return nil, errors.from_conn(perr) end
+    end
+  end
+end
+
 -- In a loop with update handlers: one background task per client runs them as updates
 -- arrive (the adapter's spawn; without it they run during calls and client:run()). It ends
 -- with close().
@@ -1164,6 +1196,9 @@ local LOGIN_HOST = {
       pump(s)
       return s.upd:find(pred, peek)
     end
+  end,
+  wait_update = function(s)
+    return function(pred, dc, deadline) return wait_update(s, pred, dc, deadline) end
   end,
   monotonic = function() return monotonic end,
   now = function() return core.conn.now end,

@@ -31,7 +31,6 @@ local Error = errors.Error
 local M = {}
 
 M.MAX_FUTURE_TOKENS = 20
-M.POLL_INTERVAL = 0.25   -- seconds between two looks for updateLoginToken in wait_login
 
 -- The fields of the login record and how the session file writes them.
 local FIELDS = {
@@ -193,11 +192,14 @@ Login.__index = Login
 --- host: { call(obj, opts) -> r, err, dc; key_id(dc); save(); log(level, fmt, ...);
 --         refused(method) -> err|nil; api() -> api_id, api_hash; set_home_dc(dc);
 --         take_update(pred) -> the first pushed update pred accepts (others stay for
---         client:get_updates); monotonic(); now(); sleep(s); timeout() }
+--         client:get_updates); wait_update(pred, dc, deadline) -> true | false |
+--         "reconnected" | nil, err (waits on the update path of the connection to dc until
+--         such an update is there, at the monotonic deadline at most); monotonic(); now();
+--         sleep(s); timeout() }
 -- data: the session's table (data.login is the record, data.future_auth_tokens the tokens,
 --       data.user_id/bot who is signed in).
 function M.new(host, data)
-  local self = setmetatable({ host = host, data = data, pings = 0 }, Login)
+  local self = setmetatable({ host = host, data = data }, Login)
   data.future_auth_tokens = data.future_auth_tokens or {}
   local rec = data.login
   if rec and rec.deadline_ms then
@@ -675,9 +677,10 @@ function Login:qr_login(except_ids)
   return self:export(ids)
 end
 
---- client:wait_login([timeout]) -> auth.Authorization | nil, err. Waits for updateLoginToken
--- (pumping the connection with pings), then exports again; re-exports an expired token
--- (the state's url changes). TIMEOUT when nothing happened within `timeout` seconds.
+--- client:wait_login([timeout]) -> auth.Authorization | nil, err. Waits on the update path
+-- for updateLoginToken (it is seen as soon as it arrives), then exports again; re-exports an
+-- expired token (the state's url changes) and after a reconnection (a push may have been
+-- lost). TIMEOUT when nothing happened within `timeout` seconds.
 function Login:wait_login(timeout)
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
     error("bad argument #1 to 'wait_login' (expected a number of seconds >= 0)", 2)
@@ -687,26 +690,26 @@ function Login:wait_login(timeout)
   if not l then return nil, perr end
   local h = self.host
   local deadline = h.monotonic() + (timeout or h.timeout())
+  local missed = false
   while true do
     -- a token exported by another process (a resumed login): its update went to that
     -- process's session, so ask at once
-    local got = self.exported ~= l or h.take_update(is_login_token_update)
+    local got = self.exported ~= l or h.take_update(is_login_token_update) or missed
     if got or h.now() >= (l.expires or 0) then
       local r, err = self:export(l.except_ids or {})
       if not r then return nil, err end
       if r._ ~= "auth.loginToken" then return r.authorization or r end
       l = self.data.login
     end
-    local left = deadline - h.monotonic()
-    if left <= 0 then
+    if h.monotonic() >= deadline then
       return nil, local_err(-16, "TIMEOUT", method, "the QR code was not accepted in time", "network")
     end
-    self.pings = self.pings + 1
-    local _, err = h.call({ _ = "ping", ping_id = self.pings }, { dc = l.dc, timeout = math.max(left, 1) })
-    if err then return nil, err end
-    if not h.take_update(is_login_token_update, true) then
-      h.sleep(math.min(M.POLL_INTERVAL, math.max(0, deadline - h.monotonic())))
-    end
+    -- until the token expires at the latest; a second at least (a clock far off the server's
+    -- would make every new token look expired)
+    local wake = math.min(deadline, h.monotonic() + math.max(1, (l.expires or 0) - h.now()))
+    local r, err = h.wait_update(is_login_token_update, l.dc, wake)
+    if r == nil then return nil, err end
+    missed = r == "reconnected"
   end
 end
 
