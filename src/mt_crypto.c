@@ -107,7 +107,10 @@ void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, s
  * chaining with no per-block call: let z_i = E(x_i ^ y_{i-1}); since y_{i-1} = z_{i-1} ^ x_{i-2},
  * z_i = E((x_i ^ x_{i-2}) ^ z_{i-1}), i.e. z = CBC_E(p) with p_i = x_i ^ x_{i-2}, CBC IV = iv1 and
  * x_{-2} = 0; then y_i = z_i ^ x_{i-1}. Decryption has the inverse cipher inside the chain, which
- * no OpenSSL mode offers, so it runs block by block over one ECB context. */
+ * no OpenSSL mode offers, so it runs block by block over one ECB context.
+ * Both go through EVP_Cipher, the provider's cipher function itself: whole blocks, no padding,
+ * so EVP_EncryptUpdate/EVP_DecryptUpdate's partial-block buffering (which cost more than the
+ * AES of a block, once per block when decrypting) has nothing to do. */
 
 struct mt_aes_ige {
     EVP_CIPHER_CTX *cbc, *ecb;
@@ -148,7 +151,7 @@ static int ige_enc(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *impl, int *have, uint8
 {
     uint8_t tmp[IGE_CHUNK];
     blk xm1 = ld(iv + 16), xm2 = { 0, 0 }; /* x_{i-1}, x_{i-2} */
-    int rc, n;
+    int rc;
     if ((rc = ctx_init(ctx, impl ? impl : EVP_aes_256_cbc(), 1, key, iv, have, last)) < 0) return rc;
     rc = MT_OK;
     for (size_t off = 0; off < len; off += IGE_CHUNK) {
@@ -159,7 +162,7 @@ static int ige_enc(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *impl, int *have, uint8
             st(tmp + i, bx(x, b));
             b = a; a = x;
         }
-        if (EVP_EncryptUpdate(ctx, tmp, &n, tmp, (int)m) != 1 || (size_t)n != m) {
+        if (EVP_Cipher(ctx, tmp, tmp, (unsigned)m) <= 0) {
             rc = MT_ERR_CRYPTO;
             break;
         }
@@ -180,12 +183,12 @@ static int ige_dec(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *impl, int *have, uint8
 {
     blk ym1 = ld(iv), xm1 = ld(iv + 16);
     uint8_t t[16];
-    int n, rc;
+    int rc;
     if ((rc = ctx_init(ctx, impl ? impl : EVP_aes_256_ecb(), 0, key, NULL, have, last)) < 0) return rc;
     for (size_t i = 0; i < len; i += 16) {
         blk y = ld(in + i);
         st(t, bx(y, xm1));
-        if (EVP_DecryptUpdate(ctx, t, &n, t, 16) != 1 || n != 16) {
+        if (EVP_Cipher(ctx, t, t, 16) <= 0) {
             mt_wipe(t, sizeof t);
             return MT_ERR_CRYPTO;
         }
