@@ -193,6 +193,7 @@ local function key_replaced(s, dc)
 end
 
 local pfs_host -- below: the pfs module's host of a client, made on first use
+local upd_of -- below: the update state of a client, made on first use
 
 local function sync(s, dc)
   local conn = s.conns[dc]
@@ -331,7 +332,8 @@ local function after_success(s, method, r, dc)
   if s.login or method:find("^auth%.") or (type(r) == "table" and type(r._) == "string" and r._:find("^auth%.")) then
     login_of(s):observe(method, r)
   end
-  if s.data.user_id ~= s.upd.self_id then s.upd:set_user(s.data.user_id, s.data.bot) end
+  local u = s.upd
+  if s.data.user_id ~= (u and u.self_id) then upd_of(s):set_user(s.data.user_id, s.data.bot) end
   if s.data.user_id then s.signed_out = nil end
 end
 
@@ -376,7 +378,8 @@ local function after_io(s, dc, conn)
     if sync(s, dc) then save(s) end
   end
   if conn:has_updates() then
-    for _, bytes in ipairs(conn:updates()) do s.upd:feed(bytes) end
+    local u = upd_of(s)
+    for _, bytes in ipairs(conn:updates()) do u:feed(bytes) end
   end
 end
 
@@ -628,9 +631,10 @@ local UPDATES = { updates = true, updatesCombined = true, updateShort = true, up
 local function pull(s)
   for dc, conn in pairs(s.conns) do
     if conn:has_updates() then
-      for _, bytes in ipairs(conn:updates()) do s.upd:feed(bytes) end
+      local u = upd_of(s)
+      for _, bytes in ipairs(conn:updates()) do u:feed(bytes) end
     end
-    if dc == s.data.home_dc and s.upd.pts then
+    if dc == s.data.home_dc and s.upd and s.upd.pts then
       local n = conn:connections()
       if s.upd_conns and n ~= s.upd_conns then s.upd:reconnected() end
       s.upd_conns = n
@@ -646,10 +650,10 @@ local start_reader -- below: the update reader of a client in a loop
 local function pump(s, result, request)
   if s.closed then return end
   if s.loop and not s.reader then start_reader(s) end
-  if type(result) == "table" and UPDATES[result._] then s.upd:feed(result, request) end
+  if type(result) == "table" and UPDATES[result._] then upd_of(s):feed(result, request) end
   local u = s.upd
-  if u.dispatching then return end
-  if u.self_id == nil and u.pts == nil and #u.inbox == 0 then
+  if u and u.dispatching then return end
+  if not u or (u.self_id == nil and u.pts == nil and #u.inbox == 0) then
     -- not signed in (every call of a benchmark): only what the connections hold can be new
     local any = false
     for _, conn in pairs(s.conns) do
@@ -657,7 +661,7 @@ local function pump(s, result, request)
     end
     if not any then return end
   end
-  u:dispatch()
+  upd_of(s):dispatch()
   if not s.closed and s.upd_dirty and s.file and monotonic() - (s.upd_saved or 0) >= s.state_save_interval then
     save(s)
   end
@@ -789,7 +793,7 @@ function Client:session_info()
     path = s.path, encrypted = s.file ~= nil and s.file.encrypted, home_dc = s.data.home_dc,
     test_mode = s.test_mode, bot = s.data.bot,
     user_id = s.data.user_id, dcs = dcs, login = login_of(s):info(), session_error = s.session_error,
-    updates = (s.upd:snapshot()),
+    updates = s.upd and (s.upd:snapshot()),
     signed_out = s.signed_out,
     pending = pending, -- calls sent or queued and not yet answered, on every connection
   }
@@ -840,7 +844,7 @@ local function read_updates(s, deadline, stoppable)
     if not ping_if_due(s, now) then
       local until_t = s.next_ping
       if deadline and deadline < until_t then until_t = deadline end
-      local nd = s.upd:next_deadline()
+      local nd = s.upd and s.upd:next_deadline()
       if nd and nd < until_t then until_t = math.max(now, nd) end
       local dc = s.data.home_dc
       local conn, err = connection(s, dc)
@@ -866,7 +870,7 @@ local function wait_update(s, pred, dc, deadline)
   while true do
     pump(s)
     if s.closed then return nil, closed_error() end
-    if s.upd:find(pred, true) then return true end
+    if upd_of(s):find(pred, true) then return true end
     local conn
     conn, err = connection(s, dc)
     if not conn then return nil, err end
@@ -891,7 +895,9 @@ end
 -- with close().
 function start_reader(s)
   local L = s.loop
-  if s.reader or s.closed or not L or not L.spawn or #s.upd.handlers == 0 or not L.running() then return end
+  if s.reader or s.closed or not L or not L.spawn or not s.upd or #s.upd.handlers == 0 or not L.running() then
+    return
+  end
   s.reader = true
   L.spawn(function()
     local ok, r, err = pcall(read_updates, s, nil, false)
@@ -904,7 +910,7 @@ end
 function Client:on_update(fn)
   local s = S(self)
   if type(fn) ~= "function" then argerror(1, "on_update", "expected a function(update, entities)") end
-  s.upd:on_update(fn)
+  upd_of(s):on_update(fn)
   start_reader(s)
   return self
 end
@@ -915,7 +921,7 @@ function Client:get_updates()
   local s = S(self)
   pump(s)
   if s.closed then return {} end
-  return s.upd:take()
+  return upd_of(s):take()
 end
 
 -- client:stop(): ends client:run() after the handler that calls it (or at once).
@@ -932,7 +938,7 @@ function Client:run(seconds)
   if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds) then
     argerror(1, "run", "expected a number of seconds >= 0 or nil")
   end
-  if s.upd.dispatching == coroutine.running() then
+  if s.upd and s.upd.dispatching == coroutine.running() then
     error("mtproto: client:run() cannot be called from an update handler", 2)
   end
   s.stopped = false
@@ -951,7 +957,7 @@ function Client:run(seconds)
     if not ping_if_due(s, now) then
       local wait = deadline and deadline - now or M.PING_INTERVAL
       if s.next_ping - now < wait then wait = s.next_ping - now end
-      local nd = s.upd:next_deadline()
+      local nd = s.upd and s.upd:next_deadline()
       if nd and nd - now < wait then wait = math.max(0, nd - now) end
       local conn, err = connection(s, s.data.home_dc)
       local ok
@@ -975,7 +981,7 @@ local function close(self)
   if not s then return end
   if not s.closed then
     s.closed = true -- first: whatever a logger does below, the client is closed
-    pcall(s.upd.close, s.upd)
+    if s.upd then pcall(s.upd.close, s.upd) end
     for dc, conn in pairs(s.conns) do
       sync(s, dc)
       pcall(forget, s, conn)
@@ -1194,7 +1200,7 @@ local LOGIN_HOST = {
   take_update = function(s)
     return function(pred, peek)
       pump(s)
-      return s.upd:find(pred, peek)
+      return upd_of(s):find(pred, peek)
     end
   end,
   wait_update = function(s)
@@ -1238,6 +1244,25 @@ local function init_params(o)
   return t
 end
 
+-- The update state of the client, made on first use from the session (a client that is not
+-- signed in and gets no update never needs one).
+function upd_of(s)
+  local u = s.upd
+  if not u then
+    local data = s.data
+    u = updates.new{
+      invoke = function(obj) return call(s, obj, nil, 3) end,
+      pull = function() pull(s) end,
+      log = function(level, fmt, ...) log(s, level, fmt, ...) end,
+      clock = monotonic,
+      on_change = function() s.upd_dirty = true end,
+      self_id = data.user_id, bot = data.bot, state = data.updates, channels = data.channels,
+    }
+    s.upd = u
+  end
+  return u
+end
+
 --- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
 function M.new(o)
   local proxy = check_opts(o)
@@ -1273,14 +1298,8 @@ function M.new(o)
   data.test_mode = test_mode
   data.bot = data.bot or false
   s.data = data
-  s.upd = updates.new{
-    invoke = function(obj) return call(s, obj, nil, 3) end,
-    pull = function() pull(s) end,
-    log = function(level, fmt, ...) log(s, level, fmt, ...) end,
-    clock = monotonic,
-    on_change = function() s.upd_dirty = true end,
-    self_id = data.user_id, bot = data.bot, state = data.updates, channels = data.channels,
-  }
+  -- a session with a user or a saved update state has its update state from the start
+  if data.user_id or data.updates or data.channels then upd_of(s) end
   s.pfs = pfs.settings(o.pfs)
   local self = setmetatable({ _s = s }, ClientMT)
   if s.file and s.file.stale_removed > 0 then

@@ -55,6 +55,25 @@ describe("clients keep their own state", function()
     assert.is_nil(c:session_info().user_id)
   end)
 
+  it("a client that is not signed in makes its update state when it needs one", function()
+    local a <close> = helpers.client(dc, { dc = 1 })
+    assert(a.help.getConfig{})
+    assert.is_nil(a:session_info().updates)
+    assert.is_true(a:run(0))
+    local got = a:get_updates()
+    assert.same({}, got)
+    got[1] = "mine" -- the caller's own list
+    assert.same({}, a:get_updates())
+    -- signed in, the same client asks for the state and keeps it
+    local phone = "9996611005"
+    local sent = assert(send_code(a, phone))
+    assert(a.auth.signIn{ phone_number = phone, phone_code_hash = sent.phone_code_hash, phone_code = "11111" })
+    assert(a.help.getConfig{})
+    local st = a:session_info().updates
+    assert.is_table(st)
+    assert.is_number(st.pts)
+  end)
+
   it("options left out take the defaults; the ones given stay with their client", function()
     local a <close> = helpers.client(dc, { dc = 1, timeout = 3, test_mode = false })
     local b <close> = helpers.client(dc, { dc = 1, device_model = "other model" })
