@@ -81,6 +81,23 @@ describe("clients keep their own state", function()
     assert.is_false(b:session_info().test_mode)
     assert.equal("config", assert(a.help.getConfig{})._)
     assert.equal("config", assert(b.help.getConfig{})._)
+    -- clients made with the same options, then with one of them changed
+    local o = dc:client_options{ api_id = API_ID, api_hash = API_HASH, dc = 1 }
+    local same <close> = assert(require("mtproto").client(o))
+    local other = {}
+    for k, v in pairs(o) do other[k] = v end
+    other.dc_options = { [1] = { host = "127.0.0.2", port = 1 } }
+    other.test_mode = true
+    local moved <close> = assert(require("mtproto").client(other))
+    local again <close> = assert(require("mtproto").client(o))
+    assert.same({ "127.0.0.2", 1 }, { moved:dc_address(1) })
+    assert.same({ same:dc_address(1) }, { again:dc_address(1) })
+    assert.are_not.equal("127.0.0.2", (same:dc_address(1)))
+    assert.matches("test servers", tostring(moved))
+    assert.not_matches("test servers", tostring(again))
+    assert.is_true(moved:session_info().test_mode)
+    assert.is_false(again:session_info().test_mode)
+    assert.equal("config", assert(again.help.getConfig{})._)
   end)
 end)
 

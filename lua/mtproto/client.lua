@@ -96,9 +96,9 @@ local function suspending(s)
 end
 
 -- The private state of a client lives in one field so that every other key
--- can be a namespace (client.auth, client.phone, client.updates, ...). It holds the options
--- that differ from these defaults (a client keeps only what is its own).
-local ClientState = { __index = {
+-- can be a namespace (client.auth, client.phone, client.updates, ...). Its options are read
+-- through its metatable (options_mt below), shared by the clients made with the same ones.
+local DEFAULTS = { __index = {
   test_mode = false, transport = "padded", timeout = 10, connect_timeout = 5, flood_sleep_threshold = 10,
   state_save_interval = 1,
 } }
@@ -194,6 +194,7 @@ end
 
 local pfs_host -- below: the pfs module's host of a client, made on first use
 local upd_of -- below: the update state of a client, made on first use
+local options_mt -- below: the shared metatable of the clients made with the same options
 
 local function sync(s, dc)
   local conn = s.conns[dc]
@@ -1263,19 +1264,45 @@ function upd_of(s)
   return u
 end
 
+-- The metatable of a client's private state for its options `opts` (nil: the default), one
+-- for all the clients given the same options, as a program's clients are: tables (dc_options,
+-- proxy, the loop) count by identity, rsa_keys by its keys. The options are read only.
+local OPTION_FIELDS = { "api_id", "api_hash", "dc_options", "test_mode", "rsa_keys", "transport", "proxy",
+  "timeout", "connect_timeout", "flood_sleep_threshold", "state_save_interval", "log_level", "logger", "loop",
+  "init", "pfs" }
+local option_mts = setmetatable({}, { __mode = "v" })
+function options_mt(opts)
+  local key = {}
+  for i, f in ipairs(OPTION_FIELDS) do
+    local v = opts[f]
+    if f == "rsa_keys" and v then
+      local pems = {}
+      for j, pem in ipairs(v) do pems[j] = ("s4"):pack(pem) end
+      v = table.concat(pems)
+    end
+    key[i] = ("s4"):pack(type(v) .. ":" .. tostring(v))
+  end
+  key = table.concat(key)
+  local mt = option_mts[key]
+  if not mt then
+    mt = { __index = setmetatable(opts, DEFAULTS) }
+    option_mts[key] = mt
+  end
+  return mt
+end
+
 --- mtproto.client{...} -> client | nil, err (a session file that cannot be used).
 function M.new(o)
   local proxy = check_opts(o)
   local test_mode = o.test_mode or false
-  local s = setmetatable({
+  local s = setmetatable({ conns = {}, links = setmetatable({}, WEAK_KEYS) }, options_mt{
     api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode or nil,
     rsa_keys = o.rsa_keys, transport = o.transport, proxy = proxy,
     timeout = o.timeout, connect_timeout = o.connect_timeout, flood_sleep_threshold = o.flood_sleep_threshold,
     state_save_interval = o.state_save_interval,
     log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    conns = {}, links = setmetatable({}, WEAK_KEYS), loop = o.loop ~= nil and loops.adapter(o.loop) or nil,
-    init = init_params(o),
-  }, ClientState)
+    loop = o.loop ~= nil and loops.adapter(o.loop) or nil, init = init_params(o), pfs = pfs.settings(o.pfs),
+  })
   local data
   if o.session ~= nil then
     local secret
@@ -1300,7 +1327,6 @@ function M.new(o)
   s.data = data
   -- a session with a user or a saved update state has its update state from the start
   if data.user_id or data.updates or data.channels then upd_of(s) end
-  s.pfs = pfs.settings(o.pfs)
   local self = setmetatable({ _s = s }, ClientMT)
   if s.file and s.file.stale_removed > 0 then
     log(s, "info", "removed %d stale temporary file(s) of %s", s.file.stale_removed, s.path)
