@@ -35,6 +35,15 @@ local MANY_RUNS = tonumber(os.getenv("BENCH_MANY_RUNS")) or 1
 -- BENCH_ONLY=micro,net,many: only those groups of rows (default all; BENCH_NET_JOBS: net only)
 local ONLY = os.getenv("BENCH_ONLY") or (NET_JOBS and "net")
 local function wanted(group) return not ONLY or ("," .. ONLY .. ","):find("," .. group .. ",", 1, true) ~= nil end
+-- the 1-minute load average (/proc/loadavg), printed with the table: other work on the machine
+-- moves every number, the paired ratios least
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local l = f and f:read("l")
+  if f then f:close() end
+  return l and l:match("^(%S+)") or "?"
+end
+local LOAD_START = loadavg()
 local TMP = os.tmpname()
 os.remove(TMP)
 assert(os.execute("mkdir -p " .. TMP))
@@ -419,7 +428,8 @@ local function machine()
   return ("%s, %s CPUs, %s, %s, node %s, GramJS (npm telegram) %s"):format(cpu, n, kernel, _VERSION, node, gramjs)
 end
 
-out(("lua-mtproto benchmarks, %s UTC; %s."):format(os.date("!%Y-%m-%d %H:%M"), machine()))
+out(("lua-mtproto benchmarks, %s UTC; %s; load average %s at the start, %s at the end.")
+  :format(os.date("!%Y-%m-%d %H:%M"), machine(), LOAD_START, loadavg()))
 out(("Medians of %d runs (network rows: %d runs, %d sequential / %d pipelined calls, %d handshakes);")
   :format(RUNS, NET_RUNS, SEQ_N, PIPE_N, HANDSHAKES))
 out("ratio > 1 means ours is ahead (ours/theirs for rates, theirs/ours for costs), the median of per-run ratios;")
