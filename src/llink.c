@@ -172,7 +172,7 @@ void lmt_push_link_state(lua_State *L, mt_link *l)
     mt_session *s = mt_link_session(l);
     mt_session_state st;
     mt_session_get_state(s, &st);
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 9);
     uint8_t key[256];
     if (mt_session_get_key(s, key) == MT_OK) {
         lua_pushlstring(L, (const char *)key, 256);
@@ -187,7 +187,6 @@ void lmt_push_link_state(lua_State *L, mt_link *l)
     lua_pushinteger(L, (lua_Integer)mt_link_connections(l)); lua_setfield(L, -2, "connections");
     lua_pushinteger(L, (lua_Integer)st.dropped); lua_setfield(L, -2, "dropped");
     lua_pushinteger(L, (lua_Integer)mt_link_work_done(l)); lua_setfield(L, -2, "handshake_work");
-    lua_pushinteger(L, (lua_Integer)mt_link_buffered(l)); lua_setfield(L, -2, "buffered");
 }
 
 /* ---- core.link ---- */

@@ -4,7 +4,7 @@
 
 void mt_buf_init(mt_buf *b)
 {
-    b->data = NULL; b->len = b->cap = 0; b->oom = 0; b->hint = 0;
+    b->data = NULL; b->len = b->cap = 0; b->oom = 0;
 }
 
 void mt_buf_free(mt_buf *b)
@@ -16,26 +16,11 @@ void mt_buf_free(mt_buf *b)
     mt_buf_init(b);
 }
 
-void mt_buf_release(mt_buf *b)
-{
-    size_t was = b->cap > UINT32_MAX ? UINT32_MAX : b->cap;
-    mt_buf_free(b);
-    b->hint = (uint32_t)was;
-}
-
-void mt_buf_release_wire(mt_buf *b)
-{
-    size_t was = b->cap > UINT32_MAX ? UINT32_MAX : b->cap;
-    free(b->data);
-    mt_buf_init(b);
-    b->hint = (uint32_t)was;
-}
-
 int mt_buf_reserve(mt_buf *b, size_t n)
 {
     if (b->cap - b->len >= n) return MT_OK;
     if (n > SIZE_MAX / 2 - b->len) { b->oom = 1; return MT_ERR_NOMEM; }
-    size_t want = b->len + n, cap = b->cap ? b->cap : b->hint > 64 ? b->hint : 64;
+    size_t want = b->len + n, cap = b->cap ? b->cap : 64;
     while (cap < want) cap *= 2;
     /* Not realloc: the old block may hold secrets and must be wiped. */
     uint8_t *d = malloc(cap);

@@ -17,19 +17,11 @@ typedef struct mt_buf {
     uint8_t *data;
     size_t len, cap;
     int oom;
-    uint32_t hint;          /* the capacity before mt_buf_release: the size taken again */
 } mt_buf;
 
 void mt_buf_init(mt_buf *b);
 /* Wipes the contents (they may be secret) and frees them. */
 void mt_buf_free(mt_buf *b);
-/* mt_buf_free, but the next reserve takes the capacity the buffer had at once (a buffer
- * released between uses regrows in one allocation, not by doubling from the smallest). */
-void mt_buf_release(mt_buf *b);
-/* mt_buf_release without the wipe, for a buffer that only ever holds bytes as they are on
- * the wire (encrypted packets, transport frames): nothing secret to wipe, and a link that
- * releases its buffers after every call would pay the wipe each time. */
-void mt_buf_release_wire(mt_buf *b);
 /* Ensures room for n more bytes; MT_OK or MT_ERR_NOMEM. */
 int mt_buf_reserve(mt_buf *b, size_t n);
 /* Drops the first n bytes (n <= len), moving the rest to the front. */

@@ -520,27 +520,6 @@ static int process_frames(mt_link *l, double now)
     return MT_OK;
 }
 
-/* A ready link with nothing in flight, nothing to write and no events unread gives its
- * working buffers back (thousands of idle clients would otherwise each hold their largest
- * packet several times over); they come back in one allocation each on the next call. */
-size_t mt_link_buffered(const mt_link *l)
-{
-    return l->out.cap + l->pkt.cap + l->body.cap + l->evdata.cap + mt_session_buffered(l->sess) +
-           (l->tr ? mt_transport_buffered(l->tr) : 0);
-}
-
-static void release_when_idle(mt_link *l)
-{
-    if (l->phase != P_READY || l->out.len || l->want_acks || mt_session_pending(l->sess) ||
-        mt_session_want_write(l->sess))
-        return;
-    mt_buf_release_wire(&l->out);
-    mt_buf_release_wire(&l->pkt);
-    if (!l->evdata.len) mt_buf_release(&l->evdata);
-    mt_session_release_buffers(l->sess);
-    mt_transport_release_rx(l->tr);
-}
-
 int mt_link_feed(mt_link *l, const uint8_t *p, size_t n, double now)
 {
     if (l->phase < P_STAGE || !n) return MT_OK;
@@ -560,9 +539,7 @@ int mt_link_feed(mt_link *l, const uint8_t *p, size_t n, double now)
     }
     int rc = mt_transport_feed(l->tr, p, n);
     if (rc) return dropf(l, now, 0, rc, "PROTOCOL_ERROR", "%s", mt_strerror(rc));
-    rc = process_frames(l, now);
-    release_when_idle(l);
-    return rc;
+    return process_frames(l, now);
 }
 
 int mt_link_want_write(const mt_link *l)
@@ -600,7 +577,6 @@ void mt_link_written(mt_link *l, size_t n)
 {
     if (n > l->out.len) n = l->out.len;
     mt_buf_consume(&l->out, n);
-    if (!l->out.len) release_when_idle(l);
 }
 
 static int connection_error(const mt_link *l)

@@ -158,9 +158,6 @@ mt_session *mt_link_session(mt_link *l);
  * number of pieces done so far, for hosts and specs that check a tick's work is bounded. */
 unsigned mt_link_work_done(const mt_link *l);
 unsigned mt_link_connections(const mt_link *l);   /* TCP connections opened */
-/* Bytes the link's working buffers hold (theirs, its session's and its transport's): 0 once
- * a ready link has nothing in flight, nothing to write and no unread events. */
-size_t mt_link_buffered(const mt_link *l);
 /* Whether the link still wants its connection (calls wait, or a connect() is pending). */
 int mt_link_busy(const mt_link *l, double now);
 

@@ -1142,19 +1142,6 @@ void mt_session_events_clear(mt_session *s)
     s->upd.len = 0;
 }
 
-size_t mt_session_buffered(const mt_session *s)
-{
-    return s->plain.cap + s->body.cap + s->scratch.cap + s->inflated.cap + s->svc.cap + s->upd.cap;
-}
-
-void mt_session_release_buffers(mt_session *s)
-{
-    mt_buf_release(&s->plain); mt_buf_release(&s->body);
-    mt_buf_release(&s->scratch); mt_buf_release(&s->inflated);
-    if (!s->svc.len) mt_buf_release(&s->svc);
-    if (!s->upd.len) mt_buf_release(&s->upd);
-}
-
 int mt_session_take(const mt_session *s, uint64_t id, const uint8_t **data, size_t *len, int32_t *code)
 {
     req *r = req_by_handle(s, id);

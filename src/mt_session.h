@@ -126,9 +126,6 @@ int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double 
 const mt_session_event *mt_session_events(const mt_session *s, size_t *n);
 const uint8_t *mt_session_update_data(const mt_session *s);
 void mt_session_events_clear(mt_session *s);
-/* Frees the buffers the session only uses while it packs or reads a packet, and those of
- * service messages and updates when they are empty: for a link with nothing in flight. */
-void mt_session_release_buffers(mt_session *s);
 
 /* The state of request `id`: MT_REQ_PENDING; MT_REQ_DONE with *data, *len the
  * result (the object inside rpc_result, gzip_packed inflated; or a pong /
@@ -143,8 +140,6 @@ int mt_session_take(const mt_session *s, uint64_t id, const uint8_t **data, size
 void mt_session_release(mt_session *s, uint64_t id);
 /* Number of requests not yet answered. */
 size_t mt_session_pending(const mt_session *s);
-/* Bytes its working buffers hold (what mt_session_release_buffers can give back). */
-size_t mt_session_buffered(const mt_session *s);
 /* Fails every request not yet answered with (code, message), e.g. when the
  * connection is given up; they become MT_REQ_FAILED with error events. */
 void mt_session_fail_all(mt_session *s, int32_t code, const char *message);

@@ -408,15 +408,6 @@ int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len)
     return MT_OK;
 }
 
-size_t mt_transport_buffered(const mt_transport *t) { return t->rx.cap; }
-
-void mt_transport_release_rx(mt_transport *t)
-{
-    if (t->head != t->rx.len) return;
-    mt_buf_release_wire(&t->rx); /* what came in, still encrypted (MTProto) */
-    t->head = 0;
-}
-
 static int frame_error(mt_transport *t)
 {
     t->err = MT_ERR_FRAME;

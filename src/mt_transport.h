@@ -103,15 +103,11 @@ int mt_transport_feed(mt_transport *t, const uint8_t *in, size_t len);
  *                     a multiple of 4 where required), full seqno or CRC32 wrong
  * `transport_code` may be NULL; it is set to 0 unless MT_ERR_TRANSPORT. */
 int mt_transport_next(mt_transport *t, const uint8_t **p, size_t *n, int32_t *transport_code);
-/* Frees the receive buffer when every byte in it is parsed (frames returned by
- * mt_transport_next are gone with it); the next feed takes the same room again. */
-void mt_transport_release_rx(mt_transport *t);
 
 /* MT_TR_* (for servers MT_TR_UNKNOWN until detected). For an obfuscated
  * transport kind() is MT_TR_OBFUSCATED and inner_kind() the wrapped framing;
  * otherwise inner_kind() equals kind(). */
 int mt_transport_kind(const mt_transport *t);
-size_t mt_transport_buffered(const mt_transport *t);  /* the receive buffer's size */
 int mt_transport_inner_kind(const mt_transport *t);
 /* The DC id from an obfuscation header (server side: as received; client: as
  * given); 0 for other kinds. */

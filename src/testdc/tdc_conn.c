@@ -390,7 +390,7 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         tdc_log(c->srv, 1, "dc%d conn%d re-sent msg_id=%lld: %s", c->dc, c->id, (long long)msg_id,
                 seen->data ? "answer re-sent" : "still running, ignored");
         if (!seen->data) return MT_OK;
-        mt_buf b = { .data = seen->data, .len = seen->len, .cap = seen->len };
+        mt_buf b = { seen->data, seen->len, seen->len, 0 };
         int rc = add_out(c, &b, 1);
         if (rc >= 0) c->answered = 1;
         return rc;
