@@ -1,8 +1,9 @@
 -- The handshake's math runs in bounded pieces, so that a client on an event loop gives the
 -- loop back between two of them: the auth client does at most one piece (pq factoring, the
--- RSA_PAD encryption, the dh_prime check, one 2048-bit modexp) per work() call and none while
--- it reads an answer; the link does one piece per tick, with its deadline at once while a
--- piece is due. Work is counted, not timed: a fake clock that never moves.
+-- RSA_PAD encryption, the dh_prime check, one 2048-bit modexp, or with split_modexp a quarter
+-- of one) per work() call and none while it reads an answer; the link does one piece per
+-- tick, with its deadline at once while a piece is due. Work is counted, not timed: a fake
+-- clock that never moves.
 local core = require("mtproto.core")
 local tl = require("mtproto.tl")
 local A, T = core.auth, core.transport
@@ -23,9 +24,15 @@ local function work_until_send(c)
   end
 end
 
+-- pieces after server_DH_params_ok: the dh_prime check, then g_b and g_a^b, each whole or in
+-- quarters
+local MODES = { { split = nil, after_dh = 3 }, { split = true, after_dh = 9 } }
+
 describe("handshake math in bounded pieces", function()
-  it("does no math while reading an answer and one piece per work() call", function()
-    local c = A.client{ rsa_keys = { PUB }, dc_id = 2 }
+  for _, mode in ipairs(MODES) do
+  local what = mode.split and " (modexps split)" or ""
+  it("does no math while reading an answer and one piece per work() call" .. what, function()
+    local c = A.client{ rsa_keys = { PUB }, dc_id = 2, split_modexp = mode.split }
     local s = A.server{ key_pem = PRIV }
     local st, out = assert(c:input(nil, 1000))
     assert.equal("send", st)                                  -- req_pq_multi: no math
@@ -38,12 +45,18 @@ describe("handshake math in bounded pieces", function()
     assert.equal("work", (assert(c:input(dh_ok, 1000))))
     assert.equal(2, c:ops())
     local set_dh, p2 = work_until_send(c)
-    assert.equal(3, p2)                                       -- dh_prime check, g_b, g_a^b
+    assert.equal(mode.after_dh, p2)                           -- dh_prime check, g_b, g_a^b
     local sst, gen_ok = assert(s:step(set_dh, 1000))
     assert.equal("done", sst)
     assert.equal("done", (assert(c:input(gen_ok, 1000))))
-    assert.equal(5, c:ops())
-    assert.equal(s:result().auth_key, c:result().auth_key)
+    assert.equal(2 + mode.after_dh, c:ops())
+    assert.equal(s:result().auth_key, c:result().auth_key)   -- the parts make the same key
+  end)
+  end
+
+  it("split_modexp is a boolean", function()
+    assert.has_error(function() A.client{ rsa_keys = { PUB }, split_modexp = 1 } end,
+      "bad argument #1 to 'client' (options.split_modexp must be a boolean)")
   end)
 
   it("step() still runs every piece at once, and an answer while work is left is refused", function()
@@ -67,9 +80,11 @@ describe("handshake math in bounded pieces", function()
     assert.is_nil((c2:work()))                                -- the handshake is dead now
   end)
 
-  it("the link does one piece per tick, due at once, and then answers the call", function()
+  for _, mode in ipairs(MODES) do
+  it("the link does one piece per tick, due at once, and then answers the call" ..
+      (mode.split and " (modexps split)" or ""), function()
     local link <close> = core.link.new{ dc_id = 2, transport = "intermediate", rsa_keys = { PUB },
-      timeout = 10, connect_timeout = 5, init = { api_id = 1 } }
+      timeout = 10, connect_timeout = 5, init = { api_id = 1 }, split_modexp = mode.split }
     local NOW = 100                                           -- the clock never moves
     local id = link:send(tl.encode{ _ = "ping", ping_id = 1 }, NOW)
     link:connected(NOW)
@@ -96,10 +111,40 @@ describe("handshake math in bounded pieces", function()
       assert.is_true(msgs + ticks < 20)
     end
     assert.equal(3, msgs)
-    assert.equal(5, ticks)
-    assert.equal(5, link:info().handshake_work)
+    assert.equal(2 + mode.after_dh, ticks)
+    assert.equal(2 + mode.after_dh, link:info().handshake_work)
     assert.is_truthy(link:info().auth_key)
+    assert.equal(auth:result().auth_key, link:info().auth_key)
     assert.is_false(link:take(id))                            -- the call waits for its answer
     assert.is_true(#link:output(NOW) > 0)                     -- and goes out now
+  end)
+  end
+end)
+
+describe("a client's handshake pieces on real TCP", function()
+  it("are quarters of a modexp on a loop and whole ones when blocking", function()
+    local mtproto = require("mtproto")
+    local testdc = require("mtproto.testdc")
+    local dc = assert(testdc.start { dcs = 1 })
+    local function client(loop)
+      return mtproto.client { api_id = 1, api_hash = "0123456789abcdef0123456789abcdef", dc = 1,
+        dc_options = { [1] = { host = dc.host, port = dc.ports[1] } }, rsa_keys = { dc.pem }, pfs = false,
+        timeout = 10, loop = loop }
+    end
+    local b = client()
+    assert(b:invoke { _ = "help.getConfig" })
+    local blocking = b:connection():state().handshake_work
+    b:close()
+    local cq, looped = require("cqueues").new(), nil
+    cq:wrap(function()
+      local c = client("cqueues")
+      assert(c:invoke { _ = "help.getConfig" })
+      looped = c:connection():state().handshake_work
+      c:close()
+    end)
+    assert(cq:loop())
+    dc:stop()
+    assert.equal(5, blocking)
+    assert.equal(11, looped)
   end)
 end)

@@ -3,7 +3,8 @@
  *
  *   local c = core.auth.client{ rsa_keys = { pem, ... } | nil, dc_id = 2, expires_in = 0,
  *                               random = "<bytes fed in order>" | nil,
- *                               dh_cache = core.auth.dh_cache() | nil (share verified primes) }
+ *                               dh_cache = core.auth.dh_cache() | nil (share verified primes),
+ *                               split_modexp = true | nil (each modexp in 4 pieces of work) }
  *   c:step(body | nil, now) --> "send", out | "done" | nil, err
  *   c:input(body | nil, now) --> "work" | "send", out | "done" | nil, err   (the same step
  *   c:work()                --> "work" | "send", out | nil, err     in bounded pieces)
@@ -177,6 +178,9 @@ static int l_client(lua_State *L)
     u->c = mt_auth_client_new(u->keys, dc, exp, rnd.fn ? &rnd : NULL);
     if (!u->c) return luaL_error(L, "out of memory");
     mt_auth_client_set_cache(u->c, cache);
+    ty = lua_getfield(L, 1, "split_modexp");
+    if (ty != LUA_TNIL && ty != LUA_TBOOLEAN) return luaL_argerror(L, 1, "options.split_modexp must be a boolean");
+    mt_auth_client_split_modexp(u->c, lua_toboolean(L, -1));
     lua_settop(L, ud);
     return 1;
 }

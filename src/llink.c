@@ -2,7 +2,7 @@
  * option parsing core.conn shares with it.
  *
  *   local l = core.link.new{ dc_id=, transport=, rsa_keys=, auth_key=, salt=, time_offset=,
- *                            timeout=, connect_timeout=, init=, wall_offset= }
+ *                            timeout=, connect_timeout=, init=, wall_offset=, split_modexp= }
  *   l:send(body, now [, deadline]) -> id          l:take(id) -> bytes | nil, err | false
  *   l:release(id)   l:connect(now, deadline)       l:disconnect(now)
  *   l:connected(now)   l:lost(now, "closed"|"io"|"timeout" [, detail])
@@ -117,6 +117,10 @@ void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init 
     cfg->expires_in = (int32_t)int_field(L, t, "expires_in", 0, 0, INT32_MAX);
     cfg->timeout = num_field(L, t, "timeout", 10);
     cfg->connect_timeout = num_field(L, t, "connect_timeout", 5);
+    int ty = lua_getfield(L, t, "split_modexp");
+    if (ty != LUA_TNIL && ty != LUA_TBOOLEAN) luaL_argerror(L, t, "field 'split_modexp' must be a boolean");
+    cfg->split_modexp = lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     memset(init, 0, sizeof *init);
     init->enabled = 1;

@@ -120,6 +120,8 @@ struct mt_auth_client {
     mt_random rnd;
     int32_t dc_id, expires_in, time_offset;
     int state, retries;
+    int split;                  /* modexps in MT_DH_PARTS pieces (mt_auth_client_split_modexp) */
+    int part;                   /* the next part of the modexp under way (C_GB, C_GAB) */
     unsigned ops;
     uint8_t nonce[16], server_nonce[16], new_nonce[32];
     uint8_t tmp_key[32], tmp_iv[32];
@@ -149,6 +151,23 @@ mt_auth_client *mt_auth_client_new(const mt_rsa_keys *keys, int32_t dc_id, int32
 void mt_auth_client_set_cache(mt_auth_client *c, struct mt_dh_cache *cache)
 {
     if (c) c->cache = cache;
+}
+
+void mt_auth_client_split_modexp(mt_auth_client *c, int on)
+{
+    if (c) c->split = on != 0;
+}
+
+/* One piece of base^b into out: all of it, or (split) its next part. MT_OK when out is
+ * complete, MT_AUTH_WORK when parts are left, or an error. */
+static int modexp_piece(mt_auth_client *c, const uint8_t *base, size_t blen, uint8_t out[256])
+{
+    if (!c->split) return mt_dh_modexp(base, blen, c->b, 256, c->prime, 256, out);
+    int rc = mt_dh_modexp_part(base, blen, c->b, c->prime, 256, c->part, out);
+    if (rc < 0) { c->part = 0; return rc; }
+    if (++c->part < MT_DH_PARTS) return MT_AUTH_WORK;
+    c->part = 0;
+    return MT_OK;
 }
 
 void mt_auth_client_free(mt_auth_client *c)
@@ -264,10 +283,10 @@ static int c_req_dh(mt_auth_client *c, mt_buf *out)
 static int c_gb(mt_auth_client *c)
 {
     uint8_t gbuf[1] = { (uint8_t)c->g };
-    int rc = mt_random_fill(&c->rnd, c->b, 256);
-    if (rc < 0) return cfail(c, rc, "random source failed");
-    if ((rc = mt_dh_modexp(gbuf, 1, c->b, 256, c->prime, 256, c->g_b)) < 0)
-        return cfail(c, rc, "modular exponentiation failed");
+    int rc;
+    if (c->part == 0 && (rc = mt_random_fill(&c->rnd, c->b, 256)) < 0) return cfail(c, rc, "random source failed");
+    if ((rc = modexp_piece(c, gbuf, 1, c->g_b)) < 0) return cfail(c, rc, "modular exponentiation failed");
+    if (rc == MT_AUTH_WORK) return rc;
     c->state = C_GAB;
     return MT_AUTH_WORK;
 }
@@ -275,7 +294,8 @@ static int c_gb(mt_auth_client *c)
 /* Computes the key (g_a^b) and writes set_client_DH_params. */
 static int c_gab(mt_auth_client *c, mt_buf *out)
 {
-    int rc = mt_dh_modexp(c->g_a, 256, c->b, 256, c->prime, 256, c->auth_key);
+    int rc = modexp_piece(c, c->g_a, 256, c->auth_key);
+    if (rc == MT_AUTH_WORK) return rc;
     mt_wipe(c->b, sizeof c->b);
     if (rc < 0) return cfail(c, rc, "modular exponentiation failed");
     if (mt_dh_check_ga(c->prime, 256, c->g_b, 256) != MT_OK) return cfail(c, MT_ERR_HANDSHAKE, "g_b is out of range");

@@ -276,3 +276,42 @@ done:
     BN_CTX_free(ctx);
     return rc;
 }
+
+int mt_dh_modexp_part(const uint8_t *base, size_t blen, const uint8_t exp[256],
+                      const uint8_t *prime, size_t plen, int part, uint8_t acc[256])
+{
+    enum { LIMB = 256 / MT_DH_PARTS };
+    if (part < 0 || part >= MT_DH_PARTS) return MT_ERR_ARG;
+    int rc = MT_ERR_NOMEM;
+    BN_CTX *ctx = BN_CTX_secure_new(); /* temporaries of secret values: cleared on free */
+    BIGNUM *b = BN_bin2bn(base, (int)blen, NULL), *p = BN_bin2bn(prime, (int)plen, NULL);
+    BIGNUM *e = BN_secure_new(), *r = BN_secure_new(), *x = BN_secure_new(), *y = BN_secure_new();
+    BIGNUM *shift = BN_new();
+    if (!ctx || !b || !p || !e || !r || !x || !y || !shift) goto done;
+    if (BN_is_zero(p) || BN_num_bytes(p) > 256) { rc = MT_ERR_ARG; goto done; }
+    if (!BN_bin2bn(exp + part * LIMB, LIMB, e)) goto done;
+    BN_set_flags(e, BN_FLG_CONSTTIME);
+    rc = MT_ERR_CRYPTO;
+    if (!BN_mod_exp_mont_consttime(r, b, e, p, ctx, NULL)) goto done;
+    if (part > 0) {
+        /* acc^(2^512): a public exponent over a secret base, in constant time all the same */
+        if (!BN_bin2bn(acc, 256, x) || !BN_set_bit(shift, LIMB * 8)) goto done;
+        BN_set_flags(x, BN_FLG_CONSTTIME);
+        BN_set_flags(r, BN_FLG_CONSTTIME);
+        if (!BN_mod_exp_mont_consttime(y, x, shift, p, ctx, NULL) || !BN_mod_mul(x, y, r, p, ctx)) goto done;
+        if (BN_bn2binpad(x, acc, 256) != 256) goto done;
+    } else if (BN_bn2binpad(r, acc, 256) != 256) {
+        goto done;
+    }
+    rc = MT_OK;
+done:
+    BN_clear_free(e);
+    BN_clear_free(r);
+    BN_clear_free(x);
+    BN_clear_free(y);
+    BN_free(shift);
+    BN_free(b);
+    BN_free(p);
+    BN_CTX_free(ctx);
+    return rc;
+}

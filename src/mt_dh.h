@@ -34,6 +34,16 @@ int mt_dh_check_ga(const uint8_t *prime, size_t plen, const uint8_t *x, size_t x
 int mt_dh_modexp(const uint8_t *base, size_t blen, const uint8_t *exp, size_t elen,
                  const uint8_t *prime, size_t plen, uint8_t out[256]);
 
+/* The same for a 256-byte exponent in MT_DH_PARTS calls, so that a host's event loop gets
+ * its thread back between them (a whole 2048-bit modexp takes milliseconds): call it with
+ * part = 0 .. MT_DH_PARTS - 1 in order and the same arguments; acc carries the partial result
+ * (as secret as the exponent: the caller wipes it) and holds base^exp mod prime after the last
+ * part. Horner over the exponent's 512-bit limbs, the top one first:
+ * acc = acc^(2^512) * base^limb. It costs about 1.8 times the whole modexp. */
+#define MT_DH_PARTS 4
+int mt_dh_modexp_part(const uint8_t *base, size_t blen, const uint8_t exp[256],
+                      const uint8_t *prime, size_t plen, int part, uint8_t acc[256]);
+
 /* A random prime of exactly `bits` bits (2 < bits <= 32), from rnd: the server's p and q. */
 struct mt_random;
 int mt_dh_random_prime(const struct mt_random *rnd, int bits, uint64_t *out);

@@ -44,6 +44,7 @@ struct mt_link {
     int has_stage;
     mt_link_stage stage;
     int mtproxy, mtproxy_inner, mtproxy_tls;
+    int split_modexp;           /* cfg.split_modexp */
     uint8_t mtproxy_secret[16];
     size_t rx_conn;             /* bytes received on the current connection */
     char *peer;
@@ -159,6 +160,7 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     l->wall_offset = cfg->wall_offset;
     if (cfg->rnd) l->rnd = *cfg->rnd;
     if (cfg->stage) { l->stage = *cfg->stage; l->has_stage = 1; }
+    l->split_modexp = cfg->split_modexp;
     if (cfg->mtproxy_secret) {
         l->mtproxy = 1;
         memcpy(l->mtproxy_secret, cfg->mtproxy_secret, 16);
@@ -428,6 +430,7 @@ static int start_transport(mt_link *l, double now)
     if (!l->need_key && mt_session_has_key(l->sess)) { ready(l, now); return MT_OK; }
     l->auth = mt_auth_client_new(l->keys, l->dc_id, l->expires_in, l->rnd.fn ? &l->rnd : NULL);
     if (!l->auth) return dropf(l, now, 1, MT_ERR_NOMEM, "HANDSHAKE_FAILED", "out of memory");
+    mt_auth_client_split_modexp(l->auth, l->split_modexp);
     l->plain_gen = (mt_msgid_gen){ 0, 0 };
     l->phase = P_HANDSHAKE;
     /* the handshake may take longer than a TCP connect */

@@ -67,6 +67,8 @@ typedef struct mt_link_config {
                                 * with it (mt_transport_set_proxy) replaces `transport` */
     int mtproxy_inner;          /* its framing: MT_TR_ABRIDGED, _INTERMEDIATE or _PADDED */
     int mtproxy_tls;            /* inside fake-TLS records (the stage did the hellos) */
+    int split_modexp;           /* handshakes do their modexps in parts, one per tick
+                                 * (mt_auth_client_split_modexp: for a host on an event loop) */
     const char *peer;           /* "host:port" for log lines (copied; may be NULL) */
     const mt_session_init *init;
     mt_log_fn log;

@@ -260,6 +260,9 @@ local function open(s, dc, saved, blocking, deadline)
     timeout = s.timeout, connect_timeout = s.connect_timeout, init = s.init, log = clog,
     max_updates = M.MAX_UPDATES,
     proxy = s.proxy,
+    -- on a loop a handshake's 2048-bit modexps go in parts, so that no step holds the loop for
+    -- milliseconds (a blocking connect does them whole: the parts cost more CPU in all)
+    split_modexp = s.loop ~= nil and not blocking,
   }
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: %s port %d (%s)", dc, host, port,
