@@ -277,41 +277,37 @@ done:
     return rc;
 }
 
+/* out = a * b mod prime (all big-endian, out left-padded to 256 bytes). */
+static int modmul(const uint8_t a[256], const uint8_t b[256], const uint8_t *prime, size_t plen, uint8_t out[256])
+{
+    int rc = MT_ERR_NOMEM;
+    BN_CTX *ctx = BN_CTX_secure_new();
+    BIGNUM *x = BN_secure_new(), *y = BN_secure_new(), *p = BN_bin2bn(prime, (int)plen, NULL);
+    if (!ctx || !x || !y || !p || !BN_bin2bn(a, 256, x) || !BN_bin2bn(b, 256, y)) goto done;
+    BN_set_flags(x, BN_FLG_CONSTTIME);
+    BN_set_flags(y, BN_FLG_CONSTTIME);
+    rc = BN_mod_mul(x, x, y, p, ctx) && BN_bn2binpad(x, out, 256) == 256 ? MT_OK : MT_ERR_CRYPTO;
+done:
+    BN_clear_free(x);
+    BN_clear_free(y);
+    BN_free(p);
+    BN_CTX_free(ctx);
+    return rc;
+}
+
 int mt_dh_modexp_part(const uint8_t *base, size_t blen, const uint8_t exp[256],
                       const uint8_t *prime, size_t plen, int part, uint8_t acc[256])
 {
     enum { LIMB = 256 / MT_DH_PARTS };
+    static const uint8_t SHIFT[LIMB + 1] = { 1 }; /* 2^(8 * LIMB), big-endian */
     if (part < 0 || part >= MT_DH_PARTS) return MT_ERR_ARG;
-    int rc = MT_ERR_NOMEM;
-    BN_CTX *ctx = BN_CTX_secure_new(); /* temporaries of secret values: cleared on free */
-    BIGNUM *b = BN_bin2bn(base, (int)blen, NULL), *p = BN_bin2bn(prime, (int)plen, NULL);
-    BIGNUM *e = BN_secure_new(), *r = BN_secure_new(), *x = BN_secure_new(), *y = BN_secure_new();
-    BIGNUM *shift = BN_new();
-    if (!ctx || !b || !p || !e || !r || !x || !y || !shift) goto done;
-    if (BN_is_zero(p) || BN_num_bytes(p) > 256) { rc = MT_ERR_ARG; goto done; }
-    if (!BN_bin2bn(exp + part * LIMB, LIMB, e)) goto done;
-    BN_set_flags(e, BN_FLG_CONSTTIME);
-    rc = MT_ERR_CRYPTO;
-    if (!BN_mod_exp_mont_consttime(r, b, e, p, ctx, NULL)) goto done;
-    if (part > 0) {
-        /* acc^(2^512): a public exponent over a secret base, in constant time all the same */
-        if (!BN_bin2bn(acc, 256, x) || !BN_set_bit(shift, LIMB * 8)) goto done;
-        BN_set_flags(x, BN_FLG_CONSTTIME);
-        BN_set_flags(r, BN_FLG_CONSTTIME);
-        if (!BN_mod_exp_mont_consttime(y, x, shift, p, ctx, NULL) || !BN_mod_mul(x, y, r, p, ctx)) goto done;
-        if (BN_bn2binpad(x, acc, 256) != 256) goto done;
-    } else if (BN_bn2binpad(r, acc, 256) != 256) {
-        goto done;
-    }
-    rc = MT_OK;
-done:
-    BN_clear_free(e);
-    BN_clear_free(r);
-    BN_clear_free(x);
-    BN_clear_free(y);
-    BN_free(shift);
-    BN_free(b);
-    BN_free(p);
-    BN_CTX_free(ctx);
+    if (part == 0) return mt_dh_modexp(base, blen, exp, LIMB, prime, plen, acc);
+    /* acc^(2^512): a public exponent over a secret base, constant time all the same */
+    uint8_t limb[256], sq[256];
+    int rc = mt_dh_modexp(base, blen, exp + part * LIMB, LIMB, prime, plen, limb);
+    if (rc == MT_OK) rc = mt_dh_modexp(acc, 256, SHIFT, sizeof SHIFT, prime, plen, sq);
+    if (rc == MT_OK) rc = modmul(sq, limb, prime, plen, acc);
+    mt_wipe(limb, sizeof limb);
+    mt_wipe(sq, sizeof sq);
     return rc;
 }
