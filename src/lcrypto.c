@@ -75,7 +75,8 @@ static int l_msg_key(lua_State *L)
     size_t n;
     const char *p = luaL_checklstring(L, 3, &n);
     uint8_t mk[16];
-    mt_msg_key(ak, x, (const uint8_t *)p, n, mk);
+    int rc = mt_msg_key(ak, x, (const uint8_t *)p, n, mk);
+    if (rc != MT_OK) return lmt_fail(L, rc, NULL, NULL);
     lua_pushlstring(L, (const char *)mk, 16);
     return 1;
 }
@@ -87,7 +88,8 @@ static int l_kdf(lua_State *L)
     const uint8_t *mk = lmt_check_len(L, 2, 16, "msg_key");
     int x = lmt_check_x(L, 3);
     uint8_t k[32], iv[32];
-    mt_msg_kdf(ak, mk, x, k, iv);
+    int rc = mt_msg_kdf(ak, mk, x, k, iv);
+    if (rc != MT_OK) return lmt_fail(L, rc, NULL, NULL);
     lua_pushlstring(L, (const char *)k, 32);
     lua_pushlstring(L, (const char *)iv, 32);
     mt_wipe(k, 32);

@@ -70,8 +70,8 @@ int mt_sha256(const void *p, size_t n, uint8_t out[32])
     return MT_ERR_CRYPTO;
 }
 
-void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
-                     const void *c, size_t cn, const void *d, size_t dn)
+int mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
+                    const void *c, size_t cn, const void *d, size_t dn)
 {
     /* One buffer on the stack for the common small case; EVP_MD_CTX otherwise. */
     uint8_t small[512];
@@ -82,22 +82,19 @@ void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, s
         if (b && bn) { memcpy(small + o, b, bn); o += bn; }
         if (c && cn) { memcpy(small + o, c, cn); o += cn; }
         if (d && dn) { memcpy(small + o, d, dn); o += dn; }
-        SHA256(small, o, out);
+        int rc = mt_sha256(small, o, out);
         mt_wipe(small, o);
-        return;
+        return rc;
     }
     EVP_MD_CTX *h = EVP_MD_CTX_new();
-    if (!h || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
-        memset(out, 0, 32); /* only on allocation failure; callers' checks then fail */
-        EVP_MD_CTX_free(h);
-        return;
-    }
-    if (a) EVP_DigestUpdate(h, a, an);
-    if (b) EVP_DigestUpdate(h, b, bn);
-    if (c) EVP_DigestUpdate(h, c, cn);
-    if (d) EVP_DigestUpdate(h, d, dn);
-    EVP_DigestFinal_ex(h, out, NULL);
+    int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 &&
+             (!a || EVP_DigestUpdate(h, a, an) == 1) && (!b || EVP_DigestUpdate(h, b, bn) == 1) &&
+             (!c || EVP_DigestUpdate(h, c, cn) == 1) && (!d || EVP_DigestUpdate(h, d, dn) == 1) &&
+             EVP_DigestFinal_ex(h, out, NULL) == 1;
     EVP_MD_CTX_free(h);
+    if (ok) return MT_OK;
+    memset(out, 0, 32);
+    return MT_ERR_CRYPTO;
 }
 
 /* ---- AES-256-IGE ---------------------------------------------------------------------------
@@ -345,10 +342,7 @@ static int sha256_2(mt_crypto_ctx *cc, uint8_t out[32], const void *a, size_t an
     if (!ok) { memset(out, 0, 32); return MT_ERR_CRYPTO; }
     return MT_OK;
 #else
-    if (!cc) {
-        mt_sha256_parts(out, a, an, b, bn, NULL, 0, NULL, 0);
-        return MT_OK;
-    }
+    if (!cc) return mt_sha256_parts(out, a, an, b, bn, NULL, 0, NULL, 0);
     if (EVP_DigestInit_ex2(cc->md, cc->sha256, NULL) != 1 || EVP_DigestUpdate(cc->md, a, an) != 1 ||
         (bn && EVP_DigestUpdate(cc->md, b, bn) != 1) || EVP_DigestFinal_ex(cc->md, out, NULL) != 1) {
         memset(out, 0, 32);
@@ -396,14 +390,14 @@ int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t
     return MT_OK;
 }
 
-void mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16])
+int mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16])
 {
-    mt_msg_key_ctx(NULL, auth_key, x, plain, len, msg_key);
+    return mt_msg_key_ctx(NULL, auth_key, x, plain, len, msg_key);
 }
 
-void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32])
+int mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32])
 {
-    mt_msg_kdf_ctx(NULL, auth_key, msg_key, x, aes_key, aes_iv);
+    return mt_msg_kdf_ctx(NULL, auth_key, msg_key, x, aes_key, aes_iv);
 }
 
 uint64_t mt_auth_key_id(const uint8_t auth_key[256])

@@ -42,8 +42,8 @@ void mt_random_pool_wipe(mt_random_pool *p);
  * the digest): never bytes left over in `out`. */
 int mt_sha1(const void *p, size_t n, uint8_t out[20]);
 int mt_sha256(const void *p, size_t n, uint8_t out[32]);
-/* SHA256 over the concatenation of up to 4 parts (NULL parts are skipped). */
-void mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
+/* SHA256 over the concatenation of up to 4 parts (NULL parts are skipped); fails as mt_sha256. */
+int mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
                      const void *c, size_t cn, const void *d, size_t dn);
 
 /* AES-256-IGE; len must be a multiple of 16 (at most INT32_MAX); in and out may be the same.
@@ -73,9 +73,10 @@ void mt_aes_ctr_free(mt_aes_ctr *c);
 
 /* MTProto 2.0 message keys. x = 0 client->server, 8 server->client.
  * msg_key = SHA256(auth_key[88+x .. 120+x) || plain)[8..24). */
-void mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16]);
-/* aes_key/aes_iv from auth_key and msg_key (the SHA256 KDF of MTProto 2.0). */
-void mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32]);
+int mt_msg_key(const uint8_t auth_key[256], int x, const uint8_t *plain, size_t len, uint8_t msg_key[16]);
+/* aes_key/aes_iv from auth_key and msg_key (the SHA256 KDF of MTProto 2.0). Both: MT_OK or
+ * MT_ERR_CRYPTO with the outputs wiped. */
+int mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, uint8_t aes_key[32], uint8_t aes_iv[32]);
 /* auth_key_id: the last 8 bytes of SHA1(auth_key), little-endian. */
 uint64_t mt_auth_key_id(const uint8_t auth_key[256]);
 

@@ -55,10 +55,10 @@ static int fingerprint(const BIGNUM *n, const BIGNUM *e, int64_t *out)
     mt_buf_put_tlbytes(&b, nb, (size_t)nl);
     mt_buf_put_tlbytes(&b, eb, (size_t)el);
     if (b.oom) { mt_buf_free(&b); return MT_ERR_NOMEM; }
-    mt_sha1(b.data, b.len, h);
+    int rc = mt_sha1(b.data, b.len, h);
     mt_buf_free(&b);
     *out = (int64_t)mt_le64(h + 12);
-    return MT_OK;
+    return rc;
 }
 
 static int keys_add(mt_rsa_keys *ks, BIGNUM *n, BIGNUM *e)
@@ -173,9 +173,9 @@ int mt_rsa_pad_encrypt(const mt_rsa_keys *ks, int64_t fp, const uint8_t *data, s
     for (int tries = 0;; tries++) {
         if (tries == 64) { rc = MT_ERR_CRYPTO; goto done; }
         if ((rc = mt_random_fill(rnd, temp_key, 32)) < 0) goto done;
-        mt_sha256_parts(rev + 192, temp_key, 32, pad, 192, NULL, 0, NULL, 0);
+        if ((rc = mt_sha256_parts(rev + 192, temp_key, 32, pad, 192, NULL, 0, NULL, 0)) < 0) goto done;
         if ((rc = mt_aes_ige_encrypt(temp_key, zero_iv, rev, kae + 32, 224)) < 0) goto done;
-        mt_sha256(kae + 32, 224, h);
+        if ((rc = mt_sha256(kae + 32, 224, h)) < 0) goto done;
         for (int i = 0; i < 32; i++) kae[i] = temp_key[i] ^ h[i];
         if (!BN_bin2bn(kae, 256, x)) { rc = MT_ERR_NOMEM; goto done; }
         if (BN_cmp(x, k->n) < 0) break;
@@ -296,11 +296,11 @@ int mt_rsa_priv_unpad_decrypt(const mt_rsa_priv *k, const uint8_t *enc, size_t l
         rc = MT_ERR_CRYPTO;
         goto done;
     }
-    mt_sha256(kae + 32, 224, h);
+    if (mt_sha256(kae + 32, 224, h) != MT_OK) { rc = MT_ERR_CRYPTO; goto done; }
     for (int i = 0; i < 32; i++) temp_key[i] = kae[i] ^ h[i];
     if (mt_aes_ige_decrypt(temp_key, zero_iv, kae + 32, dwh, 224) < 0) { rc = MT_ERR_CRYPTO; goto done; }
     for (int i = 0; i < 192; i++) pad[i] = dwh[191 - i];
-    mt_sha256_parts(h, temp_key, 32, pad, 192, NULL, 0, NULL, 0);
+    if (mt_sha256_parts(h, temp_key, 32, pad, 192, NULL, 0, NULL, 0) != MT_OK) { rc = MT_ERR_CRYPTO; goto done; }
     if (mt_ct_memcmp(h, dwh + 192, 32) != 0) goto done; /* MT_ERR_HANDSHAKE: hash mismatch */
     mt_buf_put(out, pad, 192);
     rc = out->oom ? MT_ERR_NOMEM : MT_OK;

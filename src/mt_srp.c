@@ -38,20 +38,20 @@ int mt_srp_check_algo(const mt_srp_algo *algo, int *why)
 }
 
 /* SH(d, s) = H(s | d | s) */
-static void sh(uint8_t out[32], const uint8_t *d, size_t dn, const uint8_t *s, size_t sn)
+static int sh(uint8_t out[32], const uint8_t *d, size_t dn, const uint8_t *s, size_t sn)
 {
-    mt_sha256_parts(out, s, sn, d, dn, s, sn, NULL, 0);
+    return mt_sha256_parts(out, s, sn, d, dn, s, sn, NULL, 0);
 }
 
 int mt_srp_ph2(const mt_srp_algo *algo, const uint8_t *pw, size_t pwlen, uint8_t x[32])
 {
     if (algo->salt1_len > INT_MAX || pwlen > SIZE_MAX / 2) return MT_ERR_ARG;
     uint8_t h[32], ph1[32], dk[64];
-    sh(h, pw, pwlen, algo->salt1, algo->salt1_len);
-    sh(ph1, h, 32, algo->salt2, algo->salt2_len);
-    int ok = PKCS5_PBKDF2_HMAC((const char *)ph1, 32, algo->salt1, (int)algo->salt1_len,
-                               MT_SRP_PBKDF2_ITERATIONS, EVP_sha512(), 64, dk) == 1;
-    if (ok) sh(x, dk, 64, algo->salt2, algo->salt2_len);
+    int ok = sh(h, pw, pwlen, algo->salt1, algo->salt1_len) == MT_OK &&
+             sh(ph1, h, 32, algo->salt2, algo->salt2_len) == MT_OK &&
+             PKCS5_PBKDF2_HMAC((const char *)ph1, 32, algo->salt1, (int)algo->salt1_len,
+                               MT_SRP_PBKDF2_ITERATIONS, EVP_sha512(), 64, dk) == 1 &&
+             sh(x, dk, 64, algo->salt2, algo->salt2_len) == MT_OK;
     mt_wipe(h, sizeof h);
     mt_wipe(ph1, sizeof ph1);
     mt_wipe(dk, sizeof dk);
@@ -95,7 +95,7 @@ static int grp_init(grp *G, const mt_srp_algo *algo)
     memset(G->g_pad, 0, 256);
     for (int i = 0; i < 4; i++) G->g_pad[252 + i] = (uint8_t)((uint32_t)algo->g >> (24 - 8 * i));
     uint8_t k[32];
-    mt_sha256_parts(k, G->p_pad, 256, G->g_pad, 256, NULL, 0, NULL, 0);
+    if (mt_sha256_parts(k, G->p_pad, 256, G->g_pad, 256, NULL, 0, NULL, 0) != MT_OK) return MT_ERR_CRYPTO;
     return BN_bin2bn(k, 32, G->k) ? MT_OK : MT_ERR_NOMEM;
 }
 
@@ -123,18 +123,15 @@ static int put_m1(const grp *G, const mt_srp_algo *algo, const uint8_t A[256], c
 {
     uint8_t buf[32 * 3 + 256 * 2 + 32], hg[32];
     uint8_t *o = buf;
-    mt_sha256(G->p_pad, 256, o);
-    mt_sha256(G->g_pad, 256, hg);
-    for (int i = 0; i < 32; i++) o[i] ^= hg[i];
-    mt_sha256(algo->salt1, algo->salt1_len, o + 32);
-    mt_sha256(algo->salt2, algo->salt2_len, o + 64);
-    memcpy(o + 96, A, 256);
-    memcpy(o + 352, B, 256);
+    int rc = MT_ERR_CRYPTO;
     uint8_t s[256];
-    int rc = to_pad(S, s);
-    if (rc == MT_OK) {
-        mt_sha256(s, 256, o + 608);
-        mt_sha256(buf, sizeof buf, M1);
+    if (mt_sha256(G->p_pad, 256, o) == MT_OK && mt_sha256(G->g_pad, 256, hg) == MT_OK &&
+        mt_sha256(algo->salt1, algo->salt1_len, o + 32) == MT_OK &&
+        mt_sha256(algo->salt2, algo->salt2_len, o + 64) == MT_OK && (rc = to_pad(S, s)) == MT_OK) {
+        for (int i = 0; i < 32; i++) o[i] ^= hg[i];
+        memcpy(o + 96, A, 256);
+        memcpy(o + 352, B, 256);
+        if (mt_sha256(s, 256, o + 608) != MT_OK || mt_sha256(buf, sizeof buf, M1) != MT_OK) rc = MT_ERR_CRYPTO;
     }
     mt_wipe(s, sizeof s);
     mt_wipe(buf, sizeof buf);
@@ -145,7 +142,7 @@ static int put_m1(const grp *G, const mt_srp_algo *algo, const uint8_t A[256], c
 static int put_u(const uint8_t A[256], const uint8_t B[256], BIGNUM *u)
 {
     uint8_t h[32];
-    mt_sha256_parts(h, A, 256, B, 256, NULL, 0, NULL, 0);
+    if (mt_sha256_parts(h, A, 256, B, 256, NULL, 0, NULL, 0) != MT_OK) return MT_ERR_CRYPTO;
     return BN_bin2bn(h, 32, u) ? MT_OK : MT_ERR_NOMEM;
 }
 

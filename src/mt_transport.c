@@ -140,13 +140,12 @@ static int obf_streams(mt_transport *t, const uint8_t h[OBF_HEADER], int sender)
     for (int i = 0; i < 48; i++) rev[i] = h[55 - i];
     memcpy(kf, h + 8, 32);
     memcpy(kb, rev, 32);
-    if (t->keyed) {
-        /* MTProxy: each key is SHA-256(key || secret) */
-        mt_sha256_parts(kf, h + 8, 32, t->secret, 16, NULL, 0, NULL, 0);
-        mt_sha256_parts(kb, rev, 32, t->secret, 16, NULL, 0, NULL, 0);
-    }
-    mt_aes_ctr *fwd = mt_aes_ctr_new(kf, h + 40);
-    mt_aes_ctr *back = mt_aes_ctr_new(kb, rev + 32);
+    int hashed = 1;
+    if (t->keyed) /* MTProxy: each key is SHA-256(key || secret) */
+        hashed = mt_sha256_parts(kf, h + 8, 32, t->secret, 16, NULL, 0, NULL, 0) == MT_OK &&
+                 mt_sha256_parts(kb, rev, 32, t->secret, 16, NULL, 0, NULL, 0) == MT_OK;
+    mt_aes_ctr *fwd = hashed ? mt_aes_ctr_new(kf, h + 40) : NULL;
+    mt_aes_ctr *back = hashed ? mt_aes_ctr_new(kb, rev + 32) : NULL;
     mt_wipe(rev, sizeof rev);
     mt_wipe(kf, sizeof kf);
     mt_wipe(kb, sizeof kb);
