@@ -63,4 +63,35 @@ describe("wait_login", function()
       assert.is_true(late < 0.2, ("%.3f s"):format(late))
     end)
   end
+  -- The connection drops while the code waits to be scanned, and the other device accepts it
+  -- before the client is connected again: the updateLoginToken pushed meanwhile is lost, so
+  -- after reconnecting wait_login exports the token once more, and the server answers that
+  -- export with the authorization. Both devices run on the loop, so the drop and the
+  -- acceptance happen in the order written.
+  for i, mode in ipairs(helpers.loops()) do
+    it("exports again after the connection dropped, and gets the login accepted meanwhile (" .. mode .. ")",
+        function()
+      helpers.under_loop(mode, function(loop)
+        local A = require("mtproto.loop").adapter(loop)
+        local c = helpers.client(dc, { dc = 1, loop = loop })
+        local tok = assert(c:qr_login())
+        local exports = count("exportLoginToken")
+        local accepted
+        A.spawn(function()
+          local d = helpers.signed_in(dc, "99966110" .. (20 + i), { dc = 1, loop = loop })
+          local conn = assert(c:connection(1))
+          A.forget(conn:pollfd())
+          conn:disconnect()
+          accepted = assert(d.auth.acceptLoginToken{ token = tok.token })
+          d:close()
+        end)
+        local auth, err = c:wait_login(10)
+        assert(auth, tostring(err))
+        assert.equal("authorization", accepted._)
+        assert.equal("ready", c:login_state().state)
+        assert.equal(exports + 1, count("exportLoginToken"))
+        c:close()
+      end)
+    end)
+  end
 end)

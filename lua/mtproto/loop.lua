@@ -115,7 +115,9 @@ end
 -- A wait that is over (its socket ready, its deadline passed, its condition signalled) does
 -- not resume its coroutine from the handle's callback: it queues it on the loop's run queue
 -- (see run_queue), so the coroutines run on the loop's turns, a few milliseconds at a time,
--- never inside the signaller and never all in one of libuv's phases.
+-- never inside the signaller and never all in one of libuv's phases. (A connect refused while
+-- polled: libuv reports EPOLLERR to the callback as EBADF and luv prints it on stderr; the
+-- wake-up is all we take from it, the pump reads the socket's own error.)
 function M.luv()
   local uv = require("luv")
   local A = { now = monotonic, running = coroutine.isyieldable }
