@@ -3,6 +3,7 @@
 -- server transport, message encryption): no socket, no real time.
 local core = require("mtproto.core")
 local tl = require("mtproto.tl")
+local helpers = require("helpers")
 local A, T = core.auth, core.transport
 
 local PRIV, PUB = A.rsa_generate()
@@ -80,19 +81,26 @@ local function new_link(extra)
   return core.link.new(o)
 end
 
--- Moves bytes both ways until neither side has anything to say; the handshake's math runs
--- one piece per tick, due at once (spec/36).
+-- One round between a link and its server: its bytes to the server and the answer back, or
+-- one piece of handshake math (run one per tick, due at once: spec/36). False when neither
+-- side has anything to say.
+local function round(link, srv, now)
+  local out = link:output(now)
+  if out ~= "" then
+    local back = srv:handle(out, now)
+    if back ~= "" then link:feed(back, now) end
+  elseif link:state() == "open" and link:deadline() and link:deadline() <= now then
+    link:tick(now)
+  else
+    return false
+  end
+  return true
+end
+
+-- Rounds until quiet.
 local function exchange(link, srv, now)
   for _ = 1, 40 do
-    local out = link:output(now)
-    if out ~= "" then
-      local back = srv:handle(out, now)
-      if back ~= "" then link:feed(back, now) end
-    elseif link:state() == "open" and link:deadline() and link:deadline() <= now then
-      link:tick(now)
-    else
-      return
-    end
+    if not round(link, srv, now) then return end
   end
   error("no quiet after 40 rounds")
 end
@@ -285,5 +293,93 @@ describe("core.link (sans-IO, fake clock)", function()
     link:connected(1)
     exchange(link, srv, 1)
     assert.equal("ready", link:state())
+  end)
+end)
+
+-- What the links of one Lua state share (src/lshared.c): the OpenSSL contexts of the
+-- per-message work, the pool of padding bytes and the parsed RSA keys of each set of PEMs.
+-- Each message has its own AES key, so a link whose packets went through a context another
+-- link used (or left, by closing) still encrypts and decrypts right; the servers here check
+-- every packet (msg_decrypt) and every answer is taken.
+describe("core.link: state shared by the links of one Lua state", function()
+  -- n links and their servers, handshakes and a first call each, one round of each at a time
+  local function interleaved(links, srvs, now)
+    local ids = {}
+    for i, link in ipairs(links) do
+      ids[i] = link:send(PING, now)
+      link:connected(now)
+    end
+    for _ = 1, 60 do
+      local busy = false
+      for i, link in ipairs(links) do busy = round(link, srvs[i], now) or busy end
+      if not busy then break end
+    end
+    for i, link in ipairs(links) do assert.equal(TRUE, link:take(ids[i]), "link " .. i) end
+  end
+
+  it("interleaves handshakes and calls; a link keeps working after others close or are collected", function()
+    local links, srvs = {}, {}
+    for i = 1, 3 do
+      links[i] = new_link()
+      srvs[i] = server(); srvs[i]:accept()
+    end
+    interleaved(links, srvs, 0)
+    -- calls interleaved over the three keys, then closes in the middle of the order
+    interleaved(links, srvs, 1)
+    links[1]:close()
+    interleaved({ links[2], links[3] }, { srvs[2], srvs[3] }, 2)
+    links[3] = nil
+    collectgarbage(); collectgarbage()
+    local fresh <close> = new_link()
+    local srv = server(); srv:accept()
+    interleaved({ links[2], fresh }, { srvs[2], srv }, 3)
+    links[2]:close()
+    interleaved({ fresh }, { srv }, 4)
+  end)
+
+  it("parses each set of keys once per state: a link gets its own set's keys", function()
+    local priv2, pub2 = A.rsa_generate()
+    local a <close> = new_link()
+    local b <close> = new_link{ rsa_keys = { pub2 } }
+    local sa, sb = server(), server()
+    sa:accept()
+    sb.tr = T.server(); sb.auth = A.server{ key_pem = priv2 }
+    interleaved({ a, b }, { sa, sb }, 0)
+    -- a set the server's key is not in: the handshake fails (no key in common)
+    local c <close> = new_link{ rsa_keys = { pub2 } }
+    local sc = server(); sc:accept()
+    c:send(PING, 0, 1)
+    c:connected(0)
+    exchange(c, sc, 0)
+    assert.are_not.equal("ready", c:state())
+    assert.has_error(function() new_link{ rsa_keys = { "junk" } } end,
+      "bad argument #1 to 'new' (bad field 'rsa_keys' (not an RSA public key PEM))")
+  end)
+
+  it("keeps a link's keys when the cache of sets starts over (more than 16 sets)", function()
+    local first <close> = new_link{ rsa_keys = { PUB .. "\n" } }
+    -- 19 more sets (the same key in other PEM texts), their links left to the collector
+    for i = 2, 20 do new_link{ rsa_keys = { PUB .. ("\n"):rep(i) } } end
+    collectgarbage(); collectgarbage()
+    local srv = server(); srv:accept()
+    interleaved({ first }, { srv }, 0)
+  end)
+
+  it("closes a state holding open links and their shared state, in the order lua_close takes", function()
+    local script = ([[
+      local core = require("mtproto.core")
+      local tl = require("mtproto.tl")
+      local ping, links = tl.encode{ _ = "ping", ping_id = 1 }, {}
+      for i = 1, 3 do
+        links[i] = core.link.new{ dc_id = 2, transport = "intermediate", rsa_keys = { %q },
+          auth_key = string.rep(string.char(i), 256) }
+        links[i]:send(ping, 0)
+        links[i]:connected(0)
+        assert(#links[i]:output(0) > 0)          -- packed and encrypted over the shared state
+      end
+      links[2]:close()
+      os.exit(0, true)                             -- lua_close: links 1 and 3 still open
+    ]]):format(PUB)
+    assert.same({ "", 0 }, { helpers.run_lua(script) })
   end)
 end)

@@ -141,6 +141,7 @@ void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init 
     }
     lua_pop(L, 1); /* the init table stays referenced by the options table */
     cfg->init = init;
+    lmt_link_shared(L, t, cfg);
 }
 
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code)

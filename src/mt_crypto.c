@@ -56,6 +56,28 @@ void mt_random_pool_wipe(mt_random_pool *p)
     p->pos = sizeof p->bytes;
 }
 
+mt_random_pool *mt_random_pool_new(const mt_random *src)
+{
+    mt_random_pool *p = malloc(sizeof *p);
+    if (!p) return NULL;
+    mt_random_pool_init(p, src);
+    p->refs = 1;
+    return p;
+}
+
+mt_random_pool *mt_random_pool_ref(mt_random_pool *p)
+{
+    p->refs++;
+    return p;
+}
+
+void mt_random_pool_free(mt_random_pool *p)
+{
+    if (!p || --p->refs) return;
+    mt_wipe(p, sizeof *p);
+    free(p);
+}
+
 int mt_sha1(const void *p, size_t n, uint8_t out[20])
 {
     if (SHA1(p, n, out)) return MT_OK;
@@ -215,6 +237,16 @@ void mt_aes_ige_free(mt_aes_ige *c)
     free(c);
 }
 
+/* Forgets the key schedules (EVP_CIPHER_CTX_reset cleanses them); the next run keys afresh. */
+static void aes_ige_forget(mt_aes_ige *c)
+{
+    if (c->cbc) EVP_CIPHER_CTX_reset(c->cbc);
+    if (c->ecb) EVP_CIPHER_CTX_reset(c->ecb);
+    c->have_cbc = c->have_ecb = 0;
+    mt_wipe(c->key_cbc, sizeof c->key_cbc);
+    mt_wipe(c->key_ecb, sizeof c->key_ecb);
+}
+
 int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t iv[32],
                    const uint8_t *in, uint8_t *out, size_t len)
 {
@@ -298,12 +330,14 @@ struct mt_crypto_ctx {
     EVP_MD *sha256;
     EVP_MD_CTX *md;
     mt_aes_ige *ige;
+    unsigned refs;
 };
 
 mt_crypto_ctx *mt_crypto_ctx_new(void)
 {
     mt_crypto_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->refs = 1;
     c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     c->md = EVP_MD_CTX_new();
     c->ige = mt_aes_ige_new();
@@ -311,9 +345,19 @@ mt_crypto_ctx *mt_crypto_ctx_new(void)
     return c;
 }
 
+mt_crypto_ctx *mt_crypto_ctx_ref(mt_crypto_ctx *c)
+{
+    c->refs++;
+    return c;
+}
+
 void mt_crypto_ctx_free(mt_crypto_ctx *c)
 {
     if (!c) return;
+    if (--c->refs) {
+        if (c->ige) aes_ige_forget(c->ige);
+        return;
+    }
     EVP_MD_CTX_free(c->md); /* cleanses the hash state */
     EVP_MD_free(c->sha256);
     mt_aes_ige_free(c->ige);

@@ -32,11 +32,18 @@ typedef struct mt_random_pool {
     mt_random src;   /* refills come from here (NULL fn: the system CSPRNG) */
     mt_random rnd;   /* draws from the pool */
     size_t pos;
+    unsigned refs;   /* mt_random_pool_new/_ref/_free only */
     uint8_t bytes[2048];
 } mt_random_pool;
 void mt_random_pool_init(mt_random_pool *p, const mt_random *src);
 /* Wipes what is left in the pool; it refills on the next draw. */
 void mt_random_pool_wipe(mt_random_pool *p);
+/* A pool on the heap that several owners share (the sessions of one thread: every byte is
+ * still handed out once): new() gives one reference (NULL on allocation failure), ref() one
+ * more, free() drops one and the last one wipes and frees (NULL is fine). */
+mt_random_pool *mt_random_pool_new(const mt_random *src);
+mt_random_pool *mt_random_pool_ref(mt_random_pool *p);
+void mt_random_pool_free(mt_random_pool *p);
 
 /* MT_OK, or MT_ERR_CRYPTO with `out` zeroed when OpenSSL cannot hash (no provider with
  * the digest): never bytes left over in `out`. */
@@ -80,13 +87,17 @@ int mt_msg_kdf(const uint8_t auth_key[256], const uint8_t msg_key[16], int x, ui
 /* auth_key_id: the last 8 bytes of SHA1(auth_key), little-endian. */
 uint64_t mt_auth_key_id(const uint8_t auth_key[256]);
 
-/* Reusable OpenSSL state for the per-message work of one session or connection: the SHA-256
+/* Reusable OpenSSL state for the per-message work of sessions and connections: the SHA-256
  * and AES implementations fetched once, one digest context and one mt_aes_ige. OpenSSL 3's
  * one-shot calls fetch the implementation from the provider store on every call, which costs
- * more than the hashing and AES of a small message. Owned by one session (no global state);
- * not for concurrent use from several threads. mt_crypto_ctx_new: NULL on allocation failure. */
+ * more than the hashing and AES of a small message. Nothing in it outlives a message but the
+ * last AES key schedule, so the sessions of one thread can share one (no global state; not
+ * for concurrent use from several threads). new(): one reference (NULL on allocation
+ * failure); ref(): one more; free(): drops one (NULL is fine): the last one frees it, any
+ * other forgets the last key schedule, so an owner that leaves leaves no key behind. */
 typedef struct mt_crypto_ctx mt_crypto_ctx;
 mt_crypto_ctx *mt_crypto_ctx_new(void);
+mt_crypto_ctx *mt_crypto_ctx_ref(mt_crypto_ctx *c);
 void mt_crypto_ctx_free(mt_crypto_ctx *c);
 /* mt_msg_key, mt_msg_kdf and AES-256-IGE (mt_aes_ige_run) over a context; cc may be NULL (then
  * one-shot contexts, as the functions above). MT_OK, or MT_ERR_CRYPTO (the outputs are then

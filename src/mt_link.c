@@ -169,9 +169,9 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     }
     l->log = cfg->log; l->log_ud = cfg->log_ud; l->log_level = cfg->log_level;
     l->peer = strdup(cfg->peer ? cfg->peer : "DC");
-    l->keys = mt_rsa_keys_new(cfg->rsa_pems == NULL);
+    l->keys = cfg->rsa_keys ? mt_rsa_keys_ref(cfg->rsa_keys) : mt_rsa_keys_new(cfg->rsa_pems == NULL);
     if (!l->peer || !l->keys) goto fail;
-    for (size_t i = 0; cfg->rsa_pems && cfg->rsa_pems[i]; i++) {
+    for (size_t i = 0; !cfg->rsa_keys && cfg->rsa_pems && cfg->rsa_pems[i]; i++) {
         size_t n = cfg->rsa_pem_lens ? cfg->rsa_pem_lens[i] : strlen(cfg->rsa_pems[i]);
         int rc = mt_rsa_keys_add_pem(l->keys, cfg->rsa_pems[i], n);
         if (rc) { *err = rc; goto fail; }
@@ -182,6 +182,8 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     sc.salt = cfg->salt;
     sc.time_offset = cfg->time_offset;
     sc.rnd = cfg->rnd;
+    sc.cc = cfg->cc;
+    sc.pool = cfg->pool;
     sc.log = cfg->log; sc.log_ud = cfg->log_ud; sc.log_level = cfg->log_level;
     sc.init = cfg->init;
     l->sess = mt_session_new(&sc);

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include "mt_buf.h"
 #include "mt_crypto.h"
+#include "mt_rsa.h"
 #include "mt_session.h"
 
 /* A sans-IO step run on each new TCP connection before the MTProto transport.
@@ -52,6 +53,10 @@ typedef struct mt_link_config {
     int transport;              /* MT_TR_*; for MT_TR_OBFUSCATED the inner framing is intermediate */
     const char *const *rsa_pems; /* NULL-terminated PEM keys, or NULL: the built-in keys */
     const size_t *rsa_pem_lens;
+    mt_rsa_keys *rsa_keys;      /* parsed keys shared with other links (a reference is taken;
+                                 * rsa_pems is then unused), or NULL */
+    mt_crypto_ctx *cc;          /* shared per-packet state for the session (mt_session_config) */
+    mt_random_pool *pool;
     const uint8_t *auth_key;    /* 256 bytes or NULL: handshake on connect */
     int64_t salt;
     int32_t time_offset;

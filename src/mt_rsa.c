@@ -40,6 +40,7 @@ typedef struct rsa_pub {
 struct mt_rsa_keys {
     rsa_pub *k;
     int n, cap;
+    unsigned refs;
 };
 
 /* Fingerprint: low 64 bits of SHA1(TL bare rsa_public_key n:bytes e:bytes). */
@@ -86,6 +87,7 @@ mt_rsa_keys *mt_rsa_keys_new(int with_builtin)
 {
     mt_rsa_keys *ks = calloc(1, sizeof *ks);
     if (!ks) return NULL;
+    ks->refs = 1;
     for (size_t i = 0; with_builtin && i < sizeof builtin_moduli / sizeof builtin_moduli[0]; i++) {
         BIGNUM *n = NULL, *e = BN_new();
         if (!e || !BN_hex2bn(&n, builtin_moduli[i]) || !BN_set_word(e, 65537) || keys_add(ks, n, e) != MT_OK) {
@@ -137,9 +139,15 @@ int64_t mt_rsa_keys_fingerprint(const mt_rsa_keys *ks, int i)
 
 int mt_rsa_keys_has(const mt_rsa_keys *ks, int64_t fp) { return keys_find(ks, fp) != NULL; }
 
+mt_rsa_keys *mt_rsa_keys_ref(mt_rsa_keys *ks)
+{
+    ks->refs++;
+    return ks;
+}
+
 void mt_rsa_keys_free(mt_rsa_keys *ks)
 {
-    if (!ks) return;
+    if (!ks || --ks->refs) return;
     for (int i = 0; i < ks->n; i++) { BN_free(ks->k[i].n); BN_free(ks->k[i].e); }
     free(ks->k);
     free(ks);

@@ -12,9 +12,12 @@
 
 /* A set of server public keys. */
 typedef struct mt_rsa_keys mt_rsa_keys;
-/* New set; with_builtin adds the production and test keys of the Telegram servers.
- * NULL on allocation failure. */
+/* New set (one reference); with_builtin adds the production and test keys of the Telegram
+ * servers. NULL on allocation failure. A set is never changed once links use it, so links
+ * with the same keys can share one: ref() takes one more reference, free() drops one (the
+ * last one frees the set; NULL is fine). */
 mt_rsa_keys *mt_rsa_keys_new(int with_builtin);
+mt_rsa_keys *mt_rsa_keys_ref(mt_rsa_keys *ks);
 /* Adds a PEM public key ("BEGIN RSA PUBLIC KEY" PKCS#1 or "BEGIN PUBLIC KEY" SPKI).
  * Returns MT_OK, MT_ERR_ARG (not a parsable RSA public key) or MT_ERR_NOMEM. */
 int mt_rsa_keys_add_pem(mt_rsa_keys *ks, const char *pem, size_t len);

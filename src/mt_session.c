@@ -96,7 +96,7 @@ struct mt_session {
     size_t max_msgs;        /* messages per container */
     uint32_t *packed;       /* slots of the requests in the packet being packed */
     size_t packed_cap;
-    mt_random_pool pool;    /* padding bytes, refilled from rnd */
+    mt_random_pool *pool;   /* padding bytes (cfg.pool, or its own refilled from rnd) */
 
     /* the auth.bindTempAuthKey request waiting (handle 0: none): its body is built when packed */
     uint64_t bind_handle;
@@ -307,8 +307,9 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     s->gen.time_offset = cfg->time_offset;
     s->salt = cfg->salt;
     s->max_msgs = PACK_MAX_MSGS;
-    mt_random_pool_init(&s->pool, &s->rnd);
-    if (!(s->cc = mt_crypto_ctx_new())) goto fail;
+    s->pool = cfg->pool ? mt_random_pool_ref(cfg->pool) : mt_random_pool_new(&s->rnd);
+    s->cc = cfg->cc ? mt_crypto_ctx_ref(cfg->cc) : mt_crypto_ctx_new();
+    if (!s->pool || !s->cc) goto fail;
     if (cfg->init && cfg->init->enabled && copy_init(s, cfg->init) != MT_OK) goto fail;
     if (cfg->auth_key) {
         memcpy(s->key, cfg->auth_key, 256);
@@ -339,6 +340,7 @@ void mt_session_free(mt_session *s)
     mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
     mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
     mt_crypto_ctx_free(s->cc);
+    mt_random_pool_free(s->pool);
     mt_wipe(s, sizeof *s); /* the permanent key of a bind too */
     free(s);
 }
@@ -356,7 +358,7 @@ int mt_session_set_key(mt_session *s, const uint8_t auth_key[256], int64_t salt,
 }
 
 int mt_session_has_key(const mt_session *s) { return s->has_key; }
-const mt_random *mt_session_random(mt_session *s) { return &s->pool.rnd; }
+const mt_random *mt_session_random(mt_session *s) { return &s->pool->rnd; }
 void mt_session_set_salt(mt_session *s, int64_t salt) { s->salt = salt; s->nsalts = 0; }
 
 int mt_session_get_key(const mt_session *s, uint8_t auth_key[256])
@@ -609,12 +611,12 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     size_t before = out->len;
     if (pk.n == 1) {
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, pk.last_id, pk.last_seq,
-                                s->body.data + pk.last_off, pk.last_len, &s->pool.rnd, out);
+                                s->body.data + pk.last_off, pk.last_len, &s->pool->rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
         s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
-                                s->body.data, s->body.len, &s->pool.rnd, out);
+                                s->body.data, s->body.len, &s->pool->rnd, out);
     }
     if (rc) return rc;
     for (size_t i = 0; i < nreq; i++) s->reqs[s->packed[i]].container_id = cid;

@@ -50,6 +50,11 @@ typedef struct mt_session_config {
     int32_t time_offset;        /* server time - local time, seconds */
     int64_t session_id;         /* 0: random */
     const mt_random *rnd;       /* copied; NULL = system CSPRNG */
+    /* State the sessions of one thread may share (the session takes a reference), or NULL:
+     * the session makes its own: the OpenSSL contexts of its packets, and the pool its
+     * padding bytes come from (its own one refills from rnd). */
+    mt_crypto_ctx *cc;
+    mt_random_pool *pool;
     mt_log_fn log;              /* may be NULL */
     void *log_ud;
     int log_level;              /* messages above this level are not formatted */
@@ -168,9 +173,10 @@ void mt_session_get_state(const mt_session *s, mt_session_state *st);
 /* Copies the auth key (MT_ERR_ARG when there is none). */
 int mt_session_get_key(const mt_session *s, uint8_t auth_key[256]);
 void mt_session_set_salt(mt_session *s, int64_t salt);
-/* The session's pooled random source: bytes of the configured source drawn 2 KiB at a time,
- * each handed out once (then wiped from the pool). For the transport's padding and headers:
- * one CSPRNG call per many packets instead of one per packet. Valid as long as the session. */
+/* The session's pooled random source (cfg.pool, or its own pool of the configured source):
+ * bytes drawn 2 KiB at a time, each handed out once (then wiped from the pool). For the
+ * transport's padding and headers: one CSPRNG call per many packets instead of one per
+ * packet. Valid as long as the session. */
 const mt_random *mt_session_random(mt_session *s);
 
 #endif
