@@ -14,6 +14,8 @@
 #define ACK_BATCH    64         /* owed acks that go out at once */
 #define BACKOFF_MAX  3.0
 #define OUT_SLICE    ((size_t)4 << 20) /* pack at most this much ahead of the writes */
+#define ERR_MSG_SIZE    40      /* the short error message ("TIMEOUT", ...) */
+#define ERR_DETAIL_SIZE 200     /* its detail text */
 
 /* Phases; state() folds them into DOWN / CONNECTING / OPEN. */
 enum { P_DOWN, P_BACKOFF, P_TCP, P_STAGE, P_HANDSHAKE, P_READY };
@@ -55,8 +57,7 @@ struct mt_link {
     mt_link_event *ev;
     size_t nev, ev_cap;
     int err_code;
-    char err_msg[40], err_detail[200];
-    char err_text[244];         /* "MESSAGE: detail", the text of calls failed by it */
+    char err_msg[ERR_MSG_SIZE], err_detail[ERR_DETAIL_SIZE];
 };
 
 static void llog(mt_link *l, int level, const char *fmt, ...)
@@ -248,17 +249,19 @@ static void schedule(mt_link *l, double now, int after_loss)
 }
 
 /* The text a call failed by the connection error carries: its message and detail (the binding
- * splits them at the first ": "). */
-static const char *err_text(mt_link *l)
+ * splits them at the first ": "), made in the caller's buffer (not kept in every link). */
+typedef struct err_text { char s[ERR_MSG_SIZE + 2 + ERR_DETAIL_SIZE]; } err_text;
+static const char *err_text_of(const mt_link *l, err_text *t)
 {
-    snprintf(l->err_text, sizeof l->err_text, "%s: %s", l->err_msg, l->err_detail);
-    return l->err_text;
+    snprintf(t->s, sizeof t->s, "%s: %s", l->err_msg, l->err_detail);
+    return t->s;
 }
 
 /* Every call still waiting fails with the current error (a fatal one: retrying cannot help). */
 static void fail_calls(mt_link *l)
 {
-    mt_session_fail_all(l->sess, l->err_code, err_text(l));
+    err_text t;
+    mt_session_fail_all(l->sess, l->err_code, err_text_of(l, &t));
     l->want_until = 0;
     collect(l);
 }
@@ -277,8 +280,9 @@ static void drop(mt_link *l, double now, int fatal)
     }
     close_connection(l);
     l->phase = P_DOWN;
+    err_text t;
     if (fatal) fail_calls(l);
-    else if (attempt && mt_session_fail_unsent(l->sess, l->err_code, err_text(l))) collect(l);
+    else if (attempt && mt_session_fail_unsent(l->sess, l->err_code, err_text_of(l, &t))) collect(l);
     schedule(l, now, 1);
 }
 
@@ -594,7 +598,8 @@ void mt_link_tick(mt_link *l, double now)
     /* calls past their deadline: TIMEOUT, or the error that kept them from being answered */
     if (mt_session_next_deadline(l->sess) > 0 && now >= mt_session_next_deadline(l->sess)) {
         int ce = connection_error(l);
-        if (mt_session_expire(l->sess, now, ce ? l->err_code : MT_ERR_TIMEOUT, ce ? err_text(l) : "TIMEOUT"))
+        err_text t;
+        if (mt_session_expire(l->sess, now, ce ? l->err_code : MT_ERR_TIMEOUT, ce ? err_text_of(l, &t) : "TIMEOUT"))
             collect(l);
     }
     switch (l->phase) {
