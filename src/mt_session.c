@@ -102,7 +102,7 @@ struct mt_session {
     uint64_t bind_handle;
     int64_t bind_nonce;
     int32_t bind_expires_at;
-    uint8_t bind_perm_key[256];
+    uint8_t *bind_perm_key; /* 256 bytes, allocated by the first bind (few sessions bind) */
 };
 
 void mt_log_vsend(mt_log_fn fn, void *ud, int max_level, int level, const char *fmt, va_list ap)
@@ -341,7 +341,11 @@ void mt_session_free(mt_session *s)
     mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
     mt_crypto_ctx_free(s->cc);
     mt_random_pool_free(s->pool);
-    mt_wipe(s, sizeof *s); /* the permanent key of a bind too */
+    if (s->bind_perm_key) {
+        mt_wipe(s->bind_perm_key, 256);
+        free(s->bind_perm_key);
+    }
+    mt_wipe(s, sizeof *s);
     free(s);
 }
 
@@ -432,6 +436,7 @@ int mt_session_send(mt_session *s, const uint8_t *body, size_t len, uint64_t *id
 int mt_session_send_bind(mt_session *s, const uint8_t perm_key[256], int64_t nonce, int32_t expires_at, uint64_t *id)
 {
     if (!perm_key || !id) return MT_ERR_ARG;
+    if (!s->bind_perm_key && !(s->bind_perm_key = malloc(256))) return MT_ERR_NOMEM;
     uint8_t placeholder[BIND_BODY_LEN];
     memset(placeholder, 0, sizeof placeholder);
     mt_wr32(placeholder, MT_ID_AUTH_BIND_TEMP_AUTH_KEY);
@@ -1087,9 +1092,8 @@ static int handle_message(mt_session *s, int64_t msg_id, int32_t seqno, const ui
     return MT_OK;
 }
 
-int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double now)
+static int receive(mt_session *s, const uint8_t *packet, size_t len, double now)
 {
-    if (!s->has_key) return MT_ERR_ARG;
     mt_msg m;
     int rc = mt_msg_decrypt_ctx(s->cc, s->key, s->key_id, 8, packet, len, &s->plain, &m);
     if (rc == MT_OK && m.session_id != s->session_id) {
@@ -1128,6 +1132,18 @@ int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double 
         return MT_OK;
     }
     return handle_message(s, m.msg_id, m.seqno, m.body, m.len, now);
+}
+
+/* Plaintext room kept between packets: enough for the small packets of most calls; the room
+ * of a bigger one is given back after it (results and updates are copied out of it). */
+#define PLAIN_KEEP 512
+
+int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double now)
+{
+    if (!s->has_key) return MT_ERR_ARG;
+    int rc = receive(s, packet, len, now);
+    if (s->plain.cap > PLAIN_KEEP) mt_buf_free(&s->plain);
+    return rc;
 }
 
 const mt_session_event *mt_session_events(const mt_session *s, size_t *n)

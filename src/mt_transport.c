@@ -32,7 +32,10 @@ static const uint8_t TAG_OBF_ABRIDGED[4] = { 0xef, 0xef, 0xef, 0xef };
 #define OBF_HEADER 64
 #define FULL_OVERHEAD 12     /* len | seqno | ... | crc32 */
 #define PADDED_MAX_PAD 15
-#define RX_KEEP ((size_t)1 << 20)   /* receive buffer room kept between frames */
+/* Receive buffer room kept once every frame in it is parsed: enough for the small packets of
+ * most calls; the room a bigger frame needed is given back (a program may hold thousands of
+ * idle connections, each with the room of the largest answer it ever got otherwise). */
+#define RX_KEEP ((size_t)512)
 /* The smallest MTProto packet (a plain message with a 4-byte body) is 24 bytes,
  * so a padded frame under 4 + 16 bytes can only be a 4-byte error plus padding. */
 #define PADDED_ERROR_BELOW 20
@@ -419,7 +422,13 @@ int mt_transport_next(mt_transport *t, const uint8_t **p, size_t *n, int32_t *tr
     if (t->err) return t->err;
     if (!t->started) return 0;
     size_t avail = t->rx.len - t->head, hdr, plen, tail = 0;
-    if (avail == 0) return 0; /* also: rx.data may still be NULL */
+    if (avail == 0) { /* also: rx.data may still be NULL */
+        if (t->rx.cap > RX_KEEP) {
+            mt_buf_free(&t->rx);
+            t->head = 0;
+        }
+        return 0;
+    }
     const uint8_t *b = t->rx.data + t->head;
     /* Servers have been seen to send a transport error unframed in place of a
      * length (full transport: -429 repeated). A client never gets a negative
