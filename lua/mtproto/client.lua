@@ -437,11 +437,23 @@ local function pause(s, seconds)
   end
 end
 
+-- The Error of a call whose wait failed (`werr`, the connection's error table). A call that
+-- timed out is over (the link never sends it again); the connection is dropped too (a server
+-- that stopped answering would otherwise hold every later call): the next call reconnects in
+-- the same session and the requests still waiting are re-sent under their msg_ids, so nothing
+-- else in flight is lost.
+local function wait_failed(s, dc, conn, method, werr)
+  if werr.message == "TIMEOUT" and not s.closed then
+    forget(s, conn)
+    pcall(conn.disconnect, conn)
+    log(s, "info", "DC %d: %s got no answer in time: reconnecting for the next call", dc, method)
+  end
+  return errors.from_conn(werr, method)
+end
+
 -- Waits for call `id` (at most `timeout` seconds; nil: until the call's own deadline). A wait
--- that runs out leaves the call going (third result true). A call that timed out is over (the
--- link never sends it again); the connection is dropped too (a server that stopped answering
--- would otherwise hold every later call): the next call reconnects in the same session and the
--- requests still waiting are re-sent under their msg_ids, so nothing else in flight is lost.
+-- that runs out leaves the call going (third result true); a call that failed is over
+-- (wait_failed).
 local function waited(s, dc, conn, id, method, timeout)
   local res, werr
   if suspending(s) then
@@ -452,14 +464,8 @@ local function waited(s, dc, conn, id, method, timeout)
     if s.closed then return nil, closed_error(method) end -- by a logger during the wait
   end
   if res ~= nil then return res end
-  local err = errors.from_conn(werr, method)
-  if werr.pending then return nil, err, true end
-  if werr.message == "TIMEOUT" and not s.closed then
-    forget(s, conn)
-    pcall(conn.disconnect, conn)
-    log(s, "info", "DC %d: %s got no answer in time: reconnecting for the next call", dc, method)
-  end
-  return nil, err
+  if werr.pending then return nil, errors.from_conn(werr, method), true end
+  return nil, wait_failed(s, dc, conn, method, werr)
 end
 
 -- What is left at now of a call's `timeout` (nil: the client's) that started at t0 (the pfs
@@ -480,10 +486,32 @@ local function queue(s, conn, body, timeout)
   return id
 end
 
+-- The connection a call on `dc` may take directly, or nil. Directly, one C call (conn:call)
+-- queues, writes and waits: what `once` does in many steps for a blocking call whose
+-- connection is there and usable as it is (with pfs, its temporary key is not due for
+-- renewal). In an event loop's coroutine a call suspends instead (loop_wait).
+local function direct(s, dc)
+  local conn = s.conns[dc]
+  if not conn or suspending(s) or (s.pfs and pfs.expiring(pfs_host(s), dc)) then return nil end
+  return conn
+end
+
+-- One round of a call on `dc`: the answer's bytes | nil, err [, true: a wait that ran out, the
+-- call goes on].
 local function once(s, dc, method, body, timeout)
   if s.closed then return nil, closed_error(method) end
+  local conn = direct(s, dc)
+  if conn then
+    if s.dirty then s.dirty[conn] = nil end -- written with this call
+    local res, werr = conn:call(body, timeout or s.timeout)
+    after_io(s, dc, conn)
+    if s.closed then return nil, closed_error(method) end -- by a logger during the wait
+    if res ~= nil then return res end
+    return nil, wait_failed(s, dc, conn, method, werr)
+  end
   local t0 = monotonic()
-  local conn, err = connection(s, dc, timeout)
+  local err
+  conn, err = connection(s, dc, timeout)
   if s.closed then return nil, closed_error(method) end -- by a logger during a pfs set-up
   if not conn then err.method = method; return nil, err end
   local id = queue(s, conn, body, left(s, timeout, t0))
