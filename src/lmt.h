@@ -76,8 +76,8 @@ int lmt_check_x(lua_State *L, int i);
  * the state's shared objects (lmt_link_shared); raises luaL_argerror(L, t, ...) on a bad
  * option. */
 void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init);
-/* State shared by the links of one Lua state (lshared.c): sets cfg->cc, cfg->pool and
- * cfg->rsa_keys (the set of cfg->rsa_pems, or the built-in keys) to objects kept in the
+/* State shared by the links of one Lua state (lshared.c): sets cfg->cc, cfg->pool,
+ * cfg->scratch and cfg->rsa_keys (the set of cfg->rsa_pems, or the built-in keys) to objects kept in the
  * registry, made on first use (mt_link_new takes its own references). Raises
  * luaL_argerror(L, t, ...) on a bad PEM. */
 void lmt_link_shared(lua_State *L, int t, mt_link_config *cfg);

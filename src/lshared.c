@@ -4,6 +4,8 @@
  *   - the OpenSSL contexts of the per-message work (mt_crypto_ctx, ~1.3 KiB): each message
  *     has its own AES key, so one context serves every session in turn;
  *   - the pool of padding bytes (mt_random_pool, 2 KiB): every byte is still handed out once;
+ *   - the scratch buffers a packet is packed, framed and decrypted in (mt_scratch, ~1 KiB):
+ *     emptied (and wiped) before each call on a link returns;
  *   - the parsed RSA keys of the servers (mt_rsa_keys, ~0.6 KiB per set), one per set of PEMs.
  * They live in one userdata kept in the registry (made on first use, never a C global), and
  * are reference-counted in C: every link takes its own references, so the objects stay valid
@@ -24,6 +26,7 @@ static const char shared_key = 0;   /* its address is the registry key of the ho
 typedef struct lshared {
     mt_crypto_ctx *cc;
     mt_random_pool *pool;
+    mt_scratch *scratch;
     int nkeys;                      /* entries in the RSA cache (user value 1) */
 } lshared;
 
@@ -34,8 +37,10 @@ static int shared_gc(lua_State *L)
     lshared *sh = luaL_checkudata(L, 1, SHARED_MT);
     mt_crypto_ctx_free(sh->cc);
     mt_random_pool_free(sh->pool);
+    mt_scratch_free(sh->scratch);
     sh->cc = NULL;
     sh->pool = NULL;
+    sh->scratch = NULL;
     return 0;
 }
 
@@ -70,7 +75,8 @@ static lshared *push_shared(lua_State *L)
     lshared *sh = lmt_new_object(L, sizeof *sh, 1, SHARED_MT);
     sh->cc = mt_crypto_ctx_new();
     sh->pool = mt_random_pool_new(NULL);
-    if (!sh->cc || !sh->pool) luaL_error(L, "out of memory");
+    sh->scratch = mt_scratch_new();
+    if (!sh->cc || !sh->pool || !sh->scratch) luaL_error(L, "out of memory");
     lua_newtable(L);
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, -1);
@@ -130,6 +136,7 @@ void lmt_link_shared(lua_State *L, int t, mt_link_config *cfg)
     lshared *sh = push_shared(L);
     cfg->cc = sh->cc;
     cfg->pool = sh->pool;
+    cfg->scratch = sh->scratch;
     cfg->rsa_keys = cached_keys(L, lua_gettop(L), sh, t, cfg);
     lua_pop(L, 1);
 }

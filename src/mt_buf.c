@@ -89,3 +89,45 @@ void mt_wipe(void *p, size_t n)
 {
     OPENSSL_cleanse(p, n);
 }
+
+struct mt_scratch {
+    mt_buf b[MT_SCRATCH_COUNT];
+    unsigned refs;
+};
+
+mt_scratch *mt_scratch_new(void)
+{
+    mt_scratch *s = calloc(1, sizeof *s);
+    if (s) s->refs = 1;
+    return s;
+}
+
+mt_scratch *mt_scratch_ref(mt_scratch *s)
+{
+    s->refs++;
+    return s;
+}
+
+void mt_scratch_free(mt_scratch *s)
+{
+    if (!s) return;
+    if (--s->refs) {
+        for (int i = 0; i < MT_SCRATCH_COUNT; i++)
+            if (s->b[i].cap) mt_wipe(s->b[i].data, s->b[i].cap);
+        return;
+    }
+    for (int i = 0; i < MT_SCRATCH_COUNT; i++) mt_buf_free(&s->b[i]);
+    free(s);
+}
+
+mt_buf *mt_scratch_buf(mt_scratch *s, int which) { return &s->b[which]; }
+
+void mt_scratch_done(mt_buf *b)
+{
+    if (b->cap > MT_SCRATCH_KEEP) {
+        mt_buf_free(b);
+        return;
+    }
+    b->len = 0;
+    b->oom = 0;
+}

@@ -102,4 +102,22 @@ int mt_rd_tlbytes(mt_reader *r, const uint8_t **p, size_t *n);
 /* Overwrites n bytes with zeros in a way the compiler may not elide. */
 void mt_wipe(void *p, size_t n);
 
+/* Scratch buffers for the work on one packet (building, framing and decrypting it), which
+ * the sessions and links of one thread can share: nothing in them is used after the call
+ * that fills it, so an idle connection keeps none of this room. new(): one reference (NULL
+ * on allocation failure); ref(): one more; free(): drops one (NULL is fine) and wipes the
+ * buffers (what an owner that leaves put there may be secret, as a session's plaintext),
+ * the last one also frees them. Not for concurrent use from several threads. */
+enum { MT_SCRATCH_PLAIN, MT_SCRATCH_BODY, MT_SCRATCH_MSG, MT_SCRATCH_PACKET, MT_SCRATCH_COUNT };
+typedef struct mt_scratch mt_scratch;
+mt_scratch *mt_scratch_new(void);
+mt_scratch *mt_scratch_ref(mt_scratch *s);
+void mt_scratch_free(mt_scratch *s);
+mt_buf *mt_scratch_buf(mt_scratch *s, int which);
+/* A scratch buffer's work is done: empties it (the bytes stay until the next use or free:
+ * wiping every packet's would cost ~2% of a call) and gives back room past MT_SCRATCH_KEEP
+ * (a big packet's, wiped). */
+#define MT_SCRATCH_KEEP ((size_t)256 << 10)
+void mt_scratch_done(mt_buf *b);
+
 #endif

@@ -53,7 +53,9 @@ struct mt_link {
     mt_log_fn log;
     void *log_ud;
     int log_level;
-    mt_buf out, pkt, body, evdata;
+    mt_buf out, body, evdata;
+    mt_scratch *work;           /* cfg.scratch or its own, shared with the session */
+    mt_buf *pkt;                /* a packet between the session and the transport (scratch) */
     mt_link_event *ev;
     size_t nev, ev_cap;
     int err_code;
@@ -152,7 +154,7 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     *err = MT_ERR_NOMEM;
     mt_link *l = calloc(1, sizeof *l);
     if (!l) return NULL;
-    mt_buf_init(&l->out); mt_buf_init(&l->pkt); mt_buf_init(&l->body); mt_buf_init(&l->evdata);
+    mt_buf_init(&l->out); mt_buf_init(&l->body); mt_buf_init(&l->evdata);
     l->dc_id = cfg->dc_id;
     l->expires_in = cfg->expires_in > 0 ? cfg->expires_in : 0;
     l->kind = cfg->transport;
@@ -171,7 +173,9 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     l->log = cfg->log; l->log_ud = cfg->log_ud; l->log_level = cfg->log_level;
     l->peer = strdup(cfg->peer ? cfg->peer : "DC");
     l->keys = cfg->rsa_keys ? mt_rsa_keys_ref(cfg->rsa_keys) : mt_rsa_keys_new(cfg->rsa_pems == NULL);
-    if (!l->peer || !l->keys) goto fail;
+    l->work = cfg->scratch ? mt_scratch_ref(cfg->scratch) : mt_scratch_new();
+    if (!l->peer || !l->keys || !l->work) goto fail;
+    l->pkt = mt_scratch_buf(l->work, MT_SCRATCH_PACKET);
     for (size_t i = 0; !cfg->rsa_keys && cfg->rsa_pems && cfg->rsa_pems[i]; i++) {
         size_t n = cfg->rsa_pem_lens ? cfg->rsa_pem_lens[i] : strlen(cfg->rsa_pems[i]);
         int rc = mt_rsa_keys_add_pem(l->keys, cfg->rsa_pems[i], n);
@@ -185,6 +189,7 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     sc.rnd = cfg->rnd;
     sc.cc = cfg->cc;
     sc.pool = cfg->pool;
+    sc.scratch = l->work;
     sc.log = cfg->log; sc.log_ud = cfg->log_ud; sc.log_level = cfg->log_level;
     sc.init = cfg->init;
     l->sess = mt_session_new(&sc);
@@ -216,7 +221,8 @@ void mt_link_free(mt_link *l)
     close_connection(l);
     mt_session_free(l->sess);
     mt_rsa_keys_free(l->keys);
-    mt_buf_free(&l->out); mt_buf_free(&l->pkt); mt_buf_free(&l->body); mt_buf_free(&l->evdata);
+    mt_buf_free(&l->out); mt_buf_free(&l->body); mt_buf_free(&l->evdata);
+    mt_scratch_free(l->work);
     free(l->ev);
     free(l->peer);
     mt_wipe(l->mtproxy_secret, sizeof l->mtproxy_secret);
@@ -404,10 +410,10 @@ static int handshake_result(mt_link *l, double now, int rc)
         ready(l, now);
         return MT_OK;
     }
-    l->pkt.len = 0;
-    if ((rc = mt_plain_wrap(&l->pkt, mt_msgid_next(&l->plain_gen, (int64_t)(wall * 1e9), 0), l->body.data, l->body.len)) != MT_OK ||
-        (rc = mt_transport_encode(l->tr, l->pkt.data, l->pkt.len, &l->out)) != MT_OK)
-        return dropf(l, now, 1, rc, "HANDSHAKE_FAILED", "%s", mt_strerror(rc));
+    if ((rc = mt_plain_wrap(l->pkt, mt_msgid_next(&l->plain_gen, (int64_t)(wall * 1e9), 0), l->body.data, l->body.len)) == MT_OK)
+        rc = mt_transport_encode(l->tr, l->pkt->data, l->pkt->len, &l->out);
+    mt_scratch_done(l->pkt);
+    if (rc != MT_OK) return dropf(l, now, 1, rc, "HANDSHAKE_FAILED", "%s", mt_strerror(rc));
     return MT_OK;
 }
 
@@ -563,10 +569,9 @@ void mt_link_output(mt_link *l, double now, const uint8_t **p, size_t *n)
         (mt_session_want_write(l->sess) || l->want_acks)) {
         double wall = now + l->wall_offset;
         int with_acks = l->want_acks, rc;
-        l->pkt.len = 0;
-        while ((rc = mt_session_pack(l->sess, wall, with_acks, &l->pkt)) > 0) {
-            rc = mt_transport_encode(l->tr, l->pkt.data, l->pkt.len, &l->out);
-            l->pkt.len = 0;
+        while ((rc = mt_session_pack(l->sess, wall, with_acks, l->pkt)) > 0) {
+            rc = mt_transport_encode(l->tr, l->pkt->data, l->pkt->len, &l->out);
+            mt_scratch_done(l->pkt);
             if (rc) break;
             with_acks = 0;
             if (l->out.len >= OUT_SLICE) break;

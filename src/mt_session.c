@@ -90,7 +90,9 @@ struct mt_session {
     struct future_salt { int32_t since, until; int64_t salt; } *salts; /* MAX_SALTS, once some came */
     size_t nsalts;
 
-    mt_buf plain, body, scratch, inflated;
+    mt_buf inflated;
+    mt_scratch *work;       /* cfg.scratch, or its own: the buffers below */
+    mt_buf *plain, *body, *scratch; /* a packet decrypted; the container being packed; one message */
     mt_crypto_ctx *cc;      /* OpenSSL state reused for every packet */
     uint64_t dropped;
     size_t max_msgs;        /* messages per container */
@@ -302,14 +304,17 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     if (!s) return NULL;
     if (cfg->rnd) s->rnd = *cfg->rnd;
     s->log = cfg->log; s->log_ud = cfg->log_ud; s->log_level = cfg->log_level;
-    mt_buf_init(&s->svc); mt_buf_init(&s->upd); mt_buf_init(&s->plain);
-    mt_buf_init(&s->body); mt_buf_init(&s->scratch); mt_buf_init(&s->inflated);
+    mt_buf_init(&s->svc); mt_buf_init(&s->upd); mt_buf_init(&s->inflated);
     s->gen.time_offset = cfg->time_offset;
     s->salt = cfg->salt;
     s->max_msgs = PACK_MAX_MSGS;
     s->pool = cfg->pool ? mt_random_pool_ref(cfg->pool) : mt_random_pool_new(&s->rnd);
     s->cc = cfg->cc ? mt_crypto_ctx_ref(cfg->cc) : mt_crypto_ctx_new();
-    if (!s->pool || !s->cc) goto fail;
+    s->work = cfg->scratch ? mt_scratch_ref(cfg->scratch) : mt_scratch_new();
+    if (!s->pool || !s->cc || !s->work) goto fail;
+    s->plain = mt_scratch_buf(s->work, MT_SCRATCH_PLAIN);
+    s->body = mt_scratch_buf(s->work, MT_SCRATCH_BODY);
+    s->scratch = mt_scratch_buf(s->work, MT_SCRATCH_MSG);
     if (cfg->init && cfg->init->enabled && copy_init(s, cfg->init) != MT_OK) goto fail;
     if (cfg->auth_key) {
         memcpy(s->key, cfg->auth_key, 256);
@@ -337,8 +342,8 @@ void mt_session_free(mt_session *s)
     free(s->reqs); free(s->free_slots); free(s->queue); free(s->acks); free(s->ev); free(s->seen_ring);
     free(s->init_str); free(s->packed); free(s->salts);
     mt_map_free(&s->by_msgid); mt_map_free(&s->seen);
-    mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->plain);
-    mt_buf_free(&s->body); mt_buf_free(&s->scratch); mt_buf_free(&s->inflated);
+    mt_buf_free(&s->svc); mt_buf_free(&s->upd); mt_buf_free(&s->inflated);
+    mt_scratch_free(s->work);
     mt_crypto_ctx_free(s->cc);
     mt_random_pool_free(s->pool);
     if (s->bind_perm_key) {
@@ -519,9 +524,8 @@ static int pack_fits(const packing *pk, size_t len)
     return !pk->n || pk->bytes + 16 + len <= PACK_MAX_BYTES;
 }
 
-int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
+static int pack(mt_session *s, double now, int with_acks, mt_buf *out)
 {
-    if (!s->has_key) return MT_ERR_ARG;
     /* room for every request queued (at most max_msgs go in one packet) */
     size_t most = s->qlen < s->max_msgs ? s->qlen : s->max_msgs;
     if (s->packed_cap < most) {
@@ -533,10 +537,10 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     }
     rotate_salt(s, now);
     int64_t tns = now_ns(now);
-    packing pk = { &s->body, 0, 0, 0, 0, 0, 0 };
-    s->body.len = 0;
-    s->body.oom = 0;
-    int rc = mt_container_begin(&s->body);
+    packing pk = { s->body, 0, 0, 0, 0, 0, 0 };
+    s->body->len = 0;
+    s->body->oom = 0;
+    int rc = mt_container_begin(s->body);
     if (rc) return rc;
     size_t nreq = 0;
 
@@ -564,9 +568,9 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
         int is_bind = h == s->bind_handle;
         int wrap = !is_bind && s->init.enabled && (r->wrapped || s->need_init);
         if (wrap) {
-            wrap_init(s, p, l, &s->scratch);
-            if (s->scratch.oom) return MT_ERR_NOMEM;
-            p = s->scratch.data; l = s->scratch.len;
+            wrap_init(s, p, l, s->scratch);
+            if (s->scratch->oom) return MT_ERR_NOMEM;
+            p = s->scratch->data; l = s->scratch->len;
         }
         if (!pack_fits(&pk, l)) break;
         s->qhead = (s->qhead + 1) % s->qcap; s->qlen--;
@@ -585,10 +589,10 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
              * for what follows the bind */
             mt_bind b = { s->bind_nonce, s->key_id, mt_auth_key_id(s->bind_perm_key), s->session_id,
                           s->bind_expires_at, r->msg_id };
-            s->scratch.len = 0;
-            if ((rc = mt_bind_request(s->bind_perm_key, &b, &s->rnd, &s->scratch)) != MT_OK) return rc;
-            if (s->scratch.len != l) return MT_ERR_ARG;
-            p = s->scratch.data;
+            s->scratch->len = 0;
+            if ((rc = mt_bind_request(s->bind_perm_key, &b, &s->rnd, s->scratch)) != MT_OK) return rc;
+            if (s->scratch->len != l) return MT_ERR_ARG;
+            p = s->scratch->data;
             s->need_init = s->init.enabled;
         }
         r->container_id = 0;
@@ -598,7 +602,7 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
 
     if (s->nacks && (pk.n || with_acks) && pk.n < s->max_msgs) {
         size_t k = s->nacks < MAX_ACKS ? s->nacks : MAX_ACKS;
-        mt_buf *a = &s->scratch;
+        mt_buf *a = s->scratch;
         a->len = 0;
         mt_buf_put_u32(a, MT_ID_MSGS_ACK);
         mt_buf_put_u32(a, MT_ID_VECTOR);
@@ -616,17 +620,26 @@ int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
     size_t before = out->len;
     if (pk.n == 1) {
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, pk.last_id, pk.last_seq,
-                                s->body.data + pk.last_off, pk.last_len, &s->pool->rnd, out);
+                                s->body->data + pk.last_off, pk.last_len, &s->pool->rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
         s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
-                                s->body.data, s->body.len, &s->pool->rnd, out);
+                                s->body->data, s->body->len, &s->pool->rnd, out);
     }
     if (rc) return rc;
     for (size_t i = 0; i < nreq; i++) s->reqs[s->packed[i]].container_id = cid;
     slog(s, MT_LOG_DEBUG, "packed %zu message(s), %zu bytes, container %lld", pk.n, pk.bytes, (long long)cid);
     return (int)(out->len - before);
+}
+
+int mt_session_pack(mt_session *s, double now, int with_acks, mt_buf *out)
+{
+    if (!s->has_key) return MT_ERR_ARG;
+    int rc = pack(s, now, with_acks, out);
+    mt_scratch_done(s->body);
+    mt_scratch_done(s->scratch);
+    return rc;
 }
 
 /* ---- receiving ---- */
@@ -944,7 +957,7 @@ static int on_future_salts(mt_session *s, const inmsg *m)
 static int want_answer(mt_session *s, int64_t answer, int need)
 {
     if (!need) return add_ack(s, answer);
-    mt_buf *b = &s->scratch;
+    mt_buf *b = s->scratch;
     b->len = 0;
     mt_buf_put_u32(b, MT_ID_MSG_RESEND_REQ);
     mt_buf_put_u32(b, MT_ID_VECTOR);
@@ -990,7 +1003,7 @@ static int on_state_req(mt_session *s, const inmsg *m)
     const uint8_t *ids; uint32_t c;
     int rc = read_long_vector(&rd, &ids, &c);
     if (rc) return rc;
-    mt_buf *b = &s->scratch;
+    mt_buf *b = s->scratch;
     b->len = 0;
     mt_buf_put_u32(b, MT_ID_MSGS_STATE_INFO);
     mt_buf_put_i64(b, m->msg_id);
@@ -1095,7 +1108,7 @@ static int handle_message(mt_session *s, int64_t msg_id, int32_t seqno, const ui
 static int receive(mt_session *s, const uint8_t *packet, size_t len, double now)
 {
     mt_msg m;
-    int rc = mt_msg_decrypt_ctx(s->cc, s->key, s->key_id, 8, packet, len, &s->plain, &m);
+    int rc = mt_msg_decrypt_ctx(s->cc, s->key, s->key_id, 8, packet, len, s->plain, &m);
     if (rc == MT_OK && m.session_id != s->session_id) {
         slog(s, MT_LOG_WARN, "dropped packet: session_id %llx is not ours",
              (unsigned long long)m.session_id);
@@ -1134,15 +1147,14 @@ static int receive(mt_session *s, const uint8_t *packet, size_t len, double now)
     return handle_message(s, m.msg_id, m.seqno, m.body, m.len, now);
 }
 
-/* Plaintext room kept between packets: enough for the small packets of most calls; the room
- * of a bigger one is given back after it (results and updates are copied out of it). */
-#define PLAIN_KEEP 512
-
+/* The scratch buffers may be shared with other sessions: results and updates are copied out
+ * of them before the call returns. */
 int mt_session_receive(mt_session *s, const uint8_t *packet, size_t len, double now)
 {
     if (!s->has_key) return MT_ERR_ARG;
     int rc = receive(s, packet, len, now);
-    if (s->plain.cap > PLAIN_KEEP) mt_buf_free(&s->plain);
+    mt_scratch_done(s->plain);
+    mt_scratch_done(s->scratch);
     return rc;
 }
 

@@ -51,10 +51,11 @@ typedef struct mt_session_config {
     int64_t session_id;         /* 0: random */
     const mt_random *rnd;       /* copied; NULL = system CSPRNG */
     /* State the sessions of one thread may share (the session takes a reference), or NULL:
-     * the session makes its own: the OpenSSL contexts of its packets, and the pool its
-     * padding bytes come from (its own one refills from rnd). */
+     * the session makes its own: the OpenSSL contexts of its packets, the pool its padding
+     * bytes come from (its own one refills from rnd), and scratch buffers. */
     mt_crypto_ctx *cc;
     mt_random_pool *pool;
+    mt_scratch *scratch;        /* the buffers a packet is packed and decrypted in */
     mt_log_fn log;              /* may be NULL */
     void *log_ud;
     int log_level;              /* messages above this level are not formatted */
