@@ -23,7 +23,7 @@
 #define RECENT_CONT    64            /* container ids remembered for notifications */
 /* First capacities of the per-session arrays: small, since a client may hold thousands of
  * sessions that mostly have a call or two in flight; each doubles as it fills. */
-#define FIRST_CAP      4
+#define FIRST_CAP      2
 #define MAX_TIME_BEHIND 300
 #define MAX_TIME_AHEAD  30
 
