@@ -20,7 +20,6 @@
 #define MAX_ACKS       8192          /* ids in one msgs_ack */
 #define MAX_VECTOR     8192          /* ids accepted in one incoming vector */
 #define MAX_SALTS      64
-#define RECENT_CONT    64            /* container ids remembered for notifications */
 /* First capacities of the per-session arrays: small, since a client may hold thousands of
  * sessions that mostly have a call or two in flight; each doubles as it fills. */
 #define FIRST_CAP      2
@@ -84,8 +83,6 @@ struct mt_session {
     int64_t seen_max, evicted_max;
     mt_map seen;
 
-    int64_t recent_cont[RECENT_CONT];
-    size_t recent_pos;
 
     struct future_salt { int32_t since, until; int64_t salt; } *salts; /* MAX_SALTS, once some came */
     size_t nsalts;
@@ -623,7 +620,6 @@ static int pack(mt_session *s, double now, int with_acks, mt_buf *out)
                                 s->body->data + pk.last_off, pk.last_len, &s->pool->rnd, out);
     } else {
         cid = mt_msgid_next(&s->gen, tns, 0);
-        s->recent_cont[s->recent_pos++ % RECENT_CONT] = cid;
         rc = mt_msg_encrypt_ctx(s->cc, s->key, s->key_id, 0, s->salt, s->session_id, cid, next_seqno(s, 0),
                                 s->body->data, s->body->len, &s->pool->rnd, out);
     }
@@ -695,10 +691,14 @@ static int seen_add(mt_session *s, int64_t id)
     return MT_OK;
 }
 
-static int is_recent_container(const mt_session *s, int64_t id)
+/* Whether `id` is a container of ours that requests still wait in (every request keeps the
+ * container it last went in): a notification about another one has nothing left to act on. */
+static int is_open_container(const mt_session *s, int64_t id)
 {
-    for (size_t i = 0; i < RECENT_CONT; i++)
-        if (s->recent_cont[i] == id) return 1;
+    req *r;
+    if (!id) return 0;
+    for (size_t i = 0; (r = next_pending(s, &i));)
+        if (r->msg_id && r->container_id == id) return 1;
     return 0;
 }
 
@@ -710,7 +710,7 @@ static int is_clock_fix(const mt_session *s, const uint8_t *p, size_t n)
     int64_t bad = (int64_t)mt_le64(p + 4);
     int32_t code = (int32_t)mt_le32(p + 16);
     if (code != 16 && code != 17) return 0;
-    if (mt_map_get(&s->by_msgid, (uint64_t)bad, NULL) || is_recent_container(s, bad)) return 1;
+    if (mt_map_get(&s->by_msgid, (uint64_t)bad, NULL) || is_open_container(s, bad)) return 1;
     return 0;
 }
 
@@ -905,7 +905,7 @@ static int on_bad_msg(mt_session *s, const inmsg *m)
     case 64:
         /* an invalid container: servers limit how many messages one may
          * hold; send them again in smaller ones */
-        if (is_recent_container(s, bad_id) && s->max_msgs > PACK_MIN_MSGS) {
+        if (is_open_container(s, bad_id) && s->max_msgs > PACK_MIN_MSGS) {
             int rc = resend_for(s, bad_id, 0);
             if (rc < 0) return rc;
             size_t half = (size_t)rc / 2;
