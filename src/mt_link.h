@@ -55,8 +55,10 @@ typedef struct mt_link_config {
     const size_t *rsa_pem_lens;
     mt_rsa_keys *rsa_keys;      /* parsed keys shared with other links (a reference is taken;
                                  * rsa_pems is then unused), or NULL */
-    mt_crypto_ctx *cc;          /* shared per-packet state for the link and its session */
-    mt_random_pool *pool;       /* (mt_session_config; NULL: their own) */
+    /* Per-packet state shared with other links (a reference is taken; NULL: their own), as
+     * in mt_session_config; links that share it are used from one thread at a time. */
+    mt_crypto_ctx *cc;
+    mt_random_pool *pool;
     mt_scratch *scratch;
     const uint8_t *auth_key;    /* 256 bytes or NULL: handshake on connect */
     int64_t salt;

@@ -50,9 +50,10 @@ typedef struct mt_session_config {
     int32_t time_offset;        /* server time - local time, seconds */
     int64_t session_id;         /* 0: random */
     const mt_random *rnd;       /* copied; NULL = system CSPRNG */
-    /* State the sessions of one thread may share (the session takes a reference), or NULL:
-     * the session makes its own: the OpenSSL contexts of its packets, the pool its padding
-     * bytes come from (its own one refills from rnd), and scratch buffers. */
+    /* State sessions may share when they are used from one thread at a time (the session
+     * takes a reference), or NULL: the session makes its own: the OpenSSL contexts of its
+     * packets, the pool its padding bytes come from (its own one refills from rnd), and
+     * scratch buffers. */
     mt_crypto_ctx *cc;
     mt_random_pool *pool;
     mt_scratch *scratch;        /* the buffers a packet is packed and decrypted in */
