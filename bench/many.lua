@@ -7,8 +7,10 @@
 -- 1000), loop ("cqueues" or "luv"), dc (default 2), transport (default "padded"), gc_stepsize
 -- (default 10: Lua's incremental collector in steps of 2^10 bytes, what a host running many
 -- clients sets; 0: Lua's defaults, whose steps take several ms on the heap of 1,000 clients),
+-- gc_pause and gc_stepmul (the incremental collector's other two, default 200 and 100),
 -- gc ("generational": Lua's generational mode instead, minor collections every gc_minormul
--- percent of growth, default 20; its collections are not incremental and measured longer).
+-- percent of growth, default 20, major ones at gc_majormul, default 100; its collections are
+-- not incremental and measured longer).
 -- bench/run.lua runs it with GLIBC_TUNABLES=glibc.malloc.mxfast=0 (README, event loops).
 --
 -- Two phases, each started for every client at once and timed until the last one is done
@@ -20,7 +22,7 @@
 --   s              wall time of the phase
 --   kb_per_client  resident memory added since before the first client (VmRSS) / n
 --   peak_kb_per_client the peak resident memory (VmHWM) so far, less the same start, / n
---   lua_kb_per_client  the part of it in the Lua heap
+--   lua_kb_per_client  the part of it in the Lua heap (garbage not yet collected included)
 --   late_ms        the worst lateness of a 10 ms timer running beside the clients on the loop
 --   step_ms        the longest single step a client took on the loop: the time a client's
 --                  coroutine ran between two waits (Lua and C calls together, handshake math
@@ -59,6 +61,8 @@ local last = setmetatable({}, { __mode = "k" }) -- coroutine -> { wall, cpu, hea
 -- MANY_DEBUG=ms: each step over that much CPU time is shown with where it ended and the Lua
 -- heap before and after (a drop is the garbage collector's work done in that step)
 local DEBUG = tonumber(os.getenv("MANY_DEBUG"))
+-- MANY_LIVE=1: also the live part of the Lua heap after each phase (lua_live_kb_per_client)
+local LIVE = os.getenv("MANY_LIVE")
 local function step_done(co)
   local t = last[co]
   if t then
@@ -72,7 +76,15 @@ local function step_done(co)
     end
   end
 end
-local function step_start(co) last[co] = { now(), os.clock(), collectgarbage("count") } end
+-- (one table per coroutine, refilled: a table per step was a KiB of garbage per client)
+local function step_start(co)
+  local t = last[co]
+  if not t then
+    t = {}
+    last[co] = t
+  end
+  t[1], t[2], t[3] = now(), os.clock(), collectgarbage("count")
+end
 local adapter = {
   now = base.now, cond = base.cond, forget = base.forget, running = base.running,
   wait = function(fd, events, deadline, cond)
@@ -193,9 +205,10 @@ end
 
 local GC_STEPSIZE = math.tointeger(args.gc_stepsize or 10)
 if args.gc == "generational" then
-  collectgarbage("generational", math.tointeger(args.gc_minormul or 20), 100)
+  collectgarbage("generational", math.tointeger(args.gc_minormul or 20), math.tointeger(args.gc_majormul or 100))
 elseif GC_STEPSIZE > 0 then
-  collectgarbage("incremental", 200, 100, GC_STEPSIZE)
+  collectgarbage("incremental", math.tointeger(args.gc_pause or 200), math.tointeger(args.gc_stepmul or 100),
+    GC_STEPSIZE)
 end
 collectgarbage()
 local rss0, lua0 = rss_kb(), collectgarbage("count")
@@ -220,6 +233,11 @@ local function phase(name)
   print(("%s%s_kb_per_client %.1f"):format(prefix, name, (rss - rss0) / N))
   print(("%s%s_peak_kb_per_client %.1f"):format(prefix, name, (status_kb("VmHWM") - rss0) / N))
   print(("%s%s_lua_kb_per_client %.1f"):format(prefix, name, (collectgarbage("count") - lua0) / N))
+  if LIVE then -- (after the lines above: two full collections, then the heap left)
+    collectgarbage()
+    collectgarbage()
+    print(("%s%s_lua_live_kb_per_client %.1f"):format(prefix, name, (collectgarbage("count") - lua0) / N))
+  end
   print(("%s%s_late_ms %.2f"):format(prefix, name, late * 1000))
   print(("%s%s_step_ms %.3f"):format(prefix, name, stats.step * 1000))
   print(("%s%s_step_cpu_ms %.3f"):format(prefix, name, stats.cpu * 1000))

@@ -1074,9 +1074,14 @@ local function method_fn(self, full)
   end
 end
 
+-- (KNOWN_METHODS first: tl.info makes a table of about 1 KiB, which every client looking up
+-- each method it uses left as garbage)
 local function is_method(name)
+  if KNOWN_METHODS[name] then return true end
   local ok, info = pcall(tl.info, name)
-  return ok and type(info) == "table" and info.kind == "method"
+  local yes = ok and type(info) == "table" and info.kind == "method"
+  if yes then KNOWN_METHODS[name] = true end
+  return yes
 end
 
 -- The method namespaces of the schema (auth, messages, ...): built once for every client (the
@@ -1259,21 +1264,37 @@ end
 -- that give the same ones, as the clients of one program do.
 local INIT_FIELDS = { "api_id", "device_model", "system_version", "app_version", "system_lang_code",
   "lang_pack", "lang_code", "layer" }
+local INIT_DEFAULTS = { device_model = "lua-mtproto", system_version = _VERSION, system_lang_code = "en",
+  lang_pack = "", lang_code = "en" }
+local function init_value(o, f)
+  if f == "layer" then return M.LAYER end
+  local v = o[f]
+  if v then return v end
+  if f == "app_version" then return require("mtproto").VERSION end
+  return INIT_DEFAULTS[f]
+end
 local inits = setmetatable({}, { __mode = "v" })
+local last_init = setmetatable({}, { __mode = "v" }) -- .t: the last one returned (as options_mt's)
 local function init_params(o)
-  local t = {
-    api_id = o.api_id, device_model = o.device_model or "lua-mtproto",
-    system_version = o.system_version or _VERSION, app_version = o.app_version or require("mtproto").VERSION,
-    system_lang_code = o.system_lang_code or "en", lang_pack = o.lang_pack or "",
-    lang_code = o.lang_code or "en", layer = M.LAYER,
-  }
+  local t = last_init.t
+  if t then
+    for _, f in ipairs(INIT_FIELDS) do
+      if not rawequal(init_value(o, f), t[f]) then t = nil; break end
+    end
+    if t then return t end
+  end
+  t = {}
+  for _, f in ipairs(INIT_FIELDS) do t[f] = init_value(o, f) end
   local key = {}
   for i, f in ipairs(INIT_FIELDS) do key[i] = ("s4"):pack(tostring(t[f])) end
   key = table.concat(key)
   local shared = inits[key]
-  if shared then return shared end
-  inits[key] = t
-  return t
+  if not shared then
+    shared = t
+    inits[key] = t
+  end
+  last_init.t = shared
+  return shared
 end
 
 -- The update state of the client, made on first use from the session (a client that is not
@@ -1302,7 +1323,25 @@ local OPTION_FIELDS = { "api_id", "api_hash", "dc_options", "test_mode", "rsa_ke
   "timeout", "connect_timeout", "flood_sleep_threshold", "state_save_interval", "log_level", "logger", "loop",
   "init", "pfs" }
 local option_mts = setmetatable({}, { __mode = "v" })
+-- The metatable returned last: a program making many clients gives the same options each
+-- time, found again here without building the key (its strings were most of the garbage a
+-- new client left: about 3 KiB)
+local last = setmetatable({}, { __mode = "v" }) -- .mt
+local function same_options(a, b)
+  for _, f in ipairs(OPTION_FIELDS) do
+    local x, y = rawget(a, f), rawget(b, f)
+    if not rawequal(x, y) then
+      if f ~= "rsa_keys" or type(x) ~= "table" or type(y) ~= "table" or #x ~= #y then return false end
+      for i = 1, #x do
+        if not rawequal(x[i], y[i]) then return false end
+      end
+    end
+  end
+  return true
+end
 function options_mt(opts)
+  local mt = last.mt
+  if mt and same_options(opts, rawget(mt, "__index")) then return mt end
   local key = {}
   for i, f in ipairs(OPTION_FIELDS) do
     local v = opts[f]
@@ -1314,11 +1353,12 @@ function options_mt(opts)
     key[i] = ("s4"):pack(type(v) .. ":" .. tostring(v))
   end
   key = table.concat(key)
-  local mt = option_mts[key]
+  mt = option_mts[key]
   if not mt then
     mt = { __index = setmetatable(opts, DEFAULTS) }
     option_mts[key] = mt
   end
+  last.mt = mt
   return mt
 end
 

@@ -110,26 +110,50 @@ local function run_queue(uv)
   return q
 end
 
---- luv: a poll handle for the socket and a timer for the deadline, made for each wait (the
--- socket changes on reconnects, and libuv wants one poll handle per socket at a time).
+--- luv: a poll handle for the socket and a timer for the deadline.
 -- A wait that is over (its socket ready, its deadline passed, its condition signalled) does
 -- not resume its coroutine from the handle's callback: it queues it on the loop's run queue
 -- (see run_queue), so the coroutines run on the loop's turns, a few milliseconds at a time,
 -- never inside the signaller and never all in one of libuv's phases. (A connect refused while
 -- polled: libuv reports EPOLLERR to the callback as EBADF and luv prints it on stderr; the
 -- wake-up is all we take from it, the pump reads the socket's own error.)
+-- A wait makes nothing: each coroutine has one table for its waits, a descriptor's poll handle
+-- stays (stopped between waits) for the sockets given that number, and a timer goes back to a
+-- few kept for the next waits (new handles and a closure per wait were half a KiB of garbage
+-- each, with finalizers: most of what a client on luv left to the collector).
+local KEPT_TIMERS = 32
+
 function M.luv()
   local uv = require("luv")
   local A = { now = monotonic, running = coroutine.isyieldable }
   local runq = run_queue(uv)
-  local polling = {} -- fd -> the wake function of the wait polling it
+  local waits = setmetatable({}, { __mode = "k" }) -- coroutine -> { fd, cond, timer } of its wait
+  local polls = {} -- fd -> { handle = its poll handle, co = the coroutine waiting on it or nil }
+  local free_timers = {} -- { handle = timer, co = nil } kept stopped for the next waits
+  -- Ends the wait of `co` (if it still waits) and queues it.
+  local function wake(co)
+    local w = co and waits[co]
+    if not w or not w.waiting then return end
+    w.waiting = false
+    local p = w.fd and polls[w.fd]
+    if p and p.co == co then
+      p.co = nil
+      p.handle:stop()
+    end
+    local t = w.timer
+    if t then
+      t.co = nil
+      t.handle:stop()
+    end
+    if w.cond then w.cond.waiters[co] = nil end
+    w.fd, w.cond = nil, nil
+    runq.push(co)
+  end
   function A.cond()
-    local c = { waiters = {} }
+    local c = { waiters = {} } -- coroutine -> the wake function of its adapter
     function c.signal()
-      if not next(c.waiters) then return end
-      local wake = c.waiters
-      c.waiters = {}
-      for _, f in pairs(wake) do f() end
+      -- (a wake only queues its coroutine and takes it out: none is added meanwhile)
+      for co, f in next, c.waiters do f(co) end
     end
     return c
   end
@@ -141,38 +165,56 @@ function M.luv()
       coroutine.yield()
       return
     end
-    local poll, timer, done
-    local function wake()
-      if done then return end
-      done = true
-      if poll then
-        poll:stop()
-        poll:close()
-        -- (the adapter is shared: the number may be another wait's already, after a forget)
-        if polling[fd] == wake then polling[fd] = nil end
-      end
-      if timer then timer:stop(); timer:close() end
-      if cond then cond.waiters[co] = nil end
-      runq.push(co)
+    local w = waits[co]
+    if not w then
+      w = {}
+      waits[co] = w
     end
+    w.waiting = true
     if fd then
-      poll = uv.new_poll(fd)
-      poll:start(events or "r", wake)
-      polling[fd] = wake
+      local p = polls[fd]
+      if not p then
+        p = { handle = uv.new_poll(fd) }
+        function p.cb() wake(p.co) end
+        polls[fd] = p
+      end
+      p.co = co
+      p.handle:start(events or "r", p.cb)
+      w.fd = fd
     end
     if ms then
-      timer = uv.new_timer()
-      timer:start(ms, 0, wake)
+      local n = #free_timers
+      local t = free_timers[n]
+      if t then
+        free_timers[n] = nil
+      else
+        t = { handle = uv.new_timer() }
+        function t.cb() wake(t.co) end
+      end
+      t.co = co
+      t.handle:start(ms, 0, t.cb)
+      w.timer = t
     end
-    if cond then cond.waiters[co] = wake end
+    if cond then
+      cond.waiters[co] = wake
+      w.cond = cond
+    end
     coroutine.yield()
+    -- (resumed by the run queue: inside the loop's run, where a closed handle's callback runs
+    -- later; luv 1.44 crashes at exit on a handle closed after the loop's last run)
+    local t = w.timer
+    if t then
+      w.timer = nil
+      if #free_timers < KEPT_TIMERS then free_timers[#free_timers + 1] = t else t.handle:close() end
+    end
   end
-  -- the client closes this socket: its poll handle goes first (libuv must not poll a closed
+  -- the client closes this socket: its poll handle stops first (libuv must not poll a closed
   -- descriptor), and its waiter wakes on the loop's next turn (never inside the closing
-  -- coroutine)
+  -- coroutine). The handle stays for the next socket given that number (closing it here,
+  -- where a program closes its clients before it exits, crashed luv 1.44 at exit).
   function A.forget(fd)
-    local wake = polling[fd]
-    if wake then wake() end
+    local p = polls[fd]
+    if p then wake(p.co) end
   end
   --- Runs f in a coroutine of its own on the loop's next turn.
   function A.spawn(f) runq.push(coroutine.create(f)) end
