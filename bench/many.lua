@@ -7,7 +7,9 @@
 -- 1000), loop ("cqueues" or "luv"), dc (default 2), transport (default "padded"), gc_stepsize
 -- (default 10: Lua's incremental collector in steps of 2^10 bytes, what a host running many
 -- clients sets; 0: Lua's defaults, whose steps take several ms on the heap of 1,000 clients),
--- gc_pause and gc_stepmul (the incremental collector's other two, default 200 and 100),
+-- gc_pause (default 120: a cycle starts when the heap has grown by a fifth since the last one,
+-- what a host running many clients sets; Lua's default 200 let it double) and gc_stepmul
+-- (default 100),
 -- gc ("generational": Lua's generational mode instead, minor collections every gc_minormul
 -- percent of growth, default 20, major ones at gc_majormul, default 100; its collections are
 -- not incremental and measured longer).
@@ -204,11 +206,11 @@ else
 end
 
 local GC_STEPSIZE = math.tointeger(args.gc_stepsize or 10)
+local GC_PAUSE = math.tointeger(args.gc_pause or 120)
 if args.gc == "generational" then
   collectgarbage("generational", math.tointeger(args.gc_minormul or 20), math.tointeger(args.gc_majormul or 100))
 elseif GC_STEPSIZE > 0 then
-  collectgarbage("incremental", math.tointeger(args.gc_pause or 200), math.tointeger(args.gc_stepmul or 100),
-    GC_STEPSIZE)
+  collectgarbage("incremental", GC_PAUSE, math.tointeger(args.gc_stepmul or 100), GC_STEPSIZE)
 end
 collectgarbage()
 local rss0, lua0 = rss_kb(), collectgarbage("count")
@@ -249,4 +251,5 @@ phase("connect")
 phase("calls")
 print(("%serrors %d"):format(prefix, errors))
 print(("%sgc_stepsize %d"):format(prefix, GC_STEPSIZE))
+print(("%sgc_pause %d"):format(prefix, GC_PAUSE))
 for _, c in ipairs(clients) do c:close() end
