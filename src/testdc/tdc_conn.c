@@ -45,7 +45,10 @@ int64_t tdc_conn_session_id(const tdc_conn *c) { return c->sess ? c->sess->sessi
 
 static void clear_batch(tdc_conn *c)
 {
-    for (int i = 0; i < c->nbatch; i++) { mt_wipe(c->batch[i].body, c->batch[i].len); free(c->batch[i].body); }
+    mt_wipe(c->bodies.data, c->bodies.len);
+    c->bodies.len = 0;
+    c->bodies.oom = 0;
+    if (c->bodies.cap > ((size_t)1 << 20)) mt_buf_free(&c->bodies);  /* keep no big buffer around */
     c->nbatch = 0;
     c->answered = 0;
     c->nacks = 0;
@@ -67,6 +70,7 @@ void tdc_conn_free(tdc_conn *c)
     mt_buf_free(&c->pkt);
     mt_buf_free(&c->flat);
     mt_buf_free(&c->hello);
+    mt_buf_free(&c->bodies);
     free(c->batch);
     free(c->acks);
     tdc_out *o = c->head;
@@ -241,10 +245,10 @@ static int add_out(tdc_conn *c, const mt_buf *b, int content)
         c->batch = nb;
         c->capbatch = nc;
     }
-    uint8_t *d = malloc(b->len ? b->len : 1);
-    if (!d) return MT_ERR_NOMEM;
-    memcpy(d, b->data, b->len);
-    c->batch[c->nbatch].body = d;
+    size_t off = c->bodies.len;
+    mt_buf_put(&c->bodies, b->data, b->len);
+    if (c->bodies.oom) { c->bodies.len = off; c->bodies.oom = 0; return MT_ERR_NOMEM; }
+    c->batch[c->nbatch].off = off;
     c->batch[c->nbatch].len = b->len;
     c->batch[c->nbatch].content = content;
     c->nbatch++;
@@ -526,7 +530,7 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
     }
     int total = c->nbatch + (ns.len ? 1 : 0);
     if (total == 1) {
-        const uint8_t *b = ns.len ? ns.data : c->batch[0].body;
+        const uint8_t *b = ns.len ? ns.data : c->bodies.data + c->batch[0].off;
         size_t n = ns.len ? ns.len : c->batch[0].len;
         int content = ns.len ? 0 : c->batch[0].content;
         rc = tdc_conn_send(c, tdc_conn_msg_id(c, now_ms, 1), tdc_seqno(c->sess, content), b, n, now_ms);
@@ -538,7 +542,7 @@ static int send_batch(tdc_conn *c, int new_session, int64_t now_ms)
         size_t start = box.len;
         rc = mt_container_begin(&box);
         for (int k = 0; rc >= 0 && k < BOX_MAX && i < c->nbatch; k++, i++) {
-            const uint8_t *b = i < 0 ? ns.data : c->batch[i].body;
+            const uint8_t *b = i < 0 ? ns.data : c->bodies.data + c->batch[i].off;
             size_t n = i < 0 ? ns.len : c->batch[i].len;
             int64_t id = tdc_conn_msg_id(c, now_ms, 1);
             int32_t seq = tdc_seqno(c->sess, i < 0 ? 0 : c->batch[i].content);

@@ -15,10 +15,10 @@ typedef struct tdc_out {
     uint8_t data[];
 } tdc_out;
 
-/* One message to send in the current batch. */
+/* One message to send in the current batch: its body is at `off` in the connection's
+ * `bodies` (one buffer for the batch, kept between packets: no allocation per answer). */
 typedef struct out_msg {
-    uint8_t *body;
-    size_t len;
+    size_t off, len;
     int content;
 } out_msg;
 
@@ -43,6 +43,7 @@ struct tdc_conn {
     tdc_session *sess;
     out_msg *batch;
     int nbatch, capbatch;
+    mt_buf bodies;           /* the batch's message bodies, back to back */
     int64_t *acks;           /* content messages of the packet (acked at once under delay_ms) */
     int nacks, capacks;
     int answered;            /* the batch holds an rpc_result */
