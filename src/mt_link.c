@@ -59,7 +59,9 @@ struct mt_link {
     mt_link_event *ev;
     size_t nev, ev_cap;
     int err_code;
-    char err_msg[ERR_MSG_SIZE], err_detail[ERR_DETAIL_SIZE];
+    char err_msg[ERR_MSG_SIZE];
+    char *err_detail;           /* ERR_DETAIL_SIZE bytes, allocated by the first error (many
+                                 * links never fail; without memory the detail is lost) */
 };
 
 static void llog(mt_link *l, int level, const char *fmt, ...)
@@ -70,12 +72,15 @@ static void llog(mt_link *l, int level, const char *fmt, ...)
     va_end(ap);
 }
 
+static const char *detail_of(const mt_link *l) { return l->err_detail ? l->err_detail : ""; }
+
 static int vfail(mt_link *l, int code, const char *msg, const char *fmt, va_list ap)
 {
     l->err_code = code;
     snprintf(l->err_msg, sizeof l->err_msg, "%s", msg);
-    vsnprintf(l->err_detail, sizeof l->err_detail, fmt, ap);
-    llog(l, MT_LOG_INFO, "%s: %s", l->err_msg, l->err_detail);
+    if (!l->err_detail) l->err_detail = malloc(ERR_DETAIL_SIZE);
+    if (l->err_detail) vsnprintf(l->err_detail, ERR_DETAIL_SIZE, fmt, ap);
+    llog(l, MT_LOG_INFO, "%s: %s", l->err_msg, detail_of(l));
     return code;
 }
 
@@ -90,7 +95,7 @@ int mt_link_fail(mt_link *l, int code, const char *msg, const char *fmt, ...)
 
 const char *mt_link_error(const mt_link *l, const char **detail)
 {
-    if (detail) *detail = l->err_detail;
+    if (detail) *detail = detail_of(l);
     return l->err_msg;
 }
 int mt_link_error_code(const mt_link *l) { return l->err_code; }
@@ -225,6 +230,7 @@ void mt_link_free(mt_link *l)
     mt_scratch_free(l->work);
     free(l->ev);
     free(l->peer);
+    free(l->err_detail);
     mt_wipe(l->mtproxy_secret, sizeof l->mtproxy_secret);
     free(l);
 }
@@ -259,7 +265,7 @@ static void schedule(mt_link *l, double now, int after_loss)
 typedef struct err_text { char s[ERR_MSG_SIZE + 2 + ERR_DETAIL_SIZE]; } err_text;
 static const char *err_text_of(const mt_link *l, err_text *t)
 {
-    snprintf(t->s, sizeof t->s, "%s: %s", l->err_msg, l->err_detail);
+    snprintf(t->s, sizeof t->s, "%s: %s", l->err_msg, detail_of(l));
     return t->s;
 }
 
@@ -281,7 +287,7 @@ static void drop(mt_link *l, double now, int fatal)
 {
     int attempt = l->phase >= P_TCP && l->phase < P_READY;
     if (l->phase >= P_TCP) {
-        llog(l, MT_LOG_INFO, "connection to %s lost: %s", l->peer, l->err_detail);
+        llog(l, MT_LOG_INFO, "connection to %s lost: %s", l->peer, detail_of(l));
         push_event(l, MT_LINK_EV_LOST, l->err_code, 0, 0, 0);
     }
     close_connection(l);
