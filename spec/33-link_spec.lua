@@ -352,7 +352,16 @@ describe("core.link: state shared by the links of one Lua state", function()
     c:connected(0)
     exchange(c, sc, 0)
     assert.are_not.equal("ready", c:state())
+    -- a set of two keys (the server's one second), cached apart from each key alone
+    local d <close> = new_link{ rsa_keys = { pub2, PUB } }
+    local sd = server(); sd:accept()
+    interleaved({ d }, { sd }, 1)
     assert.has_error(function() new_link{ rsa_keys = { "junk" } } end,
+      "bad argument #1 to 'new' (bad field 'rsa_keys' (not an RSA public key PEM))")
+    -- the built-in keys are a set of their own: an empty PEM is not them
+    local builtin <close> = core.link.new{ dc_id = 2, transport = "intermediate" }
+    assert.equal("down", builtin:state())
+    assert.has_error(function() new_link{ rsa_keys = { "" } } end,
       "bad argument #1 to 'new' (bad field 'rsa_keys' (not an RSA public key PEM))")
   end)
 

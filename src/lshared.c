@@ -84,18 +84,39 @@ static lshared *push_shared(lua_State *L)
     return sh;
 }
 
-/* The parsed set of cfg's PEMs (or the built-in keys) from the holder's cache at index h,
- * parsed and cached on first use; raises luaL_argerror(L, t, ...) on a bad PEM. */
-static mt_rsa_keys *cached_keys(lua_State *L, int h, lshared *sh, int t, const mt_link_config *cfg)
+/* Pushes the cache key of cfg's set of PEMs (options table at t): true for the built-in keys,
+ * the PEM string of the options itself when there is one (no new string per link: a program
+ * making thousands of clients makes no garbage here), else "len:pem" joined. */
+static void push_keys_name(lua_State *L, int t, const mt_link_config *cfg)
 {
+    size_t n = 0;
+    while (cfg->rsa_pems && cfg->rsa_pems[n]) n++;
+    if (n == 0) {
+        lua_pushboolean(L, 1);
+        return;
+    }
+    if (n == 1) {
+        lua_getfield(L, t, "rsa_keys");
+        lua_geti(L, -1, 1);
+        lua_remove(L, -2);
+        if (lua_type(L, -1) == LUA_TSTRING && lua_tostring(L, -1) == cfg->rsa_pems[0]) return;
+        lua_pop(L, 1); /* not the string read before (a table with metamethods): joined below */
+    }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    for (size_t i = 0; cfg->rsa_pems && cfg->rsa_pems[i]; i++) {
+    for (size_t i = 0; i < n; i++) {
         lua_pushfstring(L, "%I:", (lua_Integer)cfg->rsa_pem_lens[i]);
         luaL_addvalue(&b);
         luaL_addlstring(&b, cfg->rsa_pems[i], cfg->rsa_pem_lens[i]);
     }
-    luaL_pushresult(&b);                             /* "" for the built-in keys */
+    luaL_pushresult(&b);
+}
+
+/* The parsed set of cfg's PEMs (or the built-in keys) from the holder's cache at index h,
+ * parsed and cached on first use; raises luaL_argerror(L, t, ...) on a bad PEM. */
+static mt_rsa_keys *cached_keys(lua_State *L, int h, lshared *sh, int t, const mt_link_config *cfg)
+{
+    push_keys_name(L, t, cfg);
     int name = lua_gettop(L);
     lua_getiuservalue(L, h, 1);
     int cache = lua_gettop(L);
