@@ -60,11 +60,27 @@ end
 local base = loops.adapter(LOOP)
 local stats = { step = 0, cpu = 0, over = 0 }
 local last = setmetatable({}, { __mode = "k" }) -- coroutine -> { wall, cpu, heap } when it got the loop
--- MANY_DEBUG=ms: each step over that much CPU time is shown with where it ended and the Lua
--- heap before and after (a drop is the garbage collector's work done in that step)
+-- MANY_DEBUG=ms: each step over that much CPU time is shown with where it ended, the Lua
+-- heap before and after (a drop is the garbage collector's work done in that step), the
+-- thread's minor page faults, user and system ticks, and its run time from the scheduler
+-- (schedstat: a step whose run time is short of its CPU time ran other threads' work)
 local DEBUG = tonumber(os.getenv("MANY_DEBUG"))
 -- MANY_LIVE=1: also the live part of the Lua heap after each phase (lua_live_kb_per_client)
 local LIVE = os.getenv("MANY_LIVE")
+-- With MANY_DEBUG, the thread's counters from /proc (read only then: a few reads per step):
+-- minor faults, user and system ticks, run time in ns and involuntary context switches.
+local function thread_counters()
+  local f = io.open("/proc/thread-self/stat")
+  local st = f:read("a")
+  f:close()
+  local fields = {}
+  for w in st:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = w end
+  f = io.open("/proc/thread-self/schedstat")
+  local run = f:read("n")
+  f:close()
+  -- (after the ")": field 3 is the state; minflt is stat's 10th field, utime 14th, stime 15th)
+  return { minflt = tonumber(fields[8]), utime = tonumber(fields[12]), stime = tonumber(fields[13]), run = run }
+end
 local function step_done(co)
   local t = last[co]
   if t then
@@ -73,8 +89,10 @@ local function step_done(co)
     if c > stats.cpu then stats.cpu = c end
     if c > 0.005 then stats.over = stats.over + 1 end
     if DEBUG and c * 1000 > DEBUG then
-      io.stderr:write(("step %.2f ms, cpu %.2f ms, heap %.0f -> %.0f KiB\n%s\n"):format(d * 1000, c * 1000, t[3],
-        collectgarbage("count"), debug.traceback()))
+      local k0, k1 = t[4], thread_counters()
+      io.stderr:write(("step %.2f ms, cpu %.2f ms, heap %.0f -> %.0f KiB, minflt +%d, utime +%d stime +%d ticks, "
+        .. "run %.2f ms\n%s\n"):format(d * 1000, c * 1000, t[3], collectgarbage("count"), k1.minflt - k0.minflt,
+        k1.utime - k0.utime, k1.stime - k0.stime, (k1.run - k0.run) / 1e6, debug.traceback()))
     end
   end
 end
@@ -85,6 +103,7 @@ local function step_start(co)
     t = {}
     last[co] = t
   end
+  if DEBUG then t[4] = thread_counters() end
   t[1], t[2], t[3] = now(), os.clock(), collectgarbage("count")
 end
 local adapter = {

@@ -132,6 +132,7 @@ struct mt_auth_client {
     int32_t g;
     uint8_t prime[256], g_a[256], auth_key[256];
     uint8_t b[256], g_b[256];   /* between C_GB and C_GAB */
+    uint8_t limb_pow[256];      /* between two parts of a split modexp */
     int64_t retry_id;
     char err[160];
 };
@@ -163,11 +164,11 @@ void mt_auth_client_split_modexp(mt_auth_client *c, int on)
 static int modexp_piece(mt_auth_client *c, const uint8_t *base, size_t blen, uint8_t out[256])
 {
     if (!c->split) return mt_dh_modexp(base, blen, c->b, 256, c->prime, 256, out);
-    int rc = mt_dh_modexp_part(base, blen, c->b, c->prime, 256, c->part, out);
-    if (rc < 0) { c->part = 0; return rc; }
-    if (++c->part < MT_DH_PARTS) return MT_AUTH_WORK;
+    int rc = mt_dh_modexp_part(base, blen, c->b, c->prime, 256, c->part, out, c->limb_pow);
+    if (rc >= 0 && ++c->part < MT_DH_PARTS) return MT_AUTH_WORK;
     c->part = 0;
-    return MT_OK;
+    mt_wipe(c->limb_pow, sizeof c->limb_pow);
+    return rc < 0 ? rc : MT_OK;
 }
 
 void mt_auth_client_free(mt_auth_client *c)
@@ -188,6 +189,7 @@ static int cfail(mt_auth_client *c, int code, const char *why)
     c->state = C_DEAD;
     mt_wipe(c->auth_key, sizeof c->auth_key);
     mt_wipe(c->b, sizeof c->b);
+    mt_wipe(c->limb_pow, sizeof c->limb_pow);
     mt_wipe(c->new_nonce, sizeof c->new_nonce);
     mt_wipe(c->tmp_key, sizeof c->tmp_key);
     mt_wipe(c->tmp_iv, sizeof c->tmp_iv);

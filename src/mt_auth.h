@@ -28,7 +28,7 @@ struct mt_dh_cache;
 void mt_auth_client_set_cache(mt_auth_client *c, struct mt_dh_cache *cache);
 /* Optional: each 2048-bit modexp in MT_DH_PARTS pieces of mt_auth_client_work instead of one
  * (a host on an event loop wants every piece short; a blocking one the least CPU: the parts
- * cost about 1.8 times the whole). Off by default; set it before the first step. */
+ * cost about 1.9 times the whole). Off by default; set it before the first step. */
 void mt_auth_client_split_modexp(mt_auth_client *c, int on);
 int mt_auth_client_step(mt_auth_client *c, const uint8_t *in, size_t len, int32_t now, mt_buf *out);
 /* The same step in pieces that each take a bounded amount of work, for hosts that must not

@@ -296,18 +296,19 @@ done:
 }
 
 int mt_dh_modexp_part(const uint8_t *base, size_t blen, const uint8_t exp[256],
-                      const uint8_t *prime, size_t plen, int part, uint8_t acc[256])
+                      const uint8_t *prime, size_t plen, int part, uint8_t acc[256], uint8_t tmp[256])
 {
-    enum { LIMB = 256 / MT_DH_PARTS };
+    enum { LIMB = 256 / MT_DH_LIMBS };
     static const uint8_t SHIFT[LIMB + 1] = { 1 }; /* 2^(8 * LIMB), big-endian */
     if (part < 0 || part >= MT_DH_PARTS) return MT_ERR_ARG;
     if (part == 0) return mt_dh_modexp(base, blen, exp, LIMB, prime, plen, acc);
-    /* acc^(2^512): a public exponent over a secret base, constant time all the same */
-    uint8_t limb[256], sq[256];
-    int rc = mt_dh_modexp(base, blen, exp + part * LIMB, LIMB, prime, plen, limb);
-    if (rc == MT_OK) rc = mt_dh_modexp(acc, 256, SHIFT, sizeof SHIFT, prime, plen, sq);
-    if (rc == MT_OK) rc = modmul(sq, limb, prime, plen, acc);
-    mt_wipe(limb, sizeof limb);
+    /* odd parts: the next limb's power */
+    if (part % 2) return mt_dh_modexp(base, blen, exp + (part + 1) / 2 * LIMB, LIMB, prime, plen, tmp);
+    /* even ones: acc^(2^512), a public exponent over a secret base, constant time all the
+     * same, times that power */
+    uint8_t sq[256];
+    int rc = mt_dh_modexp(acc, 256, SHIFT, sizeof SHIFT, prime, plen, sq);
+    if (rc == MT_OK) rc = modmul(sq, tmp, prime, plen, acc);
     mt_wipe(sq, sizeof sq);
     return rc;
 }
