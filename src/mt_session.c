@@ -83,7 +83,6 @@ struct mt_session {
     int64_t seen_max, evicted_max;
     mt_map seen;
 
-
     struct future_salt { int32_t since, until; int64_t salt; } *salts; /* MAX_SALTS, once some came */
     size_t nsalts;
 
