@@ -4,7 +4,7 @@
  *   local c = core.auth.client{ rsa_keys = { pem, ... } | nil, dc_id = 2, expires_in = 0,
  *                               random = "<bytes fed in order>" | nil,
  *                               dh_cache = core.auth.dh_cache() | nil (share verified primes),
- *                               split_modexp = true | nil (each modexp in 4 pieces of work) }
+ *                               split_modexp = true | nil (each modexp in MT_DH_PARTS pieces) }
  *   c:step(body | nil, now) --> "send", out | "done" | nil, err
  *   c:input(body | nil, now) --> "work" | "send", out | "done" | nil, err   (the same step
  *   c:work()                --> "work" | "send", out | nil, err     in bounded pieces)

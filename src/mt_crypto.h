@@ -51,7 +51,7 @@ int mt_sha1(const void *p, size_t n, uint8_t out[20]);
 int mt_sha256(const void *p, size_t n, uint8_t out[32]);
 /* SHA256 over the concatenation of up to 4 parts (NULL parts are skipped); fails as mt_sha256. */
 int mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, size_t bn,
-                     const void *c, size_t cn, const void *d, size_t dn);
+                    const void *c, size_t cn, const void *d, size_t dn);
 
 /* AES-256-IGE; len must be a multiple of 16 (at most INT32_MAX); in and out may be the same.
  * iv is 32 bytes (iv1 || iv2 as in MTProto, the layout of OpenSSL's AES_ige_encrypt).
