@@ -99,8 +99,9 @@ test: deps all
 	$(TEST_ENV) $(LUA_ENV) MTPROTO_REQUIRE_INTEROP=1 $(BUSTED) $(BUSTED_ARGS) spec
 
 # The Lua-free core's specs (sans-IO: codec, crypto, handshake, transports, messages,
-# session, the proxy stages) under valgrind memcheck; any definite leak or memory error fails.
-VALGRIND_SPECS = $(wildcard spec/0*_spec.lua spec/1*_spec.lua spec/2*_spec.lua spec/30-*_spec.lua spec/33-*_spec.lua spec/36-*_spec.lua)
+# session, the proxy stages), and tl.call's round trips against the test DC, under valgrind
+# memcheck; any definite leak or memory error fails.
+VALGRIND_SPECS = $(wildcard spec/0*_spec.lua spec/1*_spec.lua spec/2*_spec.lua spec/30-*_spec.lua spec/31-tl_call_spec.lua spec/33-*_spec.lua spec/36-*_spec.lua)
 valgrind: all
 	$(LUA_ENV) valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
 	  --show-leak-kinds=definite --error-exitcode=99 $(LUA) /usr/bin/busted --ignore-lua $(VALGRIND_SPECS)

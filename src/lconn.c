@@ -334,6 +334,50 @@ static int l_conn_call(lua_State *L)
     return deliver(L, lc, nret);
 }
 
+int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, double timeout, lmt_answer *a)
+{
+    lconn *lc = check_conn(L);
+    uint64_t id;
+    int rc = mt_conn_send(lc->c, body, n, timeout, &id);
+    if (rc == MT_ERR_RANGE) luaL_error(L, "request larger than 1 MiB");
+    if (rc) luaL_error(L, "call: %s", mt_strerror(rc));
+    const uint8_t *d;
+    size_t dn;
+    int32_t code;
+    rc = mt_conn_wait(lc->c, id, -1, &d, &dn, &code);
+    if (rc != MT_REQ_DONE) { /* as wait_id and l_conn_call */
+        int nret;
+        if (rc < 0) {
+            nret = push_conn_err(L, lc, rc);
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "pending");
+        } else {
+            nret = lmt_push_answer(L, rc, d, dn, code);
+        }
+        mt_conn_release(lc->c, id);
+        return nret;
+    }
+    /* copied before the request is released (that frees its answer) and before anything
+     * runs Lua code (a finalizer could close the connection) */
+    int pushed = 0;
+    if (dn <= sizeof a->small) {
+        memcpy(a->small, d, dn);
+        a->p = a->small;
+    } else {
+        a->p = (const uint8_t *)lua_pushlstring(L, (const char *)d, dn);
+        pushed = 1;
+    }
+    a->n = dn;
+    mt_conn_release(lc->c, id);
+    return pushed ? -1 : 0;
+}
+
+int lmt_conn_deliver(lua_State *L, int nret)
+{
+    lconn *lc = luaL_checkudata(L, 1, CONN_MT);
+    return deliver(L, lc, nret);
+}
+
 /* For a server that stopped answering: a fresh TCP connection in the same session. */
 static int l_conn_disconnect(lua_State *L)
 {

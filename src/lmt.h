@@ -84,6 +84,24 @@ void lmt_link_shared(lua_State *L, int t, mt_link_config *cfg);
 /* A call's outcome (mt_session_take's st, data, len, code): pushes the answer bytes (1), or
  * nil and { code =, message =, detail = } (2), or false when still pending (1). */
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code);
+
+/* ---- one blocking call for tl.call (lconn.c) ---- */
+
+/* An answer's bytes: in `small` when they fit, else in a string on the Lua stack. */
+typedef struct lmt_answer {
+    const uint8_t *p;
+    size_t n;
+    uint8_t small[512];
+} lmt_answer;
+/* conn:call's round trip for the connection at index 1 with the request's bytes given in C:
+ * sends, waits until the call's deadline (timeout seconds, < 0: the connection's) and gives
+ * the request up. Returns 0 with the answer in a (in a->small), -1 with it in a string
+ * pushed on the stack, or the count of values pushed for a failure (nil, err as conn:call).
+ * Misuse raises as conn:call does. The log lines wait for lmt_conn_deliver. */
+int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, double timeout, lmt_answer *a);
+/* The end of such a call: hands the log lines to the logger; the nret values on the stack
+ * stand unless a logger closed the connection (then nil, CLOSED). Returns the count. */
+int lmt_conn_deliver(lua_State *L, int nret);
 /* Pushes nil and the link's last error as { code =, message =, detail = }; returns 2. */
 int lmt_push_link_error(lua_State *L, const mt_link *l, int rc);
 /* Pushes the state table of conn:state() / link:state(). */

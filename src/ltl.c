@@ -555,6 +555,21 @@ static void enc_fields(enc *e, int ci, int idx)
     }
 }
 
+static void enc_init(enc *e, lua_State *L, tlreg *r)
+{
+    e->L = L; e->r = r; e->s = &r->s; e->b = &r->out; e->depth = 0; e->npath = 0;
+    r->out.len = 0;
+    r->out.oom = 0;
+}
+
+/* Pushes what was encoded into r->out. */
+static void push_out(lua_State *L, tlreg *r)
+{
+    if (r->out.oom) luaL_error(L, "tl.encode: out of memory");
+    lua_pushlstring(L, (const char *)r->out.data, r->out.len);
+    if (r->out.cap > ((size_t)1 << 20)) mt_buf_free(&r->out); /* do not keep a big buffer around */
+}
+
 static int l_encode(lua_State *L)
 {
     tlreg *r = get_reg(L);
@@ -562,13 +577,9 @@ static int l_encode(lua_State *L)
     lua_settop(L, 1);
     luaL_checkstack(L, TL_STACK_LEVEL, "tl.encode");
     enc e;
-    e.L = L; e.r = r; e.s = &r->s; e.b = &r->out; e.depth = 0; e.npath = 0;
-    r->out.len = 0;
-    r->out.oom = 0;
+    enc_init(&e, L, r);
     enc_any(&e, 1);
-    if (r->out.oom) return luaL_error(L, "tl.encode: out of memory");
-    lua_pushlstring(L, (const char *)r->out.data, r->out.len);
-    if (r->out.cap > ((size_t)1 << 20)) mt_buf_free(&r->out); /* do not keep a big buffer around */
+    push_out(L, r);
     return 1;
 }
 
@@ -979,6 +990,53 @@ static int l_decode_result(lua_State *L)
     return 2;
 }
 
+/* tl.call(conn, method, params [, timeout]) -> answer | nil, err, bytes | nil, err, nil, true
+ * One blocking call on a core.conn in one C call: conn:call(tl.encode(params with _ = method),
+ * timeout) and tl.decode_result(method, answer) (the client's calls, without the request's
+ * bytes and the answer's made into strings). A failed call also returns the request's bytes
+ * (to send them again); an answer that does not decode returns true in their place. */
+static int l_call(lua_State *L)
+{
+    tlreg *r = get_reg(L);
+    luaL_checktype(L, 2, LUA_TSTRING);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    double timeout = -1;
+    if (!lua_isnoneornil(L, 4)) {
+        timeout = luaL_checknumber(L, 4);
+        luaL_argcheck(L, timeout >= 0 && timeout < 1e6, 4, "expected a timeout in seconds >= 0");
+    }
+    lua_settop(L, 4);
+    lua_pushvalue(L, 2);
+    int ci = lua_rawget(L, UV_LOOKUP) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : -1;
+    lua_pop(L, 1);
+    if (ci < 0 || !r->s.combs[ci].is_method) return luaL_argerror(L, 2, "expected a method name");
+    luaL_checkstack(L, TL_STACK_LEVEL, "tl.call");
+    enc e; /* as enc_any does with the method's name in `_` */
+    enc_init(&e, L, r);
+    e.depth = 1;
+    path_push(&e, mt_schema_name(&r->s, r->s.combs[ci].name), 0);
+    mt_buf_put_u32(e.b, r->s.combs[ci].id);
+    enc_fields(&e, ci, 3);
+    if (r->out.oom) return luaL_error(L, "tl.encode: out of memory");
+    lmt_answer a;
+    int st = lmt_conn_call(L, r->out.data, r->out.len, timeout, &a);
+    if (st > 0) {
+        push_out(L, r); /* nothing ran Lua code since the encoding: r->out holds the request */
+        return lmt_conn_deliver(L, st + 1);
+    }
+    dec d;
+    dec_init(&d, L, r, (const char *)a.p, a.n);
+    int tr = r->s.combs[ci].result;
+    if (dec_value(&d, r->s.trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0) < 0) {
+        lua_settop(L, 4);
+        lmt_fail(L, d.code, NULL, d.err);
+        lua_pushnil(L);
+        lua_pushboolean(L, 1);
+        return lmt_conn_deliver(L, 4);
+    }
+    return lmt_conn_deliver(L, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Registry functions                                                   */
 
@@ -1154,7 +1212,7 @@ static int l_gunzip(lua_State *L)
 }
 
 static const luaL_Reg tl_funcs[] = {
-    { "encode", l_encode }, { "decode", l_decode }, { "decode_result", l_decode_result },
+    { "encode", l_encode }, { "decode", l_decode }, { "decode_result", l_decode_result }, { "call", l_call },
     { "load", l_load }, { "load_string", l_load_string }, { "info", l_info },
     { "methods", l_methods }, { "constructors", l_constructors },
     { NULL, NULL },

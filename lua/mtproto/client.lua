@@ -309,13 +309,14 @@ local function connection(s, dc, timeout)
   return c
 end
 
+local function undecodable(method, err)
+  return Error.new{ code = -6, message = "PROTOCOL_ERROR", method = method,
+    detail = "cannot decode the answer: " .. err.detail }
+end
+
 local function decode_result(method, bytes)
-  local r, err
-  if tl.decode_result then r, err = tl.decode_result(method, bytes) else r, err = tl.decode(bytes) end
-  if r == nil then
-    return nil, Error.new{ code = -6, message = "PROTOCOL_ERROR", method = method,
-      detail = "cannot decode the answer: " .. err.detail }
-  end
+  local r, err = tl.decode_result(method, bytes)
+  if r == nil then return nil, undecodable(method, err) end
   return r
 end
 
@@ -325,17 +326,14 @@ local SIGN_INS = { ["auth.authorization"] = true, ["auth.sentCodeSuccess"] = tru
 
 local login_of -- below: the client's login record, made on first use
 
--- What a successful answer changes in the session: the login module looks at every auth.*
--- answer and at every auth.* method's (what its observe acts on; a client that never logs
--- in never makes its login record).
+-- What a successful answer changes in the session: the login module sees the answers its
+-- observe acts on (login.observes; a client that never logs in never makes its login record).
 -- A sign-in answer first syncs the key: a key made meanwhile drops the old user, not this one.
 -- (Only those: the other auth.* answers, a resendCode's sentCode say, change no key, and a
 -- sync reads the whole connection state.)
 local function after_success(s, method, r, dc)
   if type(r) == "table" and SIGN_INS[r._] then sync(s, dc) end
-  if s.login or method:find("^auth%.") or (type(r) == "table" and type(r._) == "string" and r._:find("^auth%.")) then
-    login_of(s):observe(method, r)
-  end
+  if login.observes(method, r) then login_of(s):observe(method, r) end
   local u = s.upd
   if s.data.user_id ~= (u and u.self_id) then upd_of(s):set_user(s.data.user_id, s.data.bot) end
   if s.data.user_id then s.signed_out = nil end
@@ -583,16 +581,20 @@ function pfs_host(s)
   return h
 end
 
--- One round trip on DC `dc`; returns the raw answer or an Error. With pfs, a -404 (the server
--- forgot the temporary key, so it ran nothing) binds a new key and sends the call once more.
+-- After a first round that failed with `err`: with pfs, a -404 (the server forgot the
+-- temporary key, so it ran nothing) binds a new key and sends the call once more.
+local function after_404(s, dc, method, body, timeout, err)
+  if not (s.pfs and err.message == "TRANSPORT_ERROR_404") then return nil, err end
+  log(s, "info", "DC %d: the server forgot the temporary key (-404): binding a new one", dc)
+  drop_conn(s, dc)
+  pfs.drop(pfs_host(s), dc)
+  return once(s, dc, method, body, timeout)
+end
+
+-- One round trip on DC `dc`; returns the raw answer or an Error.
 local function roundtrip(s, dc, method, body, timeout)
   local res, err, pending = once(s, dc, method, body, timeout)
-  if res == nil and s.pfs and err.message == "TRANSPORT_ERROR_404" then
-    log(s, "info", "DC %d: the server forgot the temporary key (-404): binding a new one", dc)
-    drop_conn(s, dc)
-    pfs.drop(pfs_host(s), dc)
-    res, err, pending = once(s, dc, method, body, timeout)
-  end
+  if res == nil then return after_404(s, dc, method, body, timeout, err) end
   return res, err, pending
 end
 
@@ -646,6 +648,32 @@ local function call_encoded(s, method, body, opts)
   log(s, "debug", "call %s on DC %d", method, dc)
   local res, err = roundtrip(s, dc, method, body, timeout)
   return finish(s, dc, method, body, res, err, timeout, opts and opts.dc ~= nil)
+end
+
+-- A method function's call with no options when direct() gives the home DC's connection:
+-- tl.call encodes `params`, sends, waits and decodes in one C call. A failure goes on as in
+-- call_encoded, with the request's bytes tl.call returns. Returns NOT_DIRECT when it does not
+-- apply (then call_encoded does it all).
+local NOT_DIRECT = {}
+local function call_direct(s, method, params)
+  local dc = s.data.home_dc
+  local conn = direct(s, dc)
+  if not conn or refused(s, method) then return NOT_DIRECT end
+  log(s, "debug", "call %s on DC %d", method, dc)
+  if s.dirty then s.dirty[conn] = nil end -- written with this call
+  local r, err, body, bad = tl.call(conn, method, params, s.timeout)
+  after_io(s, dc, conn)
+  if s.closed then return nil, closed_error(method) end -- by a logger during the wait
+  if err == nil then
+    after_success(s, method, r, dc)
+    return r
+  end
+  if bad then return nil, undecodable(method, err) end
+  err = wait_failed(s, dc, conn, method, err)
+  if body == nil then return nil, err end -- a logger closed the connection: nothing to repeat
+  local res
+  res, err = after_404(s, dc, method, body, nil, err)
+  return finish(s, dc, method, body, res, err, nil, false)
 end
 
 local function call(s, obj, opts, level)
@@ -1061,14 +1089,18 @@ local function method_fn(self, full)
     end
     local s = S(self)
     check_call_opts(opts, 2, full)
-    local obj = scratch or {}
-    scratch = nil
-    for k, v in pairs(params) do obj[k] = v end
-    obj._ = full
-    local method, body = prepare(obj, 2)
-    for k in next, obj do obj[k] = nil end
-    scratch = obj
-    local r, e = call_encoded(s, method, body, opts)
+    local r, e = NOT_DIRECT, nil
+    if opts == nil and getmetatable(params) == nil then r, e = call_direct(s, full, params) end
+    if r == NOT_DIRECT then
+      local obj = scratch or {}
+      scratch = nil
+      for k, v in pairs(params) do obj[k] = v end
+      obj._ = full
+      local method, body = prepare(obj, 2)
+      for k in next, obj do obj[k] = nil end
+      scratch = obj
+      r, e = call_encoded(s, method, body, opts)
+    end
     pump(s, r, params)
     return r, e
   end

@@ -267,6 +267,17 @@ function Login:add_token(tok)
   while #list > M.MAX_FUTURE_TOKENS do table.remove(list, 1) end
 end
 
+-- The answers observe() acts on (besides any answer to auth.logOut): an authorization, bare or
+-- inside a sentCodeSuccess / loginTokenSuccess, and a sign-up request.
+local OBSERVED = { ["auth.authorization"] = true, ["auth.authorizationSignUpRequired"] = true,
+  ["auth.sentCodeSuccess"] = true, ["auth.loginTokenSuccess"] = true }
+
+--- Whether observe(method, r) would act on this answer: the client asks first, so the answers
+-- of every other call (a resendCode's sentCode, say) cost one table look-up.
+function M.observes(method, r)
+  return method == "auth.logOut" or type(r) == "table" and OBSERVED[r._] == true
+end
+
 --- Every successful answer the client got (observe is the client's one call into here).
 function Login:observe(method, r)
   if type(r) ~= "table" then return end

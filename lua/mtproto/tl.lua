@@ -3,6 +3,7 @@
 --   tl.encode(obj) -> bytes                      (raises on bad input, naming the path)
 --   tl.decode(bytes [, offset]) -> obj, n | nil, err
 --   tl.decode_result(method, bytes [, offset]) -> value, n | nil, err
+--   tl.call(conn, method, params [, timeout]) -> value | nil, err, bytes | nil, err, nil, true
 --   tl.load(path), tl.load_string(text) -> count | nil, err
 --   tl.info(name), tl.methods(), tl.constructors(), tl.layer
 --   tl.gzip(s), tl.gunzip(s [, max]), tl.crc32(s), tl.canonical(line)
