@@ -14,7 +14,8 @@
  *   c:release(id)   forgets a request (a late answer is ignored); unknown ids are fine
  * Event loops (never blocking): c:pump() c:check(id) -> bytes | nil, err | false (pending),
  *   and cqueues' pollable protocol: c:pollfd() c:events() ("r", "w", "rw" or nil) c:timeout()
- *   c:key_changes() -> auth keys made so far (a new one is to be saved)
+ *   c:key_changes() -> auth keys made so far (a new one is to be saved), and whether updates
+ *   wait (c:has_updates()): what a host looks at after each call, in one call
  * A wait that runs out returns nil, err with err.pending = true: the call goes on.
  * Runtime failures return nil, { code =, message =, detail = }. */
 #include <errno.h>
@@ -481,7 +482,8 @@ static int l_conn_key_changes(lua_State *L)
 {
     lconn *lc = check_conn(L);
     lua_pushinteger(L, mt_conn_key_changes(lc->c));
-    return 1;
+    lua_pushboolean(L, mt_conn_updates(lc->c)->len > 0);
+    return 2;
 }
 
 /* conn:poll([timeout]) -> true when updates wait (read them with conn:updates()), false when

@@ -42,6 +42,7 @@ M.TEST_DCS = { [1] = "149.154.175.10", [2] = "149.154.167.40", [3] = "149.154.17
 
 local TRANSPORTS = { abridged = true, intermediate = true, padded = true, full = true, obfuscated = true }
 local LEVELS = { error = 1, warn = 2, info = 3, debug = 4 }
+local DEBUG = LEVELS.debug
 local CORE_LEVELS = { [0] = "error", [1] = "warn", [2] = "info", [3] = "debug" } -- MT_LOG_*
 
 -- The login-code methods a bot session may not use.
@@ -374,12 +375,13 @@ end
 -- is saved at once.
 local function after_io(s, dc, conn)
   if s.closed then return end
-  local k, l = conn:key_changes(), link(s, conn)
+  local k, updates = conn:key_changes()
+  local l = link(s, conn)
   if k ~= l.key_changes then
     l.key_changes = k
     if sync(s, dc) then save(s) end
   end
-  if conn:has_updates() then
+  if updates then
     local u = upd_of(s)
     for _, bytes in ipairs(conn:updates()) do u:feed(bytes) end
   end
@@ -659,7 +661,7 @@ local function call_direct(s, method, params)
   local dc = s.data.home_dc
   local conn = direct(s, dc)
   if not conn or refused(s, method) then return NOT_DIRECT end
-  log(s, "debug", "call %s on DC %d", method, dc)
+  if s.log_level == DEBUG then log(s, "debug", "call %s on DC %d", method, dc) end
   if s.dirty then s.dirty[conn] = nil end -- written with this call
   local r, err, body, bad = tl.call(conn, method, params, s.timeout)
   after_io(s, dc, conn)
@@ -1398,7 +1400,9 @@ end
 function M.new(o)
   local proxy = check_opts(o)
   local test_mode = o.test_mode or false
-  local s = setmetatable({ conns = {}, links = setmetatable({}, WEAK_KEYS) }, options_mt{
+  -- (closed and dirty are set here so that reading them, on every call, finds them in s and
+  -- does not walk the metatables of the options)
+  local s = setmetatable({ conns = {}, links = setmetatable({}, WEAK_KEYS), closed = false, dirty = false }, options_mt{
     api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode or nil,
     rsa_keys = o.rsa_keys, transport = o.transport, proxy = proxy,
     timeout = o.timeout, connect_timeout = o.connect_timeout, flood_sleep_threshold = o.flood_sleep_threshold,
