@@ -375,13 +375,13 @@ end
 -- is saved at once.
 local function after_io(s, dc, conn)
   if s.closed then return end
-  local k, updates = conn:key_changes()
+  local k, waiting = conn:key_changes()
   local l = link(s, conn)
   if k ~= l.key_changes then
     l.key_changes = k
     if sync(s, dc) then save(s) end
   end
-  if updates then
+  if waiting then
     local u = upd_of(s)
     for _, bytes in ipairs(conn:updates()) do u:feed(bytes) end
   end
