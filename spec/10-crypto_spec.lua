@@ -1,6 +1,7 @@
 -- mtproto.core.crypto: hashes, AES-256-IGE, MTProto 2.0 message keys.
 local core = require("mtproto.core")
 local C = core.crypto
+local helpers = require("helpers")
 
 local function unhex(s)
   s = s:gsub("[%s|]", "")
@@ -50,6 +51,49 @@ describe("AES-256-IGE", function()
     local pt2 = string.char(pt:byte(1) ~ 1) .. pt:sub(2)
     local a, b = C.ige_encrypt(key, iv, pt), C.ige_encrypt(key, iv, pt2)
     for i = 0, 3 do assert.are_not.equal(a:sub(i * 16 + 1, i * 16 + 16), b:sub(i * 16 + 1, i * 16 + 16)) end
+  end)
+  local function cpu_has_aes()
+    local f = io.open("/proc/cpuinfo")
+    local info = f and f:read("a") or ""
+    if f then f:close() end
+    return (" " .. (info:match("\nflags%s*:([^\n]*)") or "") .. " "):find(" aes ", 1, true) ~= nil
+  end
+  -- the child's deterministic bytes, as bytes() above
+  local BYTES = [[
+    local function bytes(n, seed)
+      local t, x = {}, seed
+      for i = 1, n do x = (x * 1103515245 + 12345) % 2147483648; t[i] = string.char(x >> 16 & 255) end
+      return table.concat(t)
+    end
+  ]]
+  it("runs on the AES instructions where the CPU has them", function()
+    assert.equal(cpu_has_aes() and "aesni" or "openssl", C.ige_backend())
+  end)
+  it("gives the same bytes on the OpenSSL path (a CPU without AES-NI, or MTPROTO_NO_AESNI set)", function()
+    local out = helpers.run_lua(BYTES .. [[
+      local C = require("mtproto.core").crypto
+      assert(C.ige_backend() == "openssl", C.ige_backend())
+      for _, n in ipairs { 16, 48, 256, 4096, 4112 } do
+        local key, iv, pt = bytes(32, n + 1), bytes(32, n + 2), bytes(n, n + 3)
+        local ct = C.ige_encrypt(key, iv, pt)
+        assert(ct == C.openssl_ige_encrypt(key, iv, pt), "encrypt " .. n)
+        assert(C.ige_decrypt(key, iv, ct) == pt, "decrypt " .. n)
+      end
+      io.write("ok")
+    ]], "MTPROTO_NO_AESNI=1 ")
+    assert.equal("ok", out)
+  end)
+  it("needs no cipher from OpenSSL on AES-NI (OpenSSL with its null provider only)", function()
+    if not cpu_has_aes() then return end
+    local key, iv, pt = bytes(32, 11), bytes(32, 12), bytes(96, 13)
+    local out = helpers.run_lua_without_openssl(BYTES .. [[
+      local C = require("mtproto.core").crypto
+      assert(not C.sha256("abc"), "OpenSSL still has its digests")
+      local ct = assert(C.ige_encrypt(bytes(32, 11), bytes(32, 12), bytes(96, 13)))
+      assert(C.ige_decrypt(bytes(32, 11), bytes(32, 12), ct) == bytes(96, 13))
+      io.write((ct:gsub(".", function(c) return ("%02x"):format(c:byte()) end)))
+    ]])
+    assert.equal(hex(C.openssl_ige_encrypt(key, iv, pt)), out)
   end)
   it("rejects bad arguments", function()
     assert.has_error(function() C.ige_encrypt(("k"):rep(31), ("i"):rep(32), "") end, "bad argument #1 to 'ige_encrypt' (key must be 32 bytes, got 31)")

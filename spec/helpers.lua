@@ -311,17 +311,18 @@ end
 
 -- Runs a Lua chunk in a child lua5.4 (a fresh heap, or a crash that must not take busted down)
 -- with this process's module paths: its output (stdout and stderr) and its exit status.
-function M.run_lua(chunk) return run_chunk("", chunk) end
+-- `env` ("NAME=value ", optional) goes before the command.
+function M.run_lua(chunk, env) return run_chunk(env or "", chunk) end
 
 -- Runs a Lua chunk like run_lua, with OpenSSL configured to load only its "null" provider:
 -- every digest, cipher and random draw of libcrypto fails in that child, for real.
-function M.run_lua_without_openssl(chunk)
+function M.run_lua_without_openssl(chunk, env)
   local conf = os.tmpname()
   local f = assert(io.open(conf, "w"))
   f:write("openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n",
     "[provider_sect]\nnull = null_sect\n[null_sect]\nactivate = 1\n")
   f:close()
-  local out, status = run_chunk("OPENSSL_CONF=" .. shq(conf) .. " ", chunk)
+  local out, status = run_chunk("OPENSSL_CONF=" .. shq(conf) .. " " .. (env or ""), chunk)
   os.remove(conf)
   return out, status
 end

@@ -67,6 +67,14 @@ static int l_ige_decrypt(lua_State *L) { return ige(L, 0, 0); }
 static int l_openssl_ige_encrypt(lua_State *L) { return ige(L, 1, 1); }
 static int l_openssl_ige_decrypt(lua_State *L) { return ige(L, 0, 1); }
 
+/* ige_backend() -> "aesni" | "openssl": what ige_encrypt/ige_decrypt (and the sessions) run on */
+static int l_ige_backend(lua_State *L)
+{
+    mt_aes_ige **ctx = lua_touserdata(L, lua_upvalueindex(1));
+    lua_pushstring(L, mt_aes_ige_backend(*ctx));
+    return 1;
+}
+
 /* msg_key(auth_key, x, plain_with_padding) */
 static int l_msg_key(lua_State *L)
 {
@@ -189,6 +197,7 @@ static const luaL_Reg funcs[] = {
     { "sha256", l_sha256 },
     { "ige_encrypt", l_ige_encrypt },
     { "ige_decrypt", l_ige_decrypt },
+    { "ige_backend", l_ige_backend },
     { "msg_key", l_msg_key },
     { "kdf", l_kdf },
     { "auth_key_id", l_auth_key_id },

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include "mt_aesni.h"
 #include "mt_buf.h"
 #include "mt_crypto.h"
 
@@ -135,6 +136,7 @@ struct mt_aes_ige {
     EVP_CIPHER_CTX *cbc, *ecb;
     EVP_CIPHER *cbc_impl, *ecb_impl;     /* fetched once: no provider look-up per message */
     int have_cbc, have_ecb;              /* the contexts hold the key below */
+    int aesni;                           /* mt_aesni_ige instead (asked once, at _new) */
     uint8_t key_cbc[32], key_ecb[32];
 };
 
@@ -223,6 +225,7 @@ mt_aes_ige *mt_aes_ige_new(void)
 {
     mt_aes_ige *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->aesni = mt_aesni_usable();
     return c; /* each direction's OpenSSL objects are made on its first use */
 }
 
@@ -236,6 +239,8 @@ void mt_aes_ige_free(mt_aes_ige *c)
     mt_wipe(c, sizeof *c);
     free(c);
 }
+
+const char *mt_aes_ige_backend(const mt_aes_ige *c) { return c->aesni ? "aesni" : "openssl"; }
 
 /* Forgets the key schedules (EVP_CIPHER_CTX_reset cleanses them); the next run keys afresh. */
 static void aes_ige_forget(mt_aes_ige *c)
@@ -253,6 +258,10 @@ int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t 
     if (!c || !key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX)
         return MT_ERR_ARG;
     if (!len) return MT_OK;
+    if (c->aesni) {
+        mt_aesni_ige(enc, key, iv, in, out, len);
+        return MT_OK;
+    }
     /* the cipher is fetched once per context: no provider look-up per message */
     EVP_CIPHER **impl = enc ? &c->cbc_impl : &c->ecb_impl;
     EVP_CIPHER_CTX **ctx = enc ? &c->cbc : &c->ecb;
@@ -267,6 +276,10 @@ static int ige_once(int enc, const uint8_t key[32], const uint8_t iv[32], const 
 {
     if (!key || !iv || (len && (!in || !out)) || len % 16 || len > (size_t)INT32_MAX) return MT_ERR_ARG;
     if (!len) return MT_OK;
+    if (mt_aesni_usable()) {
+        mt_aesni_ige(enc, key, iv, in, out, len);
+        return MT_OK;
+    }
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx) return MT_ERR_NOMEM;
     int rc = enc ? ige_enc(ctx, NULL, NULL, NULL, key, iv, in, out, len)

@@ -55,8 +55,9 @@ int mt_sha256_parts(uint8_t out[32], const void *a, size_t an, const void *b, si
 
 /* AES-256-IGE; len must be a multiple of 16 (at most INT32_MAX); in and out may be the same.
  * iv is 32 bytes (iv1 || iv2 as in MTProto, the layout of OpenSSL's AES_ige_encrypt).
- * Encryption runs as one AES-256-CBC pass (OpenSSL's serial AES-NI loop) between two XOR
- * passes; decryption block by block over one ECB context. Each call sets up its own OpenSSL
+ * On a CPU with AES-NI the chain runs on the AES instructions directly (mt_aesni.h). Otherwise
+ * encryption runs as one AES-256-CBC pass (OpenSSL's serial loop) between two XOR passes, and
+ * decryption block by block over one ECB context; each call then sets up its own OpenSSL
  * context: a caller with many messages should keep an mt_aes_ige (below).
  * Returns 0 or MT_ERR_ARG / MT_ERR_NOMEM / MT_ERR_CRYPTO. */
 int mt_aes_ige_encrypt(const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len);
@@ -71,6 +72,8 @@ mt_aes_ige *mt_aes_ige_new(void);
 int mt_aes_ige_run(mt_aes_ige *c, int enc, const uint8_t key[32], const uint8_t iv[32],
                    const uint8_t *in, uint8_t *out, size_t len);
 void mt_aes_ige_free(mt_aes_ige *c);
+/* "aesni" or "openssl": the code c runs IGE on. */
+const char *mt_aes_ige_backend(const mt_aes_ige *c);
 
 /* AES-256-CTR stream state for obfuscated2 (one per direction). */
 typedef struct mt_aes_ctr mt_aes_ctr;
