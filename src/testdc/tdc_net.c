@@ -56,10 +56,17 @@ static int listen_on(const char *host, int port, int v6, uint16_t *bound)
 
 #define MAX_UNREAD ((size_t)64 << 20)   /* answers a client may leave unread before it is dropped */
 
+/* Connections are edge-triggered: epoll reports new bytes once, and a read that fills the
+ * buffer leaves `more` set so the loop reads again on its next round (one buffer per
+ * connection and round, as level-triggered would, without epoll polling the socket again
+ * at every wait). */
+#define CONN_EVENTS (EPOLLIN | EPOLLET)
+
 typedef struct slot {
     int fd;
     tdc_conn *conn;
     uint32_t events;         /* what epoll watches for it */
+    int more;                /* the last read filled the buffer: bytes may be waiting */
 } slot;
 
 /* epoll tags: the kind in the top bits, an index or fd below */
@@ -103,11 +110,9 @@ static void accept_all(tdc_net *lp, int lfd, int dc)
         }
         tdc_conn *c = tdc_conn_new(lp->srv, dc, ++lp->next_id);
         if (!c) { close(fd); return; }
-        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG(TAG_CONN, fd) };
+        struct epoll_event ev = { .events = CONN_EVENTS, .data.u64 = TAG(TAG_CONN, fd) };
         if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) { tdc_conn_free(c); close(fd); return; }
-        lp->conns[lp->nconns].fd = fd;
-        lp->conns[lp->nconns].conn = c;
-        lp->conns[lp->nconns].events = EPOLLIN;
+        lp->conns[lp->nconns] = (slot){ .fd = fd, .conn = c, .events = CONN_EVENTS };
         lp->nconns++;
         tdc_log(lp->srv, 2, "dc%d conn%d accepted", dc, lp->next_id);
     }
@@ -127,6 +132,30 @@ static int write_out(slot *s)
         mt_buf_consume(w, (size_t)n);
     }
     return tdc_conn_closing(s->conn) ? -1 : 0;
+}
+
+/* Reads one buffer of what the client sent into its connection and writes the answers;
+ * 1 when the connection must be closed. */
+static int serve(tdc_net *lp, slot *s, int64_t now)
+{
+    uint8_t buf[65536];
+    ssize_t n = recv(s->fd, buf, sizeof buf, 0);
+    s->more = n == (ssize_t)sizeof buf || (n < 0 && errno == EINTR);
+    if (n == 0) return 1;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    tdc_log(lp->srv, 2, "fd %d: %zd bytes in", s->fd, n);
+    int rc = tdc_conn_input(s->conn, buf, (size_t)n, now);
+    if (rc < 0) {
+        tdc_log(lp->srv, 1, "fd %d: closing: %s", s->fd, mt_strerror(rc));
+        return 1;
+    }
+    mt_buf *w = tdc_conn_wbuf(s->conn);
+    if (w->len && write_out(s) < 0) return 1;
+    if (w->len > MAX_UNREAD) {
+        tdc_log(lp->srv, 1, "fd %d: the client reads nothing (%zu bytes waiting): closing", s->fd, w->len);
+        return 1;
+    }
+    return 0;
 }
 
 tdc_net *tdc_net_listen(tdc_server *srv)
@@ -206,8 +235,12 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
     int running = stdin_open >= 0;
     enum { MAX_EVENTS = 64 };
     struct epoll_event evs[MAX_EVENTS];
+    /* The clock is read after each wait; while something is timed (the last wait had a
+     * timeout), again before the timers are looked at, the round's work having taken time. */
+    int64_t now = 0;
+    int timed = 1;
     while (running) {
-        int64_t now = real_ms();
+        if (timed) now = real_ms();
         if (parent_pid && now >= next_parent_check) {
             if (getppid() != (pid_t)parent_pid && kill((pid_t)parent_pid, 0) < 0 && errno == ESRCH) break;
             next_parent_check = now + 250;
@@ -219,12 +252,15 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
         /* answers that came due; write what can be written; watch for writability while
          * some answer bytes wait */
         int64_t next_due = -1;
+        int more = 0;
         for (size_t i = 0; i < lp->nconns;) {
+            if (lp->conns[i].more && serve(lp, &lp->conns[i], now)) { drop_conn(lp, i); continue; }
+            more |= lp->conns[i].more;
             int64_t d = tdc_conn_due(lp->conns[i].conn, now);
             if (d >= 0 && (next_due < 0 || d < next_due)) next_due = d;
             if (tdc_conn_wbuf(lp->conns[i].conn)->len && write_out(&lp->conns[i]) < 0) { drop_conn(lp, i); continue; }
             if (tdc_conn_closing(lp->conns[i].conn) && !tdc_conn_wbuf(lp->conns[i].conn)->len) { drop_conn(lp, i); continue; }
-            uint32_t want = EPOLLIN | (tdc_conn_wbuf(lp->conns[i].conn)->len ? EPOLLOUT : 0);
+            uint32_t want = CONN_EVENTS | (tdc_conn_wbuf(lp->conns[i].conn)->len ? EPOLLOUT : 0);
             if (want != lp->conns[i].events) {
                 struct epoll_event ev = { .events = want, .data.u64 = TAG(TAG_CONN, lp->conns[i].fd) };
                 if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, lp->conns[i].fd, &ev) < 0) { drop_conn(lp, i); continue; }
@@ -232,16 +268,17 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
             }
             i++;
         }
-        int timeout = parent_pid ? 250 : -1;
+        int timeout = more ? 0 : parent_pid ? 250 : -1;
         if (next_push >= 0 && (next_due < 0 || next_push < next_due)) next_due = next_push;
         if (next_due >= 0) {
             int64_t t = next_due - now;
             if (t < 0) t = 0;
             if (timeout < 0 || t < timeout) timeout = (int)t;
         }
+        timed = timeout >= 0;
         int ne = epoll_wait(lp->epfd, evs, MAX_EVENTS, timeout);
         if (ne < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR) { timed = 1; continue; }
             break;
         }
         now = real_ms();
@@ -261,26 +298,8 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
             while (i < lp->nconns && lp->conns[i].fd != (int)v) i++;
             if (i == lp->nconns) continue;
             int close_it = 0;
-            if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                uint8_t buf[65536];
-                ssize_t n = recv(lp->conns[i].fd, buf, sizeof buf, 0);
-                if (n == 0) close_it = 1;
-                else if (n < 0) close_it = errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-                else {
-                    tdc_log(lp->srv, 2, "fd %d: %zd bytes in", lp->conns[i].fd, n);
-                    int rc = tdc_conn_input(lp->conns[i].conn, buf, (size_t)n, now);
-                    if (rc < 0) {
-                        tdc_log(lp->srv, 1, "fd %d: closing: %s", lp->conns[i].fd, mt_strerror(rc));
-                        close_it = 1;
-                    }
-                }
-            }
-            if (!close_it && tdc_conn_wbuf(lp->conns[i].conn)->len) close_it = write_out(&lp->conns[i]) < 0;
-            if (!close_it && tdc_conn_wbuf(lp->conns[i].conn)->len > MAX_UNREAD) {
-                tdc_log(lp->srv, 1, "fd %d: the client reads nothing (%zu bytes waiting): closing", lp->conns[i].fd,
-                        tdc_conn_wbuf(lp->conns[i].conn)->len);
-                close_it = 1;
-            }
+            if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) close_it = serve(lp, &lp->conns[i], now);
+            else if (tdc_conn_wbuf(lp->conns[i].conn)->len) close_it = write_out(&lp->conns[i]) < 0;
             if (close_it) drop_conn(lp, i);
         }
     }
