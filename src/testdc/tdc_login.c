@@ -139,11 +139,13 @@ static void put_sent_code(const tdc_server *srv, const tdc_login *l, mt_buf *out
     case 1: mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_SMS); mt_buf_put_i32(out, TDC_CODE_LEN); break;
     case 2: mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_CALL); mt_buf_put_i32(out, TDC_CODE_LEN); break;
     default: {
-        /* the calling number's pattern: "+" and the first four digits, then *** */
-        char pat[16];
-        snprintf(pat, sizeof pat, "+%.4s***", l->phone);
+        /* the calling number's pattern: "+" and the first four digits (of at least five), then *** */
+        char pat[8];
+        pat[0] = '+';
+        memcpy(pat + 1, l->phone, 4);
+        memcpy(pat + 5, "***", 3);
         mt_buf_put_u32(out, MT_ID_AUTH_SENT_CODE_TYPE_FLASH_CALL);
-        tdc_put_str(out, pat);
+        mt_buf_put_tlbytes(out, pat, sizeof pat);
     }
     }
     mt_buf_put_tlbytes(out, l->hash, TDC_HASH_LEN);
