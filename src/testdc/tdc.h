@@ -113,9 +113,8 @@ void tdc_logins_remove(tdc_logins *ls, tdc_login *l);
 
 typedef struct tdc_answer {
     int64_t req_msg_id;
-    uint8_t *data;       /* the whole message body to re-send (NULL: still running) */
-    size_t len;
-    int content;         /* 1: odd seqno */
+    uint8_t *data;       /* the whole message body to re-send (a buffer the slot keeps) */
+    size_t len, cap;     /* len 0: still running */
 } tdc_answer;
 
 enum { TDC_PUSH_LOGIN_TOKEN = 1 };     /* updateLoginToken: a QR token of the session was accepted */
@@ -172,6 +171,9 @@ tdc_session *tdc_session_get(tdc_key *k, int64_t session_id, int *created);
 tdc_answer *tdc_session_seen(tdc_session *s, int64_t msg_id);
 /* Records msg_id as received (answer pending). */
 tdc_answer *tdc_session_remember(tdc_session *s, int64_t msg_id);
+/* Keeps a copy of the answer (a content message) for re-sent requests; nothing is kept when
+ * memory runs out (the request then counts as still running). */
+void tdc_answer_keep(tdc_answer *a, const uint8_t *body, size_t len);
 
 /* ---- QR login tokens and future auth tokens (tdc_login.c) ------------------ */
 #define TDC_TOKEN_LEN 32
@@ -323,13 +325,20 @@ void tdc_updates_tick(tdc_server *srv, int64_t real_ms);
  * `out`. Returns 1 for a result, 0 for an rpc_error, or MT_ERR_NOMEM. */
 int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int layer, int64_t msg_id,
                    const uint8_t *q, size_t n, int64_t now_ms, mt_buf *out);
-/* Appends request `q` to `out` with the wrappers kept (invokeWithLayer, initConnection,
- * invokeWithoutUpdates, invokeAfterMsg(s)) and every gzip_packed standing for the request, a
- * wrapper's query or initConnection's proxy/params replaced by what it inflates to (gzip, zlib
- * or raw deflate; MT_GZIP_MAX_OUT in all). *off: where the innermost query starts in `out`;
- * *layer (may be NULL) gets the layer of an invokeWithLayer. MT_OK or a negative MT_ERR_*
- * (out unchanged then). */
-int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, size_t *off, int *layer);
+/* The innermost query of a request: where it is, and whether wrappers stood around it. */
+typedef struct tdc_query {
+    const uint8_t *p;
+    size_t len;
+    int wrapped;
+} tdc_query;
+/* Finds the innermost query of request `q` through its wrappers (invokeWithLayer,
+ * initConnection, invokeWithoutUpdates, invokeAfterMsg(s)); every gzip_packed standing for the
+ * request, a wrapper's query or initConnection's proxy/params counts as what it inflates to
+ * (gzip, zlib or raw deflate; MT_GZIP_MAX_OUT in all). Without any gzip_packed, query->p points
+ * into `q`; else the request is appended to `out` with every gzip_packed inflated (the wrappers
+ * kept) and query->p points there (valid until `out` changes). *layer (may be NULL) gets the
+ * layer of an invokeWithLayer. MT_OK or a negative MT_ERR_* (out unchanged then). */
+int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, tdc_query *query, int *layer);
 /* Appends rpc_error#2144ca19 code message. */
 void tdc_put_rpc_error(mt_buf *out, int code, const char *message);
 /* A readable name for a constructor id, or NULL. */

@@ -47,8 +47,10 @@ void tdc_put_str(mt_buf *out, const char *s) { mt_buf_put_tlbytes(out, s, strlen
 typedef struct unwrap {
     mt_buf *out;
     size_t budget;       /* bytes the gzip_packed of this request may still inflate to */
-    size_t off;          /* where the innermost query starts in out */
+    size_t off;          /* where the innermost query starts in out (in the request while `same`) */
     int *layer;          /* set by invokeWithLayer (may be NULL) */
+    int same;            /* no gzip_packed so far: the output would be the request itself, so
+                          * nothing is copied (the common case costs no copy at all) */
 } unwrap;
 
 /* One input of the walk: the request, or the data of one gzip_packed. `copied`: how far its
@@ -60,6 +62,7 @@ typedef struct src {
 
 static void copy_to(unwrap *u, src *s, size_t upto)
 {
+    if (u->same) return;
     mt_buf_put(u->out, s->r.p + s->copied, upto - s->copied);
     s->copied = upto;
 }
@@ -132,7 +135,7 @@ static int walk_query(unwrap *u, src *s, int depth)
     default:
         if (r->err) return r->err;
         copy_to(u, s, at);
-        u->off = u->out->len;
+        u->off = u->same ? at : u->out->len;
         r->pos = r->len;
         return MT_OK;
     }
@@ -146,6 +149,7 @@ static int walk(unwrap *u, src *s, int kind, int depth)
     if (depth > UNWRAP_DEPTH) return MT_ERR_DEPTH;
     mt_reader *r = &s->r;
     if (mt_rd_left(r) >= 4 && mt_le32(r->p + r->pos) == MT_ID_GZIP_PACKED) {
+        u->same = 0;                     /* only the request itself can be `same`: copied from its start */
         copy_to(u, s, r->pos);
         mt_rd_u32(r);
         const uint8_t *p; size_t pn;
@@ -179,9 +183,9 @@ static int walk(unwrap *u, src *s, int kind, int depth)
     }
 }
 
-int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, size_t *off, int *layer)
+int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, tdc_query *query, int *layer)
 {
-    unwrap u = { .out = out, .budget = MT_GZIP_MAX_OUT, .layer = layer };
+    unwrap u = { .out = out, .budget = MT_GZIP_MAX_OUT, .layer = layer, .same = 1 };
     src s = { .copied = 0 };
     mt_rd_init(&s.r, q, n);
     size_t start = out->len;
@@ -193,7 +197,9 @@ int tdc_unwrap(const uint8_t *q, size_t n, mt_buf *out, size_t *off, int *layer)
         out->len = start;
         return rc;
     }
-    *off = u.off;
+    query->wrapped = u.same ? u.off > 0 : u.off > start;
+    query->p = u.same ? q + u.off : out->data + u.off;
+    query->len = u.same ? n - u.off : out->len - u.off;
     return MT_OK;
 }
 
@@ -201,9 +207,9 @@ uint32_t tdc_inner_id(const uint8_t *q, size_t n)
 {
     mt_buf b;
     mt_buf_init(&b);
-    size_t off;
+    tdc_query query;
     uint32_t id = n >= 4 ? mt_le32(q) : 0;
-    if (tdc_unwrap(q, n, &b, &off, NULL) >= 0 && b.len - off >= 4) id = mt_le32(b.data + off);
+    if (tdc_unwrap(q, n, &b, &query, NULL) >= 0 && query.len >= 4) id = mt_le32(query.p);
     mt_wipe(b.data, b.len);
     mt_buf_free(&b);
     return id;

@@ -65,8 +65,6 @@ void tdc_conn_free(tdc_conn *c)
     mt_buf_free(&c->wbuf);
     mt_buf_free(&c->plain);
     mt_buf_free(&c->last);
-    mt_buf_free(&c->res);
-    mt_buf_free(&c->out);
     mt_buf_free(&c->pkt);
     mt_buf_free(&c->flat);
     mt_buf_free(&c->hello);
@@ -234,22 +232,25 @@ static int on_plain(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
 
 /* ---- encrypted messages ---------------------------------------------------- */
 
-static int add_out(tdc_conn *c, const mt_buf *b, int content)
+/* Makes bodies[off..] (written there by the caller) the batch's next message; on failure
+ * the bytes are dropped (wiped). */
+static int batch_add(tdc_conn *c, size_t off, int content)
 {
-    if (b->oom) return MT_ERR_NOMEM;
-    if (c->nbatch == c->capbatch) {
-        if (c->capbatch >= MT_CONTAINER_MAX * 4) return MT_ERR_RANGE;
+    int rc = c->bodies.oom ? MT_ERR_NOMEM : MT_OK;
+    if (rc >= 0 && c->nbatch == c->capbatch) {
         int nc = c->capbatch ? c->capbatch * 2 : 16;
-        out_msg *nb = realloc(c->batch, (size_t)nc * sizeof *nb);
-        if (!nb) return MT_ERR_NOMEM;
-        c->batch = nb;
-        c->capbatch = nc;
+        out_msg *nb = c->capbatch >= MT_CONTAINER_MAX * 4 ? NULL : realloc(c->batch, (size_t)nc * sizeof *nb);
+        if (nb) { c->batch = nb; c->capbatch = nc; }
+        else rc = c->capbatch >= MT_CONTAINER_MAX * 4 ? MT_ERR_RANGE : MT_ERR_NOMEM;
     }
-    size_t off = c->bodies.len;
-    mt_buf_put(&c->bodies, b->data, b->len);
-    if (c->bodies.oom) { c->bodies.len = off; c->bodies.oom = 0; return MT_ERR_NOMEM; }
+    if (rc < 0) {
+        if (c->bodies.len > off) mt_wipe(c->bodies.data + off, c->bodies.len - off);
+        c->bodies.len = off;
+        c->bodies.oom = 0;
+        return rc;
+    }
     c->batch[c->nbatch].off = off;
-    c->batch[c->nbatch].len = b->len;
+    c->batch[c->nbatch].len = c->bodies.len - off;
     c->batch[c->nbatch].content = content;
     c->nbatch++;
     return MT_OK;
@@ -343,24 +344,34 @@ static int send_bad_msg(tdc_conn *c, int64_t session_id, int64_t bad_id, int32_t
     return rc;
 }
 
-/* rpc_result#f35c6d01 req_msg_id result, the result gzip_packed under the gzip fault
- * (like Telegram, never an rpc_error: clients such as GramJS look for the error unpacked). */
-static int put_rpc_result(tdc_conn *c, mt_buf *out, int64_t req_msg_id, const mt_buf *res)
+/* rpc_result#f35c6d01 req_msg_id result, written in place: rpc_result_begin puts the head
+ * and returns where the result starts; the result is appended to `out` after it; then
+ * rpc_result_end packs it in gzip_packed under the gzip fault (like Telegram, never an
+ * rpc_error: clients such as GramJS look for the error unpacked). */
+static size_t rpc_result_begin(mt_buf *out, int64_t req_msg_id)
 {
     mt_buf_put_u32(out, MT_ID_RPC_RESULT);
     mt_buf_put_i64(out, req_msg_id);
-    if (c->srv->cfg.faults.gzip && !(res->len >= 4 && mt_le32(res->data) == MT_ID_RPC_ERROR)) {
-        mt_buf z;
-        mt_buf_init(&z);
-        int rc = mt_gzip(res->data, res->len, &z);
-        if (rc < 0) { mt_buf_free(&z); return rc; }
+    return out->len;
+}
+
+static int rpc_result_end(tdc_conn *c, mt_buf *out, size_t at)
+{
+    if (out->oom) return MT_ERR_NOMEM;
+    size_t n = out->len - at;
+    if (!c->srv->cfg.faults.gzip || (n >= 4 && mt_le32(out->data + at) == MT_ID_RPC_ERROR)) return MT_OK;
+    mt_buf z;
+    mt_buf_init(&z);
+    int rc = mt_gzip(out->data + at, n, &z);
+    if (rc >= 0) {
+        mt_wipe(out->data + at, n);
+        out->len = at;
         mt_buf_put_u32(out, MT_ID_GZIP_PACKED);
         mt_buf_put_tlbytes(out, z.data, z.len);
-        mt_buf_free(&z);
-    } else {
-        mt_buf_put(out, res->data, res->len);
+        rc = out->oom ? MT_ERR_NOMEM : MT_OK;
     }
-    return out->oom ? MT_ERR_NOMEM : MT_OK;
+    mt_buf_free(&z);
+    return rc;
 }
 
 /* Answers one (non-container) message; the answer joins the batch and the dedup store. */
@@ -390,51 +401,48 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
     }
     c->acks[c->nacks++] = msg_id;
     tdc_answer *seen = tdc_session_seen(s, msg_id);
+    mt_buf *out = &c->bodies;                  /* the answer is written where the batch keeps it */
+    size_t start = out->len;
     if (seen) {
         tdc_log(c->srv, 1, "dc%d conn%d re-sent msg_id=%lld: %s", c->dc, c->id, (long long)msg_id,
-                seen->data ? "answer re-sent" : "still running, ignored");
-        if (!seen->data) return MT_OK;
-        mt_buf b = { seen->data, seen->len, seen->len, 0 };
-        int rc = add_out(c, &b, 1);
+                seen->len ? "answer re-sent" : "still running, ignored");
+        if (!seen->len) return MT_OK;
+        mt_buf_put(out, seen->data, seen->len);
+        int rc = batch_add(c, start, 1);
         if (rc >= 0) c->answered = 1;
         return rc;
     }
     tdc_answer *ans = tdc_session_remember(s, msg_id);
-    /* the connection's buffers, taken for this message and given back (wiped) at the end */
-    mt_buf res = c->res, out = c->out;
-    res.len = out.len = 0;
-    res.oom = out.oom = 0;
-    mt_buf *flat = &c->flat;
-    flat->len = 0;
-    flat->oom = 0;
     int64_t srv_ms = tdc_server_ms(c->srv, now_ms);
     int rc = MT_OK;
     /* the query without its wrappers, gzip_packed inflated; service queries inside
      * invokeWithLayer & co (a connection's first request) are answered in an rpc_result */
-    size_t off = 0;
-    int ur = tdc_unwrap(body, len, flat, &off, &c->layer);
+    mt_buf *flat = &c->flat;
+    tdc_query q;
+    int ur = tdc_unwrap(body, len, flat, &q, &c->layer);
     if (ur < 0) {
         tdc_log(c->srv, 1, "dc%d conn%d msg_id=%lld: bad request (%s)", c->dc, c->id, (long long)msg_id, mt_strerror(ur));
-    } else if (flat->len - off >= 4) {
-        uint32_t inner = mt_le32(flat->data + off);
-        if (off == 0 || inner == MT_ID_PING || inner == MT_ID_PING_DELAY_DISCONNECT || inner == MT_ID_GET_FUTURE_SALTS ||
+    } else if (q.len >= 4) {
+        uint32_t inner = mt_le32(q.p);
+        if (!q.wrapped || inner == MT_ID_PING || inner == MT_ID_PING_DELAY_DISCONNECT || inner == MT_ID_GET_FUTURE_SALTS ||
             inner == MT_ID_DESTROY_SESSION || inner == MT_ID_RPC_DROP_ANSWER)
             id = inner;
     }
-    int wrapped = off > 0;
+    int wrapped = ur >= 0 && q.wrapped;
     mt_reader r;
     if (ur < 0) mt_rd_init(&r, body + 4, len - 4);
-    else mt_rd_init(&r, flat->data + off + 4, flat->len - off - 4);
-    mt_buf *direct = wrapped ? &res : &out;    /* pong and future_salts: bare unless wrapped */
+    else mt_rd_init(&r, q.p + 4, q.len - 4);
+    /* pong and future_salts: bare unless wrapped */
+    size_t at = wrapped ? rpc_result_begin(out, msg_id) : 0;
     switch (id) {
     case MT_ID_PING:
     case MT_ID_PING_DELAY_DISCONNECT: {
         int64_t ping_id = mt_rd_i64(&r);
         if (r.err) { rc = r.err; break; }
-        mt_buf_put_u32(direct, MT_ID_PONG);
-        mt_buf_put_i64(direct, msg_id);
-        mt_buf_put_i64(direct, ping_id);
-        if (wrapped) rc = put_rpc_result(c, &out, msg_id, &res);
+        mt_buf_put_u32(out, MT_ID_PONG);
+        mt_buf_put_i64(out, msg_id);
+        mt_buf_put_i64(out, ping_id);
+        if (wrapped) rc = rpc_result_end(c, out, at);
         break;
     }
     case MT_ID_GET_FUTURE_SALTS: {
@@ -443,16 +451,16 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         if (num < 1) num = 1;
         if (num > 64) num = 64;
         int32_t now_s = (int32_t)(srv_ms / 1000);
-        mt_buf_put_u32(direct, MT_ID_FUTURE_SALTS);
-        mt_buf_put_i64(direct, msg_id);
-        mt_buf_put_i32(direct, now_s);
-        mt_buf_put_u32(direct, (uint32_t)num);                /* bare vector of bare future_salt */
+        mt_buf_put_u32(out, MT_ID_FUTURE_SALTS);
+        mt_buf_put_i64(out, msg_id);
+        mt_buf_put_i32(out, now_s);
+        mt_buf_put_u32(out, (uint32_t)num);                   /* bare vector of bare future_salt */
         for (int32_t i = 0; i < num; i++) {
-            mt_buf_put_i32(direct, now_s - 60 + i * 3600);
-            mt_buf_put_i32(direct, now_s - 60 + (i + 1) * 3600);
-            mt_buf_put_i64(direct, c->key->salt);            /* one salt stays valid throughout */
+            mt_buf_put_i32(out, now_s - 60 + i * 3600);
+            mt_buf_put_i32(out, now_s - 60 + (i + 1) * 3600);
+            mt_buf_put_i64(out, c->key->salt);               /* one salt stays valid throughout */
         }
-        if (wrapped) rc = put_rpc_result(c, &out, msg_id, &res);
+        if (wrapped) rc = rpc_result_end(c, out, at);
         break;
     }
     case MT_ID_DESTROY_SESSION: {
@@ -460,14 +468,16 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         if (r.err) { rc = r.err; break; }
         int known = 0;
         for (tdc_session *t = c->key->sessions; t; t = t->next) known |= t->session_id == sid && t != s;
-        mt_buf_put_u32(&res, known ? MT_ID_DESTROY_SESSION_OK : MT_ID_DESTROY_SESSION_NONE);
-        mt_buf_put_i64(&res, sid);
-        rc = put_rpc_result(c, &out, msg_id, &res);
+        if (!wrapped) at = rpc_result_begin(out, msg_id);
+        mt_buf_put_u32(out, known ? MT_ID_DESTROY_SESSION_OK : MT_ID_DESTROY_SESSION_NONE);
+        mt_buf_put_i64(out, sid);
+        rc = rpc_result_end(c, out, at);
         break;
     }
     case MT_ID_RPC_DROP_ANSWER:
-        mt_buf_put_u32(&res, MT_ID_RPC_ANSWER_UNKNOWN);
-        rc = put_rpc_result(c, &out, msg_id, &res);
+        if (!wrapped) at = rpc_result_begin(out, msg_id);
+        mt_buf_put_u32(out, MT_ID_RPC_ANSWER_UNKNOWN);
+        rc = rpc_result_end(c, out, at);
         break;
     case MT_ID_MSGS_STATE_REQ:
     case MT_ID_MSG_RESEND_REQ: {
@@ -475,37 +485,37 @@ static int on_message(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t 
         if (mt_rd_u32(&r) != MT_ID_VECTOR) { rc = MT_ERR_PROTO; break; }
         uint32_t cnt = mt_rd_u32(&r);
         if (r.err || cnt > mt_rd_left(&r) / 8) { rc = MT_ERR_RANGE; break; }
-        mt_buf_put_u32(&out, MT_ID_MSGS_STATE_INFO);
-        mt_buf_put_i64(&out, msg_id);
+        mt_buf_put_u32(out, MT_ID_MSGS_STATE_INFO);
+        mt_buf_put_i64(out, msg_id);
         uint8_t *info = calloc(cnt ? cnt : 1, 1);
         if (!info) { rc = MT_ERR_NOMEM; break; }
         memset(info, 1, cnt);
-        mt_buf_put_tlbytes(&out, info, cnt);
+        mt_buf_put_tlbytes(out, info, cnt);
         free(info);
         break;
     }
     default:
-        if (ur < 0) tdc_put_rpc_error(&res, 400, "INPUT_REQUEST_INVALID");
-        else rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, c->layer, msg_id, flat->data + off, flat->len - off,
-                                 srv_ms, &res);
-        if (rc >= 0) rc = put_rpc_result(c, &out, msg_id, &res);
+        if (!wrapped) at = rpc_result_begin(out, msg_id);
+        if (ur < 0) tdc_put_rpc_error(out, 400, "INPUT_REQUEST_INVALID");
+        else rc = tdc_api_answer(c->srv, c->key, c->sess, c->dc, c->layer, msg_id, q.p, q.len, srv_ms, out);
+        if (rc >= 0) rc = rpc_result_end(c, out, at);
         break;
     }
-    if (rc >= 0) rc = out.oom ? MT_ERR_NOMEM : add_out(c, &out, 1);
+    if (rc >= 0) rc = batch_add(c, start, 1);
+    else if (out->len > start) {                   /* no answer: what was written goes */
+        mt_wipe(out->data + start, out->len - start);
+        out->len = start;
+        out->oom = 0;
+    }
     if (rc >= 0) {
-        ans->data = malloc(out.len);
-        if (ans->data) { memcpy(ans->data, out.data, out.len); ans->len = out.len; ans->content = 1; }
+        tdc_answer_keep(ans, out->data + start, out->len - start);
         c->answered = 1;
     }
-    mt_wipe(res.data, res.len);
-    mt_wipe(out.data, out.len);
-    mt_wipe(flat->data, flat->len);
-    res.len = out.len = flat->len = 0;
-    if (flat->cap > ((size_t)1 << 20)) mt_buf_free(flat);
-    if (res.cap > ((size_t)1 << 20)) mt_buf_free(&res);     /* keep no big buffer around */
-    if (out.cap > ((size_t)1 << 20)) mt_buf_free(&out);
-    c->res = res;
-    c->out = out;
+    if (flat->len) {
+        mt_wipe(flat->data, flat->len);
+        flat->len = 0;
+    }
+    if (flat->cap > ((size_t)1 << 20)) mt_buf_free(flat);     /* keep no big buffer around */
     return rc;
 }
 

@@ -157,7 +157,7 @@ tdc_key *tdc_keys_add(tdc_keys *ks, int dc, const uint8_t key[256], int64_t salt
 static void session_free(tdc_session *s)
 {
     for (unsigned i = 0; i < TDC_DEDUP; i++) {
-        if (s->dedup[i].data) { mt_wipe(s->dedup[i].data, s->dedup[i].len); free(s->dedup[i].data); }
+        if (s->dedup[i].data) { mt_wipe(s->dedup[i].data, s->dedup[i].cap); free(s->dedup[i].data); }
     }
     free(s);
 }
@@ -206,12 +206,25 @@ tdc_answer *tdc_session_seen(tdc_session *s, int64_t msg_id)
 tdc_answer *tdc_session_remember(tdc_session *s, int64_t msg_id)
 {
     tdc_answer *a = &s->dedup[s->dedup_pos++ % TDC_DEDUP];
-    if (a->data) { mt_wipe(a->data, a->len); free(a->data); }
-    a->data = NULL;
+    if (a->len) mt_wipe(a->data, a->len);      /* the buffer stays for the next answer */
     a->len = 0;
-    a->content = 0;
     a->req_msg_id = msg_id;
     if (!s->dedup_any || msg_id > s->dedup_max) s->dedup_max = msg_id;
     s->dedup_any = 1;
     return a;
+}
+
+void tdc_answer_keep(tdc_answer *a, const uint8_t *body, size_t len)
+{
+    if (len > a->cap) {
+        /* not realloc: the old block is wiped (answers may hold secrets) */
+        size_t cap = len < 256 ? 256 : len;
+        uint8_t *d = malloc(cap);
+        if (!d) return;
+        if (a->data) { mt_wipe(a->data, a->cap); free(a->data); }
+        a->data = d;
+        a->cap = cap;
+    }
+    memcpy(a->data, body, len);
+    a->len = len;
 }
