@@ -333,11 +333,12 @@ local login_of -- below: the client's login record, made on first use
 -- (Only those: the other auth.* answers, a resendCode's sentCode say, change no key, and a
 -- sync reads the whole connection state.)
 local function after_success(s, method, r, dc)
-  if type(r) == "table" and SIGN_INS[r._] then sync(s, dc) end
-  if login.observes(method, r) then login_of(s):observe(method, r) end
-  local u = s.upd
-  if s.data.user_id ~= (u and u.self_id) then upd_of(s):set_user(s.data.user_id, s.data.bot) end
-  if s.data.user_id then s.signed_out = nil end
+  local name = type(r) == "table" and r._
+  if SIGN_INS[name] then sync(s, dc) end
+  if login.observes(method, name) then login_of(s):observe(method, r) end
+  local d, u = s.data, s.upd
+  if d.user_id ~= (u and u.self_id) then upd_of(s):set_user(d.user_id, d.bot) end
+  if d.user_id then s.signed_out = nil end
 end
 
 -- The method names checked so far (tl.info builds a table each time; the schema is fixed, so
@@ -668,7 +669,7 @@ local function call_direct(s, method, params)
   if s.closed then return nil, closed_error(method) end -- by a logger during the wait
   if err == nil then
     after_success(s, method, r, dc)
-    return r
+    return r, nil, conn
   end
   if bad then return nil, undecodable(method, err) end
   err = wait_failed(s, dc, conn, method, err)
@@ -709,7 +710,8 @@ local start_reader -- below: the update reader of a client in a loop
 -- Runs the update machinery at the end of a public call (blocking mode): applies what
 -- came in, fills gaps, runs the handlers, saves the state now and then. Nothing happens
 -- while a dispatch already runs (a handler that called the client).
-local function pump(s, result, request)
+-- `seen`: a connection whose updates after_io has just taken, if any.
+local function pump(s, result, request, seen)
   if s.closed then return end
   if s.loop and not s.reader then start_reader(s) end
   if type(result) == "table" and UPDATES[result._] then upd_of(s):feed(result, request) end
@@ -717,6 +719,9 @@ local function pump(s, result, request)
   if u and u.dispatching then return end
   if not u or (u.self_id == nil and u.pts == nil and #u.inbox == 0) then
     -- not signed in (every call of a benchmark): only what the connections hold can be new
+    -- (nothing when the only one is `seen`)
+    local dc, first = next(s.conns)
+    if first == seen and next(s.conns, dc) == nil then return end
     local any = false
     for _, conn in pairs(s.conns) do
       if conn:has_updates() then any = true; break end
@@ -1091,8 +1096,8 @@ local function method_fn(self, full)
     end
     local s = S(self)
     check_call_opts(opts, 2, full)
-    local r, e = NOT_DIRECT, nil
-    if opts == nil and getmetatable(params) == nil then r, e = call_direct(s, full, params) end
+    local r, e, seen = NOT_DIRECT, nil, nil
+    if opts == nil and getmetatable(params) == nil then r, e, seen = call_direct(s, full, params) end
     if r == NOT_DIRECT then
       local obj = scratch or {}
       scratch = nil
@@ -1103,7 +1108,7 @@ local function method_fn(self, full)
       scratch = obj
       r, e = call_encoded(s, method, body, opts)
     end
-    pump(s, r, params)
+    pump(s, r, params, seen)
     return r, e
   end
 end

@@ -272,10 +272,11 @@ end
 local OBSERVED = { ["auth.authorization"] = true, ["auth.authorizationSignUpRequired"] = true,
   ["auth.sentCodeSuccess"] = true, ["auth.loginTokenSuccess"] = true }
 
---- Whether observe(method, r) would act on this answer: the client asks first, so the answers
--- of every other call (a resendCode's sentCode, say) cost one table look-up.
-function M.observes(method, r)
-  return method == "auth.logOut" or type(r) == "table" and OBSERVED[r._] == true
+--- Whether observe(method, r) would act on an answer named `name` (r._, false for an answer
+-- that is not an object): the client asks first, so the answers of every other call (a
+-- resendCode's sentCode, say) cost one table look-up.
+function M.observes(method, name)
+  return OBSERVED[name] == true or method == "auth.logOut"
 end
 
 --- Every successful answer the client got (observe is the client's one call into here).
