@@ -1084,20 +1084,25 @@ end
 -- method function, emptied after encoding (encoding never yields). While a call uses it the
 -- slot is empty, so a call reached again meanwhile (from a __pairs of the parameters), or
 -- the next call after an encode that raised, makes a fresh one.
+-- (Each C function a call calls, even type or getmetatable, costs as much as a few dozen
+-- table reads here: the checks make one of each.)
 local scratch = {}
+local Namespace = { __name = "mtproto.namespace" } -- client.<namespace>'s metatable (below)
 local function method_fn(self, full)
   return function(params, opts)
     if params == nil then params = {} end
     if type(params) ~= "table" then
       error("mtproto: " .. full .. ": expected a table of parameters, got " .. type(params), 2)
     end
-    if getmetatable(params) == ClientMT or rawget(params, "_ns") then
+    local pmt = getmetatable(params)
+    if pmt == ClientMT or pmt == Namespace then
       error("mtproto: " .. full .. ": call it with a dot: client." .. full .. "{...}", 2)
     end
-    local s = S(self)
-    check_call_opts(opts, 2, full)
+    local s = self._s -- (self is the client this function was made for: S's first check holds)
+    if s.closed then error("mtproto: attempt to use a closed client", 2) end
+    if opts ~= nil then check_call_opts(opts, 2, full) end
     local r, e, seen = NOT_DIRECT, nil, nil
-    if opts == nil and getmetatable(params) == nil then r, e, seen = call_direct(s, full, params) end
+    if opts == nil and pmt == nil then r, e, seen = call_direct(s, full, params) end
     if r == NOT_DIRECT then
       local obj = scratch or {}
       scratch = nil
@@ -1147,8 +1152,7 @@ local function namespaces()
 end
 
 -- client.<namespace>: { _ns = name, _client = client } and the method functions made so far;
--- one metatable for all of them.
-local Namespace = { __name = "mtproto.namespace" }
+-- one metatable for all of them (Namespace, above).
 
 function Namespace:__index(name)
   local full = rawget(self, "_ns") .. "." .. tostring(name)
