@@ -3,7 +3,8 @@
  * all of them:
  *   - the OpenSSL contexts of the per-message work (mt_crypto_ctx, ~1.3 KiB): each message
  *     has its own AES key, so one context serves every session in turn;
- *   - the pool of padding bytes (mt_random_pool, 2 KiB): every byte is still handed out once;
+ *   - the pool of padding bytes (mt_random_pool, 16 KiB: one CSPRNG call per ~100 calls):
+ *     every byte is still handed out once;
  *   - the scratch buffers a packet is packed, framed and decrypted in (mt_scratch, ~1 KiB):
  *     emptied (and wiped) before each call on a link returns;
  *   - the parsed RSA keys of the servers (mt_rsa_keys, ~0.6 KiB per set), one per set of PEMs.
@@ -74,7 +75,7 @@ static lshared *push_shared(lua_State *L)
     lua_pop(L, 1);
     lshared *sh = lmt_new_object(L, sizeof *sh, 1, SHARED_MT);
     sh->cc = mt_crypto_ctx_new();
-    sh->pool = mt_random_pool_new(NULL);
+    sh->pool = mt_random_pool_new(NULL, MT_RANDOM_POOL_SHARED);
     sh->scratch = mt_scratch_new();
     if (!sh->cc || !sh->pool || !sh->scratch) luaL_error(L, "out of memory");
     lua_newtable(L);

@@ -28,12 +28,12 @@ static int pool_draw(void *ud, uint8_t *out, size_t n)
 {
     mt_random_pool *p = ud;
     while (n) {
-        if (p->pos == sizeof p->bytes) {
-            int rc = mt_random_fill(&p->src, p->bytes, sizeof p->bytes);
+        if (p->pos == p->size) {
+            int rc = mt_random_fill(&p->src, p->bytes, p->size);
             if (rc) return rc;
             p->pos = 0;
         }
-        size_t k = sizeof p->bytes - p->pos;
+        size_t k = p->size - p->pos;
         if (k > n) k = n;
         memcpy(out, p->bytes + p->pos, k);
         mt_wipe(p->bytes + p->pos, k);
@@ -42,26 +42,34 @@ static int pool_draw(void *ud, uint8_t *out, size_t n)
     return MT_OK;
 }
 
-void mt_random_pool_init(mt_random_pool *p, const mt_random *src)
+static void pool_setup(mt_random_pool *p, const mt_random *src, uint8_t *bytes, size_t size)
 {
     p->src.fn = src ? src->fn : NULL;
     p->src.ud = src ? src->ud : NULL;
     p->rnd.fn = pool_draw;
     p->rnd.ud = p;
-    p->pos = sizeof p->bytes;
+    p->bytes = bytes;
+    p->size = p->pos = size;
+}
+
+void mt_random_pool_init(mt_random_pool *p, const mt_random *src)
+{
+    pool_setup(p, src, p->small, sizeof p->small);
 }
 
 void mt_random_pool_wipe(mt_random_pool *p)
 {
-    mt_wipe(p->bytes, sizeof p->bytes);
-    p->pos = sizeof p->bytes;
+    mt_wipe(p->bytes, p->size);
+    p->pos = p->size;
 }
 
-mt_random_pool *mt_random_pool_new(const mt_random *src)
+mt_random_pool *mt_random_pool_new(const mt_random *src, size_t size)
 {
-    mt_random_pool *p = malloc(sizeof *p);
+    if (size < MT_RANDOM_POOL_SMALL) size = MT_RANDOM_POOL_SMALL;
+    size_t extra = size > MT_RANDOM_POOL_SMALL ? size : 0;
+    mt_random_pool *p = malloc(sizeof *p + extra);
     if (!p) return NULL;
-    mt_random_pool_init(p, src);
+    pool_setup(p, src, extra ? (uint8_t *)(p + 1) : p->small, size);
     p->refs = 1;
     return p;
 }
@@ -75,6 +83,7 @@ mt_random_pool *mt_random_pool_ref(mt_random_pool *p)
 void mt_random_pool_free(mt_random_pool *p)
 {
     if (!p || --p->refs) return;
+    if (p->bytes != p->small) mt_wipe(p->bytes, p->size);
     mt_wipe(p, sizeof *p);
     free(p);
 }

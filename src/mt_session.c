@@ -304,7 +304,7 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     s->gen.time_offset = cfg->time_offset;
     s->salt = cfg->salt;
     s->max_msgs = PACK_MAX_MSGS;
-    s->pool = cfg->pool ? mt_random_pool_ref(cfg->pool) : mt_random_pool_new(&s->rnd);
+    s->pool = cfg->pool ? mt_random_pool_ref(cfg->pool) : mt_random_pool_new(&s->rnd, MT_RANDOM_POOL_SMALL);
     s->cc = cfg->cc ? mt_crypto_ctx_ref(cfg->cc) : mt_crypto_ctx_new();
     s->work = cfg->scratch ? mt_scratch_ref(cfg->scratch) : mt_scratch_new();
     if (!s->pool || !s->cc || !s->work) goto fail;
