@@ -253,16 +253,28 @@ static double opt_timeout(lua_State *L, int i)
     return t;
 }
 
+static const uint8_t *check_body(lua_State *L, size_t *n)
+{
+    const uint8_t *body = (const uint8_t *)luaL_checklstring(L, 2, n);
+    luaL_argcheck(L, *n >= 4 && *n % 4 == 0, 2, "expected a TL-encoded request (length a non-zero multiple of 4)");
+    return body;
+}
+
+/* A request the session refused (mt_conn_send's errors) raises. */
+static void send_failed(lua_State *L, int rc, const char *what)
+{
+    if (rc == MT_ERR_RANGE) luaL_argerror(L, 2, "request larger than 1 MiB");
+    luaL_error(L, "%s: %s", what, mt_strerror(rc));
+}
+
 static uint64_t send_body(lua_State *L, lconn *lc, const char *what)
 {
     size_t n;
-    const uint8_t *body = (const uint8_t *)luaL_checklstring(L, 2, &n);
-    luaL_argcheck(L, n >= 4 && n % 4 == 0, 2, "expected a TL-encoded request (length a non-zero multiple of 4)");
+    const uint8_t *body = check_body(L, &n);
     double t = opt_timeout(L, 3);
     uint64_t id;
     int rc = mt_conn_send(lc->c, body, n, t, &id);
-    if (rc == MT_ERR_RANGE) luaL_argerror(L, 2, "request larger than 1 MiB");
-    if (rc) luaL_error(L, "%s: %s", what, mt_strerror(rc));
+    if (rc) send_failed(L, rc, what);
     return id;
 }
 
@@ -300,12 +312,8 @@ static int l_conn_flush(lua_State *L)
 
 /* Waits for id; an answer (or a failure of the call itself) releases it; a wait that runs
  * out leaves the call pending. */
-static int wait_id(lua_State *L, lconn *lc, uint64_t id, double timeout)
+static int waited(lua_State *L, lconn *lc, uint64_t id, int rc, const uint8_t *d, size_t n, int32_t code)
 {
-    const uint8_t *d;
-    size_t n;
-    int32_t code;
-    int rc = mt_conn_wait(lc->c, id, timeout, &d, &n, &code);
     if (rc == MT_ERR_ARG) return luaL_argerror(L, 2, "unknown request id (never sent, or already answered)");
     if (rc < 0) {
         /* the wait ran out, the call goes on */
@@ -319,6 +327,15 @@ static int wait_id(lua_State *L, lconn *lc, uint64_t id, double timeout)
     return nret;
 }
 
+static int wait_id(lua_State *L, lconn *lc, uint64_t id, double timeout)
+{
+    const uint8_t *d;
+    size_t n;
+    int32_t code;
+    int rc = mt_conn_wait(lc->c, id, timeout, &d, &n, &code);
+    return waited(L, lc, id, rc, d, n, code);
+}
+
 static int l_conn_wait(lua_State *L)
 {
     lconn *lc = check_conn(L);
@@ -329,8 +346,14 @@ static int l_conn_wait(lua_State *L)
 static int l_conn_call(lua_State *L)
 {
     lconn *lc = check_conn(L);
-    uint64_t id = send_body(L, lc, "call");
-    int nret = wait_id(L, lc, id, -1);
+    size_t n, dn;
+    const uint8_t *body = check_body(L, &n), *d;
+    double t = opt_timeout(L, 3);
+    uint64_t id;
+    int32_t code;
+    int rc = mt_conn_call(lc->c, body, n, t, &id, &d, &dn, &code);
+    if (!id) send_failed(L, rc, "call");
+    int nret = waited(L, lc, id, rc, d, dn, code);
     if (lua_isnil(L, -nret)) mt_conn_release(lc->c, id); /* a call that failed is given up */
     return deliver(L, lc, nret);
 }
@@ -339,13 +362,12 @@ int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, double timeout, l
 {
     lconn *lc = check_conn(L);
     uint64_t id;
-    int rc = mt_conn_send(lc->c, body, n, timeout, &id);
-    if (rc == MT_ERR_RANGE) luaL_error(L, "request larger than 1 MiB");
-    if (rc) luaL_error(L, "call: %s", mt_strerror(rc));
     const uint8_t *d;
     size_t dn;
     int32_t code;
-    rc = mt_conn_wait(lc->c, id, -1, &d, &dn, &code);
+    int rc = mt_conn_call(lc->c, body, n, timeout, &id, &d, &dn, &code);
+    if (!id && rc == MT_ERR_RANGE) luaL_error(L, "request larger than 1 MiB");
+    if (!id) luaL_error(L, "call: %s", mt_strerror(rc));
     if (rc != MT_REQ_DONE) { /* as wait_id and l_conn_call */
         int nret;
         if (rc < 0) {

@@ -55,6 +55,11 @@ int mt_conn_flush(mt_conn *c);
  * valid until the next call on c) or MT_ERR_TIMEOUT (the wait ran out, the call goes on)
  * or MT_ERR_ARG (unknown id). */
 int mt_conn_wait(mt_conn *c, uint64_t id, double timeout, const uint8_t **data, size_t *len, int32_t *code);
+/* mt_conn_send then mt_conn_wait until the call's deadline, on one clock read. A send that
+ * fails leaves *id 0 and returns its error (MT_ERR_ARG, MT_ERR_RANGE, MT_ERR_NOMEM); else
+ * *id is the call's and the result is mt_conn_wait's. */
+int mt_conn_call(mt_conn *c, const uint8_t *body, size_t len, double timeout, uint64_t *id,
+                 const uint8_t **data, size_t *dlen, int32_t *code);
 void mt_conn_release(mt_conn *c, uint64_t id);
 /* Blocking: keeps the connection open (connecting when needed) and reads for up to
  * `timeout` seconds until an update arrives. 1 when updates wait in mt_conn_updates(), 0
