@@ -20,7 +20,9 @@ TEST_ENV    =
 endif
 
 WARN     = -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L
-ALLFLAGS = $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -I$(LUA_INCDIR) -Isrc
+# Hidden by default: core.so exports only its luaopen_ function (no clash with another
+# module's symbols, and calls inside the module are direct instead of through the PLT).
+ALLFLAGS = $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) -Isrc
 LIBS     = $(LIBDIRS) -lcrypto -lz -pthread
 
 # LuaRocks passes the OpenSSL and zlib directories it found (external_dependencies);

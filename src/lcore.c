@@ -15,6 +15,9 @@ static const struct { const char *name; lua_CFunction open; } parts[] = {
     { "seal", mt_open_seal },
 };
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((visibility("default")))
+#endif
 int luaopen_mtproto_core(lua_State *L)
 {
     lua_createtable(L, 0, (int)(sizeof parts / sizeof parts[0]));

@@ -34,6 +34,9 @@ static int l_encode(lua_State *L)
     return 2;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((visibility("default")))
+#endif
 int luaopen_mtproto_qrencode(lua_State *L)
 {
     luaL_Reg fns[] = { { "encode", l_encode }, { NULL, NULL } };
