@@ -375,10 +375,14 @@ int tdc_conn_push(tdc_conn *c, const uint8_t *body, size_t len, int64_t real_ms)
 /* Server wall clock (with the clock_offset fault) in ms, from real ms. */
 int64_t tdc_server_ms(const tdc_server *srv, int64_t real_ms);
 
-/* Logs one line on stderr when verbose. */
-void tdc_log(const tdc_server *srv, int level, const char *fmt, ...)
+/* Logs one line on stderr when srv runs at least this verbose (1: -v, 2: -vv). A macro, so
+ * that the level is checked before anything is passed (the loop logs on every read at -vv):
+ * the arguments are evaluated only when the line is written, so none may do work. */
+#define tdc_log(srv, level, ...) \
+    do { if ((srv)->cfg.verbose >= (level)) tdc_log_line(__VA_ARGS__); } while (0)
+void tdc_log_line(const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 1, 2)))
 #endif
     ;
 

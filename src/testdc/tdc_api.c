@@ -309,9 +309,8 @@ int tdc_api_answer(tdc_server *srv, tdc_key *key, tdc_session *sess, int dc, int
     return out->oom ? MT_ERR_NOMEM : rc;
 }
 
-void tdc_log(const tdc_server *srv, int level, const char *fmt, ...)
+void tdc_log_line(const char *fmt, ...)
 {
-    if (srv->cfg.verbose < level) return;
     va_list ap;
     va_start(ap, fmt);
     fputs("testdc: ", stderr);

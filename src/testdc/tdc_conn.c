@@ -86,9 +86,10 @@ int64_t tdc_conn_msg_id(tdc_conn *c, int64_t now_ms, int mod4)
     return mt_msgid_next(&c->srv->clock, now_ms * 1000000, mod4);
 }
 
-static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno, const uint8_t *b, size_t n)
+/* -v: one line per message (log_msg checks the level inline: messages pass here a few times
+ * per request, and this function's frame costs more than the check) */
+static void log_msg_line(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno, const uint8_t *b, size_t n)
 {
-    if (c->srv->cfg.verbose < 1) return;
     uint32_t id = n >= 4 ? mt_le32(b) : 0;
     const char *name = tdc_name(id);
     char inner[64] = "";
@@ -121,6 +122,11 @@ static void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno,
                       (long long)msg_id, (int)seqno, name, inner, dump);
     else tdc_log(c->srv, 1, "dc%d conn%d %s msg_id=%lld seq=%d #%08x%s", c->dc, c->id, dir,
                  (long long)msg_id, (int)seqno, id, dump);
+}
+
+static inline void log_msg(tdc_conn *c, const char *dir, int64_t msg_id, int32_t seqno, const uint8_t *b, size_t n)
+{
+    if (c->srv->cfg.verbose >= 1) log_msg_line(c, dir, msg_id, seqno, b, n);
 }
 
 /* Queues one transport payload: framed now, or when the delay fault says. */

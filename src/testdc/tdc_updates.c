@@ -199,9 +199,12 @@ void tdc_updates_tick(tdc_server *srv, int64_t real_ms)
         if (a->made % 2) put_short_message(&b, u);
         else put_updates_one(&b, a, u, now);
         int skip = srv->cfg.faults.skip_pts > 0 && a->made % (unsigned)srv->cfg.faults.skip_pts == 0;
-        if (skip) tdc_log(srv, 1, "push to user %lld: pts %d skipped (skip_pts)", (long long)a->user_id, (int)u->pts);
-        else tdc_log(srv, 1, "push to user %lld: pts %d to %d connections", (long long)a->user_id, (int)u->pts,
-                     push(srv, a, &b, 0, real_ms));
+        if (skip) {
+            tdc_log(srv, 1, "push to user %lld: pts %d skipped (skip_pts)", (long long)a->user_id, (int)u->pts);
+        } else {
+            int sent = push(srv, a, &b, 0, real_ms);
+            tdc_log(srv, 1, "push to user %lld: pts %d to %d connections", (long long)a->user_id, (int)u->pts, sent);
+        }
         mt_buf_free(&b);
     }
 }
