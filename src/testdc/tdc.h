@@ -234,6 +234,8 @@ typedef struct tdc_server {
     mt_rsa_priv *rsa;
     int64_t rsa_fingerprint;
     mt_random rnd;
+    mt_random_pool *pool;              /* padding and per-message randomness of every connection
+                                        * (one thread: a shared 16 KiB pool refills least often) */
     mt_msgid_gen clock;                /* server msg_ids (time_offset = clock_offset) */
     mt_buf bomb;                       /* the gzip_bomb fault's gzip data, made on first use */
     tdc_qr qr[TDC_QR_MAX];

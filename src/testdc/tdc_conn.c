@@ -26,8 +26,7 @@ tdc_conn *tdc_conn_new(tdc_server *srv, int dc, int id)
     c->layer = 223;
     c->tr = mt_transport_new_server();
     if (!c->tr) { free(c); return NULL; }
-    mt_random_pool_init(&c->pool, &srv->rnd);
-    mt_transport_set_random(c->tr, &c->pool.rnd);
+    mt_transport_set_random(c->tr, &srv->pool->rnd);
     mt_buf_init(&c->wbuf);
     mt_buf_init(&c->plain);
     c->next = srv->conns;
@@ -74,7 +73,6 @@ void tdc_conn_free(tdc_conn *c)
     tdc_out *o = c->head;
     while (o) { tdc_out *n = o->next; mt_wipe(o->data, o->len); free(o); o = n; }
     mt_crypto_ctx_free(c->cc);
-    mt_random_pool_wipe(&c->pool);
     free(c);
 }
 
@@ -285,7 +283,7 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
     log_msg(c, "out", msg_id, seqno, body, len);
     if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
     int rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
-                                msg_id, seqno, body, len, &c->pool.rnd, pk);
+                                msg_id, seqno, body, len, &c->srv->pool->rnd, pk);
     if (rc >= 0 && c->capture) {
         c->last.len = 0;
         mt_buf_put(&c->last, pk->data, pk->len);
@@ -695,7 +693,7 @@ static int proxy_front(tdc_conn *c, const uint8_t **in, size_t *n, int64_t now_m
         mt_random_fill(&c->srv->rnd, other, sizeof other);
         mt_random_fill(&c->srv->rnd, cr, sizeof cr);
         tdc_log(c->srv, 1, "mtproxy conn%d: fake-TLS hello with another secret or clock", c->id);
-        rc = mt_faketls_server_hello(other, cr, c->hello.data + 44, &c->pool.rnd, &c->wbuf);
+        rc = mt_faketls_server_hello(other, cr, c->hello.data + 44, &c->srv->pool->rnd, &c->wbuf);
         c->closing = 1;
         *n = 0;
         return rc < 0 ? rc : 0;
@@ -704,7 +702,7 @@ static int proxy_front(tdc_conn *c, const uint8_t **in, size_t *n, int64_t now_m
         tdc_log(c->srv, 1, "mtproxy conn%d: not a fake-TLS hello: %s", c->id, mt_strerror(rc));
         return rc;
     }
-    if ((rc = mt_faketls_server_hello(secret, cr, sid, &c->pool.rnd, &c->wbuf)) < 0) return rc;
+    if ((rc = mt_faketls_server_hello(secret, cr, sid, &c->srv->pool->rnd, &c->wbuf)) < 0) return rc;
     if (mt_transport_set_proxy(c->tr, secret, 1) < 0) return MT_ERR_ARG;
     tdc_log(c->srv, 1, "mtproxy conn%d: fake-TLS hello answered", c->id);
     /* what came after the hello is the transport's: left at the end of `hello` */

@@ -51,7 +51,6 @@ struct tdc_conn {
     mt_crypto_ctx *cc;       /* this connection's crypto context (lazily made) */
     mt_buf pkt;              /* reused per message: an answer's packet */
     mt_buf flat;             /* reused per message: a request with its gzip_packed inflated (tdc_unwrap) */
-    mt_random_pool pool;     /* padding and per-message randomness, refilled from srv->rnd */
     int proxy;               /* 1: MTProxy listener, the front not passed yet */
     mt_buf hello;            /* MTProxy: the fake-TLS ClientHello gathered so far */
 };

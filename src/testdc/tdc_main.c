@@ -249,6 +249,8 @@ int main(int argc, char **argv)
     srv.rsa = load_or_make_key(o.key_file);
     if (!srv.rsa) return 1;
     srv.rsa_fingerprint = mt_rsa_priv_fingerprint(srv.rsa);
+    srv.pool = mt_random_pool_new(&srv.rnd, MT_RANDOM_POOL_SHARED);
+    if (!srv.pool) return 1;
 
     tdc_net *net = tdc_net_listen(&srv);
     if (!net) return 1;
@@ -263,6 +265,7 @@ int main(int argc, char **argv)
 
     int rc = tdc_net_run(net, sfd, o.watch_stdin, o.parent_pid);
     tdc_net_free(net);
+    mt_random_pool_free(srv.pool);
     mt_buf_free(&srv.bomb);
     tdc_logins_free(&srv.logins);
     tdc_keys_free(&srv.keys);
