@@ -368,15 +368,8 @@ int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, double timeout, l
     int rc = mt_conn_call(lc->c, body, n, timeout, &id, &d, &dn, &code);
     if (!id && rc == MT_ERR_RANGE) luaL_error(L, "request larger than 1 MiB");
     if (!id) luaL_error(L, "call: %s", mt_strerror(rc));
-    if (rc != MT_REQ_DONE) { /* as wait_id and l_conn_call */
-        int nret;
-        if (rc < 0) {
-            nret = push_conn_err(L, lc, rc);
-            lua_pushboolean(L, 1);
-            lua_setfield(L, -2, "pending");
-        } else {
-            nret = lmt_push_answer(L, rc, d, dn, code);
-        }
+    if (rc != MT_REQ_DONE) { /* as l_conn_call: nil, err, and the call is given up */
+        int nret = waited(L, lc, id, rc, d, dn, code);
         mt_conn_release(lc->c, id);
         return nret;
     }
