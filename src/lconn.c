@@ -358,9 +358,10 @@ static int l_conn_call(lua_State *L)
     return deliver(L, lc, nret);
 }
 
-int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, double timeout, lmt_answer *a)
+int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a)
 {
     lconn *lc = check_conn(L);
+    double timeout = opt_timeout(L, timeout_arg);
     uint64_t id;
     const uint8_t *d;
     size_t dn;

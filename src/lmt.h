@@ -94,11 +94,11 @@ typedef struct lmt_answer {
     uint8_t small[512];
 } lmt_answer;
 /* conn:call's round trip for the connection at index 1 with the request's bytes given in C:
- * sends, waits until the call's deadline (timeout seconds, < 0: the connection's) and gives
- * the request up. Returns 0 with the answer in a (in a->small), -1 with it in a string
+ * sends, waits until the call's deadline (the seconds at index timeout_arg, as conn:call's
+ * argument 3; nil: the connection's) and gives the request up. Returns 0 with the answer in a (in a->small), -1 with it in a string
  * pushed on the stack, or the count of values pushed for a failure (nil, err as conn:call).
  * Misuse raises as conn:call does. The log lines wait for lmt_conn_deliver. */
-int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, double timeout, lmt_answer *a);
+int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a);
 /* The end of such a call: hands the log lines to the logger; the nret values on the stack
  * stand unless a logger closed the connection (then nil, CLOSED). Returns the count. */
 int lmt_conn_deliver(lua_State *L, int nret);

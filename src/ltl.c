@@ -344,6 +344,16 @@ static void enc_by_hand(enc *e, int code, int idx)
 }
 
 /* A boxed value whose `_` may name any constructor or method (!X, Object). */
+/* Combinator ci (a constructor or method of the schema) with the fields of the table at idx,
+ * its name in the error path. */
+static void enc_comb(enc *e, int ci, int idx)
+{
+    path_push(e, mt_schema_name(e->s, e->s->combs[ci].name), 0);
+    mt_buf_put_u32(e->b, e->s->combs[ci].id);
+    enc_fields(e, ci, idx);
+    e->npath--;
+}
+
 static void enc_any(enc *e, int idx)
 {
     lua_State *L = e->L;
@@ -366,12 +376,10 @@ static void enc_any(enc *e, int idx)
     if (ci < 0) {
         path_push(e, by_hand[-ci - 1].name, 0);
         enc_by_hand(e, ci, idx);
+        e->npath--;
     } else {
-        path_push(e, mt_schema_name(e->s, e->s->combs[ci].name), 0);
-        mt_buf_put_u32(e->b, e->s->combs[ci].id);
-        enc_fields(e, ci, idx);
+        enc_comb(e, ci, idx);
     }
-    e->npath--;
     e->depth--;
 }
 
@@ -968,6 +976,13 @@ static int l_decode(lua_State *L)
     return 2;
 }
 
+/* The answer to method ci (its result type; `!X` methods answer any boxed object). */
+static int dec_result(dec *d, int ci)
+{
+    int tr = d->s->combs[ci].result;
+    return dec_value(d, d->s->trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0);
+}
+
 /* tl.decode_result(method, bytes [, offset]) -> value, bytes_read | nil, err */
 static int l_decode_result(lua_State *L)
 {
@@ -981,8 +996,7 @@ static int l_decode_result(lua_State *L)
     lua_settop(L, 3);
     dec d;
     dec_init(&d, L, r, p + off, n - off);
-    int tr = r->s.combs[ci].result;
-    if (dec_value(&d, r->s.trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0) < 0) {
+    if (dec_result(&d, ci) < 0) {
         lua_settop(L, 3);
         return lmt_fail(L, d.code, NULL, d.err);
     }
@@ -1000,11 +1014,6 @@ static int l_call(lua_State *L)
     tlreg *r = get_reg(L);
     luaL_checktype(L, 2, LUA_TSTRING);
     luaL_checktype(L, 3, LUA_TTABLE);
-    double timeout = -1;
-    if (!lua_isnoneornil(L, 4)) {
-        timeout = luaL_checknumber(L, 4);
-        luaL_argcheck(L, timeout >= 0 && timeout < 1e6, 4, "expected a timeout in seconds >= 0");
-    }
     lua_settop(L, 4);
     lua_pushvalue(L, 2);
     int ci = lua_rawget(L, UV_LOOKUP) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : -1;
@@ -1014,20 +1023,17 @@ static int l_call(lua_State *L)
     enc e; /* as enc_any does with the method's name in `_` */
     enc_init(&e, L, r);
     e.depth = 1;
-    path_push(&e, mt_schema_name(&r->s, r->s.combs[ci].name), 0);
-    mt_buf_put_u32(e.b, r->s.combs[ci].id);
-    enc_fields(&e, ci, 3);
+    enc_comb(&e, ci, 3);
     if (r->out.oom) return luaL_error(L, "tl.encode: out of memory");
     lmt_answer a;
-    int st = lmt_conn_call(L, r->out.data, r->out.len, timeout, &a);
+    int st = lmt_conn_call(L, r->out.data, r->out.len, 4, &a);
     if (st > 0) {
         push_out(L, r); /* nothing ran Lua code since the encoding: r->out holds the request */
         return lmt_conn_deliver(L, st + 1);
     }
     dec d;
     dec_init(&d, L, r, (const char *)a.p, a.n);
-    int tr = r->s.combs[ci].result;
-    if (dec_value(&d, r->s.trefs[tr].kind == MT_TL_ANY ? -1 : tr, 0) < 0) {
+    if (dec_result(&d, ci) < 0) {
         lua_settop(L, 4);
         lmt_fail(L, d.code, NULL, d.err);
         lua_pushnil(L);
