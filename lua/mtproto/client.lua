@@ -93,7 +93,8 @@ local monotonic = core.conn.monotonic
 
 -- Whether waits suspend the running coroutine on the client's loop (else they block).
 local function suspending(s)
-  return s.loop ~= nil and s.loop.running()
+  local L = s.loop
+  return L and L.running()
 end
 
 -- The private state of a client lives in one field so that every other key
@@ -234,6 +235,7 @@ local function drop_conn(s, dc)
   local conn = s.conns[dc]
   if not conn then return end
   s.conns[dc] = nil
+  s.nconns = s.nconns - 1
   if s.dirty then s.dirty[conn] = nil end
   forget(s, conn)
   conn:close()
@@ -263,7 +265,7 @@ local function open(s, dc, saved, blocking, deadline)
     proxy = s.proxy,
     -- on a loop a handshake's 2048-bit modexps go in parts, so that no step holds the loop for
     -- milliseconds (a blocking connect does them whole: the parts cost more CPU in all)
-    split_modexp = s.loop ~= nil and not blocking,
+    split_modexp = s.loop and not blocking or false,
   }
   if not c then return nil, errors.from_conn(err) end
   log(s, "info", "DC %d: %s port %d (%s)", dc, host, port,
@@ -306,6 +308,7 @@ local function connection(s, dc, timeout)
   end
   if c and s.closed then c:close(); return nil, closed_error() end -- by a logger, meanwhile
   if not c then return nil, err end
+  if s.conns[dc] == nil then s.nconns = s.nconns + 1 end
   s.conns[dc] = c
   return c
 end
@@ -328,14 +331,15 @@ local SIGN_INS = { ["auth.authorization"] = true, ["auth.sentCodeSuccess"] = tru
 local login_of -- below: the client's login record, made on first use
 
 -- What a successful answer changes in the session: the login module sees the answers its
--- observe acts on (login.observes; a client that never logs in never makes its login record).
+-- observe acts on (login.OBSERVED; a client that never logs in never makes its login record).
 -- A sign-in answer first syncs the key: a key made meanwhile drops the old user, not this one.
 -- (Only those: the other auth.* answers, a resendCode's sentCode say, change no key, and a
 -- sync reads the whole connection state.)
+local OBSERVED = login.OBSERVED
 local function after_success(s, method, r, dc)
-  local name = type(r) == "table" and r._
+  local name = r ~= true and r and r._ -- (an answer is a table or a Bool: see UPDATES below)
   if SIGN_INS[name] then sync(s, dc) end
-  if login.observes(method, name) then login_of(s):observe(method, r) end
+  if OBSERVED[name] or OBSERVED[method] then login_of(s):observe(method, r) end
   local d, u = s.data, s.upd
   if d.user_id ~= (u and u.self_id) then upd_of(s):set_user(d.user_id, d.bot) end
   if d.user_id then s.signed_out = nil end
@@ -377,7 +381,7 @@ end
 local function after_io(s, dc, conn)
   if s.closed then return end
   local k, waiting = conn:key_changes()
-  local l = link(s, conn)
+  local l = s.links[conn] or link(s, conn)
   if k ~= l.key_changes then
     l.key_changes = k
     if sync(s, dc) then save(s) end
@@ -659,14 +663,20 @@ end
 -- apply (then call_encoded does it all).
 local NOT_DIRECT = {}
 local function call_direct(s, method, params)
-  local dc = s.data.home_dc
-  local conn = direct(s, dc)
-  if not conn or refused(s, method) then return NOT_DIRECT end
+  local d = s.data
+  local dc = d.home_dc
+  -- direct(s, dc) and refused(s, method), without their calls: this runs on every call
+  local conn, L = s.conns[dc], s.loop
+  if not conn or (L and L.running()) or (s.pfs and pfs.expiring(pfs_host(s), dc))
+      or (d.bot and M.BOT_REFUSED[method]) then
+    return NOT_DIRECT
+  end
   if s.log_level == DEBUG then log(s, "debug", "call %s on DC %d", method, dc) end
   if s.dirty then s.dirty[conn] = nil end -- written with this call
   local r, err, body, bad = tl.call(conn, method, params, s.timeout)
-  after_io(s, dc, conn)
   if s.closed then return nil, closed_error(method) end -- by a logger during the wait
+  local k, waiting = conn:key_changes()
+  if waiting or k ~= (s.links[conn] or link(s, conn)).key_changes then after_io(s, dc, conn) end
   if err == nil then
     after_success(s, method, r, dc)
     return r, nil, conn
@@ -685,7 +695,9 @@ local function call(s, obj, opts, level)
   return call_encoded(s, method, body, opts)
 end
 
--- The Updates constructors: a call answered by one also moves the update state.
+-- The Updates constructors: a call answered by one also moves the update state. (An answer is
+-- a table or a Bool: the schema has no method answering a bare number or string, so
+-- `r ~= true and r and r._` is its name without a call to type().)
 local UPDATES = { updates = true, updatesCombined = true, updateShort = true, updateShortMessage = true,
   updateShortChatMessage = true, updateShortSentMessage = true, updatesTooLong = true }
 
@@ -714,14 +726,13 @@ local start_reader -- below: the update reader of a client in a loop
 local function pump(s, result, request, seen)
   if s.closed then return end
   if s.loop and not s.reader then start_reader(s) end
-  if type(result) == "table" and UPDATES[result._] then upd_of(s):feed(result, request) end
+  if result ~= true and result and UPDATES[result._] then upd_of(s):feed(result, request) end
   local u = s.upd
   if u and u.dispatching then return end
   if not u or (u.self_id == nil and u.pts == nil and #u.inbox == 0) then
     -- not signed in (every call of a benchmark): only what the connections hold can be new
     -- (nothing when the only one is `seen`)
-    local dc, first = next(s.conns)
-    if first == seen and next(s.conns, dc) == nil then return end
+    if seen and s.nconns == 1 and s.conns[s.data.home_dc] == seen then return end
     local any = false
     for _, conn in pairs(s.conns) do
       if conn:has_updates() then any = true; break end
@@ -1058,7 +1069,7 @@ local function close(self)
     for _, st in pairs(s.links) do
       if st.cond then pcall(st.cond.signal) end
     end
-    s.conns, s.dirty = {}, nil
+    s.conns, s.nconns, s.dirty = {}, 0, nil
     if s.file then
       pcall(save, s)
       s.file:close()
@@ -1366,6 +1377,9 @@ local OPTION_FIELDS = { "api_id", "api_hash", "dc_options", "test_mode", "rsa_ke
   "timeout", "connect_timeout", "flood_sleep_threshold", "state_save_interval", "log_level", "logger", "loop",
   "init", "pfs" }
 local option_mts = setmetatable({}, { __mode = "v" })
+-- The options every call reads (a read through the metatables costs a look-up per level; the
+-- options never change, so a copy in s stays right).
+local HOT_OPTIONS = { "timeout", "loop", "pfs", "log_level" }
 -- The metatable returned last: a program making many clients gives the same options each
 -- time, found again here without building the key (its strings were most of the garbage a
 -- new client left: about 3 KiB)
@@ -1409,16 +1423,19 @@ end
 function M.new(o)
   local proxy = check_opts(o)
   local test_mode = o.test_mode or false
-  -- (closed and dirty are set here so that reading them, on every call, finds them in s and
-  -- does not walk the metatables of the options)
-  local s = setmetatable({ conns = {}, links = setmetatable({}, WEAK_KEYS), closed = false, dirty = false }, options_mt{
+  -- (closed, dirty, upd and the HOT_OPTIONS are set here so that reading them, on every
+  -- call, finds them in s and does not walk the metatables of the options; nconns counts
+  -- the entries of conns)
+  local s = setmetatable({ conns = {}, links = setmetatable({}, WEAK_KEYS), nconns = 0, closed = false,
+    dirty = false, upd = false }, options_mt{
     api_id = o.api_id, api_hash = o.api_hash, dc_options = o.dc_options, test_mode = test_mode or nil,
     rsa_keys = o.rsa_keys, transport = o.transport, proxy = proxy,
     timeout = o.timeout, connect_timeout = o.connect_timeout, flood_sleep_threshold = o.flood_sleep_threshold,
     state_save_interval = o.state_save_interval,
-    log_level = o.log_level and LEVELS[o.log_level] or nil, logger = o.logger,
-    loop = o.loop ~= nil and loops.adapter(o.loop) or nil, init = init_params(o), pfs = pfs.settings(o.pfs),
+    log_level = o.log_level and LEVELS[o.log_level] or false, logger = o.logger,
+    loop = o.loop ~= nil and loops.adapter(o.loop) or false, init = init_params(o), pfs = pfs.settings(o.pfs),
   })
+  for _, f in ipairs(HOT_OPTIONS) do s[f] = s[f] end
   local data
   if o.session ~= nil then
     local secret

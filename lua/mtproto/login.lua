@@ -267,17 +267,12 @@ function Login:add_token(tok)
   while #list > M.MAX_FUTURE_TOKENS do table.remove(list, 1) end
 end
 
--- The answers observe() acts on (besides any answer to auth.logOut): an authorization, bare or
--- inside a sentCodeSuccess / loginTokenSuccess, and a sign-up request.
-local OBSERVED = { ["auth.authorization"] = true, ["auth.authorizationSignUpRequired"] = true,
-  ["auth.sentCodeSuccess"] = true, ["auth.loginTokenSuccess"] = true }
-
---- Whether observe(method, r) would act on an answer named `name` (r._, false for an answer
--- that is not an object): the client asks first, so the answers of every other call (a
--- resendCode's sentCode, say) cost one table look-up.
-function M.observes(method, name)
-  return OBSERVED[name] == true or method == "auth.logOut"
-end
+--- What observe(method, r) acts on: the answers named here (an authorization, bare or inside a
+-- sentCodeSuccess / loginTokenSuccess, and a sign-up request) and any answer to the methods
+-- named here (auth.logOut). The client looks up r._ and the method first, so the answers of
+-- every other call (a resendCode's sentCode, say) cost two table look-ups and no call.
+M.OBSERVED = { ["auth.authorization"] = true, ["auth.authorizationSignUpRequired"] = true,
+  ["auth.sentCodeSuccess"] = true, ["auth.loginTokenSuccess"] = true, ["auth.logOut"] = true }
 
 --- Every successful answer the client got (observe is the client's one call into here).
 function Login:observe(method, r)
