@@ -108,9 +108,8 @@ local function calls(n, window)
   if window <= 1 then
     local resend = client.auth.resendCode
     for k = 1, n do
-      local obj, st = request(k)
-      obj._ = nil
-      account(resend(obj), st)
+      local st = state[(k - 1) % phones + 1]
+      account(resend{ phone_number = st.phone, phone_code_hash = st.hash }, st)
     end
   else
     for k = 1, n, window do
