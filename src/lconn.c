@@ -391,7 +391,7 @@ int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, int timeout_arg, 
 
 int lmt_conn_deliver(lua_State *L, int nret)
 {
-    lconn *lc = luaL_checkudata(L, 1, CONN_MT);
+    lconn *lc = lua_touserdata(L, 1); /* lmt_conn_call checked it */
     return deliver(L, lc, nret);
 }
 

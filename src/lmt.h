@@ -99,7 +99,7 @@ typedef struct lmt_answer {
  * pushed on the stack, or the count of values pushed for a failure (nil, err as conn:call).
  * Misuse raises as conn:call does. The log lines wait for lmt_conn_deliver. */
 int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a);
-/* The end of such a call: hands the log lines to the logger; the nret values on the stack
+/* The end of such a call (after lmt_conn_call, with index 1 unchanged): hands the log lines to the logger; the nret values on the stack
  * stand unless a logger closed the connection (then nil, CLOSED). Returns the count. */
 int lmt_conn_deliver(lua_State *L, int nret);
 /* Pushes nil and the link's last error as { code =, message =, detail = }; returns 2. */
