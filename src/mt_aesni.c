@@ -63,40 +63,68 @@ static inline void store(uint8_t *p, __m128i v) { _mm_storeu_si128((__m128i *)(v
 /* IGE: y_i = E(x_i ^ y_{i-1}) ^ x_{i-1} and x_i = D(y_i ^ x_{i-1}) ^ y_{i-1}, with
  * y_{-1} = iv[0..16), x_{-1} = iv[16..32). Each block is read before its output is written
  * (in and out may be the same). */
-AESNI void mt_aesni_ige(int enc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
+AESNI void mt_aesni_begin(mt_aesni_chain *c, int enc, const uint8_t key[32], const uint8_t iv[32])
 {
-    __m128i rk[15], dk[15];
-    __m128i y_prev = load(iv), x_prev = load(iv + 16);
+    __m128i rk[15];
     expand(key, rk);
+    __m128i *k = (__m128i *)(void *)c->rk;
     if (enc) {
+        for (int r = 0; r < 15; r++) k[r] = rk[r];
+    } else {
+        k[0] = rk[14];
+        for (int r = 1; r < 14; r++) k[r] = _mm_aesimc_si128(rk[14 - r]);
+        k[14] = rk[0];
+    }
+    mt_wipe(rk, sizeof rk);
+    store(c->y, load(iv));
+    store(c->x, load(iv + 16));
+    c->enc = enc;
+}
+
+AESNI void mt_aesni_run(mt_aesni_chain *c, const uint8_t *in, uint8_t *out, size_t len)
+{
+    const __m128i *k = (const __m128i *)(const void *)c->rk;
+    __m128i y_prev = load(c->y), x_prev = load(c->x);
+    if (c->enc) {
         for (size_t i = 0; i < len; i += 16) {
             __m128i x = load(in + i);
-            y_prev = _mm_xor_si128(encrypt_block(_mm_xor_si128(x, y_prev), rk), x_prev);
+            y_prev = _mm_xor_si128(encrypt_block(_mm_xor_si128(x, y_prev), k), x_prev);
             store(out + i, y_prev);
             x_prev = x;
         }
     } else {
-        dk[0] = rk[14];
-        for (int r = 1; r < 14; r++) dk[r] = _mm_aesimc_si128(rk[14 - r]);
-        dk[14] = rk[0];
         for (size_t i = 0; i < len; i += 16) {
             __m128i y = load(in + i);
-            x_prev = _mm_xor_si128(decrypt_block(_mm_xor_si128(y, x_prev), dk), y_prev);
+            x_prev = _mm_xor_si128(decrypt_block(_mm_xor_si128(y, x_prev), k), y_prev);
             store(out + i, x_prev);
             y_prev = y;
         }
-        mt_wipe(dk, sizeof dk);
     }
-    mt_wipe(rk, sizeof rk);
+    store(c->y, y_prev);
+    store(c->x, x_prev);
+}
+
+void mt_aesni_end(mt_aesni_chain *c) { mt_wipe(c, sizeof *c); }
+
+void mt_aesni_ige(int enc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
+{
+    mt_aesni_chain c;
+    mt_aesni_begin(&c, enc, key, iv);
+    mt_aesni_run(&c, in, out, len);
+    mt_aesni_end(&c);
 }
 
 #else
 
 int mt_aesni_usable(void) { return 0; }
 
+/* never called: mt_aesni_usable() is 0 */
 void mt_aesni_ige(int enc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in, uint8_t *out, size_t len)
 {
-    abort(); /* never called: mt_aesni_usable() is 0 */
+    abort();
 }
+void mt_aesni_begin(mt_aesni_chain *c, int enc, const uint8_t key[32], const uint8_t iv[32]) { abort(); }
+void mt_aesni_run(mt_aesni_chain *c, const uint8_t *in, uint8_t *out, size_t len) { abort(); }
+void mt_aesni_end(mt_aesni_chain *c) { abort(); }
 
 #endif

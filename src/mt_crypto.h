@@ -116,6 +116,12 @@ int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t
                    uint8_t aes_key[32], uint8_t aes_iv[32]);
 int mt_crypto_ige(mt_crypto_ctx *cc, int enc, const uint8_t key[32], const uint8_t iv[32],
                   const uint8_t *in, uint8_t *out, size_t len);
+/* AES-256-IGE decryption (as mt_crypto_ige) of len bytes from in to out (not the same
+ * buffer), and SHA256(prefix[0..32) || out[0..len)) into digest: a message's decryption and
+ * the hash its msg_key is checked against, in one pass. MT_OK or as mt_crypto_ige (the digest
+ * is then zeros). */
+int mt_crypto_ige_decrypt_sha256(mt_crypto_ctx *cc, const uint8_t key[32], const uint8_t iv[32], const uint8_t *in,
+                                 uint8_t *out, size_t len, const uint8_t prefix[32], uint8_t digest[32]);
 
 /* Constant-time comparison; 0 when equal. */
 int mt_ct_memcmp(const void *a, const void *b, size_t n);

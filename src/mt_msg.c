@@ -89,20 +89,22 @@ int mt_msg_decrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t 
     if (clen - MT_MSG_HEADER - MT_MSG_MIN_PAD > MT_MSG_MAX_BODY + MT_MSG_MAX_PAD) return MT_ERR_RANGE;
 
     const uint8_t *msg_key = packet + 8;
-    uint8_t aes_key[32], aes_iv[32], want[16];
+    uint8_t aes_key[32], aes_iv[32], h[32];
     uint32_t mlen;
     size_t pad;
     int rc;
     plain->len = 0;
     uint8_t *pt = mt_buf_extend(plain, clen);
     if (!pt) return MT_ERR_NOMEM;
+    /* the plaintext's msg_key is SHA256(auth_key[88+x .. 120+x) || plain)[8..24), hashed as it
+     * is decrypted */
     if ((rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, aes_key, aes_iv)) == MT_OK)
-        rc = mt_crypto_ige(cc, 0, aes_key, aes_iv, packet + PACKET_HEAD, pt, clen);
+        rc = mt_crypto_ige_decrypt_sha256(cc, aes_key, aes_iv, packet + PACKET_HEAD, pt, clen, auth_key + 88 + x, h);
     mt_wipe(aes_key, sizeof aes_key);
     mt_wipe(aes_iv, sizeof aes_iv);
+    if (rc == MT_OK && mt_ct_memcmp(h + 8, msg_key, 16) != 0) rc = MT_ERR_MSG_KEY;
+    mt_wipe(h, sizeof h);
     if (rc < 0) goto fail;
-    if ((rc = mt_msg_key_ctx(cc, auth_key, x, pt, clen, want)) < 0) goto fail;
-    if (mt_ct_memcmp(want, msg_key, 16) != 0) { rc = MT_ERR_MSG_KEY; goto fail; }
 
     mlen = mt_le32(pt + 28);
     if (mlen % 4 || mlen > clen - MT_MSG_HEADER) { rc = MT_ERR_RANGE; goto fail; }
