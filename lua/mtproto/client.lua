@@ -179,7 +179,22 @@ local function save(s)
   return nil, err
 end
 
--- Copies the live key, salt and clock offset of a connection into the session.
+local pfs_host -- below: the pfs module's host of a client, made on first use
+local upd_of -- below: the update state of a client, made on first use
+
+-- Tells the update state who is signed in now; run where data.user_id changes (a sign-in or
+-- a log-out the login module observed, a replaced key). An update state is made only for a
+-- user: a client that never signs in has none.
+local function user_changed(s)
+  local d, u = s.data, s.upd
+  if u then
+    if d.user_id ~= u.self_id then u:set_user(d.user_id, d.bot) end
+  elseif d.user_id then
+    upd_of(s):set_user(d.user_id, d.bot)
+  end
+  if d.user_id then s.signed_out = nil end
+end
+
 -- The server forgot the (permanent) auth key of `dc` and a new one was made: a new key is not
 -- signed in, whoever the old one belonged to (AUTH_KEY_UNREGISTERED until the next sign-in).
 local function key_replaced(s, dc)
@@ -190,14 +205,14 @@ local function key_replaced(s, dc)
         :format(dc, s.data.bot and "bot" or "user", tostring(s.data.user_id)) }
     s.data.user_id, s.data.bot = nil, false
     if s.data.login and s.data.login.state == "ready" then s.data.login = nil end
+    user_changed(s)
     log(s, "warn", "%s", s.signed_out.detail)
   end
 end
 
-local pfs_host -- below: the pfs module's host of a client, made on first use
-local upd_of -- below: the update state of a client, made on first use
 local options_mt -- below: the shared metatable of the clients made with the same options
 
+-- Copies the live key, salt and clock offset of a connection into the session.
 local function sync(s, dc)
   local conn = s.conns[dc]
   if not conn then return false end
@@ -334,15 +349,15 @@ local login_of -- below: the client's login record, made on first use
 -- observe acts on (login.OBSERVED; a client that never logs in never makes its login record).
 -- A sign-in answer first syncs the key: a key made meanwhile drops the old user, not this one.
 -- (Only those: the other auth.* answers, a resendCode's sentCode say, change no key, and a
--- sync reads the whole connection state.)
+-- sync reads the whole connection state.) Every other answer changes nothing here.
 local OBSERVED = login.OBSERVED
 local function after_success(s, method, r, dc)
   local name = r ~= true and r and r._ -- (an answer is a table or a Bool: see UPDATES below)
-  if SIGN_INS[name] then sync(s, dc) end
-  if OBSERVED[name] or OBSERVED[method] then login_of(s):observe(method, r) end
-  local d, u = s.data, s.upd
-  if d.user_id ~= (u and u.self_id) then upd_of(s):set_user(d.user_id, d.bot) end
-  if d.user_id then s.signed_out = nil end
+  if OBSERVED[name] or OBSERVED[method] then
+    if SIGN_INS[name] then sync(s, dc) end
+    login_of(s):observe(method, r)
+    user_changed(s)
+  end
 end
 
 -- The method names checked so far (tl.info builds a table each time; the schema is fixed, so
@@ -871,7 +886,7 @@ function Client:session_info()
     path = s.path, encrypted = s.file ~= nil and s.file.encrypted, home_dc = s.data.home_dc,
     test_mode = s.test_mode, bot = s.data.bot,
     user_id = s.data.user_id, dcs = dcs, login = login_of(s):info(), session_error = s.session_error,
-    updates = s.upd and (s.upd:snapshot()),
+    updates = s.upd and s.upd:snapshot() or nil,
     signed_out = s.signed_out,
     pending = pending, -- calls sent or queued and not yet answered, on every connection
   }
