@@ -54,6 +54,9 @@
 --                         port and dc:proxy_url(kind [, domain]) a tg://proxy link to it
 --   mtproxy_any_hello = true  the listener takes fake-TLS hellos of 512..16384 bytes, as
 --                         MTProxy servers other than Telegram's do (default: 16 03 01 02 only)
+--   io_uring = false      the server waits with epoll even where io_uring works (by default it
+--                         takes io_uring when the system lets it: one system call per request
+--                         answered at once instead of three); dc.loop says which runs
 --   verbose = 0|1|2       log lines of the server (-v / -vv): one per message, on stderr
 --   log = path            write the server's stderr (the log lines) to this file instead
 --   binary = path         the program; default testdc.binary(): $MTPROTO_TESTDC, the built or installed one, PATH
@@ -106,6 +109,7 @@ local function parse_line(line)
   info.fingerprint = line:match('"fingerprint":"(%-?%d+)"')
   info.pid = tonumber(line:match('"pid":(%d+)'))
   info.mtproxy_port = tonumber(line:match('"mtproxy_port":(%d+)'))
+  info.loop = line:match('"loop":"([%w_]+)"')
   if not info.pem or not info.fingerprint or not info.pid then return nil end
   return info
 end
@@ -182,6 +186,10 @@ local function command(o)
     add("--mtproxy", o.mtproxy)
     if o.mtproxy_any_hello then add("--mtproxy-any-hello") end
   end
+  if o.io_uring ~= nil then
+    if type(o.io_uring) ~= "boolean" then bad("io_uring", "expected a boolean") end
+    if not o.io_uring then add("--no-io-uring") end
+  end
   local verbose = int_opt(o, "verbose", 0, 2)
   if verbose == 1 then add("-v") elseif verbose == 2 then add("-vv") end
   return table.concat(args, " "), verbose and verbose > 0
@@ -243,7 +251,7 @@ function M.start(o)
     host = info.host, host6 = info.host6, ports = info.ports, ports6 = info.ports6,
     pem = info.pem, fingerprint = info.fingerprint, pid = info.pid,
     dcs = #info.ports, _pipe = p, _errfile = not o.log and errfile or nil, line = line,
-    mtproxy_port = info.mtproxy_port, mtproxy_secret = o.mtproxy,
+    mtproxy_port = info.mtproxy_port, mtproxy_secret = o.mtproxy, loop = info.loop,
   }, DC)
   return dc
 end

@@ -1,7 +1,8 @@
 /* mtproto-testdc: the local test DC. Internal header shared by the files of src/testdc.
  *
  *   tdc_main.c   command line, RSA key, start-up JSON line
- *   tdc_net.c    the sockets: listeners, the epoll loop, timers (no protocol)
+ *   tdc_net.c    the sockets: listeners, the loop (io_uring or epoll), timers (no protocol)
+ *   tdc_ring.c   the loop's io_uring (raw system calls)
  *   tdc_conn.c   one connection's protocol, sans-IO: transport, MTProxy front, handshake,
  *                encrypted sessions, service messages
  *   tdc_fault.c  the fault hooks (--fault): what a broken or hostile server does
@@ -78,6 +79,7 @@ typedef struct tdc_config {
     int mtproxy;             /* an MTProxy listener too (--mtproxy SECRET) */
     int mtproxy_any_hello;   /* --mtproxy-any-hello: fake-TLS hellos of any record size, not only 16 03 01 02 */
     uint8_t mtproxy_secret[16];
+    int no_io_uring;         /* --no-io-uring: the epoll loop even where io_uring works */
 } tdc_config;
 
 /* ---- the login store (tdc_store.c) ------------------------------------ */
@@ -258,6 +260,8 @@ tdc_net *tdc_net_listen(tdc_server *srv);
 /* Serves until a signal on `sfd` (a signalfd), EOF on stdin (watch_stdin) or the end of
  * process parent_pid (0: none). 0, or -1 when the loop could not start. */
 int tdc_net_run(tdc_net *n, int sfd, int watch_stdin, long parent_pid);
+/* The loop tdc_net_run runs: "io_uring" or "epoll" (no usable io_uring, or --no-io-uring). */
+const char *tdc_net_loop(const tdc_net *n);
 /* Closes every connection and listener. NULL is fine. */
 void tdc_net_free(tdc_net *n);
 

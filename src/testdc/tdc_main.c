@@ -5,7 +5,7 @@
  *                  [--qr-lifetime S] [--qr-auto-accept PHONE] [--temp-key-ttl S]
  *                  [--push-updates MS] [--diff-slice N]
  *                  [--fault NAME[=N]]... [--mtproxy SECRET [--mtproxy-any-hello]]
- *                  [--parent-pid PID] [--no-stdin] [-v|-vv]
+ *                  [--parent-pid PID] [--no-stdin] [--no-io-uring] [-v|-vv]
  *
  * Prints one JSON line on stdout once it listens (see docs/DESIGN.md), then serves
  * until SIGTERM/SIGINT, EOF on stdin (unless --no-stdin) or the end of --parent-pid. */
@@ -28,11 +28,12 @@ static void usage(FILE *f)
           "                      [--qr-lifetime S] [--qr-auto-accept PHONE] [--temp-key-ttl S]\n"
           "                      [--push-updates MS] [--diff-slice N]\n"
           "                      [--fault NAME[=N]]... [--mtproxy SECRET [--mtproxy-any-hello]]\n"
-          "                      [--parent-pid PID] [--no-stdin] [-v|-vv]\n"
+          "                      [--parent-pid PID] [--no-stdin] [--no-io-uring] [-v|-vv]\n"
           "--mtproxy: an MTProxy listener too (its port in the JSON line) for the secret's 16 bytes\n"
           "           (hex; a dd or ee prefix and an ee domain may be given): plain, dd and ee clients\n"
           "--mtproxy-any-hello: fake-TLS hellos of 512..16384 bytes too, as other MTProxy servers take\n"
           "           (Telegram's takes a 16 03 01 02 record header only: 512..767 bytes)\n"
+          "--no-io-uring: the epoll loop even where io_uring works (the JSON line's \"loop\" says which runs)\n"
           "faults: bad_salt new_session gzip update_first garbage clock_offset=S delay_ms=N drop_after=N\n"
           "        replay nested_container gzip_bomb huge_frame stall_after=N cut_after=N strict_seqno skip_pts=N\n"
           "test numbers 99966XYYYY live on DC X, their code is X five times; other numbers: 12345\n", f);
@@ -141,6 +142,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--diff-slice")) { NUM(1, TDC_UPD_LOG); c->diff_slice = (int)n; }
         else if (!strcmp(a, "--parent-pid")) { NUM(1, 0x7fffffffL); o->parent_pid = n; }
         else if (!strcmp(a, "--no-stdin")) o->watch_stdin = 0;
+        else if (!strcmp(a, "--no-io-uring")) c->no_io_uring = 1;
         else if (!strcmp(a, "--mtproxy")) {
             NEEDV();
             if (parse_secret(v, c->mtproxy_secret) < 0) { fprintf(stderr, "mtproto-testdc: bad MTProxy secret: %s\n", v); return -1; }
@@ -198,7 +200,7 @@ static mt_rsa_priv *load_or_make_key(const char *file)
     return k;
 }
 
-static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
+static void print_json(const tdc_server *srv, const char *loop, const char *pem, size_t pem_len)
 {
     printf("{\"host\":\"%s\",\"ports\":{", srv->cfg.host);
     for (int i = 1; i <= srv->cfg.ndcs; i++) printf("%s\"%d\":%u", i > 1 ? "," : "", i, srv->ports[i]);
@@ -216,7 +218,7 @@ static void print_json(const tdc_server *srv, const char *pem, size_t pem_len)
     }
     printf("\",\"fingerprint\":\"%lld\"", (long long)srv->rsa_fingerprint);
     if (srv->cfg.mtproxy) printf(",\"mtproxy_port\":%u", srv->mtproxy_port);
-    printf(",\"pid\":%ld}\n", (long)getpid());
+    printf(",\"loop\":\"%s\",\"pid\":%ld}\n", loop, (long)getpid());
     fflush(stdout);
 }
 
@@ -258,7 +260,7 @@ int main(int argc, char **argv)
     mt_buf pem;
     mt_buf_init(&pem);
     if (mt_rsa_priv_public_pem(srv.rsa, &pem) < 0) { fprintf(stderr, "mtproto-testdc: no public PEM\n"); return 1; }
-    print_json(&srv, (const char *)pem.data, pem.len);
+    print_json(&srv, tdc_net_loop(net), (const char *)pem.data, pem.len);
     mt_buf_free(&pem);
     for (int i = 1; i <= srv.cfg.ndcs; i++)
         tdc_log(&srv, 1, "DC %d on %s:%u and [%s]:%u", i, srv.cfg.host, srv.ports[i], srv.cfg.host6, srv.ports6[i]);

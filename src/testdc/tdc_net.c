@@ -1,7 +1,14 @@
-/* The test DC's sockets: the listeners of every DC (and of the MTProxy) and the epoll loop
- * that moves bytes between them and the connections, with the timers (answers a fault
- * delays, the push timer). No protocol here: a connection (tdc_conn.c) takes the bytes
- * read and leaves the bytes to write in its buffer, as the client's core does. */
+/* The test DC's sockets: the listeners of every DC (and of the MTProxy) and the loop that
+ * moves bytes between them and the connections, with the timers (answers a fault delays, the
+ * push timer). No protocol here: a connection (tdc_conn.c) takes the bytes read and leaves
+ * the bytes to write in its buffer, as the client's core does.
+ *
+ * Two ways to wait, the same rounds: with io_uring (tdc_ring.c) where the system has it, the
+ * connections' receives and sends are queued on the ring and one system call per round hands
+ * them over and waits (a request answered at once: one call, where epoll takes three);
+ * elsewhere (or --no-io-uring) epoll says which connection to read and the loop writes with
+ * send. The listeners, the signalfd and stdin are watched by epoll in both: the ring polls the
+ * epoll descriptor. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "tdc.h"
+#include "tdc_ring.h"
 
 static int64_t real_ms(void)
 {
@@ -62,19 +70,32 @@ static int listen_on(const char *host, int port, int v6, uint16_t *bound)
  * at every wait). */
 #define CONN_EVENTS (EPOLLIN | EPOLLET)
 
+#define RING_RBUF 16384      /* a connection's receive buffer on the ring */
+
 typedef struct slot {
     int fd;
-    tdc_conn *conn;
-    uint32_t events;         /* what epoll watches for it */
-    int more;                /* the last read filled the buffer: bytes may be waiting */
+    int id;
+    tdc_conn *conn;          /* NULL: dropped, waiting for the ring to give its buffers back */
+    uint32_t events;         /* epoll: what it watches for it */
+    int more;                /* epoll: the last read filled the buffer: bytes may be waiting */
+    uint8_t *rbuf;           /* ring: the receive buffer */
+    mt_buf sending;          /* ring: the bytes of the send in flight (the connection's wbuf
+                              * takes new answers meanwhile) */
+    int receiving, writing;  /* ring: a receive, a send in flight */
+    int watching;            /* ring: the multishot poll for room is on */
+    int full;                /* ring: the socket had no room for all of `sending`: the next send
+                              * waits for that poll */
 } slot;
 
-/* epoll tags: the kind in the top bits, an index or fd below */
-enum { TAG_SIG = 1, TAG_STDIN = 2, TAG_LISTEN = 3, TAG_CONN = 4 };
+/* epoll and ring tags: the kind in the top bits, an index, fd or connection id below */
+enum { TAG_SIG = 1, TAG_STDIN = 2, TAG_LISTEN = 3, TAG_CONN = 4, TAG_EPOLL = 5, TAG_RECV = 6, TAG_SEND = 7,
+       TAG_ROOM = 8, TAG_CANCEL = 9 };
 #define TAG(kind, v) ((uint64_t)(kind) << 32 | (uint32_t)(v))
 
 struct tdc_net {
     int epfd;
+    tdc_ring *ring;          /* NULL: the epoll loop */
+    int ring_polls_epfd;     /* the ring's poll on epfd is in flight */
     tdc_server *srv;
     slot *conns;
     size_t nconns, cap;
@@ -84,12 +105,26 @@ struct tdc_net {
     int nl;
 };
 
+static void free_slot(tdc_net *lp, size_t i)
+{
+    free(lp->conns[i].rbuf);
+    mt_buf_free(&lp->conns[i].sending);
+    lp->conns[i] = lp->conns[--lp->nconns];
+}
+
+/* Closes connection i. On the ring, its receive and send in flight are cancelled and the slot
+ * (with the buffers the kernel may still write or read) stays until they complete. */
 static void drop_conn(tdc_net *lp, size_t i)
 {
-    epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->conns[i].fd, NULL);
-    close(lp->conns[i].fd);
-    tdc_conn_free(lp->conns[i].conn);
-    lp->conns[i] = lp->conns[--lp->nconns];
+    slot *s = &lp->conns[i];
+    if (!lp->ring) epoll_ctl(lp->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    close(s->fd);
+    tdc_conn_free(s->conn);
+    s->conn = NULL;
+    if (lp->ring && s->receiving) tdc_ring_cancel(lp->ring, TAG(TAG_RECV, s->id), TAG(TAG_CANCEL, 0));
+    if (lp->ring && s->watching) tdc_ring_cancel(lp->ring, TAG(TAG_ROOM, s->id), TAG(TAG_CANCEL, 0));
+    /* a send completes on its own (MSG_DONTWAIT), in the wait it was handed over in */
+    if (!lp->ring || (!s->receiving && !s->writing && !s->watching)) free_slot(lp, i);
 }
 
 static void accept_all(tdc_net *lp, int lfd, int dc)
@@ -108,11 +143,15 @@ static void accept_all(tdc_net *lp, int lfd, int dc)
             lp->conns = s;
             lp->cap = nc;
         }
-        tdc_conn *c = tdc_conn_new(lp->srv, dc, ++lp->next_id);
-        if (!c) { close(fd); return; }
-        struct epoll_event ev = { .events = CONN_EVENTS, .data.u64 = TAG(TAG_CONN, fd) };
-        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) { tdc_conn_free(c); close(fd); return; }
-        lp->conns[lp->nconns] = (slot){ .fd = fd, .conn = c, .events = CONN_EVENTS };
+        uint8_t *rbuf = lp->ring ? malloc(RING_RBUF) : NULL;
+        tdc_conn *c = lp->ring && !rbuf ? NULL : tdc_conn_new(lp->srv, dc, ++lp->next_id);
+        if (!c) { free(rbuf); close(fd); return; }
+        if (!lp->ring) {
+            struct epoll_event ev = { .events = CONN_EVENTS, .data.u64 = TAG(TAG_CONN, fd) };
+            if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) { tdc_conn_free(c); close(fd); return; }
+        }
+        lp->conns[lp->nconns] = (slot){ .fd = fd, .id = lp->next_id, .conn = c, .events = CONN_EVENTS, .rbuf = rbuf };
+        mt_buf_init(&lp->conns[lp->nconns].sending);
         lp->nconns++;
         tdc_log(lp->srv, 2, "dc%d conn%d accepted", dc, lp->next_id);
     }
@@ -134,8 +173,29 @@ static int write_out(slot *s)
     return tdc_conn_closing(s->conn) ? -1 : 0;
 }
 
-/* Reads one buffer of what the client sent into its connection and writes the answers;
- * 1 when the connection must be closed. */
+/* Gives n bytes the client sent to its connection; 1 when the connection must be closed. */
+static int take_input(tdc_net *lp, slot *s, const uint8_t *in, size_t n, int64_t now)
+{
+    tdc_log(lp->srv, 2, "fd %d: %zu bytes in", s->fd, n);
+    int rc = tdc_conn_input(s->conn, in, n, now);
+    if (rc < 0) {
+        tdc_log(lp->srv, 1, "fd %d: closing: %s", s->fd, mt_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* Answers waiting past the limit: the client reads nothing. */
+static int unread_too_long(tdc_net *lp, slot *s)
+{
+    size_t waiting = tdc_conn_wbuf(s->conn)->len + s->sending.len;
+    if (waiting <= MAX_UNREAD) return 0;
+    tdc_log(lp->srv, 1, "fd %d: the client reads nothing (%zu bytes waiting): closing", s->fd, waiting);
+    return 1;
+}
+
+/* epoll: reads one buffer of what the client sent into its connection and writes the
+ * answers; 1 when the connection must be closed. */
 static int serve(tdc_net *lp, slot *s, int64_t now)
 {
     uint8_t buf[65536];
@@ -143,18 +203,52 @@ static int serve(tdc_net *lp, slot *s, int64_t now)
     s->more = n == (ssize_t)sizeof buf || (n < 0 && errno == EINTR);
     if (n == 0) return 1;
     if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-    tdc_log(lp->srv, 2, "fd %d: %zd bytes in", s->fd, n);
-    int rc = tdc_conn_input(s->conn, buf, (size_t)n, now);
-    if (rc < 0) {
-        tdc_log(lp->srv, 1, "fd %d: closing: %s", s->fd, mt_strerror(rc));
-        return 1;
-    }
+    if (take_input(lp, s, buf, (size_t)n, now)) return 1;
     mt_buf *w = tdc_conn_wbuf(s->conn);
     if (w->len && write_out(s) < 0) return 1;
-    if (w->len > MAX_UNREAD) {
-        tdc_log(lp->srv, 1, "fd %d: the client reads nothing (%zu bytes waiting): closing", s->fd, w->len);
-        return 1;
+    return unread_too_long(lp, s);
+}
+
+/* The ring: a receive's completion (res: bytes or -errno); 1 when the connection must be
+ * closed. */
+static int ring_received(tdc_net *lp, slot *s, int res, int64_t now)
+{
+    if (res == -EINTR || res == -EAGAIN) return 0;          /* queued again on the next round */
+    if (res <= 0) return 1;
+    return take_input(lp, s, s->rbuf, (size_t)res, now) || unread_too_long(lp, s);
+}
+
+/* The ring: a send's completion; what the socket did not take waits for room. */
+static int ring_sent(slot *s, int res)
+{
+    if (res == -EINTR) return 0;                            /* sent again on the next round */
+    if (res == -EAGAIN) { s->full = 1; return 0; }
+    if (res < 0) return 1;
+    mt_buf_consume(&s->sending, (size_t)res);
+    s->full = s->sending.len > 0;
+    return 0;
+}
+
+/* The ring, every round: a receive in flight for the connection, the poll for room on, and
+ * a send of what it has to write (the connection's buffer becomes the send's; the emptied one
+ * takes new answers). The send is counted (it does not end the wait) unless the connection
+ * closes once it is written. 1 when the connection must be closed (its last bytes sent). */
+static int ring_queue(tdc_net *lp, slot *s)
+{
+    mt_buf *w = tdc_conn_wbuf(s->conn);
+    if (!s->watching && tdc_ring_poll(lp->ring, s->fd, 1, 1, TAG(TAG_ROOM, s->id)) == 0) s->watching = 1;
+    if (!s->writing && !s->sending.len && w->len) {
+        mt_buf t = s->sending;
+        s->sending = *w;
+        *w = t;
     }
+    int closing = tdc_conn_closing(s->conn);
+    if (!s->writing && !s->full && s->sending.len
+        && tdc_ring_send(lp->ring, s->fd, s->sending.data, s->sending.len, !closing, TAG(TAG_SEND, s->id)) == 0)
+        s->writing = 1;
+    if (!s->writing && !s->sending.len && !w->len && closing) return 1;
+    if (!s->receiving && tdc_ring_recv(lp->ring, s->fd, s->rbuf, RING_RBUF, TAG(TAG_RECV, s->id)) == 0)
+        s->receiving = 1;
     return 0;
 }
 
@@ -164,6 +258,7 @@ tdc_net *tdc_net_listen(tdc_server *srv)
     if (!n) return NULL;
     n->epfd = -1;
     n->srv = srv;
+    n->ring = srv->cfg.no_io_uring ? NULL : tdc_ring_new();
     for (int i = 1; i <= srv->cfg.ndcs; i++) {
         int port = srv->cfg.port ? srv->cfg.port + i - 1 : 0;
         int fd = -1;
@@ -203,6 +298,65 @@ fail:
     return NULL;
 }
 
+enum { MAX_EVENTS = 64 };
+
+/* epoll's events: the signalfd, stdin, the listeners and (epoll loop) the connections. */
+static void on_events(tdc_net *lp, const struct epoll_event *evs, int ne, int64_t now, int *running)
+{
+    for (int e = 0; e < ne && *running; e++) {
+        uint32_t kind = (uint32_t)(evs[e].data.u64 >> 32), v = (uint32_t)evs[e].data.u64;
+        uint32_t re = evs[e].events;
+        if (kind == TAG_SIG) { *running = 0; break; }              /* SIGTERM / SIGINT */
+        if (kind == TAG_STDIN) {
+            char b[256];
+            ssize_t n = read(0, b, sizeof b);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { *running = 0; break; }
+            continue;
+        }
+        if (kind == TAG_LISTEN) { accept_all(lp, lp->lfds[v], lp->ldc[v]); continue; }
+        /* a connection: find its slot by fd (drop_conn moves slots) */
+        size_t i = 0;
+        while (i < lp->nconns && lp->conns[i].fd != (int)v) i++;
+        if (i == lp->nconns) continue;
+        int close_it = 0;
+        if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) close_it = serve(lp, &lp->conns[i], now);
+        else if (tdc_conn_wbuf(lp->conns[i].conn)->len) close_it = write_out(&lp->conns[i]) < 0;
+        if (close_it) drop_conn(lp, i);
+    }
+}
+
+/* The ring's completions: epoll's descriptor readable (not looked at without evs), the
+ * connections' receives and sends. */
+static void on_completions(tdc_net *lp, struct epoll_event *evs, int64_t now, int *running)
+{
+    uint64_t tag;
+    int res, more;
+    while (*running && tdc_ring_next(lp->ring, &tag, &res, &more)) {
+        uint32_t kind = (uint32_t)(tag >> 32), v = (uint32_t)tag;
+        if (kind == TAG_EPOLL) {
+            lp->ring_polls_epfd = 0;                /* polled again on the next round */
+            if (!evs) continue;
+            int ne = epoll_wait(lp->epfd, evs, MAX_EVENTS, 0);
+            if (ne > 0) on_events(lp, evs, ne, now, running);
+            continue;
+        }
+        if (kind != TAG_RECV && kind != TAG_SEND && kind != TAG_ROOM) continue;   /* a cancel's own */
+        size_t i = 0;
+        while (i < lp->nconns && lp->conns[i].id != (int)v) i++;
+        if (i == lp->nconns) continue;
+        slot *s = &lp->conns[i];
+        if (kind == TAG_RECV) s->receiving = 0;
+        else if (kind == TAG_SEND) s->writing = 0;
+        else if (!more) s->watching = 0;            /* the poll for room ended: on again next round */
+        if (!s->conn) {                             /* dropped: its buffers are free now */
+            if (!s->receiving && !s->writing && !s->watching) free_slot(lp, i);
+            continue;
+        }
+        if (kind == TAG_ROOM) s->full = 0;          /* room again (or an error the receive sees) */
+        else if (kind == TAG_RECV ? ring_received(lp, s, res, now) : ring_sent(s, res)) drop_conn(lp, i);
+    }
+}
+
 int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
 {
     /* epoll, not poll: the signalfd, stdin and the listeners stay registered, so a round
@@ -233,7 +387,6 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
     int64_t next_parent_check = 0;
     int64_t next_push = lp->srv->cfg.push_ms > 0 ? real_ms() + lp->srv->cfg.push_ms : -1;
     int running = stdin_open >= 0;
-    enum { MAX_EVENTS = 64 };
     struct epoll_event evs[MAX_EVENTS];
     /* The clock is read after each wait; while something is timed (the last wait had a
      * timeout), again before the timers are looked at, the round's work having taken time. */
@@ -249,25 +402,34 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
             tdc_updates_tick(lp->srv, now);
             next_push = now + lp->srv->cfg.push_ms;
         }
-        /* answers that came due; write what can be written; watch for writability while
-         * some answer bytes wait */
+        /* answers that came due; write what can be written (epoll: watch for writability
+         * while some answer bytes wait; the ring: queue the sends and receives) */
         int64_t next_due = -1;
         int more = 0;
         for (size_t i = 0; i < lp->nconns;) {
-            if (lp->conns[i].more && serve(lp, &lp->conns[i], now)) { drop_conn(lp, i); continue; }
-            more |= lp->conns[i].more;
-            int64_t d = tdc_conn_due(lp->conns[i].conn, now);
+            slot *s = &lp->conns[i];
+            if (!s->conn) { i++; continue; }        /* dropped, the ring still has its buffers */
+            if (s->more && serve(lp, s, now)) { drop_conn(lp, i); continue; }
+            more |= s->more;
+            int64_t d = tdc_conn_due(s->conn, now);
             if (d >= 0 && (next_due < 0 || d < next_due)) next_due = d;
-            if (tdc_conn_wbuf(lp->conns[i].conn)->len && write_out(&lp->conns[i]) < 0) { drop_conn(lp, i); continue; }
-            if (tdc_conn_closing(lp->conns[i].conn) && !tdc_conn_wbuf(lp->conns[i].conn)->len) { drop_conn(lp, i); continue; }
-            uint32_t want = CONN_EVENTS | (tdc_conn_wbuf(lp->conns[i].conn)->len ? EPOLLOUT : 0);
-            if (want != lp->conns[i].events) {
-                struct epoll_event ev = { .events = want, .data.u64 = TAG(TAG_CONN, lp->conns[i].fd) };
-                if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, lp->conns[i].fd, &ev) < 0) { drop_conn(lp, i); continue; }
-                lp->conns[i].events = want;
+            if (lp->ring) {
+                if (ring_queue(lp, s)) { drop_conn(lp, i); continue; }
+                i++;
+                continue;
+            }
+            if (tdc_conn_wbuf(s->conn)->len && write_out(s) < 0) { drop_conn(lp, i); continue; }
+            if (tdc_conn_closing(s->conn) && !tdc_conn_wbuf(s->conn)->len) { drop_conn(lp, i); continue; }
+            uint32_t want = CONN_EVENTS | (tdc_conn_wbuf(s->conn)->len ? EPOLLOUT : 0);
+            if (want != s->events) {
+                struct epoll_event ev = { .events = want, .data.u64 = TAG(TAG_CONN, s->fd) };
+                if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0) { drop_conn(lp, i); continue; }
+                s->events = want;
             }
             i++;
         }
+        if (lp->ring && !lp->ring_polls_epfd && tdc_ring_poll(lp->ring, lp->epfd, 0, 0, TAG(TAG_EPOLL, 0)) == 0)
+            lp->ring_polls_epfd = 1;
         int timeout = more ? 0 : parent_pid ? 250 : -1;
         if (next_push >= 0 && (next_due < 0 || next_push < next_due)) next_due = next_push;
         if (next_due >= 0) {
@@ -276,40 +438,50 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
             if (timeout < 0 || t < timeout) timeout = (int)t;
         }
         timed = timeout >= 0;
+        if (lp->ring) {
+            if (tdc_ring_wait(lp->ring, timeout) < 0) {
+                fprintf(stderr, "mtproto-testdc: io_uring: %s\n", strerror(errno));
+                break;
+            }
+            now = real_ms();
+            on_completions(lp, evs, now, &running);
+            continue;
+        }
         int ne = epoll_wait(lp->epfd, evs, MAX_EVENTS, timeout);
         if (ne < 0) {
             if (errno == EINTR) { timed = 1; continue; }
             break;
         }
         now = real_ms();
-        for (int e = 0; e < ne && running; e++) {
-            uint32_t kind = (uint32_t)(evs[e].data.u64 >> 32), v = (uint32_t)evs[e].data.u64;
-            uint32_t re = evs[e].events;
-            if (kind == TAG_SIG) { running = 0; break; }               /* SIGTERM / SIGINT */
-            if (kind == TAG_STDIN) {
-                char b[256];
-                ssize_t n = read(0, b, sizeof b);
-                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { running = 0; break; }
-                continue;
-            }
-            if (kind == TAG_LISTEN) { accept_all(lp, lp->lfds[v], lp->ldc[v]); continue; }
-            /* a connection: find its slot by fd (drop_conn moves slots) */
-            size_t i = 0;
-            while (i < lp->nconns && lp->conns[i].fd != (int)v) i++;
-            if (i == lp->nconns) continue;
-            int close_it = 0;
-            if (re & (EPOLLIN | EPOLLHUP | EPOLLERR)) close_it = serve(lp, &lp->conns[i], now);
-            else if (tdc_conn_wbuf(lp->conns[i].conn)->len) close_it = write_out(&lp->conns[i]) < 0;
-            if (close_it) drop_conn(lp, i);
-        }
+        on_events(lp, evs, ne, now, &running);
     }
     return 0;
+}
+
+const char *tdc_net_loop(const tdc_net *lp)
+{
+    return lp->ring ? "io_uring" : "epoll";
 }
 
 void tdc_net_free(tdc_net *lp)
 {
     if (!lp) return;
-    while (lp->nconns) drop_conn(lp, lp->nconns - 1);
+    if (lp->ring) {
+        /* A request on the ring holds its socket open: the clients see the connections close
+         * only once the cancelled requests are back (closing the ring would cancel them too,
+         * but later, in the kernel's own time). */
+        for (size_t i = lp->nconns; i-- > 0;)
+            if (lp->conns[i].conn) drop_conn(lp, i);
+        int running = 1;
+        for (int k = 0; k < 100 && lp->nconns && tdc_ring_wait(lp->ring, 10) == 0; k++)
+            on_completions(lp, NULL, 0, &running);
+        tdc_ring_free(lp->ring);
+        lp->ring = NULL;
+    }
+    while (lp->nconns) {
+        if (lp->conns[lp->nconns - 1].conn) drop_conn(lp, lp->nconns - 1);
+        else free_slot(lp, lp->nconns - 1);
+    }
     free(lp->conns);
     if (lp->epfd >= 0) close(lp->epfd);
     for (int i = 0; i < lp->nl; i++) close(lp->lfds[i]);
