@@ -17,6 +17,23 @@ describe("core.conn utilities", function()
     assert.equal("float", math.type(t))
   end)
 
+  it("takes only a connection as the methods' and tl.call's first argument (luaL_checkudata's error)", function()
+    local c <close> = conn.new { host = "127.0.0.1", port = 9 }
+    local tl = core.tl
+    for _, v in ipairs { tl.registry, io.stdout, {}, "x", 1, false } do
+      local want = "bad argument #1 to '?' (mtproto.conn expected, got " .. (type(v) == "userdata" and "" or type(v))
+      for _, m in ipairs { "has_updates", "key_changes", "call", "state" } do -- called without a name: '?' 
+        local ok, err = pcall(c[m], v, "\0\0\0\0")
+        assert.is_false(ok)
+        assert.truthy(err:find(want, 1, true), err)
+      end
+      local ok, err = pcall(tl.call, v, "help.getNearestDc", {})
+      assert.is_false(ok)
+      assert.truthy(err:find(want, 1, true), err)
+    end
+    assert.is_false(c:has_updates())
+  end)
+
   it("sleep() rejects negative or non-numeric input", function()
     assert.has_error(function() conn.sleep(-1) end)
     assert.has_error(function() conn.sleep("x") end)

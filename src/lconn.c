@@ -68,13 +68,26 @@ typedef struct lconn {
     mt_buf logq;            /* log lines of the running C call: u8 level | u32 len | text */
 } lconn;
 
-static lconn *check_conn(lua_State *L)
+/* The connection at index 1, its metatable known by its address `type` (lmt_push_conn_type;
+ * the methods hold it as upvalue 1): luaL_checkudata looks the metatable up by its name in the
+ * registry (the string cache, then a string key in the registry's hash), ~300 instructions,
+ * most of a cheap method's cost. The metatable lives in the registry as long as the state, so
+ * its address names it. Anything else gets luaL_checkudata's error. */
+static lconn *check_conn_type(lua_State *L, const void *type)
 {
-    lconn *lc = luaL_checkudata(L, 1, CONN_MT);
+    lconn *lc = lua_touserdata(L, 1);
+    int ok = lc && lua_getmetatable(L, 1);
+    if (ok) {
+        ok = lua_topointer(L, -1) == type;
+        lua_pop(L, 1);
+    }
+    if (!ok) lc = luaL_checkudata(L, 1, CONN_MT);
     if (!lc->c) luaL_error(L, "attempt to use a closed connection");
     lc->L = L;
     return lc;
 }
+
+#define check_conn(L) check_conn_type(L, lua_touserdata(L, lua_upvalueindex(1)))
 
 /* The driver's log lines are queued, not handed to Lua at once: a logger may close the
  * connection, make a call on it or raise, and none of that may happen while the driver is
@@ -358,9 +371,9 @@ static int l_conn_call(lua_State *L)
     return deliver(L, lc, nret);
 }
 
-int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a)
+int lmt_conn_call(lua_State *L, const void *type, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a)
 {
-    lconn *lc = check_conn(L);
+    lconn *lc = check_conn_type(L, type);
     double timeout = opt_timeout(L, timeout_arg);
     uint64_t id;
     const uint8_t *d;
@@ -584,9 +597,19 @@ static const luaL_Reg conn_funcs[] = {
     { NULL, NULL },
 };
 
+void lmt_push_conn_type(lua_State *L)
+{
+    if (lmt_new_type(L, CONN_MT, NULL, l_conn_close, l_conn_tostring)) {
+        lua_createtable(L, 0, (int)(sizeof conn_methods / sizeof conn_methods[0]));
+        lua_pushlightuserdata(L, (void *)lua_topointer(L, -2));
+        luaL_setfuncs(L, conn_methods, 1);
+        lua_setfield(L, -2, "__index");
+    }
+}
+
 int mt_open_conn(lua_State *L)
 {
-    lmt_new_type(L, CONN_MT, conn_methods, l_conn_close, l_conn_tostring);
+    lmt_push_conn_type(L);
     lua_pop(L, 1);
     luaL_newlib(L, conn_funcs);
     return 1;

@@ -98,7 +98,10 @@ typedef struct lmt_answer {
  * argument 3; nil: the connection's) and gives the request up. Returns 0 with the answer in a (in a->small), -1 with it in a string
  * pushed on the stack, or the count of values pushed for a failure (nil, err as conn:call).
  * Misuse raises as conn:call does. The log lines wait for lmt_conn_deliver. */
-int lmt_conn_call(lua_State *L, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a);
+int lmt_conn_call(lua_State *L, const void *conn_type, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a);
+/* Pushes the metatable of core.conn's connections (made on first use); conn_type above is its
+ * address (lua_topointer), kept by the caller: cheaper than luaL_checkudata's look-up by name. */
+void lmt_push_conn_type(lua_State *L);
 /* The end of such a call (after lmt_conn_call, with index 1 unchanged): hands the log lines to the logger; the nret values on the stack
  * stand unless a logger closed the connection (then nil, CLOSED). Returns the count. */
 int lmt_conn_deliver(lua_State *L, int nret);

@@ -7,6 +7,7 @@
  *   3 `keys`: name id + 1 -> the interned Lua string of that name
  *   4 the string "_"
  *   5 the module table (to update `layer` after tl.load)
+ *   6 the address of core.conn's metatable (tl.call's check of its connection)
  * so the hot paths only do lua_rawget/lua_rawgeti on tables they already
  * hold, never a C-side string hash. */
 #include <errno.h>
@@ -36,6 +37,7 @@
 #define UV_KEYS lua_upvalueindex(3)
 #define UV_US lua_upvalueindex(4)
 #define UV_MOD lua_upvalueindex(5)
+#define UV_CONN_TYPE lua_upvalueindex(6)
 
 /* By-hand combinators: negative values in `lookup`. */
 enum { BH_MSG_CONTAINER = -1, BH_RPC_RESULT = -2, BH_GZIP_PACKED = -3, BH_MSG_COPY = -4 };
@@ -1026,7 +1028,7 @@ static int l_call(lua_State *L)
     enc_comb(&e, ci, 3);
     if (r->out.oom) return luaL_error(L, "tl.encode: out of memory");
     lmt_answer a;
-    int st = lmt_conn_call(L, r->out.data, r->out.len, 4, &a);
+    int st = lmt_conn_call(L, lua_touserdata(L, UV_CONN_TYPE), r->out.data, r->out.len, 4, &a);
     if (st > 0) {
         push_out(L, r); /* nothing ran Lua code since the encoding: r->out holds the request */
         return lmt_conn_deliver(L, st + 1);
@@ -1259,13 +1261,17 @@ int mt_open_tl(lua_State *L)
         lua_pushinteger(L, by_hand[i].code);
         lua_setfield(L, lookup, by_hand[i].name);
     }
+    lmt_push_conn_type(L); /* held by the registry: its address stays its own */
+    void *conn_type = (void *)lua_topointer(L, -1);
+    lua_pop(L, 1);
     for (const luaL_Reg *f = tl_funcs; f->name; f++) {
         lua_pushvalue(L, reg);
         lua_pushvalue(L, lookup);
         lua_pushvalue(L, keys);
         lua_pushliteral(L, "_");
         lua_pushvalue(L, mod);
-        lua_pushcclosure(L, f->func, 5);
+        lua_pushlightuserdata(L, conn_type);
+        lua_pushcclosure(L, f->func, 6);
         lua_setfield(L, mod, f->name);
     }
     lua_pushcfunction(L, mt_open_tl); /* tl.new(): an independent registry */
