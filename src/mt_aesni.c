@@ -65,17 +65,16 @@ static inline void store(uint8_t *p, __m128i v) { _mm_storeu_si128((__m128i *)(v
  * (in and out may be the same). */
 AESNI void mt_aesni_begin(mt_aesni_chain *c, int enc, const uint8_t key[32], const uint8_t iv[32])
 {
-    __m128i rk[15];
-    expand(key, rk);
     __m128i *k = (__m128i *)(void *)c->rk;
-    if (enc) {
-        for (int r = 0; r < 15; r++) k[r] = rk[r];
-    } else {
-        k[0] = rk[14];
-        for (int r = 1; r < 14; r++) k[r] = _mm_aesimc_si128(rk[14 - r]);
-        k[14] = rk[0];
+    expand(key, k);
+    if (!enc) { /* reversed in place, the middle ones through AESIMC */
+        for (int r = 0; r < 7; r++) {
+            __m128i lo = k[r], hi = k[14 - r];
+            k[r] = r ? _mm_aesimc_si128(hi) : hi;
+            k[14 - r] = r ? _mm_aesimc_si128(lo) : lo;
+        }
+        k[7] = _mm_aesimc_si128(k[7]);
     }
-    mt_wipe(rk, sizeof rk);
     store(c->y, load(iv));
     store(c->x, load(iv + 16));
     c->enc = enc;

@@ -468,23 +468,21 @@ int mt_msg_key_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], int x, const 
 int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t msg_key[16], int x,
                    uint8_t aes_key[32], uint8_t aes_iv[32])
 {
-    uint8_t a[32], b[32], in[52];
+    struct { uint8_t a[32], b[32], in[52]; } t; /* one wipe for all three */
     /* each input is 52 bytes: one contiguous update (one SHA-256 block) */
-    memcpy(in, msg_key, 16);
-    memcpy(in + 16, auth_key + x, 36);
-    int rc = sha256_2(cc, a, in, 52, NULL, 0);
-    memcpy(in, auth_key + 40 + x, 36);
-    memcpy(in + 36, msg_key, 16);
-    int rc2 = sha256_2(cc, b, in, 52, NULL, 0);
-    memcpy(aes_key, a, 8);
-    memcpy(aes_key + 8, b + 8, 16);
-    memcpy(aes_key + 24, a + 24, 8);
-    memcpy(aes_iv, b, 8);
-    memcpy(aes_iv + 8, a + 8, 16);
-    memcpy(aes_iv + 24, b + 24, 8);
-    mt_wipe(a, sizeof a);
-    mt_wipe(b, sizeof b);
-    mt_wipe(in, sizeof in);
+    memcpy(t.in, msg_key, 16);
+    memcpy(t.in + 16, auth_key + x, 36);
+    int rc = sha256_2(cc, t.a, t.in, 52, NULL, 0);
+    memcpy(t.in, auth_key + 40 + x, 36);
+    memcpy(t.in + 36, msg_key, 16);
+    int rc2 = sha256_2(cc, t.b, t.in, 52, NULL, 0);
+    memcpy(aes_key, t.a, 8);
+    memcpy(aes_key + 8, t.b + 8, 16);
+    memcpy(aes_key + 24, t.a + 24, 8);
+    memcpy(aes_iv, t.b, 8);
+    memcpy(aes_iv + 8, t.a + 8, 16);
+    memcpy(aes_iv + 24, t.b + 24, 8);
+    mt_wipe(&t, sizeof t);
     if (rc < 0 || rc2 < 0) {
         mt_wipe(aes_key, 32);
         mt_wipe(aes_iv, 32);

@@ -52,12 +52,12 @@ int mt_msg_encrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t 
     rc = mt_random_fill(rnd, pt + MT_MSG_HEADER + len, pad);
     if (rc < 0) goto fail;
 
-    uint8_t msg_key[16], aes_key[32], aes_iv[32];
+    uint8_t msg_key[16];
+    struct { uint8_t key[32], iv[32]; } aes; /* one wipe for both */
     if ((rc = mt_msg_key_ctx(cc, auth_key, x, pt, plen, msg_key)) == MT_OK &&
-        (rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, aes_key, aes_iv)) == MT_OK)
-        rc = mt_crypto_ige(cc, 1, aes_key, aes_iv, pt, pt, plen);
-    mt_wipe(aes_key, sizeof aes_key);
-    mt_wipe(aes_iv, sizeof aes_iv);
+        (rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, aes.key, aes.iv)) == MT_OK)
+        rc = mt_crypto_ige(cc, 1, aes.key, aes.iv, pt, pt, plen);
+    mt_wipe(&aes, sizeof aes);
     if (rc < 0) goto fail;
     mt_wr64(o, auth_key_id);
     memcpy(o + 8, msg_key, 16);
@@ -89,7 +89,7 @@ int mt_msg_decrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t 
     if (clen - MT_MSG_HEADER - MT_MSG_MIN_PAD > MT_MSG_MAX_BODY + MT_MSG_MAX_PAD) return MT_ERR_RANGE;
 
     const uint8_t *msg_key = packet + 8;
-    uint8_t aes_key[32], aes_iv[32], h[32];
+    struct { uint8_t key[32], iv[32], h[32]; } k; /* one wipe for all three */
     uint32_t mlen;
     size_t pad;
     int rc;
@@ -98,12 +98,10 @@ int mt_msg_decrypt_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], uint64_t 
     if (!pt) return MT_ERR_NOMEM;
     /* the plaintext's msg_key is SHA256(auth_key[88+x .. 120+x) || plain)[8..24), hashed as it
      * is decrypted */
-    if ((rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, aes_key, aes_iv)) == MT_OK)
-        rc = mt_crypto_ige_decrypt_sha256(cc, aes_key, aes_iv, packet + PACKET_HEAD, pt, clen, auth_key + 88 + x, h);
-    mt_wipe(aes_key, sizeof aes_key);
-    mt_wipe(aes_iv, sizeof aes_iv);
-    if (rc == MT_OK && mt_ct_memcmp(h + 8, msg_key, 16) != 0) rc = MT_ERR_MSG_KEY;
-    mt_wipe(h, sizeof h);
+    if ((rc = mt_msg_kdf_ctx(cc, auth_key, msg_key, x, k.key, k.iv)) == MT_OK)
+        rc = mt_crypto_ige_decrypt_sha256(cc, k.key, k.iv, packet + PACKET_HEAD, pt, clen, auth_key + 88 + x, k.h);
+    if (rc == MT_OK && mt_ct_memcmp(k.h + 8, msg_key, 16) != 0) rc = MT_ERR_MSG_KEY;
+    mt_wipe(&k, sizeof k);
     if (rc < 0) goto fail;
 
     mlen = mt_le32(pt + 28);
