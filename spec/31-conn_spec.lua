@@ -22,7 +22,7 @@ describe("core.conn utilities", function()
     local tl = core.tl
     for _, v in ipairs { tl.registry, io.stdout, {}, "x", 1, false } do
       local want = "bad argument #1 to '?' (mtproto.conn expected, got " .. (type(v) == "userdata" and "" or type(v))
-      for _, m in ipairs { "has_updates", "key_changes", "call", "state" } do -- called without a name: '?' 
+      for _, m in ipairs { "has_updates", "key_changes", "call", "state" } do -- called without a name: '?'
         local ok, err = pcall(c[m], v, "\0\0\0\0")
         assert.is_false(ok)
         assert.truthy(err:find(want, 1, true), err)
