@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "mt_aesni.h"
+#include "mt_shani.h"
 #include "mt_buf.h"
 #include "mt_crypto.h"
 
@@ -352,6 +353,7 @@ struct mt_crypto_ctx {
     EVP_MD *sha256;
     EVP_MD_CTX *md;
     mt_aes_ige *ige;
+    int shani;              /* the KDF's hashes on mt_shani (asked once, at _new) */
     unsigned refs;
 };
 
@@ -360,6 +362,7 @@ mt_crypto_ctx *mt_crypto_ctx_new(void)
     mt_crypto_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->refs = 1;
+    c->shani = mt_shani_usable();
     c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     c->md = EVP_MD_CTX_new();
     c->ige = mt_aes_ige_new();
@@ -468,14 +471,19 @@ int mt_msg_key_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], int x, const 
 int mt_msg_kdf_ctx(mt_crypto_ctx *cc, const uint8_t auth_key[256], const uint8_t msg_key[16], int x,
                    uint8_t aes_key[32], uint8_t aes_iv[32])
 {
-    struct { uint8_t a[32], b[32], in[52]; } t; /* one wipe for all three */
-    /* each input is 52 bytes: one contiguous update (one SHA-256 block) */
-    memcpy(t.in, msg_key, 16);
-    memcpy(t.in + 16, auth_key + x, 36);
-    int rc = sha256_2(cc, t.a, t.in, 52, NULL, 0);
-    memcpy(t.in, auth_key + 40 + x, 36);
-    memcpy(t.in + 36, msg_key, 16);
-    int rc2 = sha256_2(cc, t.b, t.in, 52, NULL, 0);
+    struct { uint8_t a[32], b[32], in_a[52], in_b[52]; } t; /* one wipe for all four */
+    /* each input is 52 bytes: one SHA-256 block; on SHA-NI both at once */
+    memcpy(t.in_a, msg_key, 16);
+    memcpy(t.in_a + 16, auth_key + x, 36);
+    memcpy(t.in_b, auth_key + 40 + x, 36);
+    memcpy(t.in_b + 36, msg_key, 16);
+    int rc = MT_OK, rc2 = MT_OK;
+    if (cc && cc->shani) {
+        mt_shani_sha256_two52(t.in_a, t.in_b, t.a, t.b);
+    } else {
+        rc = sha256_2(cc, t.a, t.in_a, 52, NULL, 0);
+        rc2 = sha256_2(cc, t.b, t.in_b, 52, NULL, 0);
+    }
     memcpy(aes_key, t.a, 8);
     memcpy(aes_key + 8, t.b + 8, 16);
     memcpy(aes_key + 24, t.a + 24, 8);
