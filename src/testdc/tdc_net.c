@@ -70,18 +70,15 @@ static int listen_on(const char *host, int port, int v6, uint16_t *bound)
  * at every wait). */
 #define CONN_EVENTS (EPOLLIN | EPOLLET)
 
-#define RING_RBUF 16384      /* a connection's receive buffer on the ring */
-
 typedef struct slot {
     int fd;
     int id;
     tdc_conn *conn;          /* NULL: dropped, waiting for the ring to give its buffers back */
     uint32_t events;         /* epoll: what it watches for it */
     int more;                /* epoll: the last read filled the buffer: bytes may be waiting */
-    uint8_t *rbuf;           /* ring: the receive buffer */
     mt_buf sending;          /* ring: the bytes of the send in flight (the connection's wbuf
                               * takes new answers meanwhile) */
-    int receiving, writing;  /* ring: a receive, a send in flight */
+    int receiving, writing;  /* ring: the (multishot) receive on, a send in flight */
     int watching;            /* ring: the multishot poll for room is on */
     int full;                /* ring: the socket had no room for all of `sending`: the next send
                               * waits for that poll */
@@ -107,13 +104,12 @@ struct tdc_net {
 
 static void free_slot(tdc_net *lp, size_t i)
 {
-    free(lp->conns[i].rbuf);
     mt_buf_free(&lp->conns[i].sending);
     lp->conns[i] = lp->conns[--lp->nconns];
 }
 
-/* Closes connection i. On the ring, its receive and send in flight are cancelled and the slot
- * (with the buffers the kernel may still write or read) stays until they complete. */
+/* Closes connection i. On the ring, its receive and poll are cancelled, and the slot (with the
+ * bytes of a send the kernel may still read) stays until every request of it is back. */
 static void drop_conn(tdc_net *lp, size_t i)
 {
     slot *s = &lp->conns[i];
@@ -143,14 +139,13 @@ static void accept_all(tdc_net *lp, int lfd, int dc)
             lp->conns = s;
             lp->cap = nc;
         }
-        uint8_t *rbuf = lp->ring ? malloc(RING_RBUF) : NULL;
-        tdc_conn *c = lp->ring && !rbuf ? NULL : tdc_conn_new(lp->srv, dc, ++lp->next_id);
-        if (!c) { free(rbuf); close(fd); return; }
+        tdc_conn *c = tdc_conn_new(lp->srv, dc, ++lp->next_id);
+        if (!c) { close(fd); return; }
         if (!lp->ring) {
             struct epoll_event ev = { .events = CONN_EVENTS, .data.u64 = TAG(TAG_CONN, fd) };
             if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) { tdc_conn_free(c); close(fd); return; }
         }
-        lp->conns[lp->nconns] = (slot){ .fd = fd, .id = lp->next_id, .conn = c, .events = CONN_EVENTS, .rbuf = rbuf };
+        lp->conns[lp->nconns] = (slot){ .fd = fd, .id = lp->next_id, .conn = c, .events = CONN_EVENTS };
         mt_buf_init(&lp->conns[lp->nconns].sending);
         lp->nconns++;
         tdc_log(lp->srv, 2, "dc%d conn%d accepted", dc, lp->next_id);
@@ -209,13 +204,13 @@ static int serve(tdc_net *lp, slot *s, int64_t now)
     return unread_too_long(lp, s);
 }
 
-/* The ring: a receive's completion (res: bytes or -errno); 1 when the connection must be
- * closed. */
-static int ring_received(tdc_net *lp, slot *s, int res, int64_t now)
+/* The ring: a receive's completion (res: bytes in buf, or -errno); 1 when the connection must
+ * be closed. */
+static int ring_received(tdc_net *lp, slot *s, int res, const uint8_t *buf, int64_t now)
 {
-    if (res == -EINTR || res == -EAGAIN) return 0;          /* queued again on the next round */
-    if (res <= 0) return 1;
-    return take_input(lp, s, s->rbuf, (size_t)res, now) || unread_too_long(lp, s);
+    if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) return 0;   /* on again next round */
+    if (res <= 0 || !buf) return 1;
+    return take_input(lp, s, buf, (size_t)res, now) || unread_too_long(lp, s);
 }
 
 /* The ring: a send's completion; what the socket did not take waits for room. */
@@ -247,7 +242,7 @@ static int ring_queue(tdc_net *lp, slot *s)
         && tdc_ring_send(lp->ring, s->fd, s->sending.data, s->sending.len, !closing, TAG(TAG_SEND, s->id)) == 0)
         s->writing = 1;
     if (!s->writing && !s->sending.len && !w->len && closing) return 1;
-    if (!s->receiving && tdc_ring_recv(lp->ring, s->fd, s->rbuf, RING_RBUF, TAG(TAG_RECV, s->id)) == 0)
+    if (!s->receiving && tdc_ring_recv(lp->ring, s->fd, TAG(TAG_RECV, s->id)) == 0)
         s->receiving = 1;
     return 0;
 }
@@ -331,7 +326,8 @@ static void on_completions(tdc_net *lp, struct epoll_event *evs, int64_t now, in
 {
     uint64_t tag;
     int res, more;
-    while (*running && tdc_ring_next(lp->ring, &tag, &res, &more)) {
+    const uint8_t *buf;
+    for (; *running && tdc_ring_next(lp->ring, &tag, &res, &more, &buf); tdc_ring_give(lp->ring, buf)) {
         uint32_t kind = (uint32_t)(tag >> 32), v = (uint32_t)tag;
         if (kind == TAG_EPOLL) {
             lp->ring_polls_epfd = 0;                /* polled again on the next round */
@@ -345,15 +341,15 @@ static void on_completions(tdc_net *lp, struct epoll_event *evs, int64_t now, in
         while (i < lp->nconns && lp->conns[i].id != (int)v) i++;
         if (i == lp->nconns) continue;
         slot *s = &lp->conns[i];
-        if (kind == TAG_RECV) s->receiving = 0;
+        if (kind == TAG_RECV) s->receiving = more;
         else if (kind == TAG_SEND) s->writing = 0;
         else if (!more) s->watching = 0;            /* the poll for room ended: on again next round */
-        if (!s->conn) {                             /* dropped: its buffers are free now */
+        if (!s->conn) {                             /* dropped: the slot goes with its last request */
             if (!s->receiving && !s->writing && !s->watching) free_slot(lp, i);
             continue;
         }
         if (kind == TAG_ROOM) s->full = 0;          /* room again (or an error the receive sees) */
-        else if (kind == TAG_RECV ? ring_received(lp, s, res, now) : ring_sent(s, res)) drop_conn(lp, i);
+        else if (kind == TAG_RECV ? ring_received(lp, s, res, buf, now) : ring_sent(s, res)) drop_conn(lp, i);
     }
 }
 
@@ -408,7 +404,7 @@ int tdc_net_run(tdc_net *lp, int sfd, int watch_stdin, long parent_pid)
         int more = 0;
         for (size_t i = 0; i < lp->nconns;) {
             slot *s = &lp->conns[i];
-            if (!s->conn) { i++; continue; }        /* dropped, the ring still has its buffers */
+            if (!s->conn) { i++; continue; }        /* dropped, requests of it still on the ring */
             if (s->more && serve(lp, s, now)) { drop_conn(lp, i); continue; }
             more |= s->more;
             int64_t d = tdc_conn_due(s->conn, now);

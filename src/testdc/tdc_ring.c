@@ -22,6 +22,8 @@
 
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096        /* completions beyond are kept by the kernel (IORING_FEAT_NODROP) */
+#define NBUF 64                /* receive buffers the receives share (a power of 2) */
+#define BUF_GROUP 0
 
 struct tdc_ring {
     int fd;
@@ -33,7 +35,21 @@ struct tdc_ring {
     unsigned *cq_head, *cq_tail, cq_mask;
     struct io_uring_cqe *cqes;
     unsigned sends;            /* sends queued since the last wait, counted (see tdc_ring_wait) */
+    struct io_uring_buf_ring *br;  /* the buffers the kernel may fill (a ring we add to) */
+    uint8_t *bufs;             /* NBUF buffers of TDC_RING_BUF bytes */
+    unsigned short br_tail;
 };
+
+/* Buffer `bid` back in the ring of those the receives take. */
+static void give(tdc_ring *r, unsigned bid)
+{
+    struct io_uring_buf *b = &r->br->bufs[r->br_tail & (NBUF - 1)];
+    b->addr = (uint64_t)(uintptr_t)(r->bufs + (size_t)bid * TDC_RING_BUF);
+    b->len = TDC_RING_BUF;
+    b->bid = (uint16_t)bid;
+    r->br_tail++;
+    __atomic_store_n(&r->br->tail, r->br_tail, __ATOMIC_RELEASE);
+}
 
 static int setup(unsigned flags, struct io_uring_params *p)
 {
@@ -78,6 +94,21 @@ tdc_ring *tdc_ring_new(void)
     r->cq_tail = (unsigned *)(m + p.cq_off.tail);
     r->cq_mask = *(unsigned *)(m + p.cq_off.ring_mask);
     r->cqes = (struct io_uring_cqe *)(m + p.cq_off.cqes);
+    /* the receive buffers, shared by every connection: a receive takes one per completion
+     * and the loop gives it back once the connection has the bytes */
+    r->br = mmap(NULL, NBUF * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    r->bufs = malloc((size_t)NBUF * TDC_RING_BUF);
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+    reg.ring_entries = NBUF;
+    reg.bgid = BUF_GROUP;
+    if (r->br == MAP_FAILED || !r->bufs || syscall(SYS_io_uring_register, fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        if (r->br == MAP_FAILED) r->br = NULL;
+        tdc_ring_free(r);
+        return NULL;
+    }
+    for (unsigned i = 0; i < NBUF; i++) give(r, i);
     return r;
 }
 
@@ -86,7 +117,9 @@ void tdc_ring_free(tdc_ring *r)
     if (!r) return;
     munmap(r->sqes, r->sqes_len);
     munmap(r->rings, r->rings_len);
-    close(r->fd);
+    close(r->fd);                       /* the kernel lets go of the buffers */
+    if (r->br) munmap(r->br, NBUF * sizeof(struct io_uring_buf));
+    free(r->bufs);
     free(r);
 }
 
@@ -118,13 +151,19 @@ static struct io_uring_sqe *sqe(tdc_ring *r, uint8_t op, int fd, uint64_t tag)
     return e;
 }
 
-int tdc_ring_recv(tdc_ring *r, int fd, void *buf, size_t n, uint64_t tag)
+int tdc_ring_recv(tdc_ring *r, int fd, uint64_t tag)
 {
     struct io_uring_sqe *e = sqe(r, IORING_OP_RECV, fd, tag);
     if (!e) return -1;
-    e->addr = (uint64_t)(uintptr_t)buf;
-    e->len = (uint32_t)(n > 0x7fffffff ? 0x7fffffff : n);
+    e->flags = IOSQE_BUFFER_SELECT;
+    e->buf_group = BUF_GROUP;
+    e->ioprio = IORING_RECV_MULTISHOT;
     return 0;
+}
+
+void tdc_ring_give(tdc_ring *r, const uint8_t *buf)
+{
+    if (buf) give(r, (unsigned)((size_t)(buf - r->bufs) / TDC_RING_BUF));
 }
 
 int tdc_ring_send(tdc_ring *r, int fd, const void *buf, size_t n, int counted, uint64_t tag)
@@ -177,7 +216,7 @@ int tdc_ring_wait(tdc_ring *r, int timeout_ms)
     return 0;
 }
 
-int tdc_ring_next(tdc_ring *r, uint64_t *tag, int *res, int *more)
+int tdc_ring_next(tdc_ring *r, uint64_t *tag, int *res, int *more, const uint8_t **buf)
 {
     unsigned head = *r->cq_head;
     if (head == __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) return 0;
@@ -185,6 +224,8 @@ int tdc_ring_next(tdc_ring *r, uint64_t *tag, int *res, int *more)
     *tag = c->user_data;
     *res = c->res;
     *more = (c->flags & IORING_CQE_F_MORE) != 0;
+    *buf = c->flags & IORING_CQE_F_BUFFER
+         ? r->bufs + (size_t)(c->flags >> IORING_CQE_BUFFER_SHIFT) % NBUF * TDC_RING_BUF : NULL;
     __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
     return 1;
 }
@@ -193,11 +234,12 @@ int tdc_ring_next(tdc_ring *r, uint64_t *tag, int *res, int *more)
 
 tdc_ring *tdc_ring_new(void) { return NULL; }
 void tdc_ring_free(tdc_ring *r) { (void)r; }
-int tdc_ring_recv(tdc_ring *r, int fd, void *buf, size_t n, uint64_t tag) { (void)r; (void)fd; (void)buf; (void)n; (void)tag; return -1; }
+int tdc_ring_recv(tdc_ring *r, int fd, uint64_t tag) { (void)r; (void)fd; (void)tag; return -1; }
+void tdc_ring_give(tdc_ring *r, const uint8_t *buf) { (void)r; (void)buf; }
 int tdc_ring_send(tdc_ring *r, int fd, const void *buf, size_t n, int counted, uint64_t tag) { (void)r; (void)fd; (void)buf; (void)n; (void)counted; (void)tag; return -1; }
 int tdc_ring_poll(tdc_ring *r, int fd, int out, int multishot, uint64_t tag) { (void)r; (void)fd; (void)out; (void)multishot; (void)tag; return -1; }
 int tdc_ring_cancel(tdc_ring *r, uint64_t tag, uint64_t own_tag) { (void)r; (void)tag; (void)own_tag; return -1; }
 int tdc_ring_wait(tdc_ring *r, int timeout_ms) { (void)r; (void)timeout_ms; return -1; }
-int tdc_ring_next(tdc_ring *r, uint64_t *tag, int *res, int *more) { (void)r; (void)tag; (void)res; (void)more; return 0; }
+int tdc_ring_next(tdc_ring *r, uint64_t *tag, int *res, int *more, const uint8_t **buf) { (void)r; (void)tag; (void)res; (void)more; (void)buf; return 0; }
 
 #endif
