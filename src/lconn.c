@@ -273,10 +273,11 @@ static const uint8_t *check_body(lua_State *L, size_t *n)
     return body;
 }
 
-/* A request the session refused (mt_conn_send's errors) raises. */
-static void send_failed(lua_State *L, int rc, const char *what)
+/* A request the session refused (mt_conn_send's errors) raises; a too large one names
+ * argument `arg`, the request's bytes or what they were encoded from. */
+static void send_failed(lua_State *L, int rc, const char *what, int arg)
 {
-    if (rc == MT_ERR_RANGE) luaL_argerror(L, 2, "request larger than 1 MiB");
+    if (rc == MT_ERR_RANGE) luaL_argerror(L, arg, "request larger than 1 MiB");
     luaL_error(L, "%s: %s", what, mt_strerror(rc));
 }
 
@@ -287,7 +288,7 @@ static uint64_t send_body(lua_State *L, lconn *lc, const char *what)
     double t = opt_timeout(L, 3);
     uint64_t id;
     int rc = mt_conn_send(lc->c, body, n, t, &id);
-    if (rc) send_failed(L, rc, what);
+    if (rc) send_failed(L, rc, what, 2);
     return id;
 }
 
@@ -365,13 +366,14 @@ static int l_conn_call(lua_State *L)
     uint64_t id;
     int32_t code;
     int rc = mt_conn_call(lc->c, body, n, t, &id, &d, &dn, &code);
-    if (!id) send_failed(L, rc, "call");
+    if (!id) send_failed(L, rc, "call", 2);
     int nret = waited(L, lc, id, rc, d, dn, code);
     if (lua_isnil(L, -nret)) mt_conn_release(lc->c, id); /* a call that failed is given up */
     return deliver(L, lc, nret);
 }
 
-int lmt_conn_call(lua_State *L, const void *type, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a)
+int lmt_conn_call(lua_State *L, const void *type, const uint8_t *body, size_t n, int body_arg, int timeout_arg,
+                  lmt_answer *a)
 {
     lconn *lc = check_conn_type(L, type);
     double timeout = opt_timeout(L, timeout_arg);
@@ -380,8 +382,7 @@ int lmt_conn_call(lua_State *L, const void *type, const uint8_t *body, size_t n,
     size_t dn;
     int32_t code;
     int rc = mt_conn_call(lc->c, body, n, timeout, &id, &d, &dn, &code);
-    if (!id && rc == MT_ERR_RANGE) luaL_error(L, "request larger than 1 MiB");
-    if (!id) luaL_error(L, "call: %s", mt_strerror(rc));
+    if (!id) send_failed(L, rc, "call", body_arg);
     if (rc != MT_REQ_DONE) { /* as l_conn_call: nil, err, and the call is given up */
         int nret = waited(L, lc, id, rc, d, dn, code);
         mt_conn_release(lc->c, id);

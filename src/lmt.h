@@ -93,12 +93,14 @@ typedef struct lmt_answer {
     size_t n;
     uint8_t small[512];
 } lmt_answer;
-/* conn:call's round trip for the connection at index 1 with the request's bytes given in C:
- * sends, waits until the call's deadline (the seconds at index timeout_arg, as conn:call's
- * argument 3; nil: the connection's) and gives the request up. Returns 0 with the answer in a (in a->small), -1 with it in a string
- * pushed on the stack, or the count of values pushed for a failure (nil, err as conn:call).
- * Misuse raises as conn:call does. The log lines wait for lmt_conn_deliver. */
-int lmt_conn_call(lua_State *L, const void *conn_type, const uint8_t *body, size_t n, int timeout_arg, lmt_answer *a);
+/* conn:call's round trip for the connection at index 1 with the request's bytes given in C
+ * (encoded from argument body_arg): sends, waits until the call's deadline (the seconds at
+ * index timeout_arg, as conn:call's argument 3; nil: the connection's) and gives the request
+ * up. Returns 0 with the answer in a (in a->small), -1 with it in a string pushed on the stack,
+ * or the count of values pushed for a failure (nil, err as conn:call). Misuse raises as
+ * conn:call does. The log lines wait for lmt_conn_deliver. */
+int lmt_conn_call(lua_State *L, const void *conn_type, const uint8_t *body, size_t n, int body_arg, int timeout_arg,
+                  lmt_answer *a);
 /* Pushes the metatable of core.conn's connections (made on first use); conn_type above is its
  * address (lua_topointer), kept by the caller: cheaper than luaL_checkudata's look-up by name. */
 void lmt_push_conn_type(lua_State *L);

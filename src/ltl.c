@@ -345,7 +345,6 @@ static void enc_by_hand(enc *e, int code, int idx)
     }
 }
 
-/* A boxed value whose `_` may name any constructor or method (!X, Object). */
 /* Combinator ci (a constructor or method of the schema) with the fields of the table at idx,
  * its name in the error path. */
 static void enc_comb(enc *e, int ci, int idx)
@@ -356,6 +355,7 @@ static void enc_comb(enc *e, int ci, int idx)
     e->npath--;
 }
 
+/* A boxed value whose `_` may name any constructor or method (!X, Object). */
 static void enc_any(enc *e, int idx)
 {
     lua_State *L = e->L;
@@ -1028,7 +1028,7 @@ static int l_call(lua_State *L)
     enc_comb(&e, ci, 3);
     if (r->out.oom) return luaL_error(L, "tl.encode: out of memory");
     lmt_answer a;
-    int st = lmt_conn_call(L, lua_touserdata(L, UV_CONN_TYPE), r->out.data, r->out.len, 4, &a);
+    int st = lmt_conn_call(L, lua_touserdata(L, UV_CONN_TYPE), r->out.data, r->out.len, 3, 4, &a);
     if (st > 0) {
         push_out(L, r); /* nothing ran Lua code since the encoding: r->out holds the request */
         return lmt_conn_deliver(L, st + 1);
