@@ -392,10 +392,10 @@ local function is_home_migration(e)
 end
 
 -- Hands the updates a connection received to the update state. A new auth key (after a -404)
--- is saved at once.
-local function after_io(s, dc, conn)
+-- is saved at once. `k, waiting`: conn:key_changes()' answer when the caller has read it.
+local function after_io(s, dc, conn, k, waiting)
   if s.closed then return end
-  local k, waiting = conn:key_changes()
+  if k == nil then k, waiting = conn:key_changes() end
   local l = s.links[conn] or link(s, conn)
   if k ~= l.key_changes then
     l.key_changes = k
@@ -691,7 +691,7 @@ local function call_direct(s, method, params)
   local r, err, body, bad = tl.call(conn, method, params, s.timeout)
   if s.closed then return nil, closed_error(method) end -- by a logger during the wait
   local k, waiting = conn:key_changes()
-  if waiting or k ~= (s.links[conn] or link(s, conn)).key_changes then after_io(s, dc, conn) end
+  if waiting or k ~= (s.links[conn] or link(s, conn)).key_changes then after_io(s, dc, conn, k, waiting) end
   if err == nil then
     after_success(s, method, r, dc)
     return r, nil, conn
