@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     cfg.auth_key = key;
     cfg.salt = 1234;
-    mt_session *s = mt_session_new(&cfg);
+    mt_session *s = mt_session_new(&cfg, NULL);
     CHECK(s);
     mt_session_state st;
     mt_session_get_state(s, &st);
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     mt_buf out, plain, srv, rbody;
     mt_buf_init(&out); mt_buf_init(&plain); mt_buf_init(&srv); mt_buf_init(&rbody);
     mt_msgid_gen sgen = { 0, 0 };
-    mt_crypto_ctx *scc = mt_crypto_ctx_new(); /* the server's side, outside the timed parts */
+    mt_crypto_ctx *scc = mt_crypto_ctx_new(NULL); /* the server's side, outside the timed parts */
     CHECK(scc);
     uint64_t key_id = mt_auth_key_id(key), seed = 88172645463325252ull;
     mt_random srnd = { cheap_random, &seed };

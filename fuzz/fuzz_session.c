@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.salt = 77;
     cfg.session_id = SESSION_ID;
     cfg.rnd = &rnd;
-    mt_session *s = mt_session_new(&cfg);
+    mt_session *s = mt_session_new(&cfg, NULL);
     if (!s) return 0;
 
     /* a pending ping (content-related, like any request) */

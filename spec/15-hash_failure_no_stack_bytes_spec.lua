@@ -53,3 +53,50 @@ describe("SRP when OpenSSL cannot hash", function()
     assert.equal("server_B\tstring\t256\t-\nserver_check\tnil\t-20\tPASSWORD_HASH_INVALID\n", out)
   end)
 end)
+
+-- A client (and core.conn.new, core.link.new, core.session.new) on a libcrypto that cannot
+-- hash: making the crypto context failed there, and was reported as "out of memory", raised
+-- from inside the first call. It is a runtime failure like the others: the call returns nil
+-- and CRYPTO_FAILED (nothing is sent; misuse still raises first).
+describe("a client whose libcrypto cannot hash", function()
+  local testdc = require("mtproto.testdc")
+  local dc
+  setup(function() dc = assert(testdc.start{ dcs = 2 }) end)
+  teardown(function() dc:stop() end)
+
+  local function chunk()
+    return ([[
+      local mtproto, core = require("mtproto"), require("mtproto.core")
+      local c = assert(mtproto.client{ api_id = 1, api_hash = "x", dc = 2, pfs = false, timeout = 5,
+        dc_options = { [2] = { host = %q, port = %d } }, rsa_keys = { %q } })
+      local r, err = c.help.getNearestDc{}
+      print("call", r and r._, err and err.code, err and err.message)
+      local conn, cerr = core.conn.new{ host = %q, port = %d, rsa_keys = { %q } }
+      print("conn.new", type(conn), cerr and cerr.code, cerr and cerr.message)
+      local link, lerr = core.link.new{ rsa_keys = { %q } }
+      print("link.new", type(link), lerr and lerr.code, lerr and lerr.message)
+      local sess, serr = core.session.new{}
+      print("session.new", type(sess), serr and serr.code, serr and serr.message)
+      print("misuse", pcall(core.conn.new, { host = %q, port = 0 }))
+    ]]):format(dc.host, dc.ports[2], dc.pem, dc.host, dc.ports[2], dc.pem, dc.pem, dc.host)
+  end
+
+  it("gets nil, err (CRYPTO_FAILED) from its call, never a raised out of memory", function()
+    local out, status = helpers.run_lua_without_openssl(chunk())
+    assert.equal(0, status, out)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal("call\tnil\t-5\tCRYPTO_FAILED", lines[1], out)
+    assert.equal("conn.new\tnil\t-5\tCRYPTO_FAILED", lines[2], out)
+    assert.equal("link.new\tnil\t-5\tCRYPTO_FAILED", lines[3], out)
+    assert.equal("session.new\tnil\t-5\tCRYPTO_FAILED", lines[4], out)
+    assert.matches("^misuse\tfalse\t.*field 'port' must be an integer", lines[5], nil, out)
+  end)
+
+  it("with OpenSSL as configured, the same child gets the answer", function()
+    local out, status = helpers.run_lua(chunk())
+    assert.equal(0, status, out)
+    assert.matches("^call\tnearestDc\tnil\tnil\nconn.new\tuserdata\tnil\tnil\nlink.new\tuserdata\tnil\tnil\n"
+      .. "session.new\tuserdata\tnil\tnil\n", out)
+  end)
+end)

@@ -209,7 +209,7 @@ static int l_conn_new(lua_State *L)
     if (!ok || port < 1 || port > 65535) return luaL_argerror(L, 1, "field 'port' must be an integer in 1..65535");
     lua_pop(L, 1);
     cfg.port = (int)port;
-    lmt_link_options(L, 1, &cfg.link, &init);
+    int crypto = lmt_link_options(L, 1, &cfg.link, &init);
     lua_getfield(L, 1, "max_updates");
     if (!lua_isnil(L, -1)) {
         lua_Integer mu = lua_tointegerx(L, -1, &ok);
@@ -223,6 +223,10 @@ static int l_conn_new(lua_State *L)
     lua_getfield(L, 1, "log");
     int has_log = !lua_isnil(L, -1);
     if (has_log && !lua_isfunction(L, -1)) return luaL_argerror(L, 1, "field 'log' must be a function");
+    if (crypto) {
+        mt_wipe(proxy.secret, sizeof proxy.secret);
+        return lmt_crypto_failed(L);
+    }
 
     lconn *lc = lua_newuserdatauv(L, sizeof *lc, 0);
     lc->c = NULL; lc->L = L; lc->log_ref = LUA_NOREF;
@@ -238,6 +242,7 @@ static int l_conn_new(lua_State *L)
     mt_wipe(proxy.secret, sizeof proxy.secret);
     if (!lc->c) {
         if (err == MT_ERR_NOMEM) return luaL_error(L, "core.conn.new: out of memory");
+        if (err == MT_ERR_CRYPTO) return lmt_crypto_failed(L);
         return luaL_argerror(L, 1, cfg.link.rsa_pems ? "bad field 'rsa_keys' (not an RSA public key PEM) or host/port"
                                                      : "bad host, port or proxy");
     }

@@ -75,7 +75,7 @@ static int32_t init_int(lua_State *L, int t, int it, const char *k, int32_t def,
     return v;
 }
 
-void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init)
+int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init)
 {
     cfg->dc_id = (int32_t)int_field(L, t, "dc_id", 2, -32768, 32767);
     lua_getfield(L, t, "transport");
@@ -141,7 +141,13 @@ void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init 
     }
     lua_pop(L, 1); /* the init table stays referenced by the options table */
     cfg->init = init;
-    lmt_link_shared(L, t, cfg);
+    return lmt_link_shared(L, t, cfg);
+}
+
+int lmt_crypto_failed(lua_State *L)
+{
+    return lmt_fail(L, MT_ERR_CRYPTO, NULL,
+                    "libcrypto has no SHA-256 or no SHA-1 (no provider offers them: see OPENSSL_CONF)");
 }
 
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code)
@@ -220,16 +226,18 @@ static int l_link_new(lua_State *L)
     mt_link_config cfg;
     mt_session_init init;
     memset(&cfg, 0, sizeof cfg);
-    lmt_link_options(L, 1, &cfg, &init);
+    int crypto = lmt_link_options(L, 1, &cfg, &init);
     lua_getfield(L, 1, "wall_offset");
     cfg.wall_offset = luaL_optnumber(L, -1, 1.7e9);
     lua_pop(L, 1);
+    if (crypto) return lmt_crypto_failed(L);
     cfg.peer = "DC";
     llink *ll = lmt_new_object(L, sizeof *ll, 0, LINK_MT);
     int err;
     ll->l = mt_link_new(&cfg, &err);
     if (!ll->l) {
         if (err == MT_ERR_NOMEM) return luaL_error(L, "core.link.new: out of memory");
+        if (err == MT_ERR_CRYPTO) return lmt_crypto_failed(L);
         return luaL_argerror(L, 1, "bad field 'rsa_keys' (not an RSA public key PEM)");
     }
     return 1;

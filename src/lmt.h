@@ -74,13 +74,17 @@ int lmt_check_x(lua_State *L, int i);
  * salt, time_offset, timeout, connect_timeout, init) into cfg and init (strings and key
  * arrays stay anchored on the stack and in the table: keep both until mt_link_new), then
  * the state's shared objects (lmt_link_shared); raises luaL_argerror(L, t, ...) on a bad
- * option. */
-void lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init);
+ * option. Returns lmt_link_shared's result: report it once the caller's own options are
+ * checked too (misuse raises first). */
+int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init);
 /* State shared by the links of one Lua state (lshared.c): sets cfg->cc, cfg->pool,
  * cfg->scratch and cfg->rsa_keys (the set of cfg->rsa_pems, or the built-in keys) to objects kept in the
  * registry, made on first use (mt_link_new takes its own references). Raises
- * luaL_argerror(L, t, ...) on a bad PEM. */
-void lmt_link_shared(lua_State *L, int t, mt_link_config *cfg);
+ * luaL_argerror(L, t, ...) on a bad PEM. MT_OK, or MT_ERR_CRYPTO (nothing set) when libcrypto
+ * cannot hash: lmt_crypto_failed pushes its error. */
+int lmt_link_shared(lua_State *L, int t, mt_link_config *cfg);
+/* nil and the error of a libcrypto that cannot hash (CRYPTO_FAILED); returns 2. */
+int lmt_crypto_failed(lua_State *L);
 /* A call's outcome (mt_session_take's st, data, len, code): pushes the answer bytes (1), or
  * nil and { code =, message =, detail = } (2), or false when still pending (1). */
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code);

@@ -116,7 +116,9 @@ static int l_new(lua_State *L)
         ls->log_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         cfg.log = log_cb; cfg.log_ud = ls; cfg.log_level = MT_LOG_DEBUG;
     }
-    ls->s = mt_session_new(&cfg);
+    int err;
+    ls->s = mt_session_new(&cfg, &err);
+    if (!ls->s && err == MT_ERR_CRYPTO) return lmt_crypto_failed(L);
     if (!ls->s) return luaL_error(L, "cannot create a session (out of memory)");
     return 1;
 }

@@ -66,7 +66,8 @@ static int rsa_keys_tostring(lua_State *L)
     return 1;
 }
 
-/* Pushes the state's holder, made on first use. */
+/* Pushes the state's holder, made on first use; NULL (nothing pushed) when libcrypto cannot
+ * hash (see mt_crypto_ctx_new): a holder is made again on the next try. */
 static lshared *push_shared(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &shared_key) == LUA_TUSERDATA) return lua_touserdata(L, -1);
@@ -74,7 +75,12 @@ static lshared *push_shared(lua_State *L)
     lmt_new_type(L, SHARED_MT, NULL, shared_gc, shared_tostring);
     lua_pop(L, 1);
     lshared *sh = lmt_new_object(L, sizeof *sh, 1, SHARED_MT);
-    sh->cc = mt_crypto_ctx_new();
+    int err = MT_ERR_NOMEM;
+    sh->cc = mt_crypto_ctx_new(&err);
+    if (!sh->cc && err == MT_ERR_CRYPTO) {
+        lua_pop(L, 1);
+        return NULL;
+    }
     sh->pool = mt_random_pool_new(NULL, MT_RANDOM_POOL_SHARED);
     sh->scratch = mt_scratch_new();
     if (!sh->cc || !sh->pool || !sh->scratch) luaL_error(L, "out of memory");
@@ -152,13 +158,15 @@ static mt_rsa_keys *cached_keys(lua_State *L, int h, lshared *sh, int t, const m
     return k->ks;
 }
 
-void lmt_link_shared(lua_State *L, int t, mt_link_config *cfg)
+int lmt_link_shared(lua_State *L, int t, mt_link_config *cfg)
 {
     t = lua_absindex(L, t);
     lshared *sh = push_shared(L);
+    if (!sh) return MT_ERR_CRYPTO;
     cfg->cc = sh->cc;
     cfg->pool = sh->pool;
     cfg->scratch = sh->scratch;
     cfg->rsa_keys = cached_keys(L, lua_gettop(L), sh, t, cfg);
     lua_pop(L, 1);
+    return MT_OK;
 }

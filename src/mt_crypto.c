@@ -357,17 +357,29 @@ struct mt_crypto_ctx {
     unsigned refs;
 };
 
-mt_crypto_ctx *mt_crypto_ctx_new(void)
+mt_crypto_ctx *mt_crypto_ctx_new(int *err)
 {
+    int e = MT_ERR_NOMEM;
     mt_crypto_ctx *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->refs = 1;
-    c->shani = mt_shani_usable();
-    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    c->md = EVP_MD_CTX_new();
-    c->ige = mt_aes_ige_new();
-    if (!c->sha256 || !c->md || !c->ige) { mt_crypto_ctx_free(c); return NULL; }
-    return c;
+    if (c) {
+        c->refs = 1;
+        c->shani = mt_shani_usable();
+        c->md = EVP_MD_CTX_new();
+        c->ige = mt_aes_ige_new();
+        if (c->md && c->ige) {
+            /* the handshake's SHA-1 goes through OpenSSL's one-shot calls: asked for here too,
+             * so that a libcrypto without it fails where the caller can say why */
+            EVP_MD *sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+            c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+            if (sha1 && c->sha256) e = MT_OK;
+            else e = MT_ERR_CRYPTO;
+            EVP_MD_free(sha1);
+        }
+    }
+    if (e == MT_OK) return c;
+    mt_crypto_ctx_free(c);
+    if (err) *err = e;
+    return NULL;
 }
 
 mt_crypto_ctx *mt_crypto_ctx_ref(mt_crypto_ctx *c)

@@ -100,11 +100,13 @@ uint64_t mt_auth_key_id(const uint8_t auth_key[256]);
  * one-shot calls fetch the implementation from the provider store on every call, which costs
  * more than the hashing and AES of a small message. Nothing in it outlives a message but the
  * last AES key schedule, so the sessions of one thread can share one (no global state; not
- * for concurrent use from several threads). new(): one reference (NULL on allocation
- * failure); ref(): one more; free(): drops one (NULL is fine): the last one frees it, any
- * other forgets the last key schedule, so an owner that leaves leaves no key behind. */
+ * for concurrent use from several threads). new(): one reference, or NULL with *err (err may
+ * be NULL) MT_ERR_NOMEM, or MT_ERR_CRYPTO when libcrypto has no SHA-256 or no SHA-1 (a
+ * configuration without the default provider: every message and handshake would fail);
+ * ref(): one more; free(): drops one (NULL is fine): the last one frees it, any other
+ * forgets the last key schedule, so an owner that leaves leaves no key behind. */
 typedef struct mt_crypto_ctx mt_crypto_ctx;
-mt_crypto_ctx *mt_crypto_ctx_new(void);
+mt_crypto_ctx *mt_crypto_ctx_new(int *err);
 mt_crypto_ctx *mt_crypto_ctx_ref(mt_crypto_ctx *c);
 void mt_crypto_ctx_free(mt_crypto_ctx *c);
 /* mt_msg_key, mt_msg_kdf and AES-256-IGE (mt_aes_ige_run) over a context; cc may be NULL (then

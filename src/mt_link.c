@@ -197,8 +197,7 @@ mt_link *mt_link_new(const mt_link_config *cfg, int *err)
     sc.scratch = l->work;
     sc.log = cfg->log; sc.log_ud = cfg->log_ud; sc.log_level = cfg->log_level;
     sc.init = cfg->init;
-    l->sess = mt_session_new(&sc);
-    if (!l->sess) goto fail;
+    if (!(l->sess = mt_session_new(&sc, err))) goto fail;
     *err = MT_OK;
     return l;
 fail:

@@ -23,7 +23,7 @@ int mt_msg_encrypt(const uint8_t auth_key[256], int x, int64_t salt, int64_t ses
 {
     if (!auth_key) return MT_ERR_ARG;
     /* one temporary context costs less than OpenSSL 3's fetch inside each one-shot call */
-    mt_crypto_ctx *cc = mt_crypto_ctx_new();
+    mt_crypto_ctx *cc = mt_crypto_ctx_new(NULL);
     int rc = mt_msg_encrypt_ctx(cc, auth_key, mt_auth_key_id(auth_key), x, salt, session_id, msg_id, seqno,
                                 body, len, rnd, out);
     mt_crypto_ctx_free(cc);
@@ -72,7 +72,7 @@ int mt_msg_decrypt(const uint8_t auth_key[256], int x, const uint8_t *packet, si
                    mt_buf *plain, mt_msg *m)
 {
     if (!auth_key) return MT_ERR_ARG;
-    mt_crypto_ctx *cc = mt_crypto_ctx_new();
+    mt_crypto_ctx *cc = mt_crypto_ctx_new(NULL);
     int rc = mt_msg_decrypt_ctx(cc, auth_key, mt_auth_key_id(auth_key), x, packet, len, plain, m);
     mt_crypto_ctx_free(cc);
     return rc;

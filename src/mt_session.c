@@ -294,8 +294,10 @@ static int copy_init(mt_session *s, const mt_session_init *in)
     return MT_OK;
 }
 
-mt_session *mt_session_new(const mt_session_config *cfg)
+mt_session *mt_session_new(const mt_session_config *cfg, int *err)
 {
+    int e = MT_ERR_NOMEM;
+    if (err) *err = e;
     mt_session *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     if (cfg->rnd) s->rnd = *cfg->rnd;
@@ -305,7 +307,7 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     s->salt = cfg->salt;
     s->max_msgs = PACK_MAX_MSGS;
     s->pool = cfg->pool ? mt_random_pool_ref(cfg->pool) : mt_random_pool_new(&s->rnd, MT_RANDOM_POOL_SMALL);
-    s->cc = cfg->cc ? mt_crypto_ctx_ref(cfg->cc) : mt_crypto_ctx_new();
+    s->cc = cfg->cc ? mt_crypto_ctx_ref(cfg->cc) : mt_crypto_ctx_new(&e);
     s->work = cfg->scratch ? mt_scratch_ref(cfg->scratch) : mt_scratch_new();
     if (!s->pool || !s->cc || !s->work) goto fail;
     s->plain = mt_scratch_buf(s->work, MT_SCRATCH_PLAIN);
@@ -322,6 +324,7 @@ mt_session *mt_session_new(const mt_session_config *cfg)
     return s;
 fail:
     mt_session_free(s);
+    if (err) *err = e;
     return NULL;
 }
 

@@ -76,8 +76,10 @@ typedef struct mt_session_event {
 /* Request states (mt_session_take). */
 enum { MT_REQ_PENDING = 0, MT_REQ_DONE = 1, MT_REQ_FAILED = 2 };
 
-/* NULL on allocation failure or a failing random source. */
-mt_session *mt_session_new(const mt_session_config *cfg);
+/* NULL on allocation failure or a failing random source (*err MT_ERR_NOMEM), or when it makes
+ * its own crypto context (cfg->cc NULL) on a libcrypto that cannot hash (MT_ERR_CRYPTO); err
+ * may be NULL. */
+mt_session *mt_session_new(const mt_session_config *cfg, int *err);
 /* Wipes the key and every buffer and frees; NULL is fine. */
 void mt_session_free(mt_session *s);
 

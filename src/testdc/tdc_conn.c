@@ -281,7 +281,8 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
     pk->len = 0;
     pk->oom = 0;
     log_msg(c, "out", msg_id, seqno, body, len);
-    if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
+    int e = MT_ERR_NOMEM;
+    if (!c->cc && !(c->cc = mt_crypto_ctx_new(&e))) return e;
     int rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
                                 msg_id, seqno, body, len, &c->srv->pool->rnd, pk);
     if (rc >= 0 && c->capture) {
@@ -587,7 +588,8 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         return send_transport_error(c, -404);
     }
     mt_msg m;
-    if (!c->cc && !(c->cc = mt_crypto_ctx_new())) return MT_ERR_NOMEM;
+    int e = MT_ERR_NOMEM;
+    if (!c->cc && !(c->cc = mt_crypto_ctx_new(&e))) return e;
     int rc = mt_msg_decrypt_ctx(c->cc, k->key, k->id, 0, p, n, &c->plain, &m);
     if (rc < 0) {
         tdc_log(srv, 1, "dc%d conn%d undecryptable packet (%s): -404", c->dc, c->id, mt_strerror(rc));
