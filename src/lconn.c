@@ -242,7 +242,6 @@ static int l_conn_new(lua_State *L)
     mt_wipe(proxy.secret, sizeof proxy.secret);
     if (!lc->c) {
         if (err == MT_ERR_NOMEM) return luaL_error(L, "core.conn.new: out of memory");
-        if (err == MT_ERR_CRYPTO) return lmt_crypto_failed(L);
         return luaL_argerror(L, 1, cfg.link.rsa_pems ? "bad field 'rsa_keys' (not an RSA public key PEM) or host/port"
                                                      : "bad host, port or proxy");
     }

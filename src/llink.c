@@ -144,12 +144,6 @@ int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *
     return lmt_link_shared(L, t, cfg);
 }
 
-int lmt_crypto_failed(lua_State *L)
-{
-    return lmt_fail(L, MT_ERR_CRYPTO, NULL,
-                    "libcrypto has no SHA-256 or no SHA-1 (no provider offers them: see OPENSSL_CONF)");
-}
-
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code)
 {
     if (st == MT_REQ_PENDING) { lua_pushboolean(L, 0); return 1; }
@@ -237,7 +231,6 @@ static int l_link_new(lua_State *L)
     ll->l = mt_link_new(&cfg, &err);
     if (!ll->l) {
         if (err == MT_ERR_NOMEM) return luaL_error(L, "core.link.new: out of memory");
-        if (err == MT_ERR_CRYPTO) return lmt_crypto_failed(L);
         return luaL_argerror(L, 1, "bad field 'rsa_keys' (not an RSA public key PEM)");
     }
     return 1;

@@ -58,6 +58,8 @@ void *lmt_new_object(lua_State *L, size_t size, int nuv, const char *tname);
 int lmt_fail(lua_State *L, int code, const char *message, const char *detail);
 /* The same with a message of mlen bytes (the server's error text). */
 int lmt_fail_l(lua_State *L, int code, const char *message, size_t mlen, const char *detail);
+/* nil and the error of a libcrypto that cannot hash (CRYPTO_FAILED); returns 2. */
+int lmt_crypto_failed(lua_State *L);
 /* Pushes the bytes of b as a string (empty if it never grew), frees b; returns 1. */
 int lmt_push_buf(lua_State *L, mt_buf *b);
 
@@ -83,8 +85,6 @@ int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *
  * luaL_argerror(L, t, ...) on a bad PEM. MT_OK, or MT_ERR_CRYPTO (nothing set) when libcrypto
  * cannot hash: lmt_crypto_failed pushes its error. */
 int lmt_link_shared(lua_State *L, int t, mt_link_config *cfg);
-/* nil and the error of a libcrypto that cannot hash (CRYPTO_FAILED); returns 2. */
-int lmt_crypto_failed(lua_State *L);
 /* A call's outcome (mt_session_take's st, data, len, code): pushes the answer bytes (1), or
  * nil and { code =, message =, detail = } (2), or false when still pending (1). */
 int lmt_push_answer(lua_State *L, int st, const uint8_t *d, size_t n, int32_t code);

@@ -83,6 +83,12 @@ int lmt_fail(lua_State *L, int code, const char *message, const char *detail)
     return lmt_fail_l(L, code, message, strlen(message), detail);
 }
 
+int lmt_crypto_failed(lua_State *L)
+{
+    return lmt_fail(L, MT_ERR_CRYPTO, NULL,
+                    "libcrypto has no SHA-256 or no SHA-1 (no provider offers them: see OPENSSL_CONF)");
+}
+
 int lmt_push_buf(lua_State *L, mt_buf *b)
 {
     lua_pushlstring(L, b->data ? (const char *)b->data : "", b->len);

@@ -265,6 +265,13 @@ int32_t tdc_seqno(tdc_session *s, int content)
     return content ? (int32_t)(s->seq++ * 2 + 1) : (int32_t)(s->seq * 2);
 }
 
+/* The connection's crypto context, made at its first encrypted message: MT_OK or the error. */
+static int need_cc(tdc_conn *c)
+{
+    int e = MT_ERR_NOMEM;
+    return c->cc || (c->cc = mt_crypto_ctx_new(&e)) ? MT_OK : e;
+}
+
 /* Encrypts one message body of the current key and session and queues it (or frames it at
  * once, ahead of delayed answers, when `now` is set). */
 static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const uint8_t *body, size_t len,
@@ -281,10 +288,10 @@ static int send_encrypted_now(tdc_conn *c, int64_t msg_id, int32_t seqno, const 
     pk->len = 0;
     pk->oom = 0;
     log_msg(c, "out", msg_id, seqno, body, len);
-    int e = MT_ERR_NOMEM;
-    if (!c->cc && !(c->cc = mt_crypto_ctx_new(&e))) return e;
-    int rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
-                                msg_id, seqno, body, len, &c->srv->pool->rnd, pk);
+    int rc = need_cc(c);
+    if (rc) return rc;
+    rc = mt_msg_encrypt_ctx(c->cc, c->key->key, c->key->id, 8, c->key->salt, c->sess ? c->sess->session_id : 0,
+                            msg_id, seqno, body, len, &c->srv->pool->rnd, pk);
     if (rc >= 0 && c->capture) {
         c->last.len = 0;
         mt_buf_put(&c->last, pk->data, pk->len);
@@ -588,9 +595,9 @@ static int on_encrypted(tdc_conn *c, const uint8_t *p, size_t n, int64_t now_ms)
         return send_transport_error(c, -404);
     }
     mt_msg m;
-    int e = MT_ERR_NOMEM;
-    if (!c->cc && !(c->cc = mt_crypto_ctx_new(&e))) return e;
-    int rc = mt_msg_decrypt_ctx(c->cc, k->key, k->id, 0, p, n, &c->plain, &m);
+    int rc = need_cc(c);
+    if (rc) return rc;
+    rc = mt_msg_decrypt_ctx(c->cc, k->key, k->id, 0, p, n, &c->plain, &m);
     if (rc < 0) {
         tdc_log(srv, 1, "dc%d conn%d undecryptable packet (%s): -404", c->dc, c->id, mt_strerror(rc));
         return send_transport_error(c, -404);
