@@ -165,8 +165,8 @@ static void session_free(tdc_session *s)
 void tdc_keys_free(tdc_keys *ks)
 {
     for (size_t i = 0; i < ks->by_id.cap; i++) {
-        if (!ks->by_id.keys[i]) continue;
-        tdc_key *k = (tdc_key *)(uintptr_t)ks->by_id.vals[i];
+        if (!ks->by_id.slots[i].key) continue;
+        tdc_key *k = (tdc_key *)(uintptr_t)ks->by_id.slots[i].val;
         while (k) {
             tdc_key *n = k->next;
             tdc_session *s = k->sessions;
