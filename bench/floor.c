@@ -17,7 +17,7 @@
  *
  * Prints `name value` lines. MB = 1e6 bytes. Not part of the library: no mt_* code here.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED 1 /* AES_ige_encrypt is the reference the issue names */
+#define OPENSSL_SUPPRESS_DEPRECATED 1 /* AES_ige_encrypt: the reference IGE of the table */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -1,4 +1,4 @@
--- Hostile or broken servers (issue 7). Two halves:
+-- Hostile or broken servers. Two halves:
 --  1. mtproto.client against the test DC's hostile-server faults over real loopback TCP: each
 --     fault gives a clear error or is dropped, the client keeps working for the next call, and
 --     several calls in flight (client:send, invoke_all) all get their own answer or a clear error.

@@ -1,4 +1,4 @@
--- Secrets (issue 7): no auth key in any log line, and a session file that is 0600 and written
+-- Secrets: no auth key in any log line, and a session file that is 0600 and written
 -- atomically (a writer killed with SIGKILL at any moment leaves the old or the new file,
 -- never a broken one, and no temporary file that others can read).
 local core = require("mtproto.core")

@@ -1,8 +1,7 @@
 /* The auth-key handshake of MTProto 2.0 (core.telegram.org/mtproto/auth_key), both sides,
  * sans-IO: each step takes the body of the peer's plain message and fills `out` with the body
  * of the next one. Time (`now`, unix seconds) and randomness come in from the caller.
- *
- * Owned by the crypto issue. Lua-free. */
+ * Lua-free. */
 #ifndef MT_AUTH_H
 #define MT_AUTH_H
 

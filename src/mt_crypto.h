@@ -1,6 +1,6 @@
 /* MTProto 2.0 cryptography over byte buffers (OpenSSL libcrypto).
  *
- * Owned by the crypto issue. Everything here is pure: no sockets, no clock.
+ * Everything here is pure: no sockets, no clock.
  * Randomness comes from an mt_random source so specs can replay published
  * exchanges with fixed random input. */
 #ifndef MT_CRYPTO_H

@@ -1,7 +1,6 @@
 /* RSA for the auth-key handshake: the servers' public keys (built-in + PEM), their
  * fingerprints, RSA_PAD (auth_key 4.1) and, for the test DC, a server private key.
- *
- * Owned by the crypto issue. Lua-free. */
+ * Lua-free. */
 #ifndef MT_RSA_H
 #define MT_RSA_H
 
