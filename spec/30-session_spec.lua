@@ -133,6 +133,20 @@ describe("core.session", function()
     assert.equal(req_body(2), inner[1].body)
   end)
 
+  -- (they were "Unknown", "1.0" and app_version "0.1.0" here, and "0.1.0" in core.link's,
+  -- whose own were "lua-mtproto" and "Lua 5.4": both now take the core's one set)
+  it("fills the initConnection fields not given with the core's defaults: the package's version, the schema's layer", function()
+    local s = new_session { init = { api_id = 777 } }
+    s:send(req_body(1))
+    local _, inner = open(s:pack(NOW))
+    assert.equal("0.2.0", require("mtproto").VERSION)
+    assert.equal(core.tl.layer, core.LAYER)
+    local want = u32(0xda9b0d0d) .. i32(core.LAYER) .. u32(0xc1cd5ea9) .. u32(0) .. i32(777)
+      .. tlstr("lua-mtproto") .. tlstr(_VERSION) .. tlstr("0.2.0") .. tlstr("en") .. tlstr("") .. tlstr("en")
+      .. req_body(1)
+    assert.equal(want, inner[1].body)
+  end)
+
   it("keeps msg_ids strictly increasing and seqnos counting content messages", function()
     local s = new_session()
     for i = 1, 3 do s:send(req_body(i)) end

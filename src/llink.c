@@ -122,16 +122,12 @@ int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *
     cfg->split_modexp = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
-    memset(init, 0, sizeof *init);
-    init->enabled = 1;
-    init->layer = 223;
-    init->device_model = "lua-mtproto"; init->system_version = "Lua 5.4"; init->app_version = "0.1.0";
-    init->system_lang_code = "en"; init->lang_pack = ""; init->lang_code = "en";
+    lmt_init_defaults(init);
     if (lua_getfield(L, t, "init") != LUA_TNIL) {
         if (!lua_istable(L, -1)) luaL_argerror(L, t, "field 'init' must be a table");
         int it = lua_gettop(L);
         init->api_id = init_int(L, t, it, "api_id", 0, INT32_MIN, "field 'init.api_id' must be an integer");
-        init->layer = init_int(L, t, it, "layer", 223, 1, "field 'init.layer' must be a positive integer");
+        init->layer = init_int(L, t, it, "layer", init->layer, 1, "field 'init.layer' must be a positive integer");
         init->device_model = init_str(L, t, it, "device_model", init->device_model);
         init->system_version = init_str(L, t, it, "system_version", init->system_version);
         init->app_version = init_str(L, t, it, "app_version", init->app_version);

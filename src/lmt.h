@@ -21,7 +21,16 @@ int mt_open_link(lua_State *L);      /* llink.c: the sans-IO connection object *
 int mt_open_proxy(lua_State *L);     /* lproxy.c: SOCKS5 and fake-TLS stages */
 int mt_open_seal(lua_State *L);      /* lseal.c: encrypted session files */
 
+/* The package's version: mtproto.VERSION (core.VERSION) and initConnection's app_version by
+ * default; the rockspecs name it too. */
+#define MTPROTO_VERSION "0.2.0"
+
 /* ---- helpers shared by the bindings (lmt_util.c) ---- */
+
+/* initConnection's defaults, the same for core.link, core.conn and core.session (and so for a
+ * client): enabled, the schema's layer (MT_LAYER), device_model "lua-mtproto", system_version
+ * the Lua version, app_version MTPROTO_VERSION, languages "en" (lang_pack ""), api_id 0. */
+void lmt_init_defaults(mt_session_init *init);
 
 /* Fixed random bytes handed out in order (specs replay exchanges with them); running
  * short fails the draw with MT_ERR_ARG and sets `exhausted`. */

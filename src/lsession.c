@@ -93,15 +93,15 @@ static int l_new(lua_State *L)
     if (lua_getfield(L, 1, "init") != LUA_TNIL) {
         if (!lua_istable(L, -1)) return luaL_argerror(L, 1, "field 'init' must be a table");
         init_t = lua_gettop(L);
-        init.enabled = 1;
-        init.layer = (int32_t)opt_int_field(L, init_t, "layer", 223);
-        init.api_id = (int32_t)opt_int_field(L, init_t, "api_id", 0);
-        init.device_model = opt_str_field(L, init_t, "device_model", "Unknown");
-        init.system_version = opt_str_field(L, init_t, "system_version", "1.0");
-        init.app_version = opt_str_field(L, init_t, "app_version", "0.1.0");
-        init.system_lang_code = opt_str_field(L, init_t, "system_lang_code", "en");
-        init.lang_pack = opt_str_field(L, init_t, "lang_pack", "");
-        init.lang_code = opt_str_field(L, init_t, "lang_code", "en");
+        lmt_init_defaults(&init);
+        init.layer = (int32_t)opt_int_field(L, init_t, "layer", init.layer);
+        init.api_id = (int32_t)opt_int_field(L, init_t, "api_id", init.api_id);
+        init.device_model = opt_str_field(L, init_t, "device_model", init.device_model);
+        init.system_version = opt_str_field(L, init_t, "system_version", init.system_version);
+        init.app_version = opt_str_field(L, init_t, "app_version", init.app_version);
+        init.system_lang_code = opt_str_field(L, init_t, "system_lang_code", init.system_lang_code);
+        init.lang_pack = opt_str_field(L, init_t, "lang_pack", init.lang_pack);
+        init.lang_code = opt_str_field(L, init_t, "lang_code", init.lang_code);
         cfg.init = &init;
     }
     lua_getfield(L, 1, "log");

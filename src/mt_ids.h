@@ -2,6 +2,8 @@
 #ifndef MT_IDS_H
 #define MT_IDS_H
 
+#define MT_LAYER                                 223 /* the schema's layer: invokeWithLayer's default */
+
 #define MT_ID_RPC_RESULT                         0xf35c6d01u /* rpc_result */
 #define MT_ID_RPC_ERROR                          0x2144ca19u /* rpc_error */
 #define MT_ID_GZIP_PACKED                        0x3072cfa1u /* gzip_packed */

@@ -28,7 +28,7 @@ local pfs = require("mtproto.pfs")
 local Error = errors.Error
 local M = {}
 
-M.LAYER = 223
+M.LAYER = core.LAYER -- the built-in schema's, which initConnection announces
 M.PING_INTERVAL = 60   -- seconds of client:run() between two keep-alive pings
 M.PING_DISCONNECT = 75 -- the server closes the connection if no ping came for this long
 M.MAX_UPDATES = 10000 -- raw updates a connection keeps until the client reads them (oldest dropped)
@@ -1330,17 +1330,12 @@ function login_of(s)
 end
 
 -- The initConnection parameters of options `o`: one (read-only) table shared by the clients
--- that give the same ones, as the clients of one program do.
+-- that give the same ones, as the clients of one program do. What `o` leaves out (and the
+-- layer) core.link fills in with the core's defaults, the same as core.session's.
 local INIT_FIELDS = { "api_id", "device_model", "system_version", "app_version", "system_lang_code",
-  "lang_pack", "lang_code", "layer" }
-local INIT_DEFAULTS = { device_model = "lua-mtproto", system_version = _VERSION, system_lang_code = "en",
-  lang_pack = "", lang_code = "en" }
+  "lang_pack", "lang_code" }
 local function init_value(o, f)
-  if f == "layer" then return M.LAYER end
-  local v = o[f]
-  if v then return v end
-  if f == "app_version" then return require("mtproto").VERSION end
-  return INIT_DEFAULTS[f]
+  return o[f] or nil
 end
 local inits = setmetatable({}, { __mode = "v" })
 local last_init = setmetatable({}, { __mode = "v" }) -- .t: the last one returned (as options_mt's)

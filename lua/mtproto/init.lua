@@ -4,10 +4,8 @@
 --   local client = mtproto.client{ api_id = ..., api_hash = ..., session = "my.session" }
 --   print(mtproto.pretty(client.help.getNearestDc{}))
 -- @module mtproto
-local M = { VERSION = "0.2.0" }
-
 local core = require("mtproto.core")
-M.core = core
+local M = { VERSION = core.VERSION, core = core }
 
 -- Submodules load on first use so that `require("mtproto")` stays cheap.
 -- mtproto.client{...} and mtproto.pretty(obj) are callable module tables;

@@ -153,7 +153,7 @@ static void put_updates_one(mt_buf *out, tdc_account *a, tdc_upd *u, int64_t now
     put_message(out, u);
     mt_buf_put_i32(out, u->pts);
     mt_buf_put_i32(out, 1);
-    put_users(out, 223, a, &u, 1, now);
+    put_users(out, MT_LAYER, a, &u, 1, now);
     mt_buf_put_u32(out, MT_ID_VECTOR);
     mt_buf_put_u32(out, 0);                     /* chats */
     mt_buf_put_i32(out, u->date);
