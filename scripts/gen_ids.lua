@@ -1,7 +1,8 @@
 -- Writes src/mt_ids.h: the schema's layer and the constructor ids that the C code (client
--- core and test DC) names, taken from the schema, so no C file keeps its own copy of either. The Makefile runs it
--- when schema/*.tl or this file change; the output is committed (fuzz/ and bench/ builds
--- compile src/ directly) and spec/38-ids_header_spec.lua checks that it is current.
+-- core and test DC) names, taken from the schema, so no C file keeps its own copy of either.
+-- The Makefile runs it when schema/*.tl or this file change; the output is committed (fuzz/
+-- and bench/ builds compile src/ directly) and spec/38-ids_header_spec.lua checks that it is
+-- current.
 -- usage: lua5.4 scripts/gen_ids.lua OUT.h schema/mtproto.tl schema/api.tl
 local out_path = ...
 assert(out_path and select("#", ...) >= 2, "usage: gen_ids.lua OUT.h SCHEMA.tl...")
