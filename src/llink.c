@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lmt.h"
+#include "mt_ids.h"
 #include "mt_transport.h"
 
 static lua_Integer int_field(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo, lua_Integer hi)
@@ -75,6 +76,32 @@ static int32_t init_int(lua_State *L, int t, int it, const char *k, int32_t def,
     return v;
 }
 
+int lmt_init_options(lua_State *L, int t, mt_session_init *init)
+{
+    memset(init, 0, sizeof *init);
+    init->enabled = 1;
+    init->layer = MT_LAYER;
+    init->device_model = "lua-mtproto";
+    init->system_version = LUA_VERSION;
+    init->app_version = MTPROTO_VERSION;
+    init->system_lang_code = "en";
+    init->lang_pack = "";
+    init->lang_code = "en";
+    if (lua_getfield(L, t, "init") == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    if (!lua_istable(L, -1)) luaL_argerror(L, t, "field 'init' must be a table");
+    int it = lua_gettop(L);
+    init->api_id = init_int(L, t, it, "api_id", 0, INT32_MIN, "field 'init.api_id' must be an integer");
+    init->layer = init_int(L, t, it, "layer", init->layer, 1, "field 'init.layer' must be a positive integer");
+    init->device_model = init_str(L, t, it, "device_model", init->device_model);
+    init->system_version = init_str(L, t, it, "system_version", init->system_version);
+    init->app_version = init_str(L, t, it, "app_version", init->app_version);
+    init->system_lang_code = init_str(L, t, it, "system_lang_code", init->system_lang_code);
+    init->lang_pack = init_str(L, t, it, "lang_pack", init->lang_pack);
+    init->lang_code = init_str(L, t, it, "lang_code", init->lang_code);
+    lua_pop(L, 1); /* the init table stays referenced by the options table */
+    return 1;
+}
+
 int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init)
 {
     cfg->dc_id = (int32_t)int_field(L, t, "dc_id", 2, -32768, 32767);
@@ -122,20 +149,7 @@ int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *
     cfg->split_modexp = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
-    lmt_init_defaults(init);
-    if (lua_getfield(L, t, "init") != LUA_TNIL) {
-        if (!lua_istable(L, -1)) luaL_argerror(L, t, "field 'init' must be a table");
-        int it = lua_gettop(L);
-        init->api_id = init_int(L, t, it, "api_id", 0, INT32_MIN, "field 'init.api_id' must be an integer");
-        init->layer = init_int(L, t, it, "layer", init->layer, 1, "field 'init.layer' must be a positive integer");
-        init->device_model = init_str(L, t, it, "device_model", init->device_model);
-        init->system_version = init_str(L, t, it, "system_version", init->system_version);
-        init->app_version = init_str(L, t, it, "app_version", init->app_version);
-        init->system_lang_code = init_str(L, t, it, "system_lang_code", init->system_lang_code);
-        init->lang_pack = init_str(L, t, it, "lang_pack", init->lang_pack);
-        init->lang_code = init_str(L, t, it, "lang_code", init->lang_code);
-    }
-    lua_pop(L, 1); /* the init table stays referenced by the options table */
+    lmt_init_options(L, t, init);
     cfg->init = init;
     return lmt_link_shared(L, t, cfg);
 }

@@ -27,11 +27,6 @@ int mt_open_seal(lua_State *L);      /* lseal.c: encrypted session files */
 
 /* ---- helpers shared by the bindings (lmt_util.c) ---- */
 
-/* initConnection's defaults, the same for core.link, core.conn and core.session (and so for a
- * client): enabled, the schema's layer (MT_LAYER), device_model "lua-mtproto", system_version
- * the Lua version, app_version MTPROTO_VERSION, languages "en" (lang_pack ""), api_id 0. */
-void lmt_init_defaults(mt_session_init *init);
-
 /* Fixed random bytes handed out in order (specs replay exchanges with them); running
  * short fails the draw with MT_ERR_ARG and sets `exhausted`. */
 typedef struct lmt_replay {
@@ -88,6 +83,13 @@ int lmt_check_x(lua_State *L, int i);
  * option. Returns lmt_link_shared's result: report it once the caller's own options are
  * checked too (misuse raises first). */
 int lmt_link_options(lua_State *L, int t, mt_link_config *cfg, mt_session_init *init);
+/* initConnection's parameters, the same for core.link, core.conn and core.session (and so a
+ * client): the defaults (the schema's layer MT_LAYER, device_model "lua-mtproto",
+ * system_version the Lua version, app_version MTPROTO_VERSION, languages "en", lang_pack "",
+ * api_id 0), then what the field `init` of the options at index t gives (strings stay
+ * anchored by it); raises luaL_argerror(L, t, ...) on a bad field. Returns whether there is
+ * an `init` (init->enabled is set either way). */
+int lmt_init_options(lua_State *L, int t, mt_session_init *init);
 /* State shared by the links of one Lua state (lshared.c): sets cfg->cc, cfg->pool,
  * cfg->scratch and cfg->rsa_keys (the set of cfg->rsa_pems, or the built-in keys) to objects kept in the
  * registry, made on first use (mt_link_new takes its own references). Raises

@@ -2,20 +2,6 @@
  * the specs, metatable registration, and the `nil, err` / buffer return conventions. */
 #include <string.h>
 #include "lmt.h"
-#include "mt_ids.h"
-
-void lmt_init_defaults(mt_session_init *init)
-{
-    memset(init, 0, sizeof *init);
-    init->enabled = 1;
-    init->layer = MT_LAYER;
-    init->device_model = "lua-mtproto";
-    init->system_version = LUA_VERSION;
-    init->app_version = MTPROTO_VERSION;
-    init->system_lang_code = "en";
-    init->lang_pack = "";
-    init->lang_code = "en";
-}
 
 /* Hands out the bytes of rep in order; running short marks it exhausted and fails. */
 static int replay_fill(void *ud, uint8_t *out, size_t n)

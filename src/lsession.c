@@ -56,19 +56,6 @@ static lua_Integer opt_int_field(lua_State *L, int t, const char *k, lua_Integer
     return v;
 }
 
-static const char *opt_str_field(lua_State *L, int t, const char *k, const char *def)
-{
-    lua_getfield(L, t, k);
-    const char *v = def;
-    if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "bad argument #1 to 'new' (field 'init.%s' must be a string)", k);
-        v = lua_tostring(L, -1); /* kept alive by the init table until new() returns */
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 static int l_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -88,22 +75,7 @@ static int l_new(lua_State *L)
     cfg.time_offset = (int32_t)off;
 
     mt_session_init init;
-    memset(&init, 0, sizeof init);
-    int init_t = 0;
-    if (lua_getfield(L, 1, "init") != LUA_TNIL) {
-        if (!lua_istable(L, -1)) return luaL_argerror(L, 1, "field 'init' must be a table");
-        init_t = lua_gettop(L);
-        lmt_init_defaults(&init);
-        init.layer = (int32_t)opt_int_field(L, init_t, "layer", init.layer);
-        init.api_id = (int32_t)opt_int_field(L, init_t, "api_id", init.api_id);
-        init.device_model = opt_str_field(L, init_t, "device_model", init.device_model);
-        init.system_version = opt_str_field(L, init_t, "system_version", init.system_version);
-        init.app_version = opt_str_field(L, init_t, "app_version", init.app_version);
-        init.system_lang_code = opt_str_field(L, init_t, "system_lang_code", init.system_lang_code);
-        init.lang_pack = opt_str_field(L, init_t, "lang_pack", init.lang_pack);
-        init.lang_code = opt_str_field(L, init_t, "lang_code", init.lang_code);
-        cfg.init = &init;
-    }
+    if (lmt_init_options(L, 1, &init)) cfg.init = &init; /* no `init`: no initConnection */
     lua_getfield(L, 1, "log");
     int has_log = !lua_isnil(L, -1);
     if (has_log && !lua_isfunction(L, -1)) return luaL_argerror(L, 1, "field 'log' must be a function");

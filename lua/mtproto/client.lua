@@ -1330,25 +1330,22 @@ function login_of(s)
 end
 
 -- The initConnection parameters of options `o`: one (read-only) table shared by the clients
--- that give the same ones, as the clients of one program do. What `o` leaves out (and the
--- layer) core.link fills in with the core's defaults, the same as core.session's.
+-- that give the same ones, as the clients of one program do. What `o` leaves out (nil or
+-- false) and the layer, core.link fills in with the core's defaults (lmt_init_options).
 local INIT_FIELDS = { "api_id", "device_model", "system_version", "app_version", "system_lang_code",
   "lang_pack", "lang_code" }
-local function init_value(o, f)
-  return o[f] or nil
-end
 local inits = setmetatable({}, { __mode = "v" })
 local last_init = setmetatable({}, { __mode = "v" }) -- .t: the last one returned (as options_mt's)
 local function init_params(o)
   local t = last_init.t
   if t then
     for _, f in ipairs(INIT_FIELDS) do
-      if not rawequal(init_value(o, f), t[f]) then t = nil; break end
+      if not rawequal(o[f] or nil, t[f]) then t = nil; break end
     end
     if t then return t end
   end
   t = {}
-  for _, f in ipairs(INIT_FIELDS) do t[f] = init_value(o, f) end
+  for _, f in ipairs(INIT_FIELDS) do t[f] = o[f] or nil end
   local key = {}
   for i, f in ipairs(INIT_FIELDS) do key[i] = ("s4"):pack(tostring(t[f])) end
   key = table.concat(key)
